@@ -1,0 +1,72 @@
+# Air-Tasks developer entry points. A fresh clone needs only `make up` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+ENV ?= local
+MODE ?= local
+PYTEST_ARGS ?=
+
+# Take hashicorp/aws from the local filesystem mirror when this machine has one.
+ifneq ($(wildcard /opt/tf-plugins),)
+export TF_CLI_CONFIG_FILE := $(CURDIR)/terraform.rc
+else ifeq ($(wildcard $(TF_CLI_CONFIG_FILE)),)
+unexport TF_CLI_CONFIG_FILE
+endif
+export CHECKPOINT_DISABLE := 1
+export TF_IN_AUTOMATION := 1
+
+TF_DIRS := $(sort $(dir $(wildcard modules/*/main.tf modules/*/*/main.tf envs/*/main.tf)))
+
+.PHONY: help setup test lint fmt plan up down bench clean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=python3"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $@
+
+setup: $(STAMP) ## create .venv and install airtasks with its dev tools
+
+test: $(STAMP) ## run the whole test suite (what CI runs)
+	$(BIN)/pytest --durations=10 $(PYTEST_ARGS)
+
+lint: $(STAMP) ## ruff, terraform fmt/validate, shellcheck of the boot scripts, README tables
+	$(BIN)/ruff check glue tests dags
+	$(BIN)/ruff format --check glue tests dags
+	terraform fmt -check -recursive -diff modules envs
+	@set -e; for d in $(TF_DIRS); do \
+	  echo "terraform validate $$d"; \
+	  terraform -chdir=$$d init -backend=false -input=false >/dev/null; \
+	  terraform -chdir=$$d validate -no-color; \
+	done
+	$(BIN)/pytest -q -m "not integration and not e2e" tests/terraform/test_boot_scripts.py tests/terraform/test_readme_tables.py
+
+fmt: $(STAMP) ## rewrite Python and Terraform files in place
+	$(BIN)/ruff format glue tests dags
+	$(BIN)/ruff check --fix glue tests dags
+	terraform fmt -recursive modules envs
+
+plan: ## terraform plan of envs/$(ENV) (ENV=aws|gcp|local)
+	terraform -chdir=envs/$(ENV) init -input=false
+	terraform -chdir=envs/$(ENV) plan -input=false
+
+up: $(STAMP) ## bring Air-Tasks up locally (MODE=local|swarm|cluster)
+	$(BIN)/airtasks dev up --mode $(MODE)
+
+down: ## stop everything `make up` started and destroy what it applied
+	@if [ -x $(BIN)/airtasks ]; then $(BIN)/airtasks dev down; else echo "nothing to stop (no .venv)"; fi
+
+bench: $(STAMP) ## simulator table, one scaling pass and reaction time on real services
+	$(BIN)/python -m bench
+
+clean: down ## remove the venv and Terraform working files
+	rm -rf $(VENV) .run
+	find modules envs -name .terraform -type d -prune -exec rm -rf {} +
