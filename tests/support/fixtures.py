@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import docker
 import pytest
 
+from tests.support.docker_daemon import docker_lock, ensure_dockerd, swarm_manager
 from tests.support.moto_server import MotoServer, run_moto
 
 
@@ -24,3 +26,17 @@ def aws_env(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> dict[st
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     return env
+
+
+@pytest.fixture(scope="session")
+def docker_client() -> Iterator[docker.DockerClient]:
+    """The host dockerd, started if needed, held under the machine-wide docker lock."""
+    with docker_lock():
+        yield ensure_dockerd()
+
+
+@pytest.fixture(scope="session")
+def swarm(docker_client: docker.DockerClient) -> Iterator[docker.DockerClient]:
+    """A Swarm on the host dockerd (initialised here if it is not one already)."""
+    with swarm_manager(docker_client) as client:
+        yield client

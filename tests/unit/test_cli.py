@@ -31,7 +31,9 @@ def test_python_dash_m_runs_the_same_cli() -> None:
 
 
 def test_unknown_command_is_one_line_error_exit_2() -> None:
-    out = subprocess.run([sys.executable, "-m", "airtasks", "nope"], capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "airtasks", "nope"], check=False, capture_output=True, text=True
+    )
     assert out.returncode == 2
     assert "No such command 'nope'" in out.stderr
     assert "Traceback" not in out.stderr
