@@ -1,0 +1,194 @@
+"""The scaling policy for one queue: pure, no clients, no clock, no I/O.
+
+The caller reads the world (load, group size, which node runs how many tasks), calls `decide`,
+then acts on the `Decision` and stores its `memory` for the next pass. The simulator calls the
+same function, so what `make bench` measures is what the scaler does.
+
+Rules (DESIGN.md, "Scaling: one pass"):
+- A failed read holds: nothing changes, the memory is kept.
+- want = clamp(ceil(load / slots_per_node), min_size, max_size); scale out at once.
+- Scale in only after want stayed below the group size for `stabilization_seconds` (a bound
+  against flapping), and then only by removing nodes that run nothing: a node that has been idle
+  for `idle_seconds` (the main scale-in knob), or one the scaler cordoned earlier that has since
+  emptied. Surplus nodes that are still busy are cordoned, emptiest first: they stop taking new
+  tasks, finish what they run, and go. That packs the remaining work onto fewer nodes.
+- Without a source that tells which node is busy, never scale in.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Action = Literal["scale_out", "scale_in", "hold", "none"]
+
+
+@dataclass(frozen=True)
+class QueuePolicy:
+    """What the configuration says about one queue's group."""
+
+    min_size: int
+    max_size: int
+    slots_per_node: int
+    stabilization_seconds: float = 60.0
+    idle_seconds: float = 30.0
+
+    def want(self, load: int) -> int:
+        """Nodes needed for `load` tasks, within [min_size, max_size]."""
+        needed = math.ceil(max(load, 0) / self.slots_per_node)
+        return max(self.min_size, min(self.max_size, needed))
+
+
+@dataclass(frozen=True)
+class NodeState:
+    """One instance of the group as the pass saw it."""
+
+    id: str
+    running: int
+    """Task instances running on it now (0 for a node still booting)."""
+    launched_at: float
+    """When the instance was started (epoch seconds): a node that never ran a task is idle since then."""
+    cordoned: bool = False
+    """It stopped taking new tasks (its consumer was cancelled / it was drained)."""
+
+
+@dataclass(frozen=True)
+class QueueMemory:
+    """What must survive between passes, and a restart of the scaler."""
+
+    below_since: float | None = None
+    """Since when want has stayed below the group size, without a break."""
+    last_busy: Mapping[str, float] = field(default_factory=dict)
+    """Per node id: the last pass at which it ran a task."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"below_since": self.below_since, "last_busy": dict(self.last_busy)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any] | None) -> QueueMemory:
+        """Tolerant of missing or damaged memory: the worst case is a fresh window."""
+        if not isinstance(data, Mapping):
+            return cls()
+        below = data.get("below_since")
+        busy = data.get("last_busy")
+        return cls(
+            below_since=float(below) if isinstance(below, int | float) else None,
+            last_busy={str(k): float(v) for k, v in (busy or {}).items() if isinstance(v, int | float)}
+            if isinstance(busy, Mapping)
+            else {},
+        )
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What one pass read for a queue."""
+
+    load: int | None
+    """Queued + running tasks; None when every configured source failed."""
+    current: int
+    """The group's desired size now."""
+    nodes: Sequence[NodeState] = ()
+    busy_known: bool = True
+    """False when no source could tell which node runs what: then the group never shrinks."""
+    error: str | None = None
+    """Why `load` is None (names the source that failed)."""
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Action
+    current: int
+    want: int | None
+    desired: int
+    reason: str
+    memory: QueueMemory
+    remove: tuple[str, ...] = ()
+    """Idle nodes to drain, re-check and terminate (the group shrinks by one per node)."""
+    cordon: tuple[str, ...] = ()
+    """Busy surplus nodes that must stop taking new tasks."""
+    uncordon: tuple[str, ...] = ()
+    """Cordoned nodes that are needed again."""
+
+
+def decide(policy: QueuePolicy, obs: Observation, memory: QueueMemory, now: float) -> Decision:
+    """One queue, one pass. Pure: the same inputs always give the same Decision."""
+    if obs.load is None:
+        return Decision(
+            "hold", obs.current, None, obs.current, f"read failed: {obs.error or 'no load'}", memory
+        )
+
+    present = {n.id for n in obs.nodes}
+    last_busy = {k: v for k, v in memory.last_busy.items() if k in present}
+    for node in obs.nodes:
+        if node.running > 0:
+            last_busy[node.id] = now
+    want = policy.want(obs.load)
+    cordoned = [n.id for n in obs.nodes if n.cordoned]
+
+    if want >= obs.current:
+        mem = QueueMemory(below_since=None, last_busy=last_busy)
+        if want > obs.current:
+            reason = f"load {obs.load} needs {want} node(s) of {policy.slots_per_node} slots"
+            return Decision("scale_out", obs.current, want, want, reason, mem, uncordon=tuple(cordoned))
+        reason = "size fits the load" if not cordoned else f"size fits the load; resuming {len(cordoned)}"
+        return Decision("none", obs.current, want, obs.current, reason, mem, uncordon=tuple(cordoned))
+
+    below_since = memory.below_since if memory.below_since is not None else now
+    mem = QueueMemory(below_since=below_since, last_busy=last_busy)
+    if not obs.busy_known:
+        reason = "cannot tell which nodes are busy (no Airflow source): never scaling in"
+        return Decision("hold", obs.current, want, obs.current, reason, mem)
+    waited = now - below_since
+    if waited < policy.stabilization_seconds:
+        reason = (
+            f"want {want} < {obs.current} for {waited:.0f}s of {policy.stabilization_seconds:.0f}s window"
+        )
+        return Decision("none", obs.current, want, obs.current, reason, mem)
+
+    surplus = obs.current - want
+    # Capacity that was asked for but has no instance yet goes first: it costs no victim.
+    unlaunched = min(max(obs.current - len(obs.nodes), 0), surplus)
+    surplus -= unlaunched
+
+    def idle_for(node: NodeState) -> float:
+        return now - max(last_busy.get(node.id, node.launched_at), node.launched_at)
+
+    # Victims in order of least harm: cordoned and empty, idle longest, then fewest running tasks.
+    ranked = sorted(
+        obs.nodes,
+        key=lambda n: (n.running > 0, not (n.cordoned and n.running == 0), -idle_for(n), n.running, n.id),
+    )
+    victims = ranked[:surplus]
+    remove = tuple(
+        n.id for n in victims if n.running == 0 and (n.cordoned or idle_for(n) >= policy.idle_seconds)
+    )
+    cordon = tuple(n.id for n in victims if n.running > 0 and not n.cordoned)
+    keep_cordoned = {n.id for n in victims}
+    uncordon = tuple(i for i in cordoned if i not in keep_cordoned)
+    desired = obs.current - unlaunched - len(remove)
+
+    parts = [f"want {want} < {obs.current} for {waited:.0f}s"]
+    if unlaunched:
+        parts.append(f"dropping {unlaunched} not yet launched")
+    if remove:
+        parts.append(f"removing idle {', '.join(remove)}")
+    if cordon:
+        parts.append(f"cordoning busy {', '.join(cordon)}")
+    waiting = [n.id for n in victims if n.id not in remove and n.id not in cordon]
+    if waiting:
+        parts.append(f"waiting for {', '.join(waiting)} to empty or idle {policy.idle_seconds:.0f}s")
+    action: Action = "scale_in" if desired < obs.current else "none"
+    return Decision(action, obs.current, want, desired, "; ".join(parts), mem, remove, cordon, uncordon)
+
+
+__all__ = [
+    "Action",
+    "Decision",
+    "NodeState",
+    "Observation",
+    "QueueMemory",
+    "QueuePolicy",
+    "decide",
+]

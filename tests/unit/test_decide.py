@@ -1,0 +1,171 @@
+"""The scaling policy as tables: one queue, one pass, known answers."""
+
+from __future__ import annotations
+
+import pytest
+
+from airtasks.decide import Decision, NodeState, Observation, QueueMemory, QueuePolicy, decide
+
+POLICY = QueuePolicy(min_size=0, max_size=10, slots_per_node=4, stabilization_seconds=60, idle_seconds=30)
+NOW = 10_000.0
+
+
+def node(i: int, running: int = 0, launched: float = NOW - 3600, cordoned: bool = False) -> NodeState:
+    return NodeState(id=f"i-{i}", running=running, launched_at=launched, cordoned=cordoned)
+
+
+def run(obs: Observation, memory: QueueMemory | None = None, policy: QueuePolicy = POLICY) -> Decision:
+    return decide(policy, obs, memory or QueueMemory(), NOW)
+
+
+@pytest.mark.parametrize(
+    ("load", "current", "want", "action"),
+    [
+        (0, 0, 0, "none"),  # nothing to do, nothing running
+        (1, 0, 1, "scale_out"),  # scale from zero at once
+        (5, 0, 2, "scale_out"),  # ceil(5 / 4)
+        (8, 2, 2, "none"),  # exactly full
+        (9, 2, 3, "scale_out"),
+        (1000, 3, 10, "scale_out"),  # clamped to max_size
+    ],
+)
+def test_want_and_scale_out(load: int, current: int, want: int, action: str) -> None:
+    nodes = tuple(node(i, running=1) for i in range(current))
+    d = run(Observation(load=load, current=current, nodes=nodes))
+    assert (d.want, d.action) == (want, action)
+    assert d.desired == max(want, current)
+    assert d.remove == ()
+
+
+def test_min_size_is_kept_with_no_load() -> None:
+    policy = QueuePolicy(min_size=2, max_size=5, slots_per_node=4, stabilization_seconds=0, idle_seconds=0)
+    d = run(Observation(load=0, current=2, nodes=(node(1), node(2))), policy=policy)
+    assert (d.want, d.action, d.desired, d.remove) == (2, "none", 2, ())
+
+
+def test_failed_read_holds_and_keeps_memory() -> None:
+    memory = QueueMemory(below_since=NOW - 500, last_busy={"i-1": NOW - 5})
+    d = run(Observation(load=None, current=3, nodes=(node(1),), error="airflow: HTTP 500"), memory)
+    assert d.action == "hold"
+    assert d.desired == 3
+    assert d.remove == d.cordon == ()
+    assert "airflow: HTTP 500" in d.reason
+    assert d.memory is memory
+
+
+def test_window_starts_when_want_drops_below_current() -> None:
+    d = run(Observation(load=0, current=2, nodes=(node(1), node(2))))
+    assert d.action == "none"
+    assert d.desired == 2
+    assert d.memory.below_since == NOW
+    assert "window" in d.reason
+
+
+def test_no_scale_in_before_the_window_is_over() -> None:
+    memory = QueueMemory(below_since=NOW - 59)
+    d = run(Observation(load=0, current=2, nodes=(node(1), node(2))), memory)
+    assert (d.action, d.desired, d.remove) == ("none", 2, ())
+
+
+def test_scale_in_removes_idle_nodes_after_the_window() -> None:
+    memory = QueueMemory(below_since=NOW - 60)
+    d = run(Observation(load=0, current=2, nodes=(node(1), node(2))), memory)
+    assert d.action == "scale_in"
+    assert set(d.remove) == {"i-1", "i-2"}
+    assert d.desired == 0
+
+
+def test_restart_keeps_the_window() -> None:
+    """The memory round-trips through JSON (a tag / Variable), so a restarted scaler continues."""
+    first = run(Observation(load=0, current=1, nodes=(node(1),)))
+    stored = QueueMemory.from_json(first.memory.to_json())
+    later = decide(POLICY, Observation(load=0, current=1, nodes=(node(1),)), stored, NOW + 61)
+    assert later.action == "scale_in"
+    assert later.remove == ("i-1",)
+
+
+def test_window_resets_when_load_comes_back() -> None:
+    memory = QueueMemory(below_since=NOW - 50)
+    d = run(Observation(load=8, current=2, nodes=(node(1, 4), node(2, 4))), memory)
+    assert d.memory.below_since is None
+
+
+def test_never_picks_a_busy_node() -> None:
+    memory = QueueMemory(below_since=NOW - 600)
+    nodes = (node(1, running=3), node(2, running=1), node(3, running=2))
+    d = run(Observation(load=6, current=3, nodes=nodes), memory)  # want 2: one surplus node
+    assert d.remove == ()
+    assert d.desired == 3
+    assert d.cordon == ("i-2",)  # the emptiest busy node stops taking tasks
+
+
+def test_prefers_idle_nodes_and_keeps_busy_ones() -> None:
+    memory = QueueMemory(below_since=NOW - 600, last_busy={"i-2": NOW - 400})
+    nodes = (node(1, running=2), node(2, running=0), node(3, running=1))
+    d = run(Observation(load=3, current=3, nodes=nodes), memory)  # want 1
+    assert d.remove == ("i-2",)
+    assert d.cordon == ("i-3",)
+    assert d.desired == 2
+
+
+def test_recently_busy_node_waits_for_idle_seconds() -> None:
+    memory = QueueMemory(below_since=NOW - 600, last_busy={"i-1": NOW - 10})
+    d = run(Observation(load=0, current=1, nodes=(node(1),)), memory)
+    assert d.remove == ()
+    assert d.desired == 1
+    assert "to empty or idle" in d.reason
+
+
+def test_node_that_ran_a_task_this_pass_is_not_idle() -> None:
+    memory = QueueMemory(below_since=NOW - 600)
+    d = run(Observation(load=1, current=2, nodes=(node(1, running=1), node(2))), memory)
+    assert d.memory.last_busy["i-1"] == NOW
+    assert d.remove == ("i-2",)
+
+
+def test_cordoned_node_that_emptied_goes_at_once() -> None:
+    memory = QueueMemory(below_since=NOW - 600, last_busy={"i-2": NOW - 1})
+    nodes = (node(1, running=2), node(2, running=0, cordoned=True))
+    d = run(Observation(load=2, current=2, nodes=nodes), memory)
+    assert d.remove == ("i-2",)
+    assert d.desired == 1
+
+
+def test_cordoned_nodes_resume_when_load_returns() -> None:
+    nodes = (node(1, running=4), node(2, running=1, cordoned=True))
+    d = run(Observation(load=20, current=2, nodes=nodes))
+    assert d.action == "scale_out"
+    assert d.uncordon == ("i-2",)
+    assert d.desired == 5
+
+
+def test_unknown_busy_nodes_never_scale_in() -> None:
+    memory = QueueMemory(below_since=NOW - 600)
+    d = run(Observation(load=0, current=2, nodes=(node(1), node(2)), busy_known=False), memory)
+    assert d.action == "hold"
+    assert d.remove == ()
+    assert "never scaling in" in d.reason
+
+
+def test_unlaunched_capacity_is_dropped_without_a_victim() -> None:
+    memory = QueueMemory(below_since=NOW - 600)
+    d = run(Observation(load=4, current=3, nodes=(node(1, running=4),)), memory)  # 2 not launched yet
+    assert d.desired == 1
+    assert d.remove == ()
+
+
+def test_new_node_counts_idle_from_its_launch() -> None:
+    memory = QueueMemory(below_since=NOW - 600)
+    d = run(Observation(load=0, current=1, nodes=(node(1, launched=NOW - 5),)), memory)
+    assert d.remove == ()
+
+
+def test_memory_forgets_nodes_that_are_gone() -> None:
+    memory = QueueMemory(last_busy={"i-gone": NOW - 100, "i-1": NOW - 100})
+    d = run(Observation(load=4, current=1, nodes=(node(1),)), memory)
+    assert set(d.memory.last_busy) == {"i-1"}
+
+
+@pytest.mark.parametrize("raw", [None, "junk", {"below_since": "x", "last_busy": []}, {}])
+def test_damaged_memory_loads_as_fresh(raw: object) -> None:
+    assert QueueMemory.from_json(raw) == QueueMemory()  # type: ignore[arg-type]
