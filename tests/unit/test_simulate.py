@@ -21,8 +21,8 @@ from airtasks.simulate.settings import QueueSettings, Settings, settings_from
 from airtasks.simulate.trace import KINDS, Task, TraceError, generate, parse_trace, write_trace
 
 REPO = Path(__file__).resolve().parents[2]
-# Scale in as soon as possible, no broker lag: the figures below are then exact.
-EAGER = Settings(stabilization_seconds=0, idle_seconds=0, rabbitmq=False)
+# Scale in as soon as possible, no broker lag, instant removal: the figures below are then exact.
+EAGER = Settings(stabilization_seconds=0, idle_seconds=0, rabbitmq=False, removal_seconds=0)
 
 
 def one_queue(slots: int = 4, **kw: object) -> Settings:
@@ -47,6 +47,11 @@ def test_broker_lag_delays_scale_in_by_one_pass() -> None:
     """The RabbitMQ count is 5 s old: at t=180 it still shows the task, so the node goes at 190."""
     r = simulate([Task(0, "default", 120)], ["airtasks"], dataclasses.replace(EAGER, rabbitmq=True))
     assert r.metrics["airtasks"].node_seconds == 190
+
+
+def test_drain_and_terminate_is_paid_for() -> None:
+    r = simulate([Task(0, "default", 120)], ["airtasks"], dataclasses.replace(EAGER, removal_seconds=5))
+    assert r.metrics["airtasks"].node_seconds == 60 + 120 + 5
 
 
 def test_keda_keeps_the_node_for_its_stabilisation_window() -> None:
@@ -256,7 +261,8 @@ def test_config_in_scaler_config_shape_sets_the_knobs() -> None:
     s = settings_from({"sensitive": False, "type": "object", "value": doc})  # terraform output -json
     assert (s.interval_seconds, s.rabbitmq, s.queue("default").max_size) == (5, False, 3)
     r = simulate([Task(0, "default", 100) for _ in range(5)], ["airtasks"], s)
-    assert r.metrics["airtasks"].node_seconds == 3 * 160 + 2 * 100  # 3 nodes at most, 1 slot each
+    # 3 nodes at most, 1 slot each: 3 tasks 60..160, 2 more 160..260, each removal drains 5 s
+    assert r.metrics["airtasks"].node_seconds == 3 * 160 + 2 * 100 + 3 * 5
 
 
 def test_config_missing_a_trace_queue_is_an_error() -> None:

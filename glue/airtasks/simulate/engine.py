@@ -9,7 +9,8 @@ Model (one group of nodes per queue):
 - `terminate` removes a node at once; tasks running on it are killed, counted and re-queued at the
   head of their queue (the broker re-delivers an unacked message). `retire` takes a node out of the
   group but lets it finish its tasks for a grace period (Kubernetes' terminationGracePeriodSeconds),
-  then kills what is left. Node-seconds count until a node is gone.
+  then kills what is left. `drain` takes an idle node out of the group and terminates it a few
+  seconds later (the scaler's drain-then-terminate). Node-seconds count until a node is gone.
 - A task's wait is from its submission to the start of the run that completes it, so the time a
   killed task ran and its second wait both count: that is when its user sees it start for good.
 - The policy runs every `interval_seconds` (pass k at k * interval); it sees what its sources would
@@ -175,6 +176,16 @@ class Cluster:
             self._gone(node)
         else:
             self._push(self.now + grace_seconds, GRACE_END, node.seq)
+
+    def drain(self, node: Node, seconds: float) -> None:
+        """Out of the group now (it takes no task), terminated `seconds` later: an idle node's
+        Swarm drain and instance termination take that long, and it is paid for meanwhile."""
+        if seconds <= 0:
+            self.terminate(node)
+            return
+        node.retiring = True
+        node.cordoned = True
+        self._push(self.now + seconds, GRACE_END, node.seq)
 
     def cordon(self, node: Node) -> None:
         node.cordoned = True

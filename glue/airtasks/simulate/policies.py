@@ -4,8 +4,9 @@
   every `interval_seconds`, fed what the scaler reads: Airflow's queued + running task instances
   and which node runs how many of them (live), and, when a RabbitMQ source is configured, the
   broker's ready + unacked as its management API shows it (`RABBITMQ_LAG_S` old); load is the
-  larger of the two. It acts like the scaler: cordon / uncordon, drain-and-terminate exactly the
-  idle nodes it names (a node found busy at that moment is skipped), then set the size.
+  larger of the two. It acts like the scaler (`airtasks.scaling`): cordon / uncordon, then
+  drain-and-terminate exactly the idle nodes it names (a node found busy then is kept; the
+  drain takes `removal_seconds`, paid for), or grow the group.
 - `seed`: the original project: every 60 s, RabbitMQ ready + unacked, resize the group to fit;
   the group picks its victims at random, busy or not, and terminates them (tasks killed).
 - `keda`: the Airflow Helm chart's KEDA rule, ceil((queued + running) / concurrency) read from the
@@ -71,8 +72,8 @@ class AirtasksPolicy:
             cluster.uncordon(by_id[i])
         for i in d.remove:
             node = by_id[i]
-            if not node.running:  # drain, re-check, terminate: a busy node is never terminated
-                cluster.terminate(node)
+            if not node.running:  # cordon, re-check, drain, terminate: never a busy node
+                cluster.drain(node, self.settings.removal_seconds)
         grow = d.desired - cluster.size(queue)
         if grow > 0:
             cluster.launch(queue, grow)

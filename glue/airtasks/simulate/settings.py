@@ -43,6 +43,10 @@ class Settings:
     idle_seconds: float = field(default_factory=lambda: _policy_default("idle_seconds"))
     rabbitmq: bool = True
     """A RabbitMQ source is configured (the `airtasks` policy also reads the broker, with its lag)."""
+    removal_seconds: float = 5.0
+    """How long the scaler's drain-and-terminate of an idle node takes (the node is paid for meanwhile):
+    cordon, re-check, Swarm drain of an idle worker (its container stops at once), terminate call.
+    Not in the scaler's config; `swarm.drain_wait_seconds` there is only an upper bound."""
     queues: Mapping[str, QueueSettings] = field(default_factory=dict)
     """Per queue; empty means every queue of the trace gets `QueueSettings()`."""
 
