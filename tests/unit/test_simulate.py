@@ -22,7 +22,9 @@ from airtasks.simulate.trace import KINDS, Task, TraceError, generate, parse_tra
 
 REPO = Path(__file__).resolve().parents[2]
 # Scale in as soon as possible, no broker lag, instant removal: the figures below are then exact.
-EAGER = Settings(stabilization_seconds=0, idle_seconds=0, rabbitmq=False, removal_seconds=0)
+EAGER = Settings(
+    interval_seconds=10, stabilization_seconds=0, idle_seconds=0, rabbitmq=False, removal_seconds=0
+)
 
 
 def one_queue(slots: int = 4, **kw: object) -> Settings:

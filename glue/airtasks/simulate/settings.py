@@ -38,7 +38,9 @@ class QueueSettings:
 
 @dataclass(frozen=True)
 class Settings:
-    interval_seconds: float = 10.0
+    interval_seconds: float = 5.0
+    """The scaler's pass interval. 5 s, not 10: at 10 s the scaler reacts up to 5 s later than KEDA's
+    5 s polling (bursty p95 wait 69 s vs 64 s), and a 10 s pass cannot promise reaction < 10 s p95."""
     stabilization_seconds: float = field(default_factory=lambda: _policy_default("stabilization_seconds"))
     idle_seconds: float = field(default_factory=lambda: _policy_default("idle_seconds"))
     rabbitmq: bool = True
