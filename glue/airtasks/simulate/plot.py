@@ -28,10 +28,15 @@ def plot(report: Report, out: str | Path, title: str = "", window: tuple[float, 
         ts = [t / scale for t in s.t] + [o.end_s / scale]
         colour = COLOURS.get(name)
         width = 1.6 if name == "airtasks" else 1.0
+        z = 3 if name == "airtasks" else 2  # on top where policies coincide
         if name != "oracle":
-            ax_q.step(ts, [*s.queued, s.queued[-1]], where="post", color=colour, lw=width, label=name)
+            ax_q.step(
+                ts, [*s.queued, s.queued[-1]], where="post", color=colour, lw=width, zorder=z, label=name
+            )
         style = "--" if name == "oracle" else "-"
-        ax_n.step(ts, [*s.nodes, s.nodes[-1]], where="post", color=colour, lw=width, ls=style, label=name)
+        ax_n.step(
+            ts, [*s.nodes, s.nodes[-1]], where="post", color=colour, lw=width, ls=style, zorder=z, label=name
+        )
     ax_q.set_ylabel("tasks waiting")
     ax_n.set_ylabel("nodes (booting included)")
     ax_n.set_xlabel(f"time ({unit})")
