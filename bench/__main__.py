@@ -98,7 +98,14 @@ def _real_part(module: str, what: str) -> tuple[dict[str, Any] | None, str | Non
     except ModuleNotFoundError as exc:
         if exc.name in (f"bench.{module}", "bench"):
             return None, f"bench/{module}.py is not on this branch (the scaler's part): {what} not measured"
-        raise
+        traceback.print_exc()
+        return None, f"bench/{module}.py cannot be imported ({exc}): {what} not measured"
+    except Exception as exc:
+        traceback.print_exc()
+        return (
+            None,
+            f"bench/{module}.py cannot be imported ({type(exc).__name__}: {exc}): {what} not measured",
+        )
     entry: Callable[[], dict[str, Any]] | None = getattr(mod, "run", None) or getattr(mod, "main", None)
     if entry is None:
         return None, f"bench/{module}.py has no run() -> dict: {what} not measured"

@@ -16,8 +16,10 @@
   terminationGracePeriodSeconds to finish, then what still runs is killed. Charitable: no HPA
   scale-up rate limit and no 10 % tolerance.
 - `oracle`: the lower bound of DESIGN.md: every task starts on arrival, tasks pack freely onto
-  n(t) = ceil(running(t) / slots_per_node) nodes, and each level k of n(t) pays one boot for its
-  first episode and min(gap, boot) for each gap between episodes. No policy beats it.
+  n(t) = max(min_size, ceil(running(t) / slots_per_node)) nodes (max_size ignored), and each
+  level k of n(t) pays one boot for its first episode and min(gap, boot) for each gap between
+  episodes. No policy that starts every task on arrival beats it; one that lets tasks wait can
+  (queueing smooths the peaks: the long-tail trace with window 0 s, idle 0 s gives 0.98x).
 """
 
 from __future__ import annotations
