@@ -34,3 +34,8 @@ def main() -> None:
     except AirtasksError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
+
+
+from airtasks.simulate.cli import simulate_command  # noqa: E402
+
+cli.add_command(simulate_command)

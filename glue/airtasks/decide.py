@@ -32,8 +32,15 @@ class QueuePolicy:
     min_size: int
     max_size: int
     slots_per_node: int
-    stabilization_seconds: float = 60.0
-    idle_seconds: float = 30.0
+    stabilization_seconds: float = 30.0
+    """How long want must stay below the group size before any node is cordoned or removed: a bound
+    against flapping (it bridges the scheduler's gap between a task and its downstream task)."""
+    idle_seconds: float = 10.0
+    """How long a surplus node must have run nothing before it is removed (two 5 s passes)."""
+    # Defaults chosen with the simulator (`python -m bench.sweep`, README "How scaling works"):
+    # node-seconds vs the oracle on the bursty trace, mean of 5 seeds, 5 s passes: window/idle
+    # 300/60 -> 2.14x, 60/30 -> 1.22x, 30/10 -> 1.14x, 0/0 -> 1.12x; steady, diurnal, long-tail
+    # stay within 1.09x at 30/10.
 
     def want(self, load: int) -> int:
         """Nodes needed for `load` tasks, within [min_size, max_size]."""

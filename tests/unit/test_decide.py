@@ -169,3 +169,9 @@ def test_memory_forgets_nodes_that_are_gone() -> None:
 @pytest.mark.parametrize("raw", [None, "junk", {"below_since": "x", "last_busy": []}, {}])
 def test_damaged_memory_loads_as_fresh(raw: object) -> None:
     assert QueueMemory.from_json(raw) == QueueMemory()  # type: ignore[arg-type]
+
+
+def test_defaults_are_the_ones_the_simulator_chose() -> None:
+    """`python -m bench.sweep`: window 30 s, idle 10 s keep the bursty trace within 1.15x the oracle."""
+    p = QueuePolicy(min_size=0, max_size=1, slots_per_node=1)
+    assert (p.stabilization_seconds, p.idle_seconds) == (30.0, 10.0)

@@ -1,0 +1,1 @@
+"""`make bench`: simulator tables, scaling-pass timing and reaction time (see __main__.py)."""

@@ -1,0 +1,225 @@
+"""`make bench` (`python -m bench`): the figures users choose an autoscaler by, in one run.
+
+1. The simulator table for every trace in bench/traces/ (all four policies, default settings).
+2. One scaling pass on real services: `bench/pass_timing.py`, `run() -> dict` with at least
+   `p50_ms` and `p95_ms` (3 queues, real RabbitMQ + moto, 50 passes).
+3. Reaction time on real services: `bench/reaction.py`, `run() -> dict` with at least `p50_s` and
+   `p95_s` (task queued -> `set_size` called, 10 tries).
+4. The goals, each with its measured value and met / not met.
+
+Writes bench/results/<trace>.json and .png, bench/results/bursty-burst.png (one burst, zoomed) and
+bench/results/bench.json. A missing or failing real-service part is reported and makes the exit
+status non-zero, after everything else has run. Goals are printed, never asserted.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from airtasks.simulate.plot import plot
+from airtasks.simulate.policies import POLICIES
+from airtasks.simulate.report import Report, format_table, simulate
+from airtasks.simulate.settings import Settings
+from airtasks.simulate.trace import read_trace
+
+HERE = Path(__file__).resolve().parent
+TRACES = HERE / "traces"
+RESULTS = HERE / "results"
+BOOT_SECONDS = 60.0
+GOAL_VS_ORACLE = 1.15
+GOAL_PASS_P50_MS = 300.0
+GOAL_REACTION_P95_S = 10.0
+
+
+def _simulate_all(settings: Settings) -> dict[str, Report]:
+    reports: dict[str, Report] = {}
+    for path in sorted(TRACES.glob("*.csv")):
+        started = time.perf_counter()
+        report = simulate(read_trace(path), POLICIES, settings, BOOT_SECONDS)
+        reports[path.stem] = report
+        doc = {
+            "trace": f"bench/traces/{path.name}",
+            "settings": _settings_json(settings),
+            **report.to_json(),
+        }
+        (RESULTS / f"{path.stem}.json").write_text(json.dumps(doc, indent=2) + "\n")
+        plot(report, RESULTS / f"{path.stem}.png", title=path.stem)
+        print(f"  simulated {path.name}: {report.tasks} tasks in {time.perf_counter() - started:.1f} s")
+    if "bursty" in reports:
+        plot(
+            reports["bursty"], RESULTS / "bursty-burst.png", title="bursty, one burst", window=_burst(reports)
+        )
+    return reports
+
+
+def _burst(reports: dict[str, Report]) -> tuple[float, float]:
+    """The first big burst of the bursty trace, from 2 min before it to 10 min after."""
+    s = reports["bursty"].outcomes["airtasks"].series
+    start = next((t for t, q in zip(s.t, s.queued, strict=True) if q >= 20), 0.0)
+    return max(start - 120, 0.0), start + 600
+
+
+def _settings_json(settings: Settings) -> dict[str, float]:
+    return {
+        "interval_seconds": settings.interval_seconds,
+        "stabilization_seconds": settings.stabilization_seconds,
+        "idle_seconds": settings.idle_seconds,
+        "boot_seconds": BOOT_SECONDS,
+    }
+
+
+def _side_by_side(reports: dict[str, Report]) -> str:
+    """One row per policy, one column per trace: node-seconds vs oracle / p95 wait / tasks killed."""
+    names = list(reports)
+    head = ["policy", *names]
+    body = []
+    for policy in POLICIES:
+        row = [policy]
+        for n in names:
+            m = reports[n].metrics[policy]
+            row.append(f"{m.node_seconds_vs_oracle:.2f}x / {m.wait_p95_s:.0f} s / {m.tasks_killed}")
+        body.append(row)
+    widths = [max(len(r[i]) for r in [head, *body]) for i in range(len(head))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in [head, *body]]
+    return "per trace: node-seconds vs oracle / wait p95 / tasks killed\n" + "\n".join(lines)
+
+
+def _real_part(module: str, what: str) -> tuple[dict[str, Any] | None, str | None]:
+    """Run bench/<module>.py's run(); (result, None) or (None, why it did not run)."""
+    try:
+        mod = importlib.import_module(f"bench.{module}")
+    except ModuleNotFoundError as exc:
+        if exc.name in (f"bench.{module}", "bench"):
+            return None, f"bench/{module}.py is not on this branch (the scaler's part): {what} not measured"
+        traceback.print_exc()
+        return None, f"bench/{module}.py cannot be imported ({exc}): {what} not measured"
+    except Exception as exc:
+        traceback.print_exc()
+        return (
+            None,
+            f"bench/{module}.py cannot be imported ({type(exc).__name__}: {exc}): {what} not measured",
+        )
+    entry: Callable[[], dict[str, Any]] | None = getattr(mod, "run", None) or getattr(mod, "main", None)
+    if entry is None:
+        return None, f"bench/{module}.py has no run() -> dict: {what} not measured"
+    try:
+        result = entry()
+    except Exception as exc:
+        traceback.print_exc()
+        return None, f"bench/{module}.py failed ({type(exc).__name__}: {exc}): {what} not measured"
+    if not isinstance(result, dict):
+        return None, f"bench/{module}.py run() returned {type(result).__name__}, not a dict"
+    return result, None
+
+
+def _goals(
+    reports: dict[str, Report], pass_timing: dict[str, Any] | None, reaction: dict[str, Any] | None
+) -> list[dict[str, Any]]:
+    goals: list[dict[str, Any]] = []
+
+    def add(goal: str, measured: str, met: bool | None) -> None:
+        goals.append({"goal": goal, "measured": measured, "met": met})
+
+    b = reports.get("bursty")
+    if b is None:
+        add("bursty trace simulated", "bench/traces/bursty.csv missing", None)
+    else:
+        a, seed, keda = b.metrics["airtasks"], b.metrics["seed"], b.metrics["keda"]
+        add(
+            f"bursty: airtasks within {GOAL_VS_ORACLE}x oracle node-seconds",
+            f"{a.node_seconds_vs_oracle:.3f}x",
+            a.node_seconds_vs_oracle <= GOAL_VS_ORACLE,
+        )
+        add(
+            "bursty: fewer node-seconds than seed and keda",
+            f"{a.node_seconds:.0f} vs seed {seed.node_seconds:.0f}, keda {keda.node_seconds:.0f}",
+            a.node_seconds < seed.node_seconds and a.node_seconds < keda.node_seconds,
+        )
+        add(
+            "bursty: p95 wait no worse than seed and keda",
+            f"{a.wait_p95_s:.1f} s vs seed {seed.wait_p95_s:.1f} s, keda {keda.wait_p95_s:.1f} s",
+            a.wait_p95_s <= seed.wait_p95_s and a.wait_p95_s <= keda.wait_p95_s,
+        )
+        add("bursty: 0 tasks killed by airtasks", str(a.tasks_killed), a.tasks_killed == 0)
+    if pass_timing is not None and "p50_ms" in pass_timing:
+        p50 = float(pass_timing["p50_ms"])
+        add(
+            f"one pass (3 queues) under {GOAL_PASS_P50_MS:.0f} ms p50",
+            f"{p50:.0f} ms",
+            p50 < GOAL_PASS_P50_MS,
+        )
+    else:
+        add(f"one pass (3 queues) under {GOAL_PASS_P50_MS:.0f} ms p50", "not measured", None)
+    if reaction is not None and "p95_s" in reaction:
+        p95 = float(reaction["p95_s"])
+        add(f"reaction under {GOAL_REACTION_P95_S:.0f} s p95", f"{p95:.1f} s", p95 < GOAL_REACTION_P95_S)
+    else:
+        add(f"reaction under {GOAL_REACTION_P95_S:.0f} s p95", "not measured", None)
+    return goals
+
+
+def _fmt_real(result: dict[str, Any] | None, why: str | None, keys: tuple[str, str], unit: str) -> str:
+    if result is None:
+        return f"NOT MEASURED: {why}"
+    p50, p95 = (result.get(k) for k in keys)
+    extra = {k: v for k, v in result.items() if k not in keys}
+    return f"p50 {p50} {unit}, p95 {p95} {unit}" + (f"  {json.dumps(extra, default=str)}" if extra else "")
+
+
+def main() -> int:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    settings = Settings()
+    print(
+        "== simulator (airtasks = the scaler's decide(); seed, keda, oracle as in airtasks.simulate.policies)"
+    )
+    print(
+        f"   boot {BOOT_SECONDS:g} s; airtasks every {settings.interval_seconds:g} s, window "
+        f"{settings.stabilization_seconds:g} s, idle {settings.idle_seconds:g} s; "
+        "seed every 60 s; keda every 5 s"
+    )
+    reports = _simulate_all(settings)
+    print()
+    print(_side_by_side(reports))
+    for name, report in reports.items():
+        print(f"\n-- {name} ({report.tasks} tasks)")
+        print(format_table(report))
+
+    print("\n== one scaling pass, 3 queues, real RabbitMQ + moto (50 passes)")
+    pass_timing, why_pass = _real_part("pass_timing", "pass time")
+    print("   " + _fmt_real(pass_timing, why_pass, ("p50_ms", "p95_ms"), "ms"))
+    print("\n== reaction time on real services: task queued -> set_size (10 tries)")
+    reaction, why_reaction = _real_part("reaction", "reaction time")
+    print("   " + _fmt_real(reaction, why_reaction, ("p50_s", "p95_s"), "s"))
+
+    goals = _goals(reports, pass_timing, reaction)
+    print("\n== goals")
+    for g in goals:
+        status = "met" if g["met"] else ("NOT MEASURED" if g["met"] is None else "NOT MET")
+        print(f"   [{status}] {g['goal']}: {g['measured']}")
+    summary = {
+        "settings": _settings_json(settings),
+        "traces": {n: r.to_json() for n, r in reports.items()},
+        "pass_timing": pass_timing,
+        "reaction": reaction,
+        "goals": goals,
+    }
+    (RESULTS / "bench.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    print(f"\nwrote {RESULTS.relative_to(HERE.parent)}/*.json and *.png")
+    missing = [w for w in (why_pass, why_reaction) if w]
+    if missing:
+        print("\nbench incomplete:", file=sys.stderr)
+        for w in missing:
+            print(f"  - {w}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,186 @@
+"""Workload traces: the fixed CSV format, and deterministic generators.
+
+A trace is one task per row, header `submit_s,queue,duration_s` (seconds from the trace start).
+Generators are pure functions of their seed: the same kind and seed always give the same rows.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import random
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from airtasks.errors import AirtasksError
+
+COLUMNS = ("submit_s", "queue", "duration_s")
+QUEUE_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
+
+
+class TraceError(AirtasksError):
+    """A trace file is missing, malformed, or has impossible values."""
+
+
+@dataclass(frozen=True)
+class Task:
+    submit_s: float
+    queue: str
+    duration_s: float
+
+
+def read_trace(path: str | Path) -> list[Task]:
+    """Read and validate a trace; rows come back sorted by submit time (stable)."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise TraceError(f"cannot read trace {p}: {exc.strerror or exc}; pass an existing CSV file") from None
+    return parse_trace(text, name=str(p))
+
+
+def parse_trace(text: str, name: str = "trace") -> list[Task]:
+    reader = csv.DictReader(io.StringIO(text))
+    header = [h.strip() for h in (reader.fieldnames or [])]
+    missing = [c for c in COLUMNS if c not in header]
+    if missing:
+        raise TraceError(
+            f"{name}: missing column(s) {', '.join(missing)}; the first line must be the header "
+            f"{','.join(COLUMNS)}"
+        )
+    reader.fieldnames = header
+    tasks: list[Task] = []
+    for line, row in enumerate(reader, start=2):
+        submit = _number(row.get("submit_s"), name, line, "submit_s", positive=False)
+        duration = _number(row.get("duration_s"), name, line, "duration_s", positive=True)
+        queue = (row.get("queue") or "").strip()
+        if not QUEUE_RE.match(queue):
+            raise TraceError(
+                f"{name} line {line}: queue {queue!r} is not a queue name; use lower-case letters, "
+                "digits and '-', starting with a letter (at most 31 characters)"
+            )
+        tasks.append(Task(submit, queue, duration))
+    if not tasks:
+        raise TraceError(f"{name}: no tasks; add one row per task under the header {','.join(COLUMNS)}")
+    tasks.sort(key=lambda t: t.submit_s)
+    return tasks
+
+
+def _number(raw: str | None, name: str, line: int, column: str, *, positive: bool) -> float:
+    text = (raw or "").strip()
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    ok = math.isfinite(value) and (value > 0 if positive else value >= 0)
+    if not ok:
+        want = "a number > 0" if positive else "a number >= 0"
+        raise TraceError(
+            f"{name} line {line}: {column} must be {want} of seconds (got {text!r}); fix that row"
+        )
+    return value
+
+
+def write_trace(tasks: Iterable[Task], out: TextIO) -> None:
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    for t in tasks:
+        writer.writerow((_fmt(t.submit_s), t.queue, _fmt(t.duration_s)))
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.1f}"
+
+
+# ---------------------------------------------------------------- generators
+
+
+def _task(submit: float, queue: str, duration: float) -> Task:
+    return Task(round(submit, 1), queue, round(max(duration, 1.0), 1))
+
+
+def _poisson(
+    rng: random.Random, rate: Callable[[float], float], peak: float, start: float, end: float
+) -> Iterator[float]:
+    """Arrival times of a Poisson process with rate(t) <= peak on [start, end) (thinning)."""
+    t = start
+    while True:
+        t += rng.expovariate(peak)
+        if t >= end:
+            return
+        if rng.random() * peak <= rate(t):
+            yield t
+
+
+def steady(rng: random.Random) -> list[Task]:
+    """4 h of one task every ~15 s on `default`, log-normal durations around 5 minutes."""
+    return [
+        _task(t, "default", rng.lognormvariate(math.log(240), 0.6))
+        for t in _poisson(rng, lambda _t: 1 / 15, 1 / 15, 0, 4 * 3600)
+    ]
+
+
+def bursty(rng: random.Random) -> list[Task]:
+    """4 h: bursts of ~120 two-minute tasks every 10-30 min on `default`; a trickle of long tasks on `long`.
+
+    A burst is a DAG fanning out: its tasks arrive within about a minute of each other.
+    """
+    tasks: list[Task] = []
+    t = 120.0
+    while t < 4 * 3600 - 600:
+        n = rng.randint(100, 140)
+        spread = rng.uniform(20, 90)
+        tasks += [_task(t + rng.uniform(0, spread), "default", rng.uniform(100, 140)) for _ in range(n)]
+        t += rng.uniform(600, 1800)
+    tasks += [
+        _task(s, "long", rng.uniform(600, 2400))
+        for s in _poisson(rng, lambda _t: 1 / 300, 1 / 300, 0, 4 * 3600)
+    ]
+    return sorted(tasks, key=lambda x: x.submit_s)
+
+
+def diurnal(rng: random.Random) -> list[Task]:
+    """24 h on `default`: arrivals follow the working day (quiet at night, peak mid-afternoon)."""
+
+    def rate(t: float) -> float:
+        day = (t % 86400) / 86400
+        return (1 / 60) * (1 + 0.9 * math.sin(2 * math.pi * (day - 0.375)))
+
+    peak = (1 / 60) * 1.9
+    return [
+        _task(t, "default", rng.lognormvariate(math.log(300), 0.7))
+        for t in _poisson(rng, rate, peak, 0, 86400)
+    ]
+
+
+def long_tail(rng: random.Random) -> list[Task]:
+    """6 h of one task every ~30 s on `default`; Pareto durations: mostly a minute, a few for hours."""
+    return [
+        _task(t, "default", min(30 * rng.paretovariate(1.3), 3 * 3600))
+        for t in _poisson(rng, lambda _t: 1 / 30, 1 / 30, 0, 6 * 3600)
+    ]
+
+
+GENERATORS: dict[str, Callable[[random.Random], list[Task]]] = {
+    "steady": steady,
+    "bursty": bursty,
+    "diurnal": diurnal,
+    "long-tail": long_tail,
+}
+KINDS: Sequence[str] = tuple(GENERATORS)
+
+
+def generate(kind: str, seed: int) -> list[Task]:
+    """The trace of `kind` for `seed`: the same arguments always give the same tasks."""
+    try:
+        gen = GENERATORS[kind]
+    except KeyError:
+        raise TraceError(f"unknown trace kind {kind!r}; use one of: {', '.join(KINDS)}") from None
+    return gen(random.Random(f"{kind}:{seed}"))
+
+
+__all__ = ["COLUMNS", "KINDS", "Task", "TraceError", "generate", "parse_trace", "read_trace", "write_trace"]
