@@ -34,3 +34,12 @@ def main() -> None:
     except AirtasksError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
+
+
+from airtasks.cmd_config import config as _config_cmd  # noqa: E402
+from airtasks.cmd_scale import scale as _scale_cmd  # noqa: E402
+from airtasks.cmd_status import status as _status_cmd  # noqa: E402
+
+cli.add_command(_scale_cmd)
+cli.add_command(_status_cmd)
+cli.add_command(_config_cmd)
