@@ -48,9 +48,10 @@ def test_resize_grows_the_target_size(compute: FakeCompute, backend: GcpBackend)
     compute.add_mig(PROJECT, REGION, GROUP, size=0)
     backend.set_size(GROUP, 3)
     assert compute.migs[GROUP].target_size == 3
-    assert ("POST", f"/compute/v1/projects/{PROJECT}/regions/{REGION}/instanceGroupManagers/{GROUP}/resize") in (
-        compute.calls
-    )
+    assert (
+        "POST",
+        f"/compute/v1/projects/{PROJECT}/regions/{REGION}/instanceGroupManagers/{GROUP}/resize",
+    ) in (compute.calls)
 
 
 def test_remove_deletes_exactly_that_instance(compute: FakeCompute, backend: GcpBackend) -> None:
@@ -63,7 +64,9 @@ def test_remove_deletes_exactly_that_instance(compute: FakeCompute, backend: Gcp
 
 
 def test_errors_name_the_group_and_the_fix(compute: FakeCompute, backend: GcpBackend) -> None:
-    with pytest.raises(BackendError, match="no managed instance group named nope in demo-project/europe-west1"):
+    with pytest.raises(
+        BackendError, match="no managed instance group named nope in demo-project/europe-west1"
+    ):
         backend.size("nope")
     compute.add_mig(PROJECT, REGION, GROUP, size=1)
     compute.fail = True

@@ -78,8 +78,25 @@ class SwarmBackend:
         return int(spec["Replicated"].get("Replicas", 0))
 
     def set_size(self, group: str, size: int) -> None:
+        # Send back the stored spec unchanged but for the replica count. (The docker SDK's
+        # `Service.scale()` / `fetch_current_spec` fill in defaults, which Swarm takes as a new task
+        # template: it would restart every replica, and a busy worker with it.)
+        service = self._service(group)
         try:
-            self._service(group).scale(size)
+            raw = self.client.api.inspect_service(service.id)
+            spec = raw["Spec"]
+            self.client.api.update_service(
+                service.id,
+                raw["Version"]["Index"],
+                name=spec.get("Name"),
+                labels=spec.get("Labels"),
+                task_template=spec["TaskTemplate"],
+                mode={"Replicated": {"Replicas": size}},
+                update_config=spec.get("UpdateConfig"),
+                rollback_config=spec.get("RollbackConfig"),
+                networks=spec.get("Networks"),
+                endpoint_spec=spec.get("EndpointSpec"),
+            )
         except docker.errors.DockerException as exc:
             raise self._fail(f"scale to {size}", group, exc) from None
 

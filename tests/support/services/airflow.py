@@ -47,7 +47,9 @@ class Airflow:
 
     # -- processes -----------------------------------------------------------------------------
 
-    def _spawn(self, name: str, argv: list[str], extra_env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    def _spawn(
+        self, name: str, argv: list[str], extra_env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
         log = open(self.home / f"{name}.log", "ab")  # noqa: SIM115 - closed in stop()
         self._logs.append(log)
         env = dict(self.env)
@@ -108,12 +110,16 @@ class Airflow:
     # -- API -----------------------------------------------------------------------------------
 
     def token(self) -> str:
-        r = httpx.post(f"{self.url}/auth/token", json={"username": self.username, "password": self.password}, timeout=10)
+        r = httpx.post(
+            f"{self.url}/auth/token", json={"username": self.username, "password": self.password}, timeout=10
+        )
         r.raise_for_status()
         return str(r.json()["access_token"])
 
     def api(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {self.token()}"}, timeout=30)
+        return httpx.Client(
+            base_url=self.url, headers={"Authorization": f"Bearer {self.token()}"}, timeout=30
+        )
 
     def trigger(self, dag_id: str, conf: dict[str, Any] | None = None) -> str:
         with self.api() as api:
@@ -174,7 +180,9 @@ def airflow_env(home: Path, postgres: Postgres, broker: RabbitMQ, dags: Path, po
             "AIRFLOW__CORE__PARALLELISM": "64",
             "AIRFLOW__CELERY__WORKER_PREFETCH_MULTIPLIER": "1",
             "AIRFLOW__CELERY__OPERATION_TIMEOUT": "5",
-            "PYTHONPATH": os.pathsep.join(p for p in [str(Path(__file__).resolve().parents[3] / "glue")] if p),
+            "PYTHONPATH": os.pathsep.join(
+                p for p in [str(Path(__file__).resolve().parents[3] / "glue")] if p
+            ),
         }
     )
     return env
@@ -189,10 +197,17 @@ def run_airflow(home: Path, postgres: Postgres, broker: RabbitMQ, dags: Path) ->
     env = airflow_env(home, postgres, broker, dags, port)
     af = Airflow(home, env, port, "admin", password)
     try:
-        migrate = subprocess.run([AIRFLOW, "db", "migrate"], env=env, capture_output=True, text=True, check=False)
+        migrate = subprocess.run(
+            [AIRFLOW, "db", "migrate"], env=env, capture_output=True, text=True, check=False
+        )
         if migrate.returncode != 0:
-            raise RuntimeError(f"airflow db migrate failed:\n{migrate.stdout[-2000:]}\n{migrate.stderr[-3000:]}")
-        af._spawn("api-server", [AIRFLOW, "api-server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"])
+            raise RuntimeError(
+                f"airflow db migrate failed:\n{migrate.stdout[-2000:]}\n{migrate.stderr[-3000:]}"
+            )
+        af._spawn(
+            "api-server",
+            [AIRFLOW, "api-server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+        )
         af._spawn("scheduler", [AIRFLOW, "scheduler"])
         af._spawn("dag-processor", [AIRFLOW, "dag-processor"])
 

@@ -58,7 +58,9 @@ class FaultProxy:
                     self.wfile.write(payload)
                     return
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
-                upstream = proxy._client.request(self.command, proxy.target + self.path, headers=headers, content=body)
+                upstream = proxy._client.request(
+                    self.command, proxy.target + self.path, headers=headers, content=body
+                )
                 self.send_response(upstream.status_code)
                 for key, value in upstream.headers.items():
                     if key.lower() not in HOP_BY_HOP:

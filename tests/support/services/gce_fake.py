@@ -63,7 +63,9 @@ class FakeCompute:
     def instance_url(self, project: str, inst: FakeInstance) -> str:
         return f"https://www.googleapis.com/compute/v1/projects/{project}/zones/{inst.zone}/instances/{inst.name}"
 
-    def add_mig(self, project: str, region: str, name: str, size: int = 0, age_seconds: float = 3600) -> FakeMig:
+    def add_mig(
+        self, project: str, region: str, name: str, size: int = 0, age_seconds: float = 3600
+    ) -> FakeMig:
         mig = FakeMig(project, region, name)
         self.migs[name] = mig
         self._grow(mig, size, dt.datetime.now(dt.UTC) - dt.timedelta(seconds=age_seconds))
@@ -72,7 +74,9 @@ class FakeCompute:
     def _grow(self, mig: FakeMig, size: int, created: dt.datetime | None = None) -> None:
         while len(mig.instances) < size:
             zone = f"{mig.region}-{'abc'[next(self._ids) % 3]}"
-            mig.instances.append(FakeInstance(f"{mig.name}-{next(self._ids):04x}", zone, created or dt.datetime.now(dt.UTC)))
+            mig.instances.append(
+                FakeInstance(f"{mig.name}-{next(self._ids):04x}", zone, created or dt.datetime.now(dt.UTC))
+            )
         mig.target_size = size
 
     def _operation(self, project: str, region: str, kind: str) -> dict[str, Any]:

@@ -51,7 +51,9 @@ def run_postgres() -> Iterator[Postgres]:
         shutil.chown(base, "postgres")
         shutil.chown(sock, "postgres")
     port = free_port()
-    _as_postgres([str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"])
+    _as_postgres(
+        [str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"]
+    )
     _as_postgres(
         [
             str(PG_BIN / "pg_ctl"),
@@ -67,7 +69,17 @@ def run_postgres() -> Iterator[Postgres]:
         ]
     )
     try:
-        psql = [str(PG_BIN / "psql"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-v", "ON_ERROR_STOP=1"]
+        psql = [
+            str(PG_BIN / "psql"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-U",
+            "postgres",
+            "-v",
+            "ON_ERROR_STOP=1",
+        ]
         _as_postgres([*psql, "-c", "CREATE ROLE airflow LOGIN"])
         _as_postgres([*psql, "-c", "CREATE DATABASE airflow OWNER airflow"])
         yield Postgres(port, data)

@@ -62,7 +62,9 @@ class RabbitMQ:
         deadline = time.monotonic() + timeout
         while True:
             if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError(f"rabbitmq-server exited with {self.process.returncode}; see {self.home}/log")
+                raise RuntimeError(
+                    f"rabbitmq-server exited with {self.process.returncode}; see {self.home}/log"
+                )
             try:
                 with self.api() as api:
                     if api.get("/api/overview").status_code == 200:
@@ -70,7 +72,9 @@ class RabbitMQ:
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline:
-                raise TimeoutError(f"RabbitMQ management API on {self.management_url} not up in {timeout:.0f}s")
+                raise TimeoutError(
+                    f"RabbitMQ management API on {self.management_url} not up in {timeout:.0f}s"
+                )
             time.sleep(0.3)
 
     def stop_app(self) -> None:
@@ -88,7 +92,12 @@ class RabbitMQ:
             for _ in range(count):
                 r = api.post(
                     "/api/exchanges/%2F/amq.default/publish",
-                    json={"properties": {}, "routing_key": queue, "payload": body, "payload_encoding": "string"},
+                    json={
+                        "properties": {},
+                        "routing_key": queue,
+                        "payload": body,
+                        "payload_encoding": "string",
+                    },
                 )
                 r.raise_for_status()
                 assert r.json()["routed"] is True
@@ -106,7 +115,9 @@ class RabbitMQ:
         deadline = time.monotonic() + timeout
         while self.depth(queue) != expected:
             if time.monotonic() > deadline:
-                raise TimeoutError(f"queue {queue} did not reach {expected} messages (now {self.depth(queue)})")
+                raise TimeoutError(
+                    f"queue {queue} did not reach {expected} messages (now {self.depth(queue)})"
+                )
             time.sleep(0.3)
 
 
