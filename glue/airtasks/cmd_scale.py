@@ -7,12 +7,23 @@ config (before any cloud call).
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import click
 
 from airtasks._cli_common import ConfigFailure, config_options, load_config, setup_logging
+from airtasks.config import ScalerConfig
 from airtasks.errors import ConfigError
-from airtasks.scaling import PassReport, build_scaler, watch
+
+if TYPE_CHECKING:
+    from airtasks.scaling import PassReport, Scaler
+
+
+def build_scaler(config: ScalerConfig) -> Scaler:
+    """Clients for a pass (imported here, so `airtasks --help` stays fast)."""
+    from airtasks.scaling import build_scaler as build  # noqa: PLC0415
+
+    return build(config)
 
 
 @click.command("scale")
@@ -49,6 +60,8 @@ def scale(  # noqa: PLR0917 - click passes options positionally
             click.echo(
                 f"swarm: removed {report.swarm.removed_nodes or 'none'} {report.swarm.error or ''}".rstrip()
             )
+
+    from airtasks.scaling import watch  # noqa: PLC0415
 
     try:
         if mode == "watch":

@@ -4,12 +4,22 @@ whether each is busy. Reads only."""
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import click
 
 from airtasks._cli_common import ConfigFailure, config_options, load_config
+from airtasks.config import ScalerConfig
 from airtasks.errors import ConfigError
-from airtasks.scaling import build_scaler
+
+if TYPE_CHECKING:
+    from airtasks.scaling import Scaler
+
+
+def build_scaler(config: ScalerConfig) -> Scaler:
+    from airtasks.scaling import build_scaler as build  # noqa: PLC0415
+
+    return build(config)
 
 
 @click.command("status")

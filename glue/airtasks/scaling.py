@@ -402,10 +402,12 @@ class Scaler:
         if not victims:
             return 0
         ready: list[str] = []
+        answered: set[str] = set()
         for node_id in victims:
             if self.control is not None:
                 try:
-                    self.control.cordon(node_id, r.queue)
+                    if self.control.cordon(node_id, r.queue):
+                        answered.add(node_id)
                 except ControlError as exc:
                     notes.append(f"kept {node_id}: cannot stop it taking tasks ({exc})")
                     continue
@@ -425,7 +427,9 @@ class Scaler:
                     ready.remove(node_id)
                     notes.append(f"kept {node_id}: took a task meanwhile")
         if ready and self.control is not None:
-            for node_id in list(ready):
+            # A node whose worker did not answer the cordon runs no worker (booting, or gone): the
+            # Airflow re-check is all there is to ask.
+            for node_id in [n for n in ready if n in answered]:
                 try:
                     in_flight = self.control.in_flight(node_id)
                 except ControlError as exc:

@@ -14,9 +14,14 @@ from typing import Any
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+from botocore.parsers import ResponseParserError
 
 from airtasks.backends.base import Instance
 from airtasks.errors import BackendError
+
+# What a failed AWS call can raise: API errors, transport errors, and replies that are not AWS's
+# (a proxy or load balancer answering for it).
+AWS_ERRORS = (ClientError, BotoCoreError, ResponseParserError)
 
 # Instances in these lifecycle states count towards the group; Terminating*, Detaching,
 # Standby and Warmed:* do not.
@@ -27,7 +32,8 @@ def _describe(exc: Exception) -> str:
     if isinstance(exc, ClientError):
         err = exc.response.get("Error", {})
         return f"{err.get('Code', 'error')}: {err.get('Message', '')}".strip()
-    return str(exc) or type(exc).__name__
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text[:200]
 
 
 class AwsBackend:
@@ -72,7 +78,7 @@ class AwsBackend:
     def _group(self, group: str) -> dict[str, Any]:
         try:
             found = self.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[group])
-        except (ClientError, BotoCoreError) as exc:
+        except AWS_ERRORS as exc:
             raise self._fail("describe", group, exc) from None
         groups = found.get("AutoScalingGroups") or []
         if not groups:
@@ -91,7 +97,7 @@ class AwsBackend:
                     for res in page.get("Reservations", []):
                         for inst in res.get("Instances", []):
                             self._launched[inst["InstanceId"]] = inst["LaunchTime"].timestamp()
-            except (ClientError, BotoCoreError) as exc:
+            except AWS_ERRORS as exc:
                 raise self._fail("describe instances of", group, exc) from None
         return {i: self._launched.get(i, 0.0) for i in ids}
 
@@ -121,7 +127,7 @@ class AwsBackend:
             self.autoscaling.set_desired_capacity(
                 AutoScalingGroupName=group, DesiredCapacity=size, HonorCooldown=False
             )
-        except (ClientError, BotoCoreError) as exc:
+        except AWS_ERRORS as exc:
             raise self._fail(f"set desired capacity {size} of", group, exc) from None
 
     def _protect(self, group: str, instance_id: str, protected: bool) -> None:
@@ -132,15 +138,15 @@ class AwsBackend:
     def remove(self, group: str, instance_id: str) -> None:
         try:
             self._protect(group, instance_id, False)
-        except (ClientError, BotoCoreError) as exc:
+        except AWS_ERRORS as exc:
             raise self._fail(f"lift scale-in protection of {instance_id} in", group, exc) from None
         try:
             self.autoscaling.terminate_instance_in_auto_scaling_group(
                 InstanceId=instance_id, ShouldDecrementDesiredCapacity=True
             )
-        except (ClientError, BotoCoreError) as exc:
+        except AWS_ERRORS as exc:
             # Put the protection back, so the group cannot pick this instance on its own later.
-            with contextlib.suppress(ClientError, BotoCoreError):
+            with contextlib.suppress(*AWS_ERRORS):
                 self._protect(group, instance_id, True)
             raise self._fail(f"terminate {instance_id} in", group, exc) from None
         self._launched.pop(instance_id, None)

@@ -58,14 +58,16 @@ class Airflow:
         self.processes[name] = proc
         return proc
 
-    def start_worker(self, hostname: str, queues: list[str], concurrency: int = 2) -> None:
+    def start_worker(
+        self, hostname: str, queues: list[str], concurrency: int = 2, extra_env: dict[str, str] | None = None
+    ) -> None:
         """A Celery worker named celery@<hostname> on a host called <hostname>."""
         cmd = (
             f"hostname {hostname} && exec {AIRFLOW} celery worker --celery-hostname celery@{hostname} "
             f"--queues {','.join(queues)} --concurrency {concurrency} --skip-serve-logs "
             "--without-gossip --without-mingle"
         )
-        self._spawn(f"worker-{hostname}", ["unshare", "--uts", "sh", "-c", cmd])
+        self._spawn(f"worker-{hostname}", ["unshare", "--uts", "sh", "-c", cmd], extra_env)
 
     def stop_process(self, name: str, timeout: float = 30) -> None:
         proc = self.processes.pop(name, None)
@@ -80,7 +82,7 @@ class Airflow:
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
 
-    def stop(self, grace: float = 8.0) -> None:
+    def stop(self, grace: float = 3.0) -> None:
         """SIGTERM every process group at once, SIGKILL what is left after `grace` seconds."""
         procs = list(self.processes.values())
         self.processes.clear()
@@ -204,6 +206,7 @@ def run_airflow(home: Path, postgres: Postgres, broker: RabbitMQ, dags: Path) ->
             raise RuntimeError(
                 f"airflow db migrate failed:\n{migrate.stdout[-2000:]}\n{migrate.stderr[-3000:]}"
             )
+        broker.wait_ready()  # booted meanwhile, if the caller started it without waiting
         af._spawn(
             "api-server",
             [AIRFLOW, "api-server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],

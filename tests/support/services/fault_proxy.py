@@ -25,6 +25,8 @@ class FaultProxy:
     def __init__(self, target: str, *, delay: float = 30.0) -> None:
         self.target = target.rstrip("/")
         self.mode = "pass"
+        self.only_if: bytes | None = None
+        """When set, only requests whose path or body contain it get the fault; others pass."""
         self.delay = delay
         self.seen: Counter[str] = Counter()
         self.port = free_port()
@@ -38,10 +40,12 @@ class FaultProxy:
                 pass
 
             def _handle(self) -> None:
-                mode = proxy.mode
-                proxy.seen[mode] += 1
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
+                mode = proxy.mode
+                if proxy.only_if is not None and proxy.only_if not in self.path.encode() + body:
+                    mode = "pass"
+                proxy.seen[mode] += 1
                 if mode == "refuse":
                     self.close_connection = True
                     return
