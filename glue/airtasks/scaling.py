@@ -17,6 +17,7 @@ The policy is `airtasks.decide.decide` (pure); this module does the I/O around i
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -600,15 +601,25 @@ def watch(
     dry_run: bool = False,
     deadline: float | None = None,
     on_report: Callable[[PassReport], None] | None = None,
+    stop: threading.Event | None = None,
     sleep: Callable[[float], None] | None = None,
     monotonic: Callable[[], float] | None = None,
 ) -> PassReport | None:
-    """A pass every `interval` seconds; stops before a pass would start after `deadline` (monotonic)."""
-    sleep = sleep or time.sleep
+    """A pass every `interval` seconds, paced from the first pass's start; stops before a pass
+    would start after `deadline` (monotonic), or when `stop` is set."""
     monotonic = monotonic or time.monotonic
+
+    def pause(seconds: float) -> None:
+        if sleep is not None:
+            sleep(seconds)
+        elif stop is not None:
+            stop.wait(seconds)
+        else:
+            time.sleep(seconds)
+
     last: PassReport | None = None
     next_at = monotonic()
-    while deadline is None or next_at < deadline:
+    while (deadline is None or next_at < deadline) and not (stop is not None and stop.is_set()):
         last = scaler.run_pass(dry_run=dry_run)
         if on_report is not None:
             on_report(last)
@@ -617,7 +628,7 @@ def watch(
         next_at = max(next_at, now)  # after a slow pass, start the next one now; no catching up
         if deadline is not None and next_at >= deadline:
             break
-        sleep(max(0.0, next_at - now))
+        pause(max(0.0, next_at - now))
     return last
 
 
