@@ -13,6 +13,7 @@ path, and its API is off unless authenticated. Swarm drain still happens, right 
 
 from __future__ import annotations
 
+import time
 from typing import Any, Protocol
 
 from airtasks.config import Secret
@@ -31,6 +32,12 @@ class WorkerControl(Protocol):
     def in_flight(self, node_id: str) -> int | None:
         """Active + reserved tasks on that worker; None when no worker answered."""
         ...
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    from kombu.exceptions import OperationalError  # noqa: PLC0415 - kombu comes with celery
+
+    return isinstance(exc, OSError | ConnectionError | OperationalError)
 
 
 class CeleryControl:
@@ -60,18 +67,25 @@ class CeleryControl:
         return self._app
 
     def _broadcast(self, command: str, node_id: str, **arguments: Any) -> list[dict[str, Any]]:
-        try:
-            replies = self.app.control.broadcast(
-                command,
-                arguments=arguments,
-                destination=[self.worker(node_id)],
-                reply=True,
-                timeout=self._timeout,
-                limit=1,
-            )
-        except Exception as exc:
-            raise ControlError(f"celery: {command} to {self.worker(node_id)} failed: {exc}") from None
-        return list(replies or [])
+        # Two tries: a pooled connection may have died with a broker restart since the last pass.
+        for attempt in (1, 2):
+            try:
+                replies = self.app.control.broadcast(
+                    command,
+                    arguments=arguments,
+                    destination=[self.worker(node_id)],
+                    reply=True,
+                    timeout=self._timeout,
+                    limit=1,
+                )
+            except Exception as exc:
+                if attempt == 1 and _is_connection_error(exc):
+                    self.close()
+                    time.sleep(0.5)
+                    continue
+                raise ControlError(f"celery: {command} to {self.worker(node_id)} failed: {exc}") from None
+            return list(replies or [])
+        raise AssertionError("unreachable")
 
     def _confirmed(self, replies: list[dict[str, Any]], node_id: str, command: str) -> bool:
         for reply in replies:

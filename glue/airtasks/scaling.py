@@ -285,7 +285,10 @@ class Scaler:
                 "(worker hostname must be the instance id): never scaling in"
             )
         elif self.control is None and self.swarm is None:
-            why_unknown = "no way to stop a node taking tasks (configure celery or swarm): never scaling in"
+            why_unknown = (
+                "no way to stop a node taking tasks (set AIRTASKS_BROKER_URL or sources.rabbitmq for Celery "
+                "control, or AIRTASKS_DOCKER_URL for Swarm drain): never scaling in"
+            )
         error = "; ".join(r.errors) if r.errors else None
         obs = Observation(
             load=r.load if error is None else None,

@@ -54,3 +54,20 @@ def test_unknown_group_names_the_key_to_fix(aws_env: dict[str, str]) -> None:
         BackendError, match=r"no Auto Scaling group named nope in us-east-1; check queues.<queue>.group"
     ):
         AwsBackend("us-east-1").size("nope")
+
+
+def test_remove_lets_a_termination_hook_go_on(cluster: str) -> None:
+    """envs/* give worker groups a termination lifecycle hook; the scaler has drained already, so it
+    completes the hook (best effort: moto does not implement CompleteLifecycleAction)."""
+    name = aws_groups.make_group(cluster, "default", 2)
+    asg, _ = aws_groups.clients()
+    asg.put_lifecycle_hook(
+        LifecycleHookName="drain",
+        AutoScalingGroupName=name,
+        LifecycleTransition="autoscaling:EC2_INSTANCE_TERMINATING",
+        HeartbeatTimeout=300,
+        DefaultResult="CONTINUE",
+    )
+    ids = aws_groups.instance_ids(name)
+    AwsBackend("us-east-1").remove(name, ids[0])
+    assert aws_groups.instance_ids(name) == [ids[1]]

@@ -2,7 +2,8 @@
 
 Worker groups are built with `protect_from_scale_in`, so the group never picks a victim itself
 when its desired capacity drops: the scaler picks an idle instance, lifts that one instance's
-protection and terminates it with `ShouldDecrementDesiredCapacity=True`. boto3 honours
+protection and terminates it with `ShouldDecrementDesiredCapacity=True`, then completes a
+termination lifecycle hook if the group has one (the node is drained already). boto3 honours
 `AWS_ENDPOINT_URL` (how the tests and `make up` point it at moto).
 """
 
@@ -150,6 +151,28 @@ class AwsBackend:
                 self._protect(group, instance_id, True)
             raise self._fail(f"terminate {instance_id} in", group, exc) from None
         self._launched.pop(instance_id, None)
+        self._complete_termination_hooks(group, instance_id)
+
+    def _complete_termination_hooks(self, group: str, instance_id: str) -> None:
+        """The scaler drained the node already: let a termination lifecycle hook go on at once
+        instead of holding the instance in Terminating:Wait until its heartbeat times out.
+        Best effort: the instance is already on its way out either way."""
+        try:
+            hooks = self.autoscaling.describe_lifecycle_hooks(AutoScalingGroupName=group).get(
+                "LifecycleHooks", []
+            )
+        except AWS_ERRORS:
+            return
+        for hook in hooks:
+            if hook.get("LifecycleTransition") != "autoscaling:EC2_INSTANCE_TERMINATING":
+                continue
+            with contextlib.suppress(*AWS_ERRORS):
+                self.autoscaling.complete_lifecycle_action(
+                    LifecycleHookName=hook["LifecycleHookName"],
+                    AutoScalingGroupName=group,
+                    InstanceId=instance_id,
+                    LifecycleActionResult="CONTINUE",
+                )
 
 
 __all__ = ["AwsBackend"]

@@ -67,7 +67,7 @@ class RabbitMQ:
                 )
             try:
                 with self.api() as api:
-                    if api.get("/api/overview").status_code == 200:
+                    if api.get("/api/overview").status_code == 200 and self._amqp_ok():
                         return
             except httpx.HTTPError:
                 pass
@@ -76,6 +76,17 @@ class RabbitMQ:
                     f"RabbitMQ management API on {self.management_url} not up in {timeout:.0f}s"
                 )
             time.sleep(0.3)
+
+    def _amqp_ok(self) -> bool:
+        """The management API can answer before the AMQP listener takes connections."""
+        from kombu import Connection  # noqa: PLC0415
+
+        try:
+            with Connection(self.amqp_url, connect_timeout=2) as conn:
+                conn.ensure_connection(max_retries=1)
+        except Exception:
+            return False
+        return True
 
     def stop_app(self) -> None:
         """Stop the broker application (AMQP and management API refuse), the Erlang node stays."""
