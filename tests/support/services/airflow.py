@@ -83,9 +83,14 @@ class Airflow:
             proc.wait(timeout=10)
 
     def stop(self, grace: float = 3.0) -> None:
-        """SIGTERM every process group at once, SIGKILL what is left after `grace` seconds."""
+        """SIGTERM every process group at once, SIGKILL what is left after `grace` seconds.
+
+        Airflow runs each task in a process of its own session, outside the worker's process
+        group: those are found by ancestry first, and killed by pid at the end.
+        """
         procs = list(self.processes.values())
         self.processes.clear()
+        strays = _descendants({p.pid for p in procs})
         for proc in procs:
             if proc.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
@@ -98,6 +103,9 @@ class Airflow:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)  # stragglers, and children left in the group
             proc.wait(timeout=10)
+        for pid in strays:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         for log in self._logs:
             log.close()
 
@@ -148,6 +156,28 @@ class Airflow:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"airflow: {what} within {timeout:.0f}s; logs in {self.home}")
             time.sleep(0.5)
+
+
+def _descendants(roots: set[int]) -> set[int]:
+    """Every live process below `roots` (from /proc), whatever its process group or session."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    found: set[int] = set()
+    todo = list(roots)
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
 
 
 def airflow_env(home: Path, postgres: Postgres, broker: RabbitMQ, dags: Path, port: int) -> dict[str, str]:

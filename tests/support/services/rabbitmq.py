@@ -177,6 +177,10 @@ def run_rabbitmq(base: Path, *, wait: bool = True) -> Iterator[RabbitMQ]:
     cookie.write_text(secrets.token_hex(16))
     cookie.chmod(0o400)
     log = open(base / "server.out", "ab")  # noqa: SIM115 - closed below
+    # Our own epmd, in the foreground as our child: Erlang finds it and does not daemonize another.
+    epmd_proc = subprocess.Popen(
+        ["epmd", "-port", str(epmd), "-address", "127.0.0.1"], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
     proc = subprocess.Popen(
         [str(RABBIT_BIN / "rabbitmq-server")],
         env=env,
@@ -198,6 +202,6 @@ def run_rabbitmq(base: Path, *, wait: bool = True) -> Iterator[RabbitMQ]:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
-        # Our private epmd (it daemonizes, so it is not our child).
-        subprocess.run(["epmd", "-port", str(epmd), "-kill"], env=env, capture_output=True, check=False)
+        epmd_proc.kill()
+        epmd_proc.wait(timeout=10)
         log.close()
