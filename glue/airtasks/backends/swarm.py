@@ -117,7 +117,7 @@ class SwarmBackend:
         return self._hostnames[container_id]
 
     def instances(self, group: str) -> list[Instance]:
-        out = []
+        out: list[Instance] = []
         for task in self._tasks(group):
             status = task["Status"]
             cid = status["ContainerStatus"]["ContainerID"]
@@ -127,6 +127,14 @@ class SwarmBackend:
                     launched_at=_ts(task.get("CreatedAt")),
                     state=str(status.get("State", "")),
                 )
+            )
+        ids = [i.id for i in out]
+        shared = sorted({i for i in ids if ids.count(i) > 1})
+        if shared:
+            # Busy-ness is told by hostname: with a shared one, any replica could be the busy one.
+            raise BackendError(
+                f"swarm: replicas of {group} share the hostname {', '.join(shared)}; in single-host mode "
+                "the worker service must not set `hostname` (each replica keeps its container id)"
             )
         return out
 
