@@ -237,8 +237,10 @@ class Scaler:
         now = self.clock()
         reads = self.read()
         memory_error: str | None = None
+        every_queue_held = all(r.errors for r in reads)
         try:
-            memory = self._load_memory(dry_run)
+            # Nothing to decide if every queue holds already: do not wait on the store as well.
+            memory = {} if every_queue_held else self._load_memory(dry_run)
         except SourceReadError as exc:
             memory, memory_error = {}, str(exc)
         new_memory = dict(memory)
@@ -253,7 +255,7 @@ class Scaler:
             self.log.info(report.log_line())
             reports.append(report)
 
-        if memory_error is None:
+        if memory_error is None and not every_queue_held:
             if dry_run:
                 self._dry_memory = new_memory
             else:
