@@ -36,6 +36,11 @@ def main() -> None:
         sys.exit(1)
 
 
+# Each command lives in its own module; registering here keeps this file the one index of them.
+from airtasks.cmd_config import config as _config_cmd  # noqa: E402
+from airtasks.cmd_scale import scale as _scale_cmd  # noqa: E402
+from airtasks.cmd_status import status as _status_cmd  # noqa: E402
 from airtasks.simulate.cli import simulate_command  # noqa: E402
 
-cli.add_command(simulate_command)
+for _command in (_scale_cmd, _status_cmd, _config_cmd, simulate_command):
+    cli.add_command(_command)

@@ -15,3 +15,7 @@ class SourceReadError(AirtasksError):
 
 class BackendError(AirtasksError):
     """A group backend (AWS, GCP, Swarm) call failed."""
+
+
+class ControlError(AirtasksError):
+    """A worker could not be told to stop or resume taking tasks (Celery control, Swarm drain)."""

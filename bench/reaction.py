@@ -1,0 +1,85 @@
+"""Reaction time: from tasks queued (messages published to a queue's broker queue) to the
+scaler calling `set_size` on that queue's group, with the scaler running passes every
+`interval_seconds` as the DAG does. 10 tries at random moments; p50/p95 in ms.
+
+The floor is set by the interval and by the broker's statistics interval (the management API
+counts are sampled: RabbitMQ's default is 5 s, the test broker uses 1 s).
+`python -m bench.reaction` prints the dict.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from typing import Any
+
+from airtasks.backends.aws import AwsBackend
+from airtasks.config import parse_config
+from airtasks.memory import InProcessMemoryStore
+from airtasks.scaling import build_scaler, watch
+from bench._common import credentials, services, summary
+from tests.support.services import aws_groups
+
+
+class _Recording(AwsBackend):
+    """The real backend, noting when set_size was first called per group."""
+
+    def __init__(self, region: str) -> None:
+        super().__init__(region)
+        self.first_set: dict[str, float] = {}
+
+    def set_size(self, group: str, size: int) -> None:
+        self.first_set.setdefault(group, time.monotonic())
+        super().set_size(group, size)
+
+
+def reaction(tries: int = 10, interval_seconds: float = 10.0, seed: int = 4) -> dict[str, Any]:
+    rng = random.Random(seed)
+    with services() as (_moto, broker):
+        names = [f"r{i}" for i in range(tries)]
+        groups = {q: aws_groups.make_group("react", q, 0) for q in names}
+        config = parse_config(
+            {
+                "backend": "aws",
+                "region": "us-east-1",
+                "interval_seconds": interval_seconds,
+                "sources": {"rabbitmq": {"url": broker.management_url, "amqp_port": broker.amqp_port}},
+                "celery": None,
+                "queues": {q: {"group": groups[q], "max_size": 10, "slots_per_node": 4} for q in names},
+            }
+        )
+        for q in names:  # queues exist and are empty before the clock starts
+            broker.publish(q, 0)
+        backend = _Recording("us-east-1")
+        scaler = build_scaler(config, credentials(broker), backend=backend, memory=InProcessMemoryStore())
+        stop = threading.Event()
+        loop = threading.Thread(target=lambda: watch(scaler, interval_seconds, stop=stop), name="scaler")
+        loop.start()
+        queued_at: dict[str, float] = {}
+        for q in names:
+            time.sleep(rng.uniform(0, interval_seconds))
+            queued_at[q] = time.monotonic()
+            broker.publish(q, 3)
+        deadline = time.monotonic() + 6 * interval_seconds + 30
+        while len(backend.first_set) < tries and time.monotonic() < deadline:
+            time.sleep(0.05)
+        stop.set()
+        loop.join(timeout=60)
+        scaler.close()
+        missing = [q for q in names if groups[q] not in backend.first_set]
+        if missing:
+            raise RuntimeError(f"no set_size for {missing} within the deadline")
+    samples = [(backend.first_set[groups[q]] - queued_at[q]) * 1000.0 for q in names]
+    return {
+        "name": "reaction time (tasks queued -> set_size)",
+        "setup": f"RabbitMQ source (stats every 1 s), moto Auto Scaling, pass every {interval_seconds:g} s",
+        "tries": tries,
+        "interval_seconds": interval_seconds,
+        **summary(samples),
+    }
+
+
+if __name__ == "__main__":
+    print(json.dumps(reaction(), indent=2))

@@ -1,0 +1,187 @@
+"""The Airflow REST API (v2) as a load source: queued + running task instances per queue, and
+which host runs what (the `hostname` of running task instances = the instance id of the node).
+
+Auth: a JWT from `POST /auth/token` (username + password), or `GET /auth/token` when no
+credentials are configured (SimpleAuthManager with all-admins). Refreshed once on a 401.
+Also keeps the scaler's memory in an Airflow Variable (see `airtasks.memory`).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from airtasks.config import AirflowSourceConfig, Credentials
+from airtasks.errors import SourceReadError
+from airtasks.sources._http import request
+
+TI_PATH = "/api/v2/dags/~/dagRuns/~/taskInstances"
+PAGE = 100
+
+
+def host_id(hostname: str | None) -> str:
+    """The node id a hostname stands for: its first DNS label (`i-0abc.ec2.internal` -> `i-0abc`)."""
+    return (hostname or "").split(".", 1)[0].strip().lower()
+
+
+@dataclass(frozen=True)
+class RunningTask:
+    queue: str
+    host: str
+    """First DNS label of the task instance's hostname ('' when not reported yet)."""
+    key: str
+
+
+class AirflowSource:
+    """Airflow REST API v2, hook-style: lazy client, `test_connection()`, `SourceReadError`."""
+
+    name = "airflow"
+
+    def __init__(
+        self,
+        config: AirflowSourceConfig,
+        credentials: Credentials,
+        *,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.config = config
+        self._credentials = credentials
+        self._transport = transport
+        self._client: httpx.Client | None = None
+        self._token: str | None = None
+
+    # -- connection ----------------------------------------------------------------------------
+
+    def get_conn(self) -> httpx.Client:
+        if self._client is None:
+            self._client = httpx.Client(
+                base_url=self.config.url,
+                timeout=self.config.timeout_seconds,
+                verify=self.config.verify_tls,
+                transport=self._transport,
+                headers={"Accept": "application/json"},
+            )
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def _budget(self) -> float:
+        return max(2.0 * self.config.timeout_seconds, 3.0)
+
+    def _fetch_token(self) -> str:
+        user, password = self._credentials.username, self._credentials.password
+        if user is None and password is None:
+            response = request(
+                self.get_conn(), self.name, "GET", "/auth/token", budget_seconds=self._budget()
+            )
+        else:
+            body = {"username": user.get() if user else "", "password": password.get() if password else ""}
+            response = request(
+                self.get_conn(), self.name, "POST", "/auth/token", json=body, budget_seconds=self._budget()
+            )
+        try:
+            token = response.json()["access_token"]
+        except (ValueError, KeyError, TypeError):
+            raise SourceReadError(f"{self.name}: /auth/token returned no access_token") from None
+        return str(token)
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        ok = tuple(kwargs.pop("ok", ()))
+        for attempt in (1, 2):
+            if self._token is None:
+                self._token = self._fetch_token()
+            response = request(
+                self.get_conn(),
+                self.name,
+                method,
+                path,
+                headers={"Authorization": f"Bearer {self._token}"},
+                budget_seconds=self._budget(),
+                ok=(401, *ok),
+                **kwargs,
+            )
+            if response.status_code != 401:
+                return response
+            self._token = None
+            if attempt == 2:
+                break
+        raise SourceReadError(
+            f"{self.name}: {method} {path}: HTTP 401 with a fresh token; check the Airflow credentials "
+            f"({self.config.username_env}/{self.config.password_env})"
+        )
+
+    def test_connection(self) -> tuple[bool, str]:
+        try:
+            self._call("GET", TI_PATH, params={"limit": 0})
+        except SourceReadError as exc:
+            return False, str(exc)
+        return True, f"{self.name}: connected to {self.config.url}"
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    def count(self, queue: str, states: Iterable[str] = ("queued", "running")) -> int:
+        """Task instances of `queue` in `states` (one request: `limit=0`, `total_entries`)."""
+        response = self._call("GET", TI_PATH, params={"state": list(states), "queue": [queue], "limit": 0})
+        try:
+            return int(response.json()["total_entries"])
+        except (ValueError, KeyError, TypeError):
+            raise SourceReadError(
+                f"{self.name}: task instance count for {queue} has no total_entries"
+            ) from None
+
+    def counts(self, queues: Iterable[str]) -> dict[str, int]:
+        return {q: self.count(q) for q in queues}
+
+    def running(self, queues: Iterable[str]) -> list[RunningTask]:
+        """Every running task instance of these queues, with the host it runs on (all pages)."""
+        qs = list(queues)
+        out: list[RunningTask] = []
+        offset = 0
+        while True:
+            params: dict[str, Any] = {
+                "state": ["running"],
+                "queue": qs,
+                "limit": PAGE,
+                "offset": offset,
+                "order_by": "id",
+            }
+            data = self._call("GET", TI_PATH, params=params).json()
+            items = data.get("task_instances") or []
+            for ti in items:
+                key = f"{ti.get('dag_id')}.{ti.get('task_id')}.{ti.get('dag_run_id')}.{ti.get('map_index')}"
+                out.append(RunningTask(str(ti.get("queue") or ""), host_id(ti.get("hostname")), key))
+            offset += len(items)
+            if not items or offset >= int(data.get("total_entries") or 0):
+                return out
+
+    def busy(self, queues: Iterable[str]) -> dict[str, Counter[str]]:
+        """queue -> host -> running task instances."""
+        result: dict[str, Counter[str]] = {q: Counter() for q in queues}
+        for ti in self.running(result):
+            result.setdefault(ti.queue, Counter())[ti.host] += 1
+        return result
+
+    # -- Variables (scaler memory) -----------------------------------------------------------------
+
+    def get_variable(self, key: str) -> str | None:
+        response = self._call("GET", f"/api/v2/variables/{key}", ok=(404,))
+        if response.status_code == 404:
+            return None
+        value = response.json().get("value")
+        return None if value is None else str(value)
+
+    def set_variable(self, key: str, value: str, description: str = "") -> None:
+        body = {"key": key, "value": value, "description": description}
+        response = self._call("PATCH", f"/api/v2/variables/{key}", json=body, ok=(404,))
+        if response.status_code == 404:
+            self._call("POST", "/api/v2/variables", json=body)
+
+
+__all__ = ["AirflowSource", "RunningTask", "host_id"]

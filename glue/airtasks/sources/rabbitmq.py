@@ -1,0 +1,87 @@
+"""The RabbitMQ management API as the second load source: ready + unacked messages per queue.
+
+The broker's counters are sampled (every 5 s by default), so they lag the Airflow API a little;
+a queue the broker does not know yet has no messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from urllib.parse import quote
+
+import httpx
+
+from airtasks.config import Credentials, RabbitMQSourceConfig
+from airtasks.errors import SourceReadError
+from airtasks.sources._http import request
+
+
+class RabbitMQSource:
+    name = "rabbitmq"
+
+    def __init__(
+        self,
+        config: RabbitMQSourceConfig,
+        credentials: Credentials,
+        *,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.config = config
+        self._credentials = credentials
+        self._transport = transport
+        self._client: httpx.Client | None = None
+
+    def get_conn(self) -> httpx.Client:
+        if self._client is None:
+            user, password = self._credentials.username, self._credentials.password
+            auth = (user.get(), password.get() if password else "") if user else None
+            self._client = httpx.Client(
+                base_url=self.config.url,
+                timeout=self.config.timeout_seconds,
+                verify=self.config.verify_tls,
+                auth=auth,
+                transport=self._transport,
+            )
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def _get(self, path: str, params: dict[str, str] | None = None) -> httpx.Response:
+        return request(
+            self.get_conn(),
+            self.name,
+            "GET",
+            path,
+            params=params,
+            budget_seconds=max(2.0 * self.config.timeout_seconds, 3.0),
+        )
+
+    def test_connection(self) -> tuple[bool, str]:
+        try:
+            self._get(f"/api/vhosts/{quote(self.config.vhost, safe='')}")
+        except SourceReadError as exc:
+            return False, str(exc)
+        return True, f"{self.name}: connected to {self.config.url}, vhost {self.config.vhost}"
+
+    def depths(self, queues: Iterable[str]) -> dict[str, int]:
+        """queue -> messages ready + unacknowledged (one request for the whole vhost)."""
+        wanted = list(queues)
+        response = self._get(
+            f"/api/queues/{quote(self.config.vhost, safe='')}",
+            params={"columns": "name,messages_ready,messages_unacknowledged"},
+        )
+        try:
+            rows = response.json()
+            found = {
+                str(r["name"]): int(r.get("messages_ready") or 0) + int(r.get("messages_unacknowledged") or 0)
+                for r in rows
+            }
+        except (ValueError, KeyError, TypeError):
+            raise SourceReadError(f"{self.name}: unexpected reply from /api/queues") from None
+        return {q: found.get(q, 0) for q in wanted}
+
+
+__all__ = ["RabbitMQSource"]

@@ -1,0 +1,239 @@
+"""The scaler against real services: Airflow 3 (CeleryExecutor, PostgreSQL), RabbitMQ, Celery
+workers, and Auto Scaling groups on moto. A queue without a worker keeps its tasks queued; a
+worker named after an instance id makes that instance busy."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airtasks.config import (
+    AirflowSourceConfig,
+    RabbitMQSourceConfig,
+    Secret,
+    broker_url,
+    parse_config,
+    source_credentials,
+)
+from airtasks.control import CeleryControl
+from airtasks.memory import decode
+from airtasks.sources import AirflowSource, RabbitMQSource
+from tests.integration.conftest import DAG_GROUP, Scenario
+from tests.support.moto_server import MotoServer
+from tests.support.services import aws_groups
+from tests.support.services.airflow import Airflow
+from tests.support.services.rabbitmq import RabbitMQ
+
+pytestmark = pytest.mark.integration
+
+
+def creds_env(af: Airflow, broker: RabbitMQ) -> dict[str, str]:
+    return {
+        "AIRTASKS_AIRFLOW_USERNAME": af.username,
+        "AIRTASKS_AIRFLOW_PASSWORD": af.password,
+        "AIRTASKS_RABBITMQ_USERNAME": broker.username,
+        "AIRTASKS_RABBITMQ_PASSWORD": broker.password,
+    }
+
+
+def airflow_source(af: Airflow, url: str | None = None, timeout: float = 5) -> AirflowSource:
+    config = AirflowSourceConfig(url=url or af.url, timeout_seconds=timeout)
+    env = {"AIRTASKS_AIRFLOW_USERNAME": af.username, "AIRTASKS_AIRFLOW_PASSWORD": af.password}
+    return AirflowSource(config, source_credentials(config, env))
+
+
+def scaler_config(af: Airflow, broker: RabbitMQ, queues: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {
+        "backend": "aws",
+        "cluster_name": "itest",
+        "region": "us-east-1",
+        "interval_seconds": 2,
+        "stabilization_seconds": 0,
+        "idle_seconds": 0,
+        "sources": {
+            "airflow": {"url": af.url, "timeout_seconds": 5},
+            "rabbitmq": {"url": broker.management_url, "amqp_port": broker.amqp_port},
+        },
+        "queues": queues,
+        **extra,
+    }
+
+
+def test_airflow_source_counts_queued_and_running_and_maps_hosts(
+    scaler_airflow: Airflow, scaler_scenario: Scenario
+) -> None:
+    source = airflow_source(scaler_airflow)
+    assert source.test_connection()[0]
+    assert source.counts(["alpha", "beta", "nothing"]) == {"alpha": 5, "beta": 2, "nothing": 0}
+    busy = source.busy(["alpha", "beta"])
+    assert busy["alpha"] == {}
+    assert busy["beta"] == {scaler_scenario.busy: 2}
+
+
+def test_airflow_source_rejects_wrong_credentials(scaler_airflow: Airflow) -> None:
+    config = AirflowSourceConfig(url=scaler_airflow.url)
+    env = {"AIRTASKS_AIRFLOW_USERNAME": "admin", "AIRTASKS_AIRFLOW_PASSWORD": "wrong"}
+    ok, message = AirflowSource(config, source_credentials(config, env)).test_connection()
+    assert not ok
+    assert message.startswith("airflow: POST /auth/token: HTTP 401")
+
+
+def test_rabbitmq_source_reads_ready_plus_unacked(
+    scaler_rabbitmq: RabbitMQ, scaler_scenario: Scenario
+) -> None:
+    config = RabbitMQSourceConfig(url=scaler_rabbitmq.management_url)
+    env = {
+        "AIRTASKS_RABBITMQ_USERNAME": scaler_rabbitmq.username,
+        "AIRTASKS_RABBITMQ_PASSWORD": scaler_rabbitmq.password,
+    }
+    source = RabbitMQSource(config, source_credentials(config, env))
+    assert source.test_connection()[0]
+    scaler_rabbitmq.publish("epsilon", 7)
+    deadline = time.monotonic() + 30
+    while True:  # the broker's counters are sampled: poll
+        depths = source.depths(["alpha", "beta", "epsilon", "nothing"])
+        if depths == {"alpha": 5, "beta": 2, "epsilon": 7, "nothing": 0} or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert depths == {"alpha": 5, "beta": 2, "epsilon": 7, "nothing": 0}
+
+
+def test_celery_control_cordons_and_uncordons_one_worker(
+    scaler_airflow: Airflow, scaler_rabbitmq: RabbitMQ, scaler_scenario: Scenario
+) -> None:
+    config = parse_config(
+        scaler_config(scaler_airflow, scaler_rabbitmq, {"beta": {"group": "g", "max_size": 1}})
+    )
+    url = broker_url(config, creds_env(scaler_airflow, scaler_rabbitmq))
+    assert url is not None
+    control = CeleryControl(url, timeout=3)
+    busy = scaler_scenario.busy
+    try:
+        assert control.consuming(busy) == ["beta"]
+        assert control.in_flight(busy) == 2
+        assert control.cordon(busy, "beta") is True
+        assert control.consuming(busy) == []
+        assert control.in_flight(busy) == 2  # running tasks carry on
+        assert control.uncordon(busy, "beta") is True
+        assert control.consuming(busy) == ["beta"]
+    finally:
+        control.uncordon(busy, "beta")
+        control.close()
+    absent = CeleryControl(url, timeout=0.5)  # no worker answers: we wait the timeout, once
+    assert absent.cordon("i-0nosuchworker", "beta") is False
+    assert absent.in_flight("i-0nosuchworker") is None
+    absent.close()
+    bad = CeleryControl(
+        Secret(f"amqp://nobody:wrong@127.0.0.1:{scaler_rabbitmq.amqp_port}//", "test"), timeout=1
+    )
+    with pytest.raises(Exception, match="celery: cancel_consumer to celery@i-1 failed"):
+        bad.cordon("i-1", "beta")
+
+
+def test_scale_once_grows_alpha_and_removes_exactly_the_idle_beta_instance(
+    scaler_airflow: Airflow,
+    scaler_rabbitmq: RabbitMQ,
+    scaler_scenario: Scenario,
+    moto_server: MotoServer,
+    tmp_path: Path,
+) -> None:
+    """`airtasks scale --once --json` as a user runs it: a subprocess, credentials from the env."""
+    s = scaler_scenario
+    config = tmp_path / "scaler.json"
+    queues = {
+        "alpha": {"group": s.alpha_group, "min_size": 0, "max_size": 10, "slots_per_node": 4},
+        "beta": {"group": s.beta_group, "min_size": 0, "max_size": 10, "slots_per_node": 2},
+    }
+    config.write_text(json.dumps(scaler_config(scaler_airflow, scaler_rabbitmq, queues)))
+    env = {**os.environ, **moto_server.env(), **creds_env(scaler_airflow, scaler_rabbitmq)}
+    out = subprocess.run(
+        [sys.executable, "-m", "airtasks", "scale", "--once", "--json", "--config", str(config)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    by_queue = {q["queue"]: q for q in report["queues"]}
+    assert by_queue["alpha"] | {"reason": ""} == by_queue["alpha"] | {
+        "queue": "alpha",
+        "group": s.alpha_group,
+        "load": 5,
+        "current": 0,
+        "desired": 2,
+        "action": "scale_out",
+        "removed": [],
+        "reason": "",
+    }
+    assert by_queue["alpha"]["loads"]["airflow"] == 5
+    assert (by_queue["beta"]["action"], by_queue["beta"]["removed"], by_queue["beta"]["desired"]) == (
+        "scale_in",
+        [s.idle],
+        1,
+    )
+    assert by_queue["beta"]["load"] == 2
+    lines = [ln for ln in out.stderr.splitlines() if ln.startswith("queue=")]
+    assert lines[0].startswith("queue=alpha load=5 current=0 want=2 action=scale_out reason=")
+    assert lines[1].startswith("queue=beta load=2 current=2 want=1 action=scale_in reason=")
+
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in moto_server.env().items():
+            mp.setenv(key, value)
+        assert aws_groups.group(s.alpha_group)["DesiredCapacity"] == 2
+        beta = aws_groups.group(s.beta_group)
+        assert beta["DesiredCapacity"] == 1
+        assert [(i["InstanceId"], i["ProtectedFromScaleIn"]) for i in beta["Instances"]] == [(s.busy, True)]
+        assert aws_groups.ec2_state(s.idle) in {"shutting-down", "terminated"}
+        assert aws_groups.ec2_state(s.busy) == "running"
+
+    # The busy node's tasks still run, and the window/idle memory is kept in an Airflow Variable.
+    running = scaler_airflow.task_instances(state=["running"], queue=["beta"])
+    assert {t["hostname"] for t in running} == {s.busy}
+    assert len(running) == 2
+    memory = decode(airflow_source(scaler_airflow).get_variable("airtasks_scaler_memory"))
+    assert memory[s.beta_group].queue.last_busy.keys() == {s.busy}
+
+    status = subprocess.run(
+        [sys.executable, "-m", "airtasks", "status", "--json", "--config", str(config)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    beta_status = next(q for q in json.loads(status.stdout)["queues"] if q["queue"] == "beta")
+    assert [(n["id"], n["busy"]) for n in beta_status["nodes"]] == [(s.busy, True)]
+
+
+def test_the_scaler_dag_auto_runs_and_resizes_its_group(
+    scaler_airflow: Airflow, moto_server: MotoServer
+) -> None:
+    """Unpaused on creation, every minute, on the manager's worker: tasks queued on `delta` make it
+    grow airtasks-dagtest-delta within a pass or two, without anyone clicking anything."""
+    af = scaler_airflow
+    with af.api() as api:
+        af.wait_for("DAGs parsed", lambda: api.get("/api/v2/dags/airtasks_delta").status_code == 200)
+        dag = api.get("/api/v2/dags/airtasks_scaler").json()
+    assert dag["is_paused"] is False
+    af.trigger("airtasks_delta")
+
+    def grown() -> bool:
+        with pytest.MonkeyPatch.context() as mp:
+            for key, value in moto_server.env().items():
+                mp.setenv(key, value)
+            return bool(aws_groups.group(DAG_GROUP)["DesiredCapacity"] == 3)
+
+    af.wait_for("the scaler DAG resizes airtasks-dagtest-delta to 3", grown, timeout=150)
+    with af.api() as api:
+        tis = api.get("/api/v2/dags/airtasks_scaler/dagRuns/~/taskInstances").json()["task_instances"]
+    assert {t["queue"] for t in tis} == {"manager"}
+    assert {t["hostname"] for t in tis if t["hostname"]} == {"airtasks-manager"}

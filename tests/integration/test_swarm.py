@@ -1,0 +1,178 @@
+"""Swarm steps on a real Swarm (host dockerd as manager, a second dockerd as a worker node):
+labels copied, drain before terminate, Down nodes whose instance is gone removed; and the
+single-host `swarm` backend (service replicas) removing exactly the chosen replica."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import docker
+import pytest
+
+from airtasks.backends.aws import AwsBackend
+from airtasks.backends.swarm import SwarmBackend
+from airtasks.config import parse_config
+from airtasks.memory import InProcessMemoryStore
+from airtasks.scaling import Scaler
+from airtasks.swarm import SwarmManager
+from tests.support.services import aws_groups
+from tests.support.services.swarm_node import extra_dockerd, join, tiny_image
+from tests.unit.fakes import FakeAirflow
+
+pytestmark = pytest.mark.integration
+
+SOCKET = "unix:///var/run/docker.sock"
+
+
+def docker0_present() -> bool:
+    return subprocess.run(["ip", "link", "show", "docker0"], capture_output=True, check=False).returncode == 0
+
+
+@pytest.fixture(scope="module")
+def manager(swarm: docker.DockerClient) -> Iterator[docker.DockerClient]:
+    """The test Swarm with a 1 s dispatcher heartbeat, so a dead node shows Down in ~2 s."""
+    had_docker0 = docker0_present()
+    swarm.swarm.update(dispatcher_heartbeat_period=1_000_000_000)
+    try:
+        yield swarm
+    finally:
+        swarm.swarm.update(dispatcher_heartbeat_period=5_000_000_000)
+        # The host dockerd is shared: its default bridge must survive our extra engines.
+        assert docker0_present() or not had_docker0, "an extra dockerd removed the host's docker0"
+
+
+def wait_state(client: docker.DockerClient, node_id: str, state: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while client.nodes.get(node_id).attrs["Status"]["State"] != state:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"node {node_id} not {state} in {timeout:.0f}s")
+        time.sleep(0.2)
+
+
+def node_ids(client: docker.DockerClient) -> set[str]:
+    return {n.id for n in client.nodes.list()}
+
+
+def test_labels_drain_and_down_node_removal(manager: docker.DockerClient) -> None:
+    labels = {"airtasks.role": "worker", "airtasks.queue": "beta", "airtasks.cluster": "test"}
+    hygiene = SwarmManager(SOCKET)
+    assert hygiene.test_connection()[0]
+    with extra_dockerd("i-0label0001", "127.0.0.2", labels) as node:
+        nid = join(node, manager)
+        wait_state(manager, nid, "ready")
+        assert "i-0label0001" in hygiene.copy_labels()
+        assert manager.nodes.get(nid).attrs["Spec"]["Labels"] == labels
+        assert hygiene.copy_labels() == []  # nothing left to copy
+
+        assert hygiene.drain("i-0label0001.ec2.internal") is True  # compared by first DNS label
+        assert manager.nodes.get(nid).attrs["Spec"]["Availability"] == "drain"
+        assert hygiene.drain("i-0nosuchnode") is False
+
+        assert hygiene.remove_down_nodes(lambda n: True) == []  # it is Ready: kept
+        node.kill()
+        wait_state(manager, nid, "down")
+        assert hygiene.remove_down_nodes(lambda n: n.instance_id != "i-0label0001") == []  # instance exists
+        assert hygiene.remove_down_nodes(lambda n: True) == ["i-0label0001"]
+        assert nid not in node_ids(manager)
+        assert any(n.attrs["Spec"]["Role"] == "manager" for n in manager.nodes.list())
+
+
+def test_pass_drains_before_terminate_then_removes_the_down_node(
+    manager: docker.DockerClient, aws_env: dict[str, str]
+) -> None:
+    group = aws_groups.make_group("swarmpass", "beta", 2)
+    idle, busy = aws_groups.instance_ids(group)
+    config = parse_config(
+        {
+            "backend": "aws",
+            "region": "us-east-1",
+            "stabilization_seconds": 0,
+            "idle_seconds": 0,
+            "sources": {"airflow": {"url": "http://127.0.0.1:1"}},
+            "celery": None,
+            "swarm": {"docker_url": SOCKET, "drain_wait_seconds": 5},
+            "queues": {"beta": {"group": group, "max_size": 4, "slots_per_node": 2}},
+        }
+    )
+    airflow = FakeAirflow(running={"beta": Counter({busy: 1})})
+    backend = AwsBackend("us-east-1")
+    availability_at_terminate: dict[str, str] = {}
+    real_remove = backend.remove
+
+    def remove(group_name: str, instance_id: str) -> None:
+        node = next(n for n in manager.nodes.list() if n.attrs["Description"]["Hostname"] == instance_id)
+        availability_at_terminate[instance_id] = node.attrs["Spec"]["Availability"]
+        real_remove(group_name, instance_id)
+
+    backend.remove = remove  # type: ignore[method-assign]
+    scaler = Scaler(
+        config,
+        backend,
+        airflow=airflow,
+        swarm=SwarmManager(SOCKET),
+        memory=InProcessMemoryStore(),  # type: ignore[arg-type]
+    )
+    with extra_dockerd(idle, "127.0.0.3", {"airtasks.role": "worker", "airtasks.queue": "beta"}) as node:
+        nid = join(node, manager)
+        wait_state(manager, nid, "ready")
+        report = scaler.run_pass()
+        q = report.queues[0]
+        assert (q.action, q.removed, q.desired) == ("scale_in", [idle], 1)
+        assert availability_at_terminate == {idle: "drain"}
+        assert aws_groups.instance_ids(group) == [busy]
+        assert aws_groups.ec2_state(idle) in {"shutting-down", "terminated"}
+        assert report.swarm.labelled_nodes == [idle]
+
+        node.kill()  # the terminated VM's engine goes away
+        wait_state(manager, nid, "down")
+        again = scaler.run_pass()
+        assert again.swarm.removed_nodes == [idle]
+        assert again.queues[0].action == "none"
+        assert nid not in node_ids(manager)
+
+
+@pytest.fixture
+def tiny_service(manager: docker.DockerClient) -> Iterator[Any]:
+    image = tiny_image(manager)
+    service = manager.services.create(
+        image,
+        command=["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 1; done"],
+        name="airtasks-test-worker",
+        mode=docker.types.ServiceMode("replicated", replicas=3),
+        # A short restart delay makes the race harder for `remove` than Swarm's default 5 s.
+        restart_policy=docker.types.RestartPolicy(condition="any", delay=1_000_000_000),
+    )
+    try:
+        yield service
+    finally:
+        service.remove()
+
+
+def running_hostnames(backend: SwarmBackend, group: str, count: int, timeout: float = 30) -> list[str]:
+    deadline = time.monotonic() + timeout
+    while True:
+        ids = sorted(i.id for i in backend.instances(group) if i.state == "running")
+        if len(ids) == count:
+            return ids
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{group}: {len(ids)} running replicas, expected {count}")
+        time.sleep(0.2)
+
+
+def test_single_host_backend_removes_exactly_the_chosen_replica(tiny_service: Any) -> None:
+    backend = SwarmBackend(SOCKET)
+    group = "airtasks-test-worker"
+    before = running_hostnames(backend, group, 3)
+    assert backend.size(group) == 3
+    backend.remove(group, before[1])
+    assert backend.size(group) == 2
+    after = running_hostnames(backend, group, 2)
+    assert after == [before[0], before[2]]
+    time.sleep(2)  # past the restart delay: no replacement for the removed replica, nothing restarted
+    assert running_hostnames(backend, group, 2) == after
+    backend.set_size(group, 3)
+    assert len(set(running_hostnames(backend, group, 3)) - set(after)) == 1

@@ -1,0 +1,122 @@
+"""In-memory stand-ins for the side-effect boundary: a group backend, load sources, worker control.
+
+Each records the calls the pass makes, so tests assert exact arguments.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from airtasks.backends.base import Instance
+from airtasks.errors import BackendError, ControlError, SourceReadError
+
+
+@dataclass
+class FakeBackend:
+    name: str = "fake"
+    groups: dict[str, int] = field(default_factory=dict)
+    members: dict[str, list[Instance]] = field(default_factory=dict)
+    calls: list[tuple[str, ...]] = field(default_factory=list)
+    fail_reads: bool = False
+
+    def add(self, group: str, *ids: str, launched_at: float = 0.0) -> None:
+        self.members.setdefault(group, []).extend(Instance(i, launched_at, "InService", True) for i in ids)
+        self.groups[group] = len(self.members[group])
+
+    def size(self, group: str) -> int:
+        if self.fail_reads:
+            raise BackendError(f"fake: describe {group}: ServiceUnavailable")
+        return self.groups.setdefault(group, 0)
+
+    def instances(self, group: str) -> list[Instance]:
+        if self.fail_reads:
+            raise BackendError(f"fake: describe {group}: ServiceUnavailable")
+        return list(self.members.get(group, []))
+
+    def set_size(self, group: str, size: int) -> None:
+        self.calls.append(("set_size", group, str(size)))
+        self.groups[group] = size
+
+    def remove(self, group: str, instance_id: str) -> None:
+        self.calls.append(("remove", group, instance_id))
+        self.members[group] = [i for i in self.members[group] if i.id != instance_id]
+        self.groups[group] -= 1
+
+
+@dataclass
+class FakeAirflow:
+    """count() = queued + running; busy() = running per host."""
+
+    name: str = "airflow"
+    queued: dict[str, int] = field(default_factory=dict)
+    running: dict[str, Counter[str]] = field(default_factory=dict)
+    down: bool = False
+    variables: dict[str, str] = field(default_factory=dict)
+    busy_after_cordon: dict[str, int] = field(default_factory=dict)
+    """A node that takes a task between the idle check and the re-check."""
+    busy_calls: int = 0
+
+    def _check(self) -> None:
+        if self.down:
+            raise SourceReadError(
+                "airflow: GET /api/v2/dags/~/dagRuns/~/taskInstances: HTTP 500 after 3 tries"
+            )
+
+    def count(self, queue: str) -> int:
+        self._check()
+        return self.queued.get(queue, 0) + sum(self.running.get(queue, Counter()).values())
+
+    def busy(self, queues: Iterable[str]) -> dict[str, Counter[str]]:
+        self._check()
+        self.busy_calls += 1
+        out = {q: Counter(self.running.get(q, Counter())) for q in queues}
+        if self.busy_calls > 1:
+            for counter in out.values():
+                counter.update(self.busy_after_cordon)
+        return out
+
+    def get_variable(self, key: str) -> str | None:
+        self._check()
+        return self.variables.get(key)
+
+    def set_variable(self, key: str, value: str, description: str = "") -> None:
+        self._check()
+        self.variables[key] = value
+
+
+@dataclass
+class FakeRabbit:
+    name: str = "rabbitmq"
+    depth: dict[str, int] = field(default_factory=dict)
+    down: bool = False
+
+    def depths(self, queues: Iterable[str]) -> dict[str, int]:
+        if self.down:
+            raise SourceReadError(
+                "rabbitmq: GET /api/queues/%2F: cannot connect (Connection refused) after 3 tries"
+            )
+        return {q: self.depth.get(q, 0) for q in queues}
+
+
+@dataclass
+class FakeControl:
+    calls: list[tuple[str, ...]] = field(default_factory=list)
+    workers: set[str] = field(default_factory=set)
+    in_flight_of: dict[str, int] = field(default_factory=dict)
+    broken: bool = False
+
+    def cordon(self, node_id: str, queue: str) -> bool:
+        if self.broken:
+            raise ControlError("celery: broker unreachable")
+        self.calls.append(("cordon", node_id, queue))
+        return node_id in self.workers
+
+    def uncordon(self, node_id: str, queue: str) -> bool:
+        self.calls.append(("uncordon", node_id, queue))
+        return node_id in self.workers
+
+    def in_flight(self, node_id: str) -> int | None:
+        self.calls.append(("in_flight", node_id))
+        return self.in_flight_of.get(node_id, 0) if node_id in self.workers else None

@@ -1,0 +1,123 @@
+"""Source clients at the HTTP boundary (httpx MockTransport): pagination, token refresh, retries."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from airtasks.config import AirflowSourceConfig, Credentials, RabbitMQSourceConfig, Secret
+from airtasks.errors import SourceReadError
+from airtasks.sources import AirflowSource, RabbitMQSource
+from airtasks.sources.airflow import host_id
+
+CREDS = Credentials(Secret("admin", "test"), Secret("pw", "test"))
+
+
+def airflow(handler: httpx.MockTransport) -> AirflowSource:
+    return AirflowSource(
+        AirflowSourceConfig(url="http://af:8080", timeout_seconds=1), CREDS, transport=handler
+    )
+
+
+def test_running_pages_through_every_task_instance() -> None:
+    tis = [
+        {"dag_id": "d", "task_id": f"t{i}", "queue": "q", "hostname": f"i-{i % 3}.ec2.internal"}
+        for i in range(230)
+    ]
+    seen_offsets = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/auth/token":
+            assert json.loads(request.content) == {"username": "admin", "password": "pw"}
+            return httpx.Response(201, json={"access_token": "jwt"})
+        assert request.headers["Authorization"] == "Bearer jwt"
+        params = request.url.params
+        assert params.get_list("state") == ["running"]
+        offset, limit = int(params["offset"]), int(params["limit"])
+        seen_offsets.append(offset)
+        return httpx.Response(
+            200, json={"task_instances": tis[offset : offset + limit], "total_entries": len(tis)}
+        )
+
+    busy = airflow(httpx.MockTransport(handle)).busy(["q"])
+    assert seen_offsets == [0, 100, 200]
+    assert busy == {"q": {"i-0": 77, "i-1": 77, "i-2": 76}}
+
+
+def test_count_uses_limit_zero_and_repeated_filters() -> None:
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/auth/token":
+            return httpx.Response(201, json={"access_token": "jwt"})
+        assert request.url.params.get_list("state") == ["queued", "running"]
+        assert request.url.params.get_list("queue") == ["gpu"]
+        assert request.url.params["limit"] == "0"
+        return httpx.Response(200, json={"task_instances": [], "total_entries": 42})
+
+    assert airflow(httpx.MockTransport(handle)).count("gpu") == 42
+
+
+def test_an_expired_token_is_refreshed_once() -> None:
+    tokens = iter(["old", "new"])
+    calls: list[str] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/auth/token":
+            return httpx.Response(201, json={"access_token": next(tokens)})
+        calls.append(request.headers["Authorization"])
+        if request.headers["Authorization"] == "Bearer old":
+            return httpx.Response(401, json={"detail": "expired"})
+        return httpx.Response(200, json={"task_instances": [], "total_entries": 1})
+
+    assert airflow(httpx.MockTransport(handle)).count("q") == 1
+    assert calls == ["Bearer old", "Bearer new"]
+
+
+def test_no_credentials_uses_the_all_admins_token() -> None:
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/auth/token":
+            assert request.method == "GET"
+            return httpx.Response(200, json={"access_token": "jwt"})
+        return httpx.Response(200, json={"task_instances": [], "total_entries": 0})
+
+    source = AirflowSource(
+        AirflowSourceConfig(url="http://af:8080"),
+        Credentials(None, None),
+        transport=httpx.MockTransport(handle),
+    )
+    assert source.count("q") == 0
+
+
+def test_5xx_is_retried_a_bounded_number_of_times_then_names_the_source() -> None:
+    hits = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        hits.append(request.url.path)
+        return httpx.Response(503)
+
+    with pytest.raises(SourceReadError, match=r"^airflow: POST /auth/token: HTTP 503 after 3 tries$"):
+        airflow(httpx.MockTransport(handle)).count("q")
+    assert len(hits) == 3
+
+
+def test_rabbitmq_depths_sum_ready_and_unacked_and_default_missing_to_zero() -> None:
+    def handle(request: httpx.Request) -> httpx.Response:
+        assert request.url.raw_path.split(b"?")[0] == b"/api/queues/%2F"
+        assert request.headers["Authorization"].startswith("Basic ")
+        return httpx.Response(
+            200, json=[{"name": "a", "messages_ready": 3, "messages_unacknowledged": 2}, {"name": "z"}]
+        )
+
+    source = RabbitMQSource(
+        RabbitMQSourceConfig(url="http://mq:15672"), CREDS, transport=httpx.MockTransport(handle)
+    )
+    assert source.depths(["a", "b"]) == {"a": 5, "b": 0}
+
+
+@pytest.mark.parametrize(
+    ("hostname", "expected"),
+    [("i-0abc.eu-west-1.compute.internal", "i-0abc"), ("I-0ABC", "i-0abc"), (None, ""), ("w1", "w1")],
+)
+def test_host_id_is_the_first_dns_label(hostname: str | None, expected: str) -> None:
+    assert host_id(hostname) == expected
