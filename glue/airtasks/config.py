@@ -31,7 +31,7 @@ from airtasks.errors import ConfigError
 
 Backend = Literal["aws", "gcp", "swarm"]
 CLUSTER_RE = re.compile(r"^[a-z][a-z0-9-]{1,20}[a-z0-9]$")
-QUEUE_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
+QUEUE_RE = re.compile(r"^[a-z](?:[a-z0-9-]{0,29}[a-z0-9])?$")
 RESERVED_QUEUES = frozenset({"manager"})
 CONFIG_ENV = "AIRTASKS_CONFIG"
 URL_OVERRIDES = {
@@ -161,9 +161,11 @@ class ScalerConfig(_Model):
     cluster_name: str | None = None
     region: str | None = None
     project: str | None = None
-    interval_seconds: float = Field(default=10.0, ge=1, le=3600)
-    stabilization_seconds: float = Field(default=300.0, ge=0, le=86400)
-    idle_seconds: float = Field(default=60.0, ge=0, le=86400)
+    # Defaults chosen with the simulator (`python -m bench.sweep`): a long group-wide window is what
+    # makes autoscalers expensive; per-node idle time is the lever (README, "How scaling works").
+    interval_seconds: float = Field(default=5.0, ge=1, le=3600)
+    stabilization_seconds: float = Field(default=QueuePolicy.stabilization_seconds, ge=0, le=86400)
+    idle_seconds: float = Field(default=QueuePolicy.idle_seconds, ge=0, le=86400)
     sources: SourcesConfig
     queues: dict[str, QueueConfig]
     celery: CeleryControlConfig | None = CeleryControlConfig()
@@ -192,7 +194,7 @@ class ScalerConfig(_Model):
             if not QUEUE_RE.fullmatch(name):
                 raise ValueError(
                     f"queue name {name!r} is invalid; use lowercase letters, digits and '-', "
-                    "starting with a letter, at most 31 characters"
+                    "starting with a letter, not ending in '-', at most 31 characters"
                 )
         return value
 

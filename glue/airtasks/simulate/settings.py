@@ -3,7 +3,7 @@
 Only the scaling knobs are read: `interval_seconds`, `stabilization_seconds`, `idle_seconds`,
 whether a RabbitMQ source is configured, and per queue `min_size`, `max_size`, `slots_per_node`.
 Anything else in the file (backend, region, group names, URLs) is ignored. Defaults for the
-window and idle time are `decide.QueuePolicy`'s, so the simulator always runs the scaler's defaults.
+window and idle time are the scaler config's defaults, so the simulator always runs what the scaler would.
 """
 
 from __future__ import annotations
@@ -18,15 +18,14 @@ from typing import Any
 
 import yaml
 
+from airtasks.config import ScalerConfig
 from airtasks.decide import QueuePolicy
 from airtasks.errors import ConfigError
 
 
 def _policy_default(name: str) -> float:
-    for f in dataclasses.fields(QueuePolicy):
-        if f.name == name:
-            return float(f.default)  # type: ignore[arg-type]
-    raise AssertionError(name)  # pragma: no cover
+    """The scaler's own default for a knob, so the simulator always runs what the scaler would."""
+    return float(ScalerConfig.model_fields[name].default)
 
 
 @dataclass(frozen=True)
@@ -38,8 +37,8 @@ class QueueSettings:
 
 @dataclass(frozen=True)
 class Settings:
-    interval_seconds: float = 5.0
-    """The scaler's pass interval. 5 s, not 10: at 10 s the scaler reacts up to 5 s later than KEDA's
+    interval_seconds: float = field(default_factory=lambda: _policy_default("interval_seconds"))
+    """The scaler's pass interval (default 5 s, not 10: at 10 s it reacts up to 5 s later than KEDA's
     5 s polling (bursty p95 wait 69 s vs 64 s), and a 10 s pass cannot promise reaction < 10 s p95."""
     stabilization_seconds: float = field(default_factory=lambda: _policy_default("stabilization_seconds"))
     idle_seconds: float = field(default_factory=lambda: _policy_default("idle_seconds"))
