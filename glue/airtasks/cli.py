@@ -19,6 +19,12 @@ def cli() -> None:
     """Air-Tasks: size the worker groups of an Airflow cluster from its queues."""
 
 
+# Commands (one line each; the modules hold the code).
+from airtasks.trigger import trigger_command  # noqa: E402
+
+cli.add_command(trigger_command)
+
+
 def main() -> None:
     """Console-script entry point: package errors become one line on stderr and exit 1."""
     try:
