@@ -29,6 +29,7 @@ TARGET_DAG_ID = "example_trigger_target"
     schedule=None,
     start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
     catchup=False,
+    is_paused_upon_creation=False,  # schedule=None: runs only when triggered
     tags=["airtasks", "example"],
     doc_md=__doc__,
     params={"count": Param(3, type="integer", minimum=0, maximum=50, description="How many items.")},

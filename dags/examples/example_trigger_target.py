@@ -26,6 +26,7 @@ QUEUE = "default"
     schedule=None,
     start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
     catchup=False,
+    is_paused_upon_creation=False,  # schedule=None: runs only when triggered
     tags=["airtasks", "example"],
     doc_md=__doc__,
     params={

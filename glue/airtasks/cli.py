@@ -28,7 +28,10 @@ cli.add_command(trigger_command)
 def main() -> None:
     """Console-script entry point: package errors become one line on stderr and exit 1."""
     try:
-        cli.main(standalone_mode=False)
+        # Without standalone mode click returns (not raises) the code of `click.exceptions.Exit`.
+        code = cli.main(standalone_mode=False)
+        if isinstance(code, int) and not isinstance(code, bool) and code:
+            sys.exit(code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Callable
@@ -128,9 +129,10 @@ def trigger(
 ) -> RunResult:
     """Create a run of `dag_id` with `conf`; with `wait`, return once it finished."""
     access = access or airflow_access.resolve()
-    with airflow_access.api_client(access) as client:
+    client = airflow_access.api_client(access)
+    with contextlib.closing(client):
         try:
-            check_dag(client, access.url, dag_id)
+            check_dag(client, access.url, dag_id, appear_timeout=min(30.0, timeout))
         except TriggerError as exc:
             if not (do_unpause and "is paused" in str(exc)):
                 raise

@@ -100,4 +100,4 @@ def test_multi_trigger_maps_over_trigger_operator(parsed: dict[str, Any]) -> Non
 
 def test_docker_example_uses_the_docker_provider(parsed: dict[str, Any]) -> None:
     tasks = parsed["dags"]["example_docker"]["tasks"]
-    assert tasks["count_words"]["type"] == "_DockerDecoratedOperator"
+    assert tasks["count_words"]["type"] == "DockerOperator"
