@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from tests.support.airflow import AirflowCluster
+from tests.support.images import base_image
 
 pytestmark = pytest.mark.integration
 
@@ -115,7 +116,7 @@ def test_docker_example_runs_a_container(
         "trigger",
         "example_docker",
         "--conf",
-        f'{{"image": "{airtasks_image}", "words": 4}}',
+        f'{{"image": "{image}", "words": 4}}',
         "--wait",
     )
     run_id = assert_succeeded(out, airflow_celery)
