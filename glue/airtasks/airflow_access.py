@@ -4,6 +4,8 @@ Order: `AIRTASKS_AIRFLOW_URL` / `AIRTASKS_AIRFLOW_USERNAME` / `AIRTASKS_AIRFLOW_
 `AIRTASKS_AIRFLOW_PASSWORD_FILE`) from the environment; for whatever is still missing, the state
 file `make up` writes (`.run/local.json` in the repo, found from the working directory upwards, else
 `$XDG_STATE_HOME/airtasks/local.json`). The state file names the password *file*, never the password.
+`AIRTASKS_AIRFLOW_CA_BUNDLE` (or the state file's `ca_bundle`) names a PEM file to verify HTTPS
+with, e.g. the stack's self-signed certificate.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ class AirflowAccess:
     username: str
     password: str
     origin: str  # "env" | the state file's path
+    verify: bool | str = True  # True, or a CA bundle path
 
     def __repr__(self) -> str:  # never show the password
         return f"AirflowAccess(url={self.url!r}, username={self.username!r}, origin={self.origin!r})"
@@ -82,6 +85,7 @@ def resolve(env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Ai
             Path(env["AIRTASKS_AIRFLOW_PASSWORD_FILE"]), username or DEFAULT_USERNAME
         )
     origin = "env"
+    verify: bool | str = env.get("AIRTASKS_AIRFLOW_CA_BUNDLE") or True
     if url is None or password is None:
         state_path = find_state_file(cwd, env)
         if state_path is not None:
@@ -94,12 +98,14 @@ def resolve(env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Ai
             if password is None and state.get("password_file"):
                 password = read_password_file(Path(state["password_file"]), username or DEFAULT_USERNAME)
             origin = str(state_path)
+            if verify is True and state.get("ca_bundle"):
+                verify = str(state["ca_bundle"])
     if not url or password is None:
         raise AirflowAccessError(
             "cannot find Airflow: set AIRTASKS_AIRFLOW_URL, AIRTASKS_AIRFLOW_USERNAME and "
             "AIRTASKS_AIRFLOW_PASSWORD (or AIRTASKS_AIRFLOW_PASSWORD_FILE), or run `make up` first"
         )
-    return AirflowAccess(url.rstrip("/"), username or DEFAULT_USERNAME, password, origin)
+    return AirflowAccess(url.rstrip("/"), username or DEFAULT_USERNAME, password, origin, verify)
 
 
 def get_token(access: AirflowAccess, client: httpx.Client) -> str:
@@ -120,9 +126,9 @@ def get_token(access: AirflowAccess, client: httpx.Client) -> str:
     return str(resp.json()["access_token"])
 
 
-def api_client(access: AirflowAccess, timeout: float = 30.0, verify: bool | str = True) -> httpx.Client:
+def api_client(access: AirflowAccess, timeout: float = 30.0) -> httpx.Client:
     """An httpx client for the REST API v2 with a fresh JWT in its Authorization header."""
-    client = httpx.Client(timeout=timeout, verify=verify)
+    client = httpx.Client(timeout=timeout, verify=access.verify)
     token = get_token(access, client)
     client.headers["Authorization"] = f"Bearer {token}"
     return client

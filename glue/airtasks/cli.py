@@ -20,9 +20,13 @@ def cli() -> None:
 
 
 # Commands (one line each; the modules hold the code).
+from airtasks.secrets import secrets_command  # noqa: E402
+from airtasks.stack import stack_command  # noqa: E402
 from airtasks.trigger import trigger_command  # noqa: E402
 
 cli.add_command(trigger_command)
+cli.add_command(stack_command)
+cli.add_command(secrets_command)
 
 
 def main() -> None:

@@ -153,7 +153,8 @@ def build(spec: ImageSpec, log: Path | None = None, latest: bool = True) -> Buil
     built = False
     with _build_lock(spec.repository):
         if not image_exists(tag):
-            cmd = [DOCKER_CLI, "build", "-f", str(spec.dockerfile), "-t", tag]
+            # Host network: the build's RUN steps need no bridge (docker0 may be absent on a shared host).
+            cmd = [DOCKER_CLI, "build", "--network", "host", "-f", str(spec.dockerfile), "-t", tag]
             for key, value in spec.build_args.items():
                 cmd += ["--build-arg", f"{key}={value}"]
             if spec.target:
@@ -185,6 +186,7 @@ def airtasks_image_spec(base: str | None = None) -> ImageSpec:
             "docker/Dockerfile",
             "docker/constraints.txt",
             "docker/entrypoint.sh",
+            "docker/airtasks-secret-url",
             "pyproject.toml",
             "README.md",
             "glue",
@@ -194,24 +196,27 @@ def airtasks_image_spec(base: str | None = None) -> ImageSpec:
     )
 
 
-def proxy_image_spec(base: str | None = None) -> ImageSpec:
-    """The HTTPS + auth proxy (docker/proxy/Dockerfile): nginx from Debian."""
-    return ImageSpec(
-        repository="airtasks-proxy",
-        dockerfile=REPO / "docker" / "proxy" / "Dockerfile",
-        context=REPO / "docker" / "proxy",
-        include=(".",),
-        build_args={"BASE_IMAGE": base or base_image()},
-    )
-
-
-def service_image_spec(name: str, base: str | None = None) -> ImageSpec:
-    """PostgreSQL / RabbitMQ images from Debian packages (tests/e2e/images/<name>.Dockerfile)."""
+def services_image_spec(base: str | None = None) -> ImageSpec:
+    """PostgreSQL, RabbitMQ and nginx from Debian packages (tests/e2e/images/services.Dockerfile):
+    the stand-in for the official postgres / rabbitmq / nginx images where nothing can be pulled."""
     images = REPO / "tests" / "e2e" / "images"
     return ImageSpec(
-        repository=f"airtasks-{name}",
-        dockerfile=images / f"{name}.Dockerfile",
+        repository="airtasks-services",
+        dockerfile=images / "services.Dockerfile",
         context=images,
-        include=(f"{name}.Dockerfile", f"{name}-entrypoint.sh"),
+        include=("services.Dockerfile", "services-entrypoint.sh"),
         build_args={"BASE_IMAGE": base or base_image()},
     )
+
+
+def stack_images() -> dict[str, str]:
+    """Build (or find) every image the stack needs; return the stack's image variables."""
+    base = base_image()
+    airtasks = build(airtasks_image_spec(base)).tag
+    services = build(services_image_spec(base)).tag
+    return {
+        "AIRTASKS_IMAGE": airtasks,
+        "AIRTASKS_POSTGRES_IMAGE": services,
+        "AIRTASKS_RABBITMQ_IMAGE": services,
+        "AIRTASKS_PROXY_IMAGE": services,
+    }
