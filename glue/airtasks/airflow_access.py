@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,9 +127,14 @@ def get_token(access: AirflowAccess, client: httpx.Client) -> str:
     return str(resp.json()["access_token"])
 
 
+def tls_verify(value: bool | str) -> bool | ssl.SSLContext:
+    """httpx's `verify` for True/False or a CA bundle path."""
+    return ssl.create_default_context(cafile=value) if isinstance(value, str) else value
+
+
 def api_client(access: AirflowAccess, timeout: float = 30.0) -> httpx.Client:
     """An httpx client for the REST API v2 with a fresh JWT in its Authorization header."""
-    client = httpx.Client(timeout=timeout, verify=access.verify)
+    client = httpx.Client(timeout=timeout, verify=tls_verify(access.verify))
     token = get_token(access, client)
     client.headers["Authorization"] = f"Bearer {token}"
     return client

@@ -86,6 +86,7 @@ def test_every_service_has_network_secrets_and_healthcheck() -> None:
     for name, svc in services.items():
         assert svc["networks"] == ["airtasks"], name
         assert svc.get("secrets"), name
+        assert svc["deploy"]["endpoint_mode"] == "dnsrr", name
         if name != "airflow-init":
             assert "healthcheck" in svc, name
             assert svc["deploy"].get("restart_policy", {}).get("condition") == "any", name
@@ -107,7 +108,10 @@ def test_no_secret_values_in_the_stack() -> None:
 
 def test_proxy_publishes_https_and_http_and_mounts_the_config() -> None:
     proxy = load(render_stack())["services"]["proxy"]
-    assert proxy["ports"] == ["${AIRTASKS_HTTPS_PORT:-443}:443", "${AIRTASKS_HTTP_PORT:-80}:80"]
+    assert [(p["target"], p["published"], p["mode"]) for p in proxy["ports"]] == [
+        (443, "${AIRTASKS_HTTPS_PORT:-443}", "host"),
+        (80, "${AIRTASKS_HTTP_PORT:-80}", "host"),
+    ]
     assert proxy["secrets"] == ["airtasks_tls_cert", "airtasks_tls_key"]
     assert proxy["configs"][0]["target"] == "/etc/nginx/nginx.conf"
     nginx = render_nginx()

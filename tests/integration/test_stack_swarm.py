@@ -1,0 +1,205 @@
+"""The Swarm stack on a Swarm started by the test, with images built here (debootstrap base).
+
+Deploys docker/docker-compose-CeleryExecutor.yml (rendered for the queue `default`), then checks:
+the services carry their constraints, secrets, network and grace periods; the proxy answers HTTPS,
+redirects HTTP, refuses requests without credentials (UI and Flower) and lets a logged-in client
+through; and a DAG triggered through the proxy with `airtasks trigger --wait` succeeds on the
+Swarm's Celery workers.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import docker
+import httpx
+import pytest
+
+from airtasks import secrets as sec
+from airtasks.airflow_access import tls_verify
+from airtasks.devstack import swarm as swarm_dev
+from airtasks.stack import QueueSpec, write_stack
+from tests.support.images import stack_images
+from tests.support.ports import free_port
+
+pytestmark = pytest.mark.integration
+
+STACK = "airtasks-test"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+AIRTASKS = str(Path(sys.executable).with_name("airtasks"))
+
+
+@pytest.fixture(scope="module")
+def deployed(
+    swarm: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Any]]:
+    timings: dict[str, float] = {}
+    start = time.monotonic()
+    images = stack_images()
+    timings["images"] = time.monotonic() - start
+    run_dir = tmp_path_factory.mktemp("swarm-run")
+    stack_file = run_dir / "stack.yml"
+    write_stack(stack_file, [QueueSpec("default", 2)], manager_slots=1)
+
+    node = swarm.nodes.get(swarm.info()["Swarm"]["NodeID"])
+    old_spec = dict(node.attrs["Spec"])
+    preexisting = sec.existing_secrets(swarm) & set(sec.SECRET_NAMES)
+    assert not preexisting, f"the test Swarm already has stack secrets {preexisting}; remove them first"
+    admin_password = secrets.token_urlsafe(18)
+    password_file, ca_file = swarm_dev.create_stack_secrets(
+        swarm, run_dir, ["localhost", "127.0.0.1"], given={sec.ADMIN_PASSWORD: admin_password.encode()}
+    )
+    https_port, http_port = free_port(), free_port()
+    env = {**images, "AIRTASKS_HTTPS_PORT": str(https_port), "AIRTASKS_HTTP_PORT": str(http_port)}
+    try:
+        swarm_dev.label_local_node(swarm, [QueueSpec("default", 2)])
+        t = time.monotonic()
+        swarm_dev.deploy(stack_file, env, STACK)
+        url = f"https://127.0.0.1:{https_port}"
+        swarm_dev.wait_ready(url, str(ca_file), timeout=420)
+        timings["deploy_to_healthy"] = time.monotonic() - t
+        yield {
+            "url": url,
+            "http_url": f"http://127.0.0.1:{http_port}",
+            "ca": str(ca_file),
+            "password": admin_password,
+            "password_file": password_file,
+            "timings": timings,
+        }
+    finally:
+        ARTIFACTS.mkdir(exist_ok=True)
+        with open(ARTIFACTS / "stack-services.log", "w") as fh:
+            for svc in swarm.services.list(filters={"label": f"com.docker.stack.namespace={STACK}"}):
+                fh.write(f"== {svc.name}\n")
+                fh.write(
+                    subprocess.run(
+                        [swarm_dev.DOCKER_CLI, "service", "ps", "--no-trunc", svc.name],
+                        check=False,
+                        capture_output=True,
+                        text=True,
+                    ).stdout
+                )
+                logs = subprocess.run(
+                    [swarm_dev.DOCKER_CLI, "service", "logs", "--tail", "60", svc.name],
+                    check=False,
+                    capture_output=True,
+                    text=True,
+                    timeout=60,
+                )
+                fh.write(logs.stdout[-6000:] + logs.stderr[-6000:])
+        swarm_dev.down_swarm(run_dir, stack=STACK, remove_secrets=True)
+        node.reload()
+        node.update(old_spec)
+        (ARTIFACTS / "stack-timings.txt").write_text("".join(f"{k} {v:.1f}\n" for k, v in timings.items()))
+
+
+def service(swarm: docker.DockerClient, name: str) -> dict[str, Any]:
+    return swarm.services.get(f"{STACK}_{name}").attrs["Spec"]  # type: ignore[no-any-return]
+
+
+def test_services_carry_constraints_secrets_networks_grace(
+    deployed: dict[str, Any], swarm: docker.DockerClient
+) -> None:
+    names = {
+        s.name.removeprefix(f"{STACK}_")
+        for s in swarm.services.list(filters={"label": f"com.docker.stack.namespace={STACK}"})
+    }
+    assert names >= {
+        "postgres",
+        "rabbitmq",
+        "airflow-init",
+        "airflow-apiserver",
+        "airflow-scheduler",
+        "airflow-dag-processor",
+        "airflow-triggerer",
+        "flower",
+        "proxy",
+        "worker-manager",
+        "worker-default",
+    }
+    worker = service(swarm, "worker-default")
+    task = worker["TaskTemplate"]
+    assert task["Placement"]["Constraints"] == ["node.labels.airtasks.queue == default"]
+    assert "Global" in worker["Mode"]
+    assert task["ContainerSpec"]["Hostname"] == "{{.Node.Hostname}}"
+    assert task["ContainerSpec"]["StopGracePeriod"] == 3600 * 10**9
+    assert {s["SecretName"] for s in task["ContainerSpec"]["Secrets"]} >= {sec.FERNET_KEY, sec.API_SECRET_KEY}
+    assert len(task["Networks"]) == 1
+    api = service(swarm, "airflow-apiserver")["TaskTemplate"]
+    assert api["Placement"]["Constraints"] == ["node.role == manager"]
+    assert "Healthcheck" in api["ContainerSpec"]
+    assert service(swarm, "airflow-init")["TaskTemplate"]["RestartPolicy"]["Condition"] == "none"
+
+
+def test_worker_celery_hostname_is_the_node_hostname(
+    deployed: dict[str, Any], swarm: docker.DockerClient
+) -> None:
+    hostname = swarm.info()["Name"]
+    [container] = swarm.containers.list(
+        filters={"label": f"com.docker.swarm.service.name={STACK}_worker-default"}
+    )
+    assert container.attrs["Config"]["Hostname"] == hostname
+    ps = container.exec_run(["ps", "-eo", "args"]).output.decode()
+    assert f"celery@{hostname}" in ps
+
+
+def test_proxy_refuses_without_credentials(deployed: dict[str, Any]) -> None:
+    url, ca = deployed["url"], deployed["ca"]
+    with httpx.Client(verify=tls_verify(ca), timeout=20) as client:
+        for path in ("/", "/flower/", "/dags"):
+            r = client.get(url + path, headers={"Accept": "text/html"})
+            assert r.status_code == 302, path
+            assert r.headers["location"].startswith("/auth/login"), path
+            r = client.get(url + path, headers={"Accept": "application/json"})
+            assert r.status_code == 401, path
+        r = client.get(url + "/flower/", headers={"Authorization": "Bearer not-a-token"})
+        assert r.status_code == 401
+        assert client.get(url + "/api/v2/dags").status_code == 401  # Airflow's own check
+        assert client.get(url + "/execution/").status_code == 404
+    r = httpx.get(deployed["http_url"] + "/dags", timeout=10)
+    assert r.status_code == 301
+    assert r.headers["location"].startswith("https://")
+
+
+def test_logged_in_client_reaches_ui_flower_and_api(deployed: dict[str, Any]) -> None:
+    url, ca = deployed["url"], deployed["ca"]
+    with httpx.Client(verify=tls_verify(ca), timeout=30) as client:
+        r = client.post(url + "/auth/token", json={"username": "admin", "password": deployed["password"]})
+        assert r.status_code == 201, r.text
+        headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
+        assert client.get(url + "/flower/", headers=headers).status_code == 200
+        assert client.get(url + "/", headers=headers).status_code == 200
+        dags = client.get(url + "/api/v2/dags", headers=headers).json()["dags"]
+        assert {"example_trigger_target", "example_interleaved"} <= {d["dag_id"] for d in dags}
+        # The browser's way: the session cookie set at login opens Flower too.
+        cookies = {"_token": r.json()["access_token"]}
+        assert client.get(url + "/flower/", cookies=cookies).status_code == 200
+
+
+def test_dag_runs_on_the_swarm_workers(deployed: dict[str, Any]) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRTASKS_")}
+    env.update(
+        AIRTASKS_AIRFLOW_URL=deployed["url"],
+        AIRTASKS_AIRFLOW_USERNAME="admin",
+        AIRTASKS_AIRFLOW_PASSWORD_FILE=str(deployed["password_file"]),
+        AIRTASKS_AIRFLOW_CA_BUNDLE=deployed["ca"],
+    )
+    start = time.monotonic()
+    out = subprocess.run(
+        [AIRTASKS, "trigger", "example_interleaved", "--wait", "--timeout", "240"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stdout.split()[-1] == "success"
+    deployed["timings"]["trigger_interleaved"] = time.monotonic() - start
