@@ -71,7 +71,7 @@ def airtasks_image(docker_client: docker.DockerClient) -> str:
     return build(airtasks_image_spec(), log=artifacts / "build-airtasks.log").tag
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def airflow_celery(
     tmp_path_factory: pytest.TempPathFactory, postgres: Postgres, rabbitmq: RabbitMQ
 ) -> Iterator[AirflowCluster]:

@@ -18,10 +18,12 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "tests" / "artifacts"
 DOCKER_CLI = "/usr/bin/docker" if Path("/usr/bin/docker").exists() else (shutil.which("docker") or "docker")
 CA_BUNDLE = Path(os.environ.get("AIRTASKS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt"))
 LOCK_DIR = Path(os.environ.get("AIRTASKS_IMAGE_LOCK_DIR", "/tmp"))
@@ -212,8 +214,11 @@ def services_image_spec(base: str | None = None) -> ImageSpec:
 def stack_images() -> dict[str, str]:
     """Build (or find) every image the stack needs; return the stack's image variables."""
     base = base_image()
-    airtasks = build(airtasks_image_spec(base)).tag
-    services = build(services_image_spec(base)).tag
+    # Two builds at once: mostly downloads (pip, apt), so they overlap well even on 2 cores.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        airtasks_job = pool.submit(build, airtasks_image_spec(base), ARTIFACTS / "build-airtasks.log")
+        services_job = pool.submit(build, services_image_spec(base), ARTIFACTS / "build-services.log")
+        airtasks, services = airtasks_job.result().tag, services_job.result().tag
     return {
         "AIRTASKS_IMAGE": airtasks,
         "AIRTASKS_POSTGRES_IMAGE": services,
