@@ -178,9 +178,11 @@ def test_logged_in_client_reaches_ui_flower_and_api(deployed: dict[str, Any]) ->
         assert client.get(url + "/", headers=headers).status_code == 200
         dags = client.get(url + "/api/v2/dags", headers=headers).json()["dags"]
         assert {"example_trigger_target", "example_interleaved"} <= {d["dag_id"] for d in dags}
-        # The browser's way: the session cookie set at login opens Flower too.
-        cookies = {"_token": r.json()["access_token"]}
-        assert client.get(url + "/flower/", cookies=cookies).status_code == 200
+    # The browser's way: the session cookie set at login opens Flower too.
+    with httpx.Client(
+        verify=tls_verify(ca), timeout=30, cookies={"_token": r.json()["access_token"]}
+    ) as browser:
+        assert browser.get(url + "/flower/").status_code == 200
 
 
 def test_dag_runs_on_the_swarm_workers(deployed: dict[str, Any]) -> None:
