@@ -34,6 +34,7 @@ pytestmark = pytest.mark.integration
 STACK = "airtasks-test"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 AIRTASKS = str(Path(sys.executable).with_name("airtasks"))
+TEST_OVERRIDES = Path(__file__).resolve().parents[2] / "docker" / "docker-compose.test.yml"
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +62,7 @@ def deployed(
     try:
         swarm_dev.label_local_node(swarm, [QueueSpec("default", 2)])
         t = time.monotonic()
-        swarm_dev.deploy(stack_file, env, STACK)
+        swarm_dev.deploy([stack_file, TEST_OVERRIDES], env, STACK)
         url = f"https://127.0.0.1:{https_port}"
         swarm_dev.wait_ready(url, str(ca_file), timeout=420)
         timings["deploy_to_healthy"] = time.monotonic() - t

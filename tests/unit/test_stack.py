@@ -155,9 +155,8 @@ def test_docker_stack_config_accepts_the_stack(tmp_path: Path) -> None:
     CliRunner().invoke(cli, ["stack", "render", "--queue", "default:4", "--queue", "gpu:1", "-o", str(out)])
     client = next((c for c in STACK_CONFIG_CLIENTS if Path(c).exists()), None)
     assert client, "a docker CLI with `docker stack config`"
-    for stack_file in (SHIPPED, out):
-        res = subprocess.run(
-            [client, "stack", "config", "-c", str(stack_file)], capture_output=True, text=True, check=False
-        )
+    test_overrides = ["-c", str(REPO / "docker" / "docker-compose.test.yml")]
+    for args in (["-c", str(SHIPPED)], ["-c", str(out)], ["-c", str(SHIPPED), *test_overrides]):
+        res = subprocess.run([client, "stack", "config", *args], capture_output=True, text=True, check=False)
         assert res.returncode == 0, res.stderr
         assert "worker-default" in res.stdout

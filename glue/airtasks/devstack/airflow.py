@@ -85,6 +85,9 @@ def airflow_env(
     )
     url = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__")}
+    # `airflow standalone` starts its components as `airflow ...` from PATH: this venv's first.
+    bin_dir = str(Path(_airflow_bin()).parent) if os.sep in _airflow_bin() else ""
+    env["PATH"] = os.pathsep.join(p for p in (bin_dir, env.get("PATH", "")) if p)
     env.update(
         AIRFLOW_HOME=str(home),
         AIRFLOW__CORE__DAGS_FOLDER=str(dags_folder),

@@ -91,10 +91,11 @@ def build_image(repo: Path, tag: str = "airtasks:latest", base_image: str | None
     return tag
 
 
-def deploy(stack_file: Path, env: Mapping[str, str], stack: str = STACK_NAME) -> None:
-    """`docker stack deploy` (the CLI does the compose interpolation of `env`)."""
+def deploy(stack_file: Path | Sequence[Path], env: Mapping[str, str], stack: str = STACK_NAME) -> None:
+    """`docker stack deploy` of one or more compose files (the CLI interpolates `env` into them)."""
+    files = [stack_file] if isinstance(stack_file, Path) else list(stack_file)
     out = subprocess.run(
-        [DOCKER_CLI, "stack", "deploy", "--prune", "-c", str(stack_file), stack],
+        [DOCKER_CLI, "stack", "deploy", "--prune", *[a for f in files for a in ("-c", str(f))], stack],
         env={**os.environ, **env},
         capture_output=True,
         text=True,
@@ -106,7 +107,7 @@ def deploy(stack_file: Path, env: Mapping[str, str], stack: str = STACK_NAME) ->
 
 def wait_ready(
     url: str,
-    ca_bundle: Path | str | bool,
+    ca_bundle: str | bool,
     timeout: float = 600.0,
     progress: Callable[[str], None] | None = None,
 ) -> float:
