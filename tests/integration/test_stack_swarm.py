@@ -26,7 +26,6 @@ from airtasks import secrets as sec
 from airtasks.airflow_access import tls_verify
 from airtasks.devstack import swarm as swarm_dev
 from airtasks.stack import QueueSpec, write_stack
-from tests.support.images import stack_images
 from tests.support.ports import free_port
 
 pytestmark = pytest.mark.integration
@@ -39,12 +38,12 @@ TEST_OVERRIDES = Path(__file__).resolve().parents[2] / "docker" / "docker-compos
 
 @pytest.fixture(scope="module")
 def deployed(
-    swarm: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory
+    swarm: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory, stack_image_env: dict[str, str]
 ) -> Iterator[dict[str, Any]]:
     timings: dict[str, float] = {}
     start = time.monotonic()
-    images = stack_images()
-    timings["images"] = time.monotonic() - start
+    images = stack_image_env  # built in the background since the session started (conftest.py)
+    timings["images_wait"] = time.monotonic() - start
     run_dir = tmp_path_factory.mktemp("swarm-run")
     stack_file = run_dir / "stack.yml"
     write_stack(stack_file, [QueueSpec("default", 2)], manager_slots=1)
