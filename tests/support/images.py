@@ -174,7 +174,17 @@ def build(spec: ImageSpec, log: Path | None = None, latest: bool = True) -> Buil
             built = True
         if latest:
             _docker("tag", tag, f"{spec.repository}:latest")
+        if built:
+            prune_old_tags(spec.repository, keep=tag)
     return BuildResult(tag, built, time.monotonic() - start)
+
+
+def prune_old_tags(repository: str, keep: str) -> None:
+    """Drop this repository's older content-hash tags (each change of the inputs makes a new one)."""
+    out = _docker("images", repository, "--format", "{{.Repository}}:{{.Tag}}", check=False)
+    for ref in out.stdout.split():
+        if ref != keep and not ref.endswith(":latest"):
+            _docker("rmi", ref, check=False)  # fails harmlessly while a container uses it
 
 
 def airtasks_image_spec(base: str | None = None) -> ImageSpec:
