@@ -58,12 +58,26 @@ def render_nginx() -> str:
     return _template("nginx.conf")
 
 
-def _worker(queue: str, slots: int, placement: str) -> str:
+# The manager's worker runs the scaler DAG: it reads Airflow and RabbitMQ inside the stack, with
+# the credentials from the Swarm secrets (the scaler's `*_FILE` variables, never values).
+SCALER_ENV = {
+    "AIRTASKS_AIRFLOW_URL": "http://airflow-apiserver:8080",
+    "AIRTASKS_AIRFLOW_USERNAME": "${AIRTASKS_ADMIN_USERNAME:-admin}",
+    "AIRTASKS_AIRFLOW_PASSWORD_FILE": "/run/secrets/airtasks_admin_password",
+    "AIRTASKS_RABBITMQ_URL": "http://rabbitmq:15672",
+    "AIRTASKS_RABBITMQ_USERNAME": "airflow",
+    "AIRTASKS_RABBITMQ_PASSWORD_FILE": "/run/secrets/airtasks_rabbitmq_password",
+}
+
+
+def _worker(queue: str, slots: int, placement: str, extra_env: dict[str, str] | None = None) -> str:
+    extra = "".join(f"      {k}: {v}\n" for k, v in (extra_env or {}).items())
     return (
         _template("worker.yml")
         .replace("@QUEUE@", queue)
         .replace("@SLOTS@", str(slots))
         .replace("@PLACEMENT@", placement)
+        .replace("@EXTRA_ENV@\n", extra)
     )
 
 
@@ -73,7 +87,7 @@ def render_stack(queues: Sequence[QueueSpec] = (), manager_slots: int = MANAGER_
     names = [q.name for q in specs]
     if len(set(names)) != len(names):
         raise StackError(f"queue names must be unique, got {names}")
-    workers = [_worker(MANAGER_QUEUE, manager_slots, "node.role == manager")]
+    workers = [_worker(MANAGER_QUEUE, manager_slots, "node.role == manager", SCALER_ENV)]
     workers += [_worker(q.name, q.slots, f"node.labels.airtasks.queue == {q.name}") for q in specs]
     nginx_hash = hashlib.sha256(render_nginx().encode()).hexdigest()[:10]
     summary = ", ".join(

@@ -67,7 +67,11 @@ def test_one_worker_service_per_queue() -> None:
         assert worker["deploy"]["placement"]["constraints"] == [f"node.labels.airtasks.queue == {queue}"]
         assert worker["environment"]["AIRTASKS_QUEUE"] == queue
         assert worker["environment"]["AIRTASKS_SLOTS"] == slots
-    assert services["worker-manager"]["environment"]["AIRTASKS_QUEUE"] == "manager"
+    manager_env = services["worker-manager"]["environment"]
+    assert manager_env["AIRTASKS_QUEUE"] == "manager"
+    assert manager_env["AIRTASKS_AIRFLOW_URL"] == "http://airflow-apiserver:8080"
+    assert manager_env["AIRTASKS_AIRFLOW_PASSWORD_FILE"] == "/run/secrets/airtasks_admin_password"
+    assert "AIRTASKS_AIRFLOW_URL" not in services["worker-gpu"]["environment"]
 
 
 def test_workers_are_named_after_the_node_and_shut_down_warm() -> None:
