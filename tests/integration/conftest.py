@@ -22,6 +22,7 @@ def _build() -> dict[str, str]:
     return stack_images()
 
 
+@pytest.hookimpl(trylast=True)  # after -k / -m deselection
 def pytest_collection_modifyitems(
     session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
 ) -> None:
