@@ -25,7 +25,7 @@ import pytest
 from airtasks import secrets as sec
 from airtasks.airflow_access import tls_verify
 from airtasks.devstack import swarm as swarm_dev
-from airtasks.stack import QueueSpec, write_stack
+from airtasks.stack import QueueSpec
 from tests.support.ports import free_port
 
 pytestmark = pytest.mark.integration
@@ -33,71 +33,81 @@ pytestmark = pytest.mark.integration
 STACK = "airtasks-test"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 AIRTASKS = str(Path(sys.executable).with_name("airtasks"))
-TEST_OVERRIDES = Path(__file__).resolve().parents[2] / "docker" / "docker-compose.test.yml"
+REPO = Path(__file__).resolve().parents[2]
+TEST_OVERRIDES = REPO / "docker" / "docker-compose.test.yml"
 
 
 @pytest.fixture(scope="module")
 def deployed(
     swarm: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory, stack_image_env: dict[str, str]
 ) -> Iterator[dict[str, Any]]:
+    """`make up MODE=swarm`'s function, with the images built here and the test's timing overrides."""
     timings: dict[str, float] = {}
     start = time.monotonic()
     images = stack_image_env  # built in the background since the session started (conftest.py)
     timings["images_wait"] = time.monotonic() - start
-    run_dir = tmp_path_factory.mktemp("swarm-run")
-    stack_file = run_dir / "stack.yml"
-    write_stack(stack_file, [QueueSpec("default", 2)], manager_slots=1)
-
+    project = tmp_path_factory.mktemp("clone")
+    run_dir = project / ".run"
     node = swarm.nodes.get(swarm.info()["Swarm"]["NodeID"])
     old_spec = dict(node.attrs["Spec"])
     preexisting = sec.existing_secrets(swarm) & set(sec.SECRET_NAMES)
     assert not preexisting, f"the test Swarm already has stack secrets {preexisting}; remove them first"
     admin_password = secrets.token_urlsafe(18)
-    password_file, ca_file = swarm_dev.create_stack_secrets(
-        swarm, run_dir, ["localhost", "127.0.0.1"], given={sec.ADMIN_PASSWORD: admin_password.encode()}
-    )
-    https_port, http_port = free_port(), free_port()
-    env = {**images, "AIRTASKS_HTTPS_PORT": str(https_port), "AIRTASKS_HTTP_PORT": str(http_port)}
+    progress: list[str] = []
     try:
-        swarm_dev.label_local_node(swarm, [QueueSpec("default", 2)])
-        t = time.monotonic()
-        swarm_dev.deploy([stack_file, TEST_OVERRIDES], env, STACK)
-        url = f"https://127.0.0.1:{https_port}"
-        swarm_dev.wait_ready(url, str(ca_file), timeout=420)
-        timings["deploy_to_healthy"] = time.monotonic() - t
+        up = swarm_dev.up_swarm(
+            REPO,
+            run_dir,
+            queues=[QueueSpec("default", 2)],
+            manager_slots=1,
+            https_port=free_port(),
+            http_port=free_port(),
+            images=images,
+            stack=STACK,
+            extra_stack_files=[TEST_OVERRIDES],
+            given_secrets={sec.ADMIN_PASSWORD: admin_password.encode()},
+            timeout=420,
+            progress=progress.append,
+        )
+        timings["deploy_to_healthy"] = up.seconds
+        http_port = load_stack_http_port(swarm)
         yield {
-            "url": url,
+            "url": up.url,
             "http_url": f"http://127.0.0.1:{http_port}",
-            "ca": str(ca_file),
+            "ca": str(up.ca_bundle),
             "password": admin_password,
-            "password_file": password_file,
+            "password_file": up.password_file,
+            "project": project,
+            "progress": progress,
             "timings": timings,
         }
     finally:
         ARTIFACTS.mkdir(exist_ok=True)
-        with open(ARTIFACTS / "stack-services.log", "w") as fh:
-            for svc in swarm.services.list(filters={"label": f"com.docker.stack.namespace={STACK}"}):
-                fh.write(f"== {svc.name}\n")
-                fh.write(
-                    subprocess.run(
-                        [swarm_dev.DOCKER_CLI, "service", "ps", "--no-trunc", svc.name],
-                        check=False,
-                        capture_output=True,
-                        text=True,
-                    ).stdout
-                )
-                logs = subprocess.run(
-                    [swarm_dev.DOCKER_CLI, "service", "logs", "--tail", "60", svc.name],
-                    check=False,
-                    capture_output=True,
-                    text=True,
-                    timeout=60,
-                )
-                fh.write(logs.stdout[-6000:] + logs.stderr[-6000:])
+        dump_services(swarm)
         swarm_dev.down_swarm(run_dir, stack=STACK, remove_secrets=True)
         node.reload()
         node.update(old_spec)
         (ARTIFACTS / "stack-timings.txt").write_text("".join(f"{k} {v:.1f}\n" for k, v in timings.items()))
+
+
+def load_stack_http_port(swarm: docker.DockerClient) -> int:
+    ports = swarm.services.get(f"{STACK}_proxy").attrs["Spec"]["EndpointSpec"]["Ports"]
+    return int(next(p["PublishedPort"] for p in ports if p["TargetPort"] == 80))
+
+
+def dump_services(swarm: docker.DockerClient) -> None:
+    """`docker service ps` and the log tails of every service, for a failed run's post-mortem."""
+    with open(ARTIFACTS / "stack-services.log", "w") as fh:
+        for svc in swarm.services.list(filters={"label": f"com.docker.stack.namespace={STACK}"}):
+            fh.write(f"== {svc.name}\n")
+            for args in (
+                ["service", "ps", "--no-trunc", svc.name],
+                ["service", "logs", "--tail", "60", svc.name],
+            ):
+                out = subprocess.run(
+                    [swarm_dev.DOCKER_CLI, *args], check=False, capture_output=True, text=True, timeout=60
+                )
+                fh.write(out.stdout[-6000:] + out.stderr[-6000:])
 
 
 def service(swarm: docker.DockerClient, name: str) -> dict[str, Any]:
@@ -170,6 +180,8 @@ def test_proxy_refuses_without_credentials(deployed: dict[str, Any]) -> None:
 
 def test_logged_in_client_reaches_ui_flower_and_api(deployed: dict[str, Any]) -> None:
     url, ca = deployed["url"], deployed["ca"]
+    assert deployed["password"] not in "\n".join(deployed["progress"]), "never printed"
+    assert deployed["password_file"].stat().st_mode & 0o777 == 0o600
     with httpx.Client(verify=tls_verify(ca), timeout=30) as client:
         r = client.post(url + "/auth/token", json={"username": "admin", "password": deployed["password"]})
         assert r.status_code == 201, r.text
@@ -186,16 +198,13 @@ def test_logged_in_client_reaches_ui_flower_and_api(deployed: dict[str, Any]) ->
 
 
 def test_dag_runs_on_the_swarm_workers(deployed: dict[str, Any]) -> None:
+    """After `make up MODE=swarm`, `airtasks trigger` needs no settings (the state file in .run/)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRTASKS_")}
-    env.update(
-        AIRTASKS_AIRFLOW_URL=deployed["url"],
-        AIRTASKS_AIRFLOW_USERNAME="admin",
-        AIRTASKS_AIRFLOW_PASSWORD_FILE=str(deployed["password_file"]),
-        AIRTASKS_AIRFLOW_CA_BUNDLE=deployed["ca"],
-    )
+    env["XDG_STATE_HOME"] = str(deployed["project"] / "xdg")
     start = time.monotonic()
     out = subprocess.run(
         [AIRTASKS, "trigger", "example_interleaved", "--wait", "--timeout", "240"],
+        cwd=deployed["project"],
         env=env,
         capture_output=True,
         text=True,

@@ -44,6 +44,7 @@ class SwarmDeployment:
     ca_bundle: Path
     stack_file: Path
     state_file: Path
+    seconds: float  # deploy to healthy
 
 
 def ensure_swarm(client: docker.DockerClient, advertise_addr: str = "127.0.0.1") -> bool:
@@ -173,10 +174,18 @@ def up_swarm(
     http_port: int = 8480,
     images: Mapping[str, str] | None = None,
     stack: str = STACK_NAME,
+    manager_slots: int = 2,
+    extra_stack_files: Sequence[Path] = (),
+    given_secrets: Mapping[str, bytes] | None = None,
     timeout: float = 600.0,
     progress: Callable[[str], None] = print,
 ) -> SwarmDeployment:
-    """Build (unless `images` names them), Swarm, secrets, deploy, wait; write the state file."""
+    """Build (unless `images` names them), Swarm, secrets, deploy, wait; write the state file.
+
+    `images`: the stack's image variables (`AIRTASKS_IMAGE`, `AIRTASKS_POSTGRES_IMAGE`, ...), e.g.
+    from `tests/support/images.py` where nothing can be pulled. `extra_stack_files` are deployed
+    on top (compose overrides); `given_secrets` supplies values for secrets that do not exist yet.
+    """
     client = docker.from_env(timeout=120)
     if ensure_swarm(client):
         progress("initialised a single-node Swarm (advertise 127.0.0.1)")
@@ -186,21 +195,28 @@ def up_swarm(
         progress("building the Air-Tasks image (docker/Dockerfile)")
         env["AIRTASKS_IMAGE"] = build_image(repo)
     env.update(AIRTASKS_HTTPS_PORT=str(https_port), AIRTASKS_HTTP_PORT=str(http_port))
-    password_file, ca_file = create_stack_secrets(client, run_dir, ["localhost", "127.0.0.1"])
+    password_file, ca_file = create_stack_secrets(client, run_dir, ["localhost", "127.0.0.1"], given_secrets)
     stack_file = run_dir / "swarm" / "docker-compose-CeleryExecutor.yml"
-    write_stack(stack_file, queues)
+    write_stack(stack_file, queues, manager_slots)
     progress(f"docker stack deploy {stack}")
-    deploy(stack_file, env, stack)
+    deploy([stack_file, *extra_stack_files], env, stack)
     url = f"https://127.0.0.1:{https_port}"
     seconds = wait_ready(url, str(ca_file), timeout, progress)
     state_file = run_dir / "local.json"
-    state = {"mode": "swarm", "url": url, "username": "admin", "ca_bundle": str(ca_file), "stack": stack}
+    state = {
+        "mode": "swarm",
+        "url": url,
+        "username": "admin",
+        "ca_bundle": str(ca_file),
+        "stack": stack,
+        "seconds_to_healthy": round(seconds, 1),
+    }
     if password_file is not None:
         state["password_file"] = str(password_file)
     state_file.write_text(json.dumps(state, indent=2) + "\n")
     where = password_file or "the Swarm secret airtasks_admin_password"
     progress(f"Air-Tasks is up after {seconds:.0f}s: {url} (user admin, password in {where})")
-    return SwarmDeployment(stack, url, "admin", password_file, ca_file, stack_file, state_file)
+    return SwarmDeployment(stack, url, "admin", password_file, ca_file, stack_file, state_file, seconds)
 
 
 def down_swarm(
