@@ -22,7 +22,10 @@ def cli() -> None:
 def main() -> None:
     """Console-script entry point: package errors become one line on stderr and exit 1."""
     try:
-        cli.main(standalone_mode=False)
+        # Without standalone mode click returns (not raises) the code of `click.exceptions.Exit`.
+        code = cli.main(standalone_mode=False)
+        if isinstance(code, int) and not isinstance(code, bool) and code:
+            sys.exit(code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
@@ -40,7 +43,18 @@ def main() -> None:
 from airtasks.cmd_config import config as _config_cmd  # noqa: E402
 from airtasks.cmd_scale import scale as _scale_cmd  # noqa: E402
 from airtasks.cmd_status import status as _status_cmd  # noqa: E402
+from airtasks.secrets import secrets_command  # noqa: E402
 from airtasks.simulate.cli import simulate_command  # noqa: E402
+from airtasks.stack import stack_command  # noqa: E402
+from airtasks.trigger import trigger_command  # noqa: E402
 
-for _command in (_scale_cmd, _status_cmd, _config_cmd, simulate_command):
+for _command in (
+    _scale_cmd,
+    _status_cmd,
+    _config_cmd,
+    trigger_command,
+    stack_command,
+    secrets_command,
+    simulate_command,
+):
     cli.add_command(_command)

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import docker
 import pytest
 
+from tests.support.airflow import AirflowCluster, run_celery_airflow
 from tests.support.docker_daemon import docker_lock, ensure_dockerd, swarm_manager
+from tests.support.images import airtasks_image_spec, build
 from tests.support.moto_server import MotoServer, run_moto
+from tests.support.postgres import Postgres, run_postgres
+from tests.support.rabbitmq import RabbitMQ, run_rabbitmq
 
 
 @pytest.fixture(scope="session")
@@ -40,3 +45,41 @@ def swarm(docker_client: docker.DockerClient) -> Iterator[docker.DockerClient]:
     """A Swarm on the host dockerd (initialised here if it is not one already)."""
     with swarm_manager(docker_client) as client:
         yield client
+
+
+# --- Stack (issue 5): PostgreSQL, RabbitMQ, Airflow with CeleryExecutor, images -----------------
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgres]:
+    """A private PostgreSQL 15 cluster (database `airflow`) on a free loopback port."""
+    with run_postgres(tmp_path_factory.mktemp("postgres")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def rabbitmq(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitMQ]:
+    """A private RabbitMQ broker with the management API, on free loopback ports."""
+    with run_rabbitmq(tmp_path_factory.mktemp("rabbitmq")) as broker:
+        yield broker
+
+
+@pytest.fixture(scope="session")
+def airtasks_image(docker_client: docker.DockerClient) -> str:
+    """The Air-Tasks image (docker/Dockerfile) on the debootstrap base, built once per content hash."""
+    artifacts = Path(__file__).resolve().parents[1] / "artifacts"
+    return build(airtasks_image_spec(), log=artifacts / "build-airtasks.log").tag
+
+
+@pytest.fixture(scope="module")
+def airflow_celery(
+    tmp_path_factory: pytest.TempPathFactory, postgres: Postgres, rabbitmq: RabbitMQ
+) -> Iterator[AirflowCluster]:
+    """Airflow 3.3 with CeleryExecutor on PostgreSQL + RabbitMQ, workers for `default` and `manager`."""
+    with run_celery_airflow(
+        tmp_path_factory.mktemp("airflow"),
+        sql_conn=postgres.url("airflow"),
+        broker_url=rabbitmq.broker_url,
+        queues={"default": 4, "manager": 2},
+    ) as cluster:
+        yield cluster

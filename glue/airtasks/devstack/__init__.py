@@ -1,0 +1,1 @@
+"""`make up` / `make down`: the local Air-Tasks deployments (`airtasks dev up|down`)."""

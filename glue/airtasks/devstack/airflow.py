@@ -1,0 +1,236 @@
+"""`make up` (local mode): Airflow 3.3 standalone on SQLite, no Docker, DAGs from the repo.
+
+`start_airflow()` runs `airflow standalone` (api-server, scheduler, dag-processor, triggerer;
+LocalExecutor) in the background with AIRFLOW_HOME under `<run_dir>/airflow`, waits until the
+API answers and the scheduler is healthy, and writes the state file (`<run_dir>/local.json`, and
+`$XDG_STATE_HOME/airtasks/local.json`) that `airtasks trigger` and the scaler read: the URL, the
+user and the *path* of the password file, never the password. `stop_airflow()` undoes it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from airtasks.airflow_access import STATE_NAME, user_state_file
+from airtasks.errors import AirtasksError
+
+USERNAME = "admin"
+PASSWORD_FILE = "simple_auth_manager_passwords.json.generated"
+
+
+class AirflowStartError(AirtasksError):
+    """Airflow did not come up; the message names the log."""
+
+
+@dataclass(frozen=True)
+class AirflowHandle:
+    url: str
+    username: str
+    password_file: Path
+    home: Path
+    log: Path
+    pid: int
+    state_file: Path
+    seconds: float  # from start to a healthy API
+
+    def describe(self) -> str:
+        return (
+            f"Airflow UI: {self.url}  (user {self.username}; password in {self.password_file})\n"
+            f"Logs: {self.log} (all components), task logs under {self.home / 'logs'}\n"
+            f"Trigger: airtasks trigger example_trigger_target --conf '{{\"n\": 3}}' --wait"
+        )
+
+
+def _private_json(path: Path, make: Callable[[], dict[str, str]]) -> dict[str, str]:
+    """Read a 0600 JSON file, creating it with `make()` the first time (values never printed)."""
+    if path.exists():
+        return dict(json.loads(path.read_text()))
+    data = make()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(data, fh)
+    return data
+
+
+def _fernet_key() -> str:
+    from cryptography.fernet import Fernet  # noqa: PLC0415 - only needed on the first start
+
+    return Fernet.generate_key().decode()
+
+
+def airflow_env(
+    home: Path, port: int, dags_folder: Path, password_file: Path, extra: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The environment of `airflow standalone`: config by env vars, secrets kept in `home`."""
+    keys = _private_json(
+        home / "airtasks-keys.json",
+        lambda: {
+            "fernet_key": _fernet_key(),
+            "secret_key": secrets.token_urlsafe(32),
+            "jwt_secret": secrets.token_urlsafe(32),
+        },
+    )
+    url = f"http://127.0.0.1:{port}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__")}
+    # `airflow standalone` starts its components as `airflow ...` from PATH: this venv's first.
+    bin_dir = str(Path(_airflow_bin()).parent) if os.sep in _airflow_bin() else ""
+    env["PATH"] = os.pathsep.join(p for p in (bin_dir, env.get("PATH", "")) if p)
+    env.update(
+        AIRFLOW_HOME=str(home),
+        AIRFLOW__CORE__DAGS_FOLDER=str(dags_folder),
+        AIRFLOW__CORE__LOAD_EXAMPLES="False",
+        AIRFLOW__CORE__FERNET_KEY=keys["fernet_key"],
+        AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=f"{USERNAME}:admin",
+        AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE=str(password_file),
+        AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"{url}/execution/",
+        AIRFLOW__API__HOST="127.0.0.1",
+        AIRFLOW__API__PORT=str(port),
+        AIRFLOW__API__BASE_URL=url,
+        AIRFLOW__API__WORKERS="1",
+        AIRFLOW__API__SECRET_KEY=keys["secret_key"],
+        AIRFLOW__API_AUTH__JWT_SECRET=keys["jwt_secret"],
+        AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="10",
+        AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC="2",
+        # The scaler DAG (and any task) finds the API like `airtasks trigger` does.
+        AIRTASKS_AIRFLOW_URL=url,
+        AIRTASKS_AIRFLOW_USERNAME=USERNAME,
+        AIRTASKS_AIRFLOW_PASSWORD_FILE=str(password_file),
+    )
+    env.update(extra or {})
+    return env
+
+
+def _airflow_bin() -> str:
+    candidate = Path(sys.executable).with_name("airflow")
+    return str(candidate) if candidate.exists() else "airflow"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise AirflowStartError(f"airflow standalone exited with {proc.returncode}; see {log}")
+        try:
+            body = httpx.get(f"{url}/api/v2/monitor/health", timeout=3).json()
+            if body.get("scheduler", {}).get("status") == "healthy":
+                return
+        except (httpx.HTTPError, ValueError):
+            pass
+        if time.monotonic() > deadline:
+            raise AirflowStartError(f"Airflow at {url} not healthy within {timeout:.0f}s; see {log}")
+        time.sleep(1)
+
+
+def start_airflow(
+    run_dir: Path,
+    port: int = 8080,
+    env: Mapping[str, str] | None = None,
+    *,
+    dags_folder: Path | None = None,
+    timeout: float = 180.0,
+    user_state: bool = True,
+) -> AirflowHandle:
+    """Start Airflow standalone in the background and wait until it is healthy.
+
+    `env` is added to Airflow's environment: e.g. `AIRTASKS_CONFIG` (the scaler config of
+    `envs/local`) and `AWS_ENDPOINT_URL` + dummy keys, so the scaler DAG resizes the local groups.
+    """
+    run_dir = run_dir.resolve()
+    home = run_dir / "airflow"
+    home.mkdir(parents=True, exist_ok=True)
+    pid_file = home / "standalone.pid"
+    if pid_file.exists() and _alive(int(pid_file.read_text())):
+        raise AirflowStartError(
+            f"Airflow already runs from {run_dir} (pid {pid_file.read_text().strip()}); `make down` first"
+        )
+    dags = (dags_folder or Path(__file__).resolve().parents[3] / "dags").resolve()
+    password_file = home / PASSWORD_FILE
+    _private_json(password_file, lambda: {USERNAME: secrets.token_urlsafe(18)})
+    full_env = airflow_env(home, port, dags, password_file, env)
+    log = home / "standalone.log"
+    start = time.monotonic()
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            [_airflow_bin(), "standalone"],
+            env=full_env,
+            cwd=home,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    pid_file.write_text(f"{proc.pid}\n")
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, proc, log, timeout)
+    except AirflowStartError:
+        stop_airflow(run_dir)
+        raise
+    state = {
+        "mode": "local",
+        "url": url,
+        "username": USERNAME,
+        "password_file": str(password_file),
+        "airflow_home": str(home),
+        "log": str(log),
+        "pid": proc.pid,
+    }
+    state_file = run_dir / STATE_NAME
+    state_file.write_text(json.dumps(state, indent=2) + "\n")
+    if user_state:
+        user = user_state_file()
+        user.parent.mkdir(parents=True, exist_ok=True)
+        user.write_text(json.dumps(state, indent=2) + "\n")
+    return AirflowHandle(
+        url, USERNAME, password_file, home, log, proc.pid, state_file, time.monotonic() - start
+    )
+
+
+def stop_airflow(run_dir: Path, timeout: float = 30.0) -> bool:
+    """Stop the standalone Airflow started from `run_dir` (its process group); False if none ran."""
+    run_dir = run_dir.resolve()
+    pid_file = run_dir / "airflow" / "standalone.pid"
+    stopped = False
+    if pid_file.exists():
+        pid = int(pid_file.read_text())
+        if _alive(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGTERM)
+            deadline = time.monotonic() + timeout
+            while _alive(pid) and time.monotonic() < deadline:
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(pid, os.WNOHANG)
+                time.sleep(0.2)
+            if _alive(pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(pid, signal.SIGKILL)
+            stopped = True
+        pid_file.unlink()
+    for state in (run_dir / STATE_NAME, user_state_file()):
+        with contextlib.suppress(OSError, ValueError):
+            if json.loads(state.read_text()).get("airflow_home") == str(run_dir / "airflow"):
+                state.unlink()
+    return stopped

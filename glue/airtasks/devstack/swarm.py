@@ -1,0 +1,248 @@
+"""`make up MODE=swarm`: build the image, init a Swarm if needed, create secrets, deploy the stack.
+
+Functions for `airtasks dev up --mode swarm` / `airtasks dev down` (the CLI wiring lives in
+devstack/cli.py). Everything it generates lives under `<run_dir>/swarm/`; the admin password is
+written once to a 0600 file there (never printed), and `<run_dir>/local.json` points
+`airtasks trigger` at the proxy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+import httpx
+
+from airtasks import secrets as sec
+from airtasks.airflow_access import tls_verify
+from airtasks.errors import AirtasksError
+from airtasks.stack import QueueSpec, write_stack
+
+STACK_NAME = "airtasks"
+DOCKER_CLI = "/usr/bin/docker" if Path("/usr/bin/docker").exists() else (shutil.which("docker") or "docker")
+CA_ENV = ("AIRTASKS_BUILD_CA_BUNDLE", "PIP_CERT", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE")
+
+
+class SwarmDevError(AirtasksError):
+    """The local Swarm deployment failed; the message says where to look."""
+
+
+@dataclass(frozen=True)
+class SwarmDeployment:
+    stack: str
+    url: str
+    username: str
+    password_file: Path | None  # None when the secret existed before and no file was kept
+    ca_bundle: Path
+    stack_file: Path
+    state_file: Path
+    seconds: float  # deploy to healthy
+
+
+def ensure_swarm(client: docker.DockerClient, advertise_addr: str = "127.0.0.1") -> bool:
+    """Init a single-node Swarm unless this daemon is in one; True if it was created now."""
+    state = client.info().get("Swarm", {})
+    if state.get("LocalNodeState") == "active":
+        if not state.get("ControlAvailable"):
+            raise SwarmDevError("this Docker daemon is a Swarm worker; run `make up MODE=swarm` on a manager")
+        return False
+    client.swarm.init(advertise_addr=advertise_addr, listen_addr=f"{advertise_addr}:2377")
+    return True
+
+
+def label_local_node(client: docker.DockerClient, queues: Sequence[QueueSpec]) -> None:
+    """On a one-node Swarm the manager also serves the first worker queue (label it so)."""
+    node = client.nodes.get(client.info()["Swarm"]["NodeID"])
+    spec = node.attrs["Spec"]
+    labels = dict(spec.get("Labels") or {})
+    labels.update({"airtasks.role": "manager"})
+    if queues:
+        labels.setdefault("airtasks.queue", queues[0].name)
+    spec["Labels"] = labels
+    node.update(spec)
+
+
+def build_image(repo: Path, tag: str = "airtasks:latest", base_image: str | None = None) -> str:
+    """`docker build` of docker/Dockerfile (BuildKit; a CA bundle from the env goes in as a secret)."""
+    cmd = [DOCKER_CLI, "build", "--network", "host", "-f", str(repo / "docker" / "Dockerfile"), "-t", tag]
+    if base_image:
+        cmd += ["--build-arg", f"BASE_IMAGE={base_image}"]
+    ca = next((os.environ[k] for k in CA_ENV if os.environ.get(k) and Path(os.environ[k]).is_file()), None)
+    if ca:
+        cmd += ["--secret", f"id=ca,src={ca}"]
+    out = subprocess.run(
+        [*cmd, str(repo)],
+        env=dict(os.environ, DOCKER_BUILDKIT="1"),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if out.returncode:
+        raise SwarmDevError(
+            "docker build failed:\n" + "\n".join((out.stdout + out.stderr).splitlines()[-30:])
+        )
+    return tag
+
+
+def deploy(stack_file: Path | Sequence[Path], env: Mapping[str, str], stack: str = STACK_NAME) -> None:
+    """`docker stack deploy` of one or more compose files (the CLI interpolates `env` into them)."""
+    files = [stack_file] if isinstance(stack_file, Path) else list(stack_file)
+    out = subprocess.run(
+        [DOCKER_CLI, "stack", "deploy", "--prune", *[a for f in files for a in ("-c", str(f))], stack],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if out.returncode:
+        raise SwarmDevError(f"docker stack deploy failed: {out.stderr.strip() or out.stdout.strip()}")
+
+
+def wait_ready(
+    url: str,
+    ca_bundle: str | bool,
+    timeout: float = 600.0,
+    progress: Callable[[str], None] | None = None,
+) -> float:
+    """Until the UI answers through the proxy and Airflow reports a healthy scheduler; seconds taken."""
+    start = time.monotonic()
+    last = ""
+    while True:
+        try:
+            r = httpx.get(f"{url}/api/v2/monitor/health", verify=tls_verify(ca_bundle), timeout=5)
+            body = r.json() if r.status_code == 200 else {}
+            status = (body.get("scheduler") or {}).get("status", f"http {r.status_code}")
+        except (httpx.HTTPError, ValueError) as exc:
+            status = type(exc).__name__
+        if status == "healthy":
+            return time.monotonic() - start
+        if progress is not None and status != last:
+            progress(f"waiting for Airflow behind {url}: {status}")
+        last = status
+        if time.monotonic() - start > timeout:
+            raise SwarmDevError(
+                f"Airflow did not become healthy behind {url} within {timeout:.0f}s; "
+                f"see `docker stack ps {STACK_NAME}` and `docker service logs {STACK_NAME}_airflow-apiserver`"
+            )
+        time.sleep(3)
+
+
+def create_stack_secrets(
+    client: docker.DockerClient,
+    run_dir: Path,
+    tls_hostnames: Sequence[str],
+    given: Mapping[str, bytes] | None = None,
+) -> tuple[Path | None, Path]:
+    """Secrets absent from the Swarm are created; returns (admin password file, CA bundle for the proxy)."""
+    out = run_dir / "swarm"
+    out.mkdir(parents=True, exist_ok=True)
+    password_file = out / "admin_password"
+    ca_file = out / "tls_cert.pem"
+    values = dict(given or {})
+    present = sec.existing_secrets(client)
+    if sec.TLS_CERT not in present and sec.TLS_KEY not in present and sec.TLS_CERT not in values:
+        cert, key = sec.self_signed(tls_hostnames)
+        values[sec.TLS_CERT], values[sec.TLS_KEY] = cert, key
+    if sec.TLS_CERT in values:
+        ca_file.write_bytes(values[sec.TLS_CERT])  # public: the client's trust anchor
+    if sec.ADMIN_PASSWORD not in present and password_file.exists():
+        password_file.unlink()  # a stale file from an earlier Swarm
+
+    def keep(password: bytes) -> None:
+        sec.write_private_file(password_file, password)
+
+    sec.create_secrets(client, given=values, on_admin_password=keep)
+    if sec.ADMIN_PASSWORD in values and not password_file.exists():
+        sec.write_private_file(password_file, values[sec.ADMIN_PASSWORD])
+    return (password_file if password_file.exists() else None), ca_file
+
+
+def up_swarm(
+    repo: Path,
+    run_dir: Path,
+    *,
+    queues: Sequence[QueueSpec] = (QueueSpec("default", 4),),
+    https_port: int = 8443,
+    http_port: int = 8480,
+    images: Mapping[str, str] | None = None,
+    stack: str = STACK_NAME,
+    manager_slots: int = 2,
+    extra_stack_files: Sequence[Path] = (),
+    given_secrets: Mapping[str, bytes] | None = None,
+    timeout: float = 600.0,
+    progress: Callable[[str], None] = print,
+) -> SwarmDeployment:
+    """Build (unless `images` names them), Swarm, secrets, deploy, wait; write the state file.
+
+    `images`: the stack's image variables (`AIRTASKS_IMAGE`, `AIRTASKS_POSTGRES_IMAGE`, ...), e.g.
+    from `tests/support/images.py` where nothing can be pulled. `extra_stack_files` are deployed
+    on top (compose overrides); `given_secrets` supplies values for secrets that do not exist yet.
+    """
+    client = docker.from_env(timeout=120)
+    if ensure_swarm(client):
+        progress("initialised a single-node Swarm (advertise 127.0.0.1)")
+    label_local_node(client, queues)
+    env = dict(images or {})
+    if "AIRTASKS_IMAGE" not in env:
+        progress("building the Air-Tasks image (docker/Dockerfile)")
+        env["AIRTASKS_IMAGE"] = build_image(repo)
+    env.update(AIRTASKS_HTTPS_PORT=str(https_port), AIRTASKS_HTTP_PORT=str(http_port))
+    password_file, ca_file = create_stack_secrets(client, run_dir, ["localhost", "127.0.0.1"], given_secrets)
+    stack_file = run_dir / "swarm" / "docker-compose-CeleryExecutor.yml"
+    write_stack(stack_file, queues, manager_slots)
+    progress(f"docker stack deploy {stack}")
+    deploy([stack_file, *extra_stack_files], env, stack)
+    url = f"https://127.0.0.1:{https_port}"
+    seconds = wait_ready(url, str(ca_file), timeout, progress)
+    state_file = run_dir / "local.json"
+    state = {
+        "mode": "swarm",
+        "url": url,
+        "username": "admin",
+        "ca_bundle": str(ca_file),
+        "stack": stack,
+        "seconds_to_healthy": round(seconds, 1),
+    }
+    if password_file is not None:
+        state["password_file"] = str(password_file)
+    state_file.write_text(json.dumps(state, indent=2) + "\n")
+    where = password_file or "the Swarm secret airtasks_admin_password"
+    progress(f"Air-Tasks is up after {seconds:.0f}s: {url} (user admin, password in {where})")
+    return SwarmDeployment(stack, url, "admin", password_file, ca_file, stack_file, state_file, seconds)
+
+
+def down_swarm(
+    run_dir: Path, *, stack: str = STACK_NAME, remove_secrets: bool = False, timeout: float = 120.0
+) -> None:
+    """`docker stack rm`, wait until its containers and network are gone; optionally drop the secrets."""
+    client = docker.from_env(timeout=120)
+    subprocess.run([DOCKER_CLI, "stack", "rm", stack], capture_output=True, text=True, check=False)
+    deadline = time.monotonic() + timeout
+    label = {"label": f"com.docker.stack.namespace={stack}"}
+    while time.monotonic() < deadline:
+        if not client.containers.list(all=True, filters=label) and not client.networks.list(filters=label):
+            break
+        time.sleep(1)
+    for volume in client.volumes.list(filters=label):
+        with contextlib.suppress(docker.errors.APIError):
+            volume.remove(force=True)
+    for config in client.configs.list(filters=label):
+        with contextlib.suppress(docker.errors.APIError):
+            config.remove()
+    if remove_secrets:
+        for secret in client.secrets.list():
+            if secret.name in sec.SECRET_NAMES:
+                with contextlib.suppress(docker.errors.APIError):
+                    secret.remove()
+        shutil.rmtree(run_dir / "swarm", ignore_errors=True)
+    state = run_dir / "local.json"
+    if state.exists() and json.loads(state.read_text()).get("mode") == "swarm":
+        state.unlink()

@@ -1,0 +1,151 @@
+"""`airtasks stack render`: the Swarm stack file with one Celery worker service per queue.
+
+The stack (docker/docker-compose-CeleryExecutor.yml) and the proxy configuration
+(docker/proxy/nginx.conf) are rendered from the templates in `airtasks/stack_templates/`; the
+shipped files are the rendering of the default queues (a test keeps them equal).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import click
+
+from airtasks.errors import AirtasksError
+
+QUEUE_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
+MANAGER_QUEUE = "manager"
+MANAGER_SLOTS = 2
+DEFAULT_QUEUES: tuple[tuple[str, int], ...] = (("default", 4),)
+STACK_FILE = "docker-compose-CeleryExecutor.yml"
+NGINX_FILE = Path("proxy") / "nginx.conf"
+
+
+class StackError(AirtasksError):
+    """A stack rendering input is wrong."""
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    name: str
+    slots: int
+
+    @classmethod
+    def parse(cls, text: str) -> QueueSpec:
+        """`NAME:SLOTS` (slots = Celery concurrency per node), e.g. `default:4`."""
+        name, sep, slots = text.partition(":")
+        if not QUEUE_RE.fullmatch(name):
+            raise StackError(
+                f"queue name {name!r} must match {QUEUE_RE.pattern} (lowercase, digits, '-'; e.g. 'gpu')"
+            )
+        if name == MANAGER_QUEUE:
+            raise StackError("queue 'manager' is reserved: the manager's worker always serves it")
+        if not sep or not slots.isdigit() or not 1 <= int(slots) <= 256:
+            raise StackError(f"queue {text!r}: give NAME:SLOTS with 1 <= SLOTS <= 256, e.g. {name}:4")
+        return cls(name, int(slots))
+
+
+def _template(name: str) -> str:
+    return resources.files("airtasks").joinpath("stack_templates", name).read_text()
+
+
+def render_nginx() -> str:
+    return _template("nginx.conf")
+
+
+# The manager's worker runs the scaler DAG: it reads Airflow and RabbitMQ inside the stack, with
+# the credentials from the Swarm secrets (the scaler's `*_FILE` variables, never values).
+SCALER_ENV = {
+    "AIRTASKS_AIRFLOW_URL": "http://airflow-apiserver:8080",
+    "AIRTASKS_AIRFLOW_USERNAME": "${AIRTASKS_ADMIN_USERNAME:-admin}",
+    "AIRTASKS_AIRFLOW_PASSWORD_FILE": "/run/secrets/airtasks_admin_password",
+    "AIRTASKS_RABBITMQ_URL": "http://rabbitmq:15672",
+    "AIRTASKS_RABBITMQ_USERNAME": "airflow",
+    "AIRTASKS_RABBITMQ_PASSWORD_FILE": "/run/secrets/airtasks_rabbitmq_password",
+}
+
+
+def _worker(queue: str, slots: int, placement: str, extra_env: dict[str, str] | None = None) -> str:
+    extra = "".join(f"      {k}: {v}\n" for k, v in (extra_env or {}).items())
+    return (
+        _template("worker.yml")
+        .replace("@QUEUE@", queue)
+        .replace("@SLOTS@", str(slots))
+        .replace("@PLACEMENT@", placement)
+        .replace("@EXTRA_ENV@\n", extra)
+    )
+
+
+def render_stack(queues: Sequence[QueueSpec] = (), manager_slots: int = MANAGER_SLOTS) -> str:
+    """The stack text for these worker queues (default: `default:4`) plus the manager's worker."""
+    specs = list(queues) or [QueueSpec(n, s) for n, s in DEFAULT_QUEUES]
+    names = [q.name for q in specs]
+    if len(set(names)) != len(names):
+        raise StackError(f"queue names must be unique, got {names}")
+    workers = [_worker(MANAGER_QUEUE, manager_slots, "node.role == manager", SCALER_ENV)]
+    workers += [_worker(q.name, q.slots, f"node.labels.airtasks.queue == {q.name}") for q in specs]
+    nginx_hash = hashlib.sha256(render_nginx().encode()).hexdigest()[:10]
+    summary = ", ".join(
+        [f"{MANAGER_QUEUE}:{manager_slots} (manager)"] + [f"{q.name}:{q.slots}" for q in specs]
+    )
+    return (
+        _template("stack.yml")
+        .replace("@@WORKERS@@\n", "\n".join(workers))
+        .replace("@@NGINX_HASH@@", nginx_hash)
+        .replace("@@QUEUES@@", summary)
+    )
+
+
+def write_stack(
+    output: Path, queues: Sequence[QueueSpec] = (), manager_slots: int = MANAGER_SLOTS
+) -> list[Path]:
+    """Write the stack file and, beside it, proxy/nginx.conf (the stack's `configs` file)."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(render_stack(queues, manager_slots))
+    nginx = output.parent / NGINX_FILE
+    nginx.parent.mkdir(parents=True, exist_ok=True)
+    nginx.write_text(render_nginx())
+    return [output, nginx]
+
+
+def _queue_option(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> list[QueueSpec]:
+    try:
+        return [QueueSpec.parse(v) for v in values]
+    except StackError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+
+
+@click.group("stack")
+def stack_command() -> None:
+    """The Swarm stack file (docker/docker-compose-CeleryExecutor.yml)."""
+
+
+@stack_command.command("render")
+@click.option(
+    "--queue",
+    "queues",
+    multiple=True,
+    callback=_queue_option,
+    metavar="NAME:SLOTS",
+    help="A worker queue and its Celery slots per node; repeat. Default: default:4.",
+)
+@click.option("--manager-slots", type=click.IntRange(1, 64), default=MANAGER_SLOTS, show_default=True)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help=f"Write here (and proxy/nginx.conf beside it) instead of printing, e.g. docker/{STACK_FILE}.",
+)
+def render_command(queues: list[QueueSpec], manager_slots: int, output: Path | None) -> None:
+    """Render the stack with one worker service per queue (plus `worker-manager`)."""
+    if output is None:
+        click.echo(render_stack(queues, manager_slots), nl=False)
+        return
+    for path in write_stack(output, queues, manager_slots):
+        click.echo(f"wrote {path}", err=True)

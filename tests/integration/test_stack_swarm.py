@@ -1,0 +1,216 @@
+"""The Swarm stack on a Swarm started by the test, with images built here (debootstrap base).
+
+Deploys docker/docker-compose-CeleryExecutor.yml (rendered for the queue `default`), then checks:
+the services carry their constraints, secrets, network and grace periods; the proxy answers HTTPS,
+redirects HTTP, refuses requests without credentials (UI and Flower) and lets a logged-in client
+through; and a DAG triggered through the proxy with `airtasks trigger --wait` succeeds on the
+Swarm's Celery workers.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import docker
+import httpx
+import pytest
+
+from airtasks import secrets as sec
+from airtasks.airflow_access import tls_verify
+from airtasks.devstack import swarm as swarm_dev
+from airtasks.stack import QueueSpec
+from tests.support.ports import free_port
+
+pytestmark = pytest.mark.integration
+
+STACK = "airtasks-test"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+AIRTASKS = str(Path(sys.executable).with_name("airtasks"))
+REPO = Path(__file__).resolve().parents[2]
+TEST_OVERRIDES = REPO / "docker" / "docker-compose.test.yml"
+
+
+@pytest.fixture(scope="module")
+def deployed(
+    swarm: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory, stack_image_env: dict[str, str]
+) -> Iterator[dict[str, Any]]:
+    """`make up MODE=swarm`'s function, with the images built here and the test's timing overrides."""
+    timings: dict[str, float] = {}
+    start = time.monotonic()
+    images = stack_image_env  # built in the background since the session started (conftest.py)
+    timings["images_wait"] = time.monotonic() - start
+    project = tmp_path_factory.mktemp("clone")
+    run_dir = project / ".run"
+    node = swarm.nodes.get(swarm.info()["Swarm"]["NodeID"])
+    old_spec = dict(node.attrs["Spec"])
+    preexisting = sec.existing_secrets(swarm) & set(sec.SECRET_NAMES)
+    assert not preexisting, f"the test Swarm already has stack secrets {preexisting}; remove them first"
+    admin_password = secrets.token_urlsafe(18)
+    progress: list[str] = []
+    try:
+        up = swarm_dev.up_swarm(
+            REPO,
+            run_dir,
+            queues=[QueueSpec("default", 2)],
+            manager_slots=1,
+            https_port=free_port(),
+            http_port=free_port(),
+            images=images,
+            stack=STACK,
+            extra_stack_files=[TEST_OVERRIDES],
+            given_secrets={sec.ADMIN_PASSWORD: admin_password.encode()},
+            timeout=420,
+            progress=progress.append,
+        )
+        timings["deploy_to_healthy"] = up.seconds
+        http_port = load_stack_http_port(swarm)
+        yield {
+            "url": up.url,
+            "http_url": f"http://127.0.0.1:{http_port}",
+            "ca": str(up.ca_bundle),
+            "password": admin_password,
+            "password_file": up.password_file,
+            "project": project,
+            "progress": progress,
+            "timings": timings,
+        }
+    finally:
+        ARTIFACTS.mkdir(exist_ok=True)
+        dump_services(swarm)
+        swarm_dev.down_swarm(run_dir, stack=STACK, remove_secrets=True)
+        node.reload()
+        node.update(old_spec)
+        (ARTIFACTS / "stack-timings.txt").write_text("".join(f"{k} {v:.1f}\n" for k, v in timings.items()))
+
+
+def load_stack_http_port(swarm: docker.DockerClient) -> int:
+    ports = swarm.services.get(f"{STACK}_proxy").attrs["Spec"]["EndpointSpec"]["Ports"]
+    return int(next(p["PublishedPort"] for p in ports if p["TargetPort"] == 80))
+
+
+def dump_services(swarm: docker.DockerClient) -> None:
+    """`docker service ps` and the log tails of every service, for a failed run's post-mortem."""
+    with open(ARTIFACTS / "stack-services.log", "w") as fh:
+        for svc in swarm.services.list(filters={"label": f"com.docker.stack.namespace={STACK}"}):
+            fh.write(f"== {svc.name}\n")
+            for args in (
+                ["service", "ps", "--no-trunc", svc.name],
+                ["service", "logs", "--tail", "60", svc.name],
+            ):
+                out = subprocess.run(
+                    [swarm_dev.DOCKER_CLI, *args], check=False, capture_output=True, text=True, timeout=60
+                )
+                fh.write(out.stdout[-6000:] + out.stderr[-6000:])
+
+
+def service(swarm: docker.DockerClient, name: str) -> dict[str, Any]:
+    return swarm.services.get(f"{STACK}_{name}").attrs["Spec"]  # type: ignore[no-any-return]
+
+
+def test_services_carry_constraints_secrets_networks_grace(
+    deployed: dict[str, Any], swarm: docker.DockerClient
+) -> None:
+    names = {
+        s.name.removeprefix(f"{STACK}_")
+        for s in swarm.services.list(filters={"label": f"com.docker.stack.namespace={STACK}"})
+    }
+    assert names >= {
+        "postgres",
+        "rabbitmq",
+        "airflow-init",
+        "airflow-apiserver",
+        "airflow-scheduler",
+        "airflow-dag-processor",
+        "airflow-triggerer",
+        "flower",
+        "proxy",
+        "worker-manager",
+        "worker-default",
+    }
+    worker = service(swarm, "worker-default")
+    task = worker["TaskTemplate"]
+    assert task["Placement"]["Constraints"] == ["node.labels.airtasks.queue == default"]
+    assert "Global" in worker["Mode"]
+    assert task["ContainerSpec"]["Hostname"] == "{{.Node.Hostname}}"
+    assert task["ContainerSpec"]["StopGracePeriod"] == 3600 * 10**9
+    assert {s["SecretName"] for s in task["ContainerSpec"]["Secrets"]} >= {sec.FERNET_KEY, sec.API_SECRET_KEY}
+    assert len(task["Networks"]) == 1
+    api = service(swarm, "airflow-apiserver")["TaskTemplate"]
+    assert api["Placement"]["Constraints"] == ["node.role == manager"]
+    assert "Healthcheck" in api["ContainerSpec"]
+    assert service(swarm, "airflow-init")["TaskTemplate"]["RestartPolicy"]["Condition"] == "none"
+
+
+def test_worker_celery_hostname_is_the_node_hostname(
+    deployed: dict[str, Any], swarm: docker.DockerClient
+) -> None:
+    hostname = swarm.info()["Name"]
+    [container] = swarm.containers.list(
+        filters={"label": f"com.docker.swarm.service.name={STACK}_worker-default"}
+    )
+    assert container.attrs["Config"]["Hostname"] == hostname
+    ps = container.exec_run(["ps", "-eo", "args"]).output.decode()
+    assert f"celery@{hostname}" in ps
+
+
+def test_proxy_refuses_without_credentials(deployed: dict[str, Any]) -> None:
+    url, ca = deployed["url"], deployed["ca"]
+    with httpx.Client(verify=tls_verify(ca), timeout=20) as client:
+        for path in ("/", "/flower/", "/dags"):
+            r = client.get(url + path, headers={"Accept": "text/html"})
+            assert r.status_code == 302, path
+            assert r.headers["location"].startswith("/auth/login"), path
+            r = client.get(url + path, headers={"Accept": "application/json"})
+            assert r.status_code == 401, path
+        r = client.get(url + "/flower/", headers={"Authorization": "Bearer not-a-token"})
+        assert r.status_code == 401
+        assert client.get(url + "/api/v2/dags").status_code == 401  # Airflow's own check
+        assert client.get(url + "/execution/").status_code == 404
+    r = httpx.get(deployed["http_url"] + "/dags", timeout=10)
+    assert r.status_code == 301
+    assert r.headers["location"] == "https://127.0.0.1/dags"
+
+
+def test_logged_in_client_reaches_ui_flower_and_api(deployed: dict[str, Any]) -> None:
+    url, ca = deployed["url"], deployed["ca"]
+    assert deployed["password"] not in "\n".join(deployed["progress"]), "never printed"
+    assert deployed["password_file"].stat().st_mode & 0o777 == 0o600
+    with httpx.Client(verify=tls_verify(ca), timeout=30) as client:
+        r = client.post(url + "/auth/token", json={"username": "admin", "password": deployed["password"]})
+        assert r.status_code == 201, r.text
+        headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
+        assert client.get(url + "/flower/", headers=headers).status_code == 200
+        assert client.get(url + "/", headers=headers).status_code == 200
+        dags = client.get(url + "/api/v2/dags", headers=headers).json()["dags"]
+        assert {"example_trigger_target", "example_interleaved"} <= {d["dag_id"] for d in dags}
+    # The browser's way: the session cookie set at login opens Flower too.
+    with httpx.Client(
+        verify=tls_verify(ca), timeout=30, cookies={"_token": r.json()["access_token"]}
+    ) as browser:
+        assert browser.get(url + "/flower/").status_code == 200
+
+
+def test_dag_runs_on_the_swarm_workers(deployed: dict[str, Any]) -> None:
+    """After `make up MODE=swarm`, `airtasks trigger` needs no settings (the state file in .run/)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRTASKS_")}
+    env["XDG_STATE_HOME"] = str(deployed["project"] / "xdg")
+    start = time.monotonic()
+    out = subprocess.run(
+        [AIRTASKS, "trigger", "example_interleaved", "--wait", "--timeout", "240"],
+        cwd=deployed["project"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stdout.split()[-1] == "success"
+    deployed["timings"]["trigger_interleaved"] = time.monotonic() - start

@@ -1,0 +1,237 @@
+"""Docker images built here, where nothing can be pulled: a debootstrap base and the Air-Tasks images.
+
+Every image is tagged by a hash of what it is built from (recipe, Dockerfile, build context files,
+build args), so a second run finds it and builds nothing; in a fresh CI each is built once.
+Reusable by the stack tests, `make up MODE=swarm` on machines without a registry, and the
+cluster-in-a-box tests.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "tests" / "artifacts"
+DOCKER_CLI = "/usr/bin/docker" if Path("/usr/bin/docker").exists() else (shutil.which("docker") or "docker")
+CA_BUNDLE = Path(os.environ.get("AIRTASKS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt"))
+LOCK_DIR = Path(os.environ.get("AIRTASKS_IMAGE_LOCK_DIR", "/tmp"))
+
+BASE_REPOSITORY = "airtasks-base"
+BASE_SUITE = "bookworm"
+BASE_MIRROR = os.environ.get("AIRTASKS_DEBIAN_MIRROR", "http://deb.debian.org/debian")
+# ca-certificates so apt/pip over HTTPS work in derived images; nothing else beyond minbase.
+BASE_INCLUDE = ("ca-certificates",)
+
+
+def _docker(*args: str, check: bool = True, **kwargs: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([DOCKER_CLI, *args], check=check, text=True, capture_output=True, **kwargs)  # type: ignore[call-overload, no-any-return]
+
+
+def image_exists(ref: str) -> bool:
+    return _docker("image", "inspect", ref, check=False).returncode == 0
+
+
+@contextlib.contextmanager
+def _build_lock(name: str) -> Iterator[None]:
+    """Two sessions building the same image wait for each other instead of building twice."""
+    with open(LOCK_DIR / f"airtasks-image-{name}.lock", "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _digest(parts: Iterable[bytes]) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(hashlib.sha256(part).digest())
+    return h.hexdigest()[:12]
+
+
+def base_image() -> str:
+    """A Debian bookworm minbase image made with debootstrap + `docker import`; returns its tag."""
+    recipe = json.dumps(
+        {"suite": BASE_SUITE, "variant": "minbase", "mirror": BASE_MIRROR, "include": BASE_INCLUDE}
+    )
+    tag = f"{BASE_REPOSITORY}:{BASE_SUITE}-{_digest([recipe.encode()])}"
+    if image_exists(tag):
+        return tag
+    with _build_lock("base"):
+        if image_exists(tag):
+            return tag
+        debootstrap = shutil.which("debootstrap") or "/usr/sbin/debootstrap"
+        with tempfile.TemporaryDirectory(prefix="airtasks-rootfs-") as tmp:
+            root = Path(tmp) / "root"
+            subprocess.run(
+                [
+                    debootstrap,
+                    "--variant=minbase",
+                    f"--include={','.join(BASE_INCLUDE)}",
+                    BASE_SUITE,
+                    str(root),
+                    BASE_MIRROR,
+                ],
+                check=True,
+                capture_output=True,
+            )
+            # Smaller image: apt lists and caches are refetched by whoever installs packages.
+            for junk in ("var/lib/apt/lists", "var/cache/apt/archives"):
+                for child in (root / junk).glob("*"):
+                    if child.is_file():
+                        child.unlink()
+            tar = subprocess.Popen(["tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE)
+            subprocess.run(
+                [DOCKER_CLI, "import", "--change", 'CMD ["bash"]', "-", tag],
+                stdin=tar.stdout,
+                check=True,
+                capture_output=True,
+            )
+            if tar.wait() != 0:
+                raise RuntimeError("tar of the debootstrap rootfs failed")
+    return tag
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """One image: a Dockerfile, the context files that go into it, and its build args."""
+
+    repository: str
+    dockerfile: Path
+    context: Path
+    include: tuple[str, ...]  # paths (relative to context) whose content is hashed
+    build_args: dict[str, str] = field(default_factory=dict)
+    target: str | None = None
+
+    def files(self) -> list[Path]:
+        out: list[Path] = []
+        for rel in self.include:
+            p = self.context / rel
+            if p.is_dir():
+                out.extend(
+                    f
+                    for f in sorted(p.rglob("*"))
+                    if f.is_file() and "__pycache__" not in f.parts and not f.name.endswith(".pyc")
+                )
+            elif p.is_file():
+                out.append(p)
+        return out
+
+    def content_hash(self) -> str:
+        parts = [self.dockerfile.read_bytes(), json.dumps(self.build_args, sort_keys=True).encode()]
+        parts.append((self.target or "").encode())
+        for f in self.files():
+            parts.append(str(f.relative_to(self.context)).encode())
+            parts.append(f.read_bytes())
+        return _digest(parts)
+
+    def tag(self) -> str:
+        return f"{self.repository}:{self.content_hash()}"
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    tag: str
+    built: bool
+    seconds: float
+
+
+def build(spec: ImageSpec, log: Path | None = None, latest: bool = True) -> BuildResult:
+    """Build `spec` unless an image with its content hash exists; also tag it `:latest`."""
+    tag = spec.tag()
+    start = time.monotonic()
+    built = False
+    with _build_lock(spec.repository):
+        if not image_exists(tag):
+            # Host network: the build's RUN steps need no bridge (docker0 may be absent on a shared host).
+            cmd = [DOCKER_CLI, "build", "--network", "host", "-f", str(spec.dockerfile), "-t", tag]
+            for key, value in spec.build_args.items():
+                cmd += ["--build-arg", f"{key}={value}"]
+            if spec.target:
+                cmd += ["--target", spec.target]
+            # The CA bundle reaches the build as a BuildKit secret: never in a layer.
+            cmd += ["--secret", f"id=ca,src={CA_BUNDLE}", "--progress=plain", str(spec.context)]
+            env = dict(os.environ, DOCKER_BUILDKIT="1")
+            out = subprocess.run(cmd, env=env, text=True, capture_output=True, check=False)
+            if log is not None:
+                log.parent.mkdir(parents=True, exist_ok=True)
+                log.write_text(out.stdout + out.stderr)
+            if out.returncode != 0:
+                tail = "\n".join((out.stdout + out.stderr).splitlines()[-40:])
+                raise RuntimeError(f"docker build of {tag} failed:\n{tail}")
+            built = True
+        if latest:
+            _docker("tag", tag, f"{spec.repository}:latest")
+        if built:
+            prune_old_tags(spec.repository, keep=tag)
+    return BuildResult(tag, built, time.monotonic() - start)
+
+
+def prune_old_tags(repository: str, keep: str) -> None:
+    """Drop this repository's older content-hash tags (each change of the inputs makes a new one)."""
+    out = _docker("images", repository, "--format", "{{.Repository}}:{{.Tag}}", check=False)
+    for ref in out.stdout.split():
+        if ref != keep and not ref.endswith(":latest"):
+            _docker("rmi", ref, check=False)  # fails harmlessly while a container uses it
+
+
+def airtasks_image_spec(base: str | None = None) -> ImageSpec:
+    """The Air-Tasks image (docker/Dockerfile) on `base` (default: the debootstrap base)."""
+    return ImageSpec(
+        repository="airtasks",
+        dockerfile=REPO / "docker" / "Dockerfile",
+        context=REPO,
+        include=(
+            ".dockerignore",
+            "docker/Dockerfile",
+            "docker/constraints.txt",
+            "docker/entrypoint.sh",
+            "docker/airtasks-secret-url",
+            "pyproject.toml",
+            "README.md",
+            "glue",
+            "dags",
+        ),
+        build_args={"BASE_IMAGE": base or base_image()},
+    )
+
+
+def services_image_spec(base: str | None = None) -> ImageSpec:
+    """PostgreSQL, RabbitMQ and nginx from Debian packages (tests/e2e/images/services.Dockerfile):
+    the stand-in for the official postgres / rabbitmq / nginx images where nothing can be pulled."""
+    images = REPO / "tests" / "e2e" / "images"
+    return ImageSpec(
+        repository="airtasks-services",
+        dockerfile=images / "services.Dockerfile",
+        context=images,
+        include=("services.Dockerfile", "services-entrypoint.sh"),
+        build_args={"BASE_IMAGE": base or base_image()},
+    )
+
+
+def stack_images() -> dict[str, str]:
+    """Build (or find) every image the stack needs; return the stack's image variables."""
+    base = base_image()
+    # Two builds at once: mostly downloads (pip, apt), so they overlap well even on 2 cores.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        airtasks_job = pool.submit(build, airtasks_image_spec(base), ARTIFACTS / "build-airtasks.log")
+        services_job = pool.submit(build, services_image_spec(base), ARTIFACTS / "build-services.log")
+        airtasks, services = airtasks_job.result().tag, services_job.result().tag
+    return {
+        "AIRTASKS_IMAGE": airtasks,
+        "AIRTASKS_POSTGRES_IMAGE": services,
+        "AIRTASKS_RABBITMQ_IMAGE": services,
+        "AIRTASKS_PROXY_IMAGE": services,
+    }

@@ -1,0 +1,166 @@
+"""The Swarm stack file: rendered from one template, shipped as the default rendering, and every
+service carries the placement, secrets, network, healthcheck and grace period the design needs."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from airtasks.cli import cli
+from airtasks.secrets import SECRET_NAMES
+from airtasks.stack import QueueSpec, StackError, render_nginx, render_stack
+
+REPO = Path(__file__).resolve().parents[2]
+SHIPPED = REPO / "docker" / "docker-compose-CeleryExecutor.yml"
+MANAGER_SERVICES = {
+    "postgres",
+    "rabbitmq",
+    "airflow-init",
+    "airflow-apiserver",
+    "airflow-scheduler",
+    "airflow-dag-processor",
+    "airflow-triggerer",
+    "flower",
+    "proxy",
+    "worker-manager",
+}
+# A client with `docker stack config` (Debian's 20.10 CLI lacks it; the newer one has it).
+STACK_CONFIG_CLIENTS = ["/usr/local/bin/docker", shutil.which("docker") or "docker"]
+
+
+def load(text: str) -> dict[str, Any]:
+    return yaml.safe_load(text)  # type: ignore[no-any-return]
+
+
+def test_shipped_stack_is_the_default_rendering() -> None:
+    assert SHIPPED.read_text() == render_stack(), (
+        "run: airtasks stack render -o docker/docker-compose-CeleryExecutor.yml"
+    )
+    assert (REPO / "docker" / "proxy" / "nginx.conf").read_text() == render_nginx()
+
+
+def test_services_and_names_follow_the_contract() -> None:
+    stack = load(render_stack())
+    assert set(stack["services"]) == MANAGER_SERVICES | {"worker-default"}
+    assert set(stack["secrets"]) == set(SECRET_NAMES)
+    assert all(s == {"external": True} for s in stack["secrets"].values())
+
+
+def test_manager_services_are_placed_on_the_manager() -> None:
+    services = load(render_stack())["services"]
+    for name in MANAGER_SERVICES:
+        assert "node.role == manager" in services[name]["deploy"]["placement"]["constraints"], name
+
+
+def test_one_worker_service_per_queue() -> None:
+    services = load(render_stack([QueueSpec("default", 4), QueueSpec("gpu", 1)]))["services"]
+    for queue, slots in (("default", "4"), ("gpu", "1")):
+        worker = services[f"worker-{queue}"]
+        assert worker["deploy"]["mode"] == "global"
+        assert worker["deploy"]["placement"]["constraints"] == [f"node.labels.airtasks.queue == {queue}"]
+        assert worker["environment"]["AIRTASKS_QUEUE"] == queue
+        assert worker["environment"]["AIRTASKS_SLOTS"] == slots
+    manager_env = services["worker-manager"]["environment"]
+    assert manager_env["AIRTASKS_QUEUE"] == "manager"
+    assert manager_env["AIRTASKS_AIRFLOW_URL"] == "http://airflow-apiserver:8080"
+    assert manager_env["AIRTASKS_AIRFLOW_PASSWORD_FILE"] == "/run/secrets/airtasks_admin_password"
+    assert "AIRTASKS_AIRFLOW_URL" not in services["worker-gpu"]["environment"]
+
+
+def test_workers_are_named_after_the_node_and_shut_down_warm() -> None:
+    services = load(render_stack())["services"]
+    for name in ("worker-default", "worker-manager"):
+        worker = services[name]
+        assert worker["hostname"] == "{{.Node.Hostname}}"
+        assert worker["command"] == ["worker"]
+        assert worker["stop_grace_period"] == "${AIRTASKS_WORKER_STOP_GRACE:-1h}"
+        assert "/var/run/docker.sock:/var/run/docker.sock" in worker["volumes"]
+        assert "healthcheck" in worker
+
+
+def test_every_service_has_network_secrets_and_healthcheck() -> None:
+    services = load(render_stack())["services"]
+    for name, svc in services.items():
+        assert svc["networks"] == ["airtasks"], name
+        assert svc.get("secrets"), name
+        assert svc["deploy"]["endpoint_mode"] == "dnsrr", name
+        if name != "airflow-init":
+            assert "healthcheck" in svc, name
+            assert svc["deploy"].get("restart_policy", {}).get("condition") == "any", name
+    assert services["airflow-init"]["deploy"]["restart_policy"]["condition"] == "none"
+    assert services["airflow-init"]["command"] == ["init"]
+
+
+def test_no_secret_values_in_the_stack() -> None:
+    text = render_stack()
+    stack = load(text)
+    for svc in stack["services"].values():
+        env = svc.get("environment") or {}
+        for key in env:
+            assert not re.search(
+                r"(PASSWORD|FERNET_KEY|SECRET_KEY|JWT_SECRET|SQL_ALCHEMY_CONN|BROKER_URL)$", key
+            ), key
+    assert "airflow:airflow" not in text
+
+
+def test_proxy_publishes_https_and_http_and_mounts_the_config() -> None:
+    proxy = load(render_stack())["services"]["proxy"]
+    assert [(p["target"], p["published"], p["mode"]) for p in proxy["ports"]] == [
+        (443, "${AIRTASKS_HTTPS_PORT:-443}", "host"),
+        (80, "${AIRTASKS_HTTP_PORT:-80}", "host"),
+    ]
+    assert proxy["secrets"] == ["airtasks_tls_cert", "airtasks_tls_key"]
+    assert proxy["configs"][0]["target"] == "/etc/nginx/nginx.conf"
+    nginx = render_nginx()
+    assert "return 301 https://" in nginx
+    assert nginx.count("auth_request /_airtasks_auth;") == 2  # / and /flower/
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("GPU:2", "must match"),
+        ("manager:2", "reserved"),
+        ("gpu", "NAME:SLOTS"),
+        ("gpu:0", "NAME:SLOTS"),
+    ],
+)
+def test_bad_queue_specs_are_rejected(spec: str, message: str) -> None:
+    with pytest.raises(StackError, match=message):
+        QueueSpec.parse(spec)
+
+
+def test_duplicate_queues_are_rejected() -> None:
+    with pytest.raises(StackError, match="unique"):
+        render_stack([QueueSpec("a", 1), QueueSpec("a", 2)])
+
+
+def test_render_cli_writes_stack_and_proxy_config(tmp_path: Path) -> None:
+    out = tmp_path / "stack.yml"
+    result = CliRunner().invoke(
+        cli, ["stack", "render", "--queue", "default:4", "--queue", "gpu:1", "-o", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "worker-gpu:" in out.read_text()
+    assert (tmp_path / "proxy" / "nginx.conf").read_text() == render_nginx()
+    bad = CliRunner().invoke(cli, ["stack", "render", "--queue", "Bad:1"])
+    assert bad.exit_code == 2
+
+
+def test_docker_stack_config_accepts_the_stack(tmp_path: Path) -> None:
+    out = tmp_path / "stack.yml"
+    CliRunner().invoke(cli, ["stack", "render", "--queue", "default:4", "--queue", "gpu:1", "-o", str(out)])
+    client = next((c for c in STACK_CONFIG_CLIENTS if Path(c).exists()), None)
+    assert client, "a docker CLI with `docker stack config`"
+    test_overrides = ["-c", str(REPO / "docker" / "docker-compose.test.yml")]
+    for args in (["-c", str(SHIPPED)], ["-c", str(out)], ["-c", str(SHIPPED), *test_overrides]):
+        res = subprocess.run([client, "stack", "config", *args], capture_output=True, text=True, check=False)
+        assert res.returncode == 0, res.stderr
+        assert "worker-default" in res.stdout
