@@ -11,7 +11,10 @@ The join of a worker VM itself is exercised by the cluster-in-a-box tests (a doc
 
 from __future__ import annotations
 
+import base64
+import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -30,7 +33,7 @@ from tests.terraform.render import render_boot_scripts
 pytestmark = pytest.mark.integration
 
 INSTANCE_ID = "i-0123456789abcdef0"
-BUDGET = 8  # seconds of back-off the worker gets here (production default: 900)
+BUDGET = 15  # seconds of back-off the worker gets here (production default: 900)
 
 
 class _Imds(BaseHTTPRequestHandler):
@@ -61,6 +64,62 @@ class _Imds(BaseHTTPRequestHandler):
         pass
 
 
+class _Gcp(BaseHTTPRequestHandler):
+    """The GCE metadata server and the Secret Manager REST API (`:access`, `:addVersion`)."""
+
+    secrets: dict[str, list[str]] = {}  # secret id -> base64 payloads, newest last
+    meta = {
+        "instance/name": "airtasks-boot-default-x1z2",
+        "instance/network-interfaces/0/ip": "127.0.0.1",
+        "project/project-id": "demo-project",
+        "instance/service-accounts/default/token": json.dumps(
+            {"access_token": "ya29.fake", "expires_in": 3599}
+        ),
+    }
+
+    def do_GET(self) -> None:
+        if self.path.startswith("/computeMetadata/v1/"):
+            if self.headers.get("Metadata-Flavor") != "Google":
+                self._send(403, "")
+                return
+            value = self.meta.get(self.path.removeprefix("/computeMetadata/v1/"))
+            self._send(200 if value else 404, value or "")
+            return
+        match = re.fullmatch(r"/v1/projects/demo-project/secrets/([\w-]+)/versions/latest:access", self.path)
+        if not match or self.headers.get("Authorization") != "Bearer ya29.fake":
+            self._send(403, "{}")
+        elif not self.secrets.get(match.group(1)):
+            self._send(404, json.dumps({"error": {"code": 404, "status": "NOT_FOUND"}}))
+        else:
+            self._send(200, json.dumps({"payload": {"data": self.secrets[match.group(1)][-1]}}))
+
+    def do_POST(self) -> None:
+        match = re.fullmatch(r"/v1/projects/demo-project/secrets/([\w-]+):addVersion", self.path)
+        if not match or self.headers.get("Authorization") != "Bearer ya29.fake":
+            self._send(403, "{}")
+            return
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.secrets.setdefault(match.group(1), []).append(body["payload"]["data"])
+        self._send(200, "{}")
+
+    def _send(self, code: int, body: str) -> None:
+        self.send_response(code)
+        self.end_headers()
+        self.wfile.write(body.encode())
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def gcp() -> Iterator[tuple[str, dict[str, list[str]]]]:
+    _Gcp.secrets = {}
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Gcp)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"127.0.0.1:{server.server_address[1]}", _Gcp.secrets
+    server.shutdown()
+
+
 @pytest.fixture(scope="module")
 def imds() -> Iterator[str]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Imds)
@@ -87,7 +146,9 @@ def ssm(moto: MotoServer) -> boto3.client:
     return boto3.client("ssm", endpoint_url=moto.url, region_name="us-east-1")
 
 
-def run_boot(script: str, moto: MotoServer, imds: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+def run_boot(
+    script: str, moto: MotoServer, imds: str, tmp_path: Path, extra_env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run a rendered script as root in private mount + UTS namespaces (hostname, /etc stay ours)."""
     (tmp_path / "boot.sh").write_text(script)
     (tmp_path / "hostname").write_text("builder\n")
@@ -103,6 +164,7 @@ def run_boot(script: str, moto: MotoServer, imds: str, tmp_path: Path) -> subpro
         "AWS_EC2_METADATA_SERVICE_ENDPOINT": imds,
         # the venv's aws CLI; Debian's docker CLI (it matches the Debian daemon)
         "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin:/usr/sbin:/sbin:/usr/local/bin",
+        **(extra_env or {}),
     }
     return subprocess.run(
         ["unshare", "--mount", "--uts", "--propagation", "private", "bash", "-c", private],
@@ -134,8 +196,7 @@ def test_worker_backs_off_then_fails_clearly(  # noqa: PLR0917
     reason = "does not exist yet" if state == "absent" else "still holds the placeholder"
     assert len(tries) >= 2, log
     assert all(reason in line and "/airtasks/boot/swarm/manager-address" in line for line in tries), log
-    assert "next try in 2s" in tries[0]
-    assert "next try in 4s" in tries[1]  # back-off doubles
+    assert_backoff(tries)
     error = [line for line in log.splitlines() if "ERROR" in line]
     assert len(error) == 1, log
     assert f"gave up after {BUDGET}s and {len(tries) + 1} tries" in error[0]  # the last try is the error
@@ -185,3 +246,61 @@ def test_manager_publishes_join_info_once_and_never_prints_it(  # noqa: PLR0917
     assert "try 1: manager address 127.0.0.1:2377 and worker token found" in wlog, wlog
     assert worker_token not in wlog
     assert "SWMTKN" not in wlog
+
+
+def assert_backoff(tries: list[str]) -> None:
+    """Pauses 2, 4, 8, 16, 30, 30 ... s, each cut to the time left; one line per try."""
+    for i, line in enumerate(tries):
+        match = re.search(r"try (\d+): .*; next try in (\d+)s \((\d+)s left of \d+s\)$", line)
+        assert match, line
+        number, pause, left = (int(g) for g in match.groups())
+        assert number == i + 1
+        assert pause == min(2 ** (i + 1), 30, left), line
+
+
+def _gcp_env(host: str) -> dict[str, str]:
+    return {"GCE_METADATA_HOST": host, "CLOUDSDK_API_ENDPOINT_OVERRIDES_SECRETMANAGER": f"http://{host}/"}
+
+
+def test_gcp_worker_backs_off_on_missing_secret_versions(
+    scripts: dict[str, str],
+    moto: MotoServer,
+    imds: str,
+    gcp: tuple[str, dict[str, list[str]]],
+    tmp_path: Path,
+) -> None:
+    proc = run_boot(scripts["worker-gcp"], moto, imds, tmp_path, _gcp_env(gcp[0]))
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 1, log
+    assert "instance airtasks-boot-default-x1z2, address 127.0.0.1" in log
+    tries = [line for line in log.splitlines() if line.startswith("airtasks-boot: try ")]
+    assert len(tries) >= 2, log
+    assert all("secret airtasks-boot-manager-address has no version yet" in line for line in tries), log
+    assert_backoff(tries)
+    assert "ERROR: gave up after" in log
+
+
+def test_gcp_manager_adds_secret_versions_once(  # noqa: PLR0917
+    swarm: docker.DockerClient,
+    scripts: dict[str, str],
+    moto: MotoServer,
+    imds: str,
+    gcp: tuple[str, dict[str, list[str]]],
+    tmp_path: Path,
+) -> None:
+    host, secrets = gcp
+    first = run_boot(scripts["manager-gcp"], moto, imds, tmp_path, _gcp_env(host))
+    assert first.returncode == 0, first.stdout + first.stderr
+    decoded = {k: [base64.b64decode(v).decode() for v in vs] for k, vs in secrets.items()}
+    assert decoded == {
+        "airtasks-boot-worker-token": [swarm.swarm.attrs["JoinTokens"]["Worker"]],
+        "airtasks-boot-manager-token": [swarm.swarm.attrs["JoinTokens"]["Manager"]],
+        "airtasks-boot-manager-address": ["127.0.0.1:2377"],
+    }
+    assert "SWMTKN" not in first.stdout + first.stderr
+    again = run_boot(scripts["manager-gcp"], moto, imds, tmp_path, _gcp_env(host))
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert all(len(v) == 1 for v in secrets.values()), "a second run must not add versions"
+    worker = run_boot(scripts["worker-gcp"], moto, imds, tmp_path, _gcp_env(host))
+    assert "try 1: manager address 127.0.0.1:2377 and worker token found" in worker.stdout, worker.stdout
+    assert "SWMTKN" not in worker.stdout + worker.stderr
