@@ -117,4 +117,4 @@ def _rel(ctx: DevContext, path: Path) -> str:
 
 
 # Mode `local`, in order. Later: Airflow standalone + the scaler DAG go after TerraformStep.
-LOCAL_STEPS: list[type[Step]] = [MotoStep, TerraformStep]  # type: ignore[list-item]
+LOCAL_STEPS: list[type[Step]] = [MotoStep, TerraformStep]
