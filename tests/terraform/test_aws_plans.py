@@ -8,8 +8,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
+from botocore.exceptions import ClientError
 
+from tests.support.moto_server import run_moto
 from tests.terraform.conftest import HERE, PlanSummary, Terraform
 
 SWARM_PORTS = {2377, 7946, 4789}
@@ -161,3 +164,50 @@ def test_user_data_is_the_boot_script_without_secrets(env_plan: PlanSummary) -> 
         assert "AIRTASKS_ROLE='worker'" in script
         assert "SWMTKN" not in script
         assert "manager-token" not in script, "workers must not even know where the manager token is"
+
+
+def test_worker_policy_denies_writes_on_a_policy_checking_endpoint(
+    env_plan: PlanSummary, tmp_path: Path
+) -> None:
+    """The planned worker policy's actions, attached to a user of a moto server that enforces IAM
+    actions: reading the worker token works, writing or deleting a parameter is denied. (moto
+    matches no resource ARN for SSM, so the statements are widened to `*` here; the ARNs are
+    checked above, in test_worker_roles_read_only_the_join_info.)"""
+
+    def actions_only(doc: dict[str, Any]) -> dict[str, Any]:
+        return {**doc, "Statement": [{**st, "Resource": "*"} for st in doc["Statement"]]}
+
+    (worker_doc,) = [actions_only(d) for d in _policies(env_plan, 'module.workers["default"]')]
+    (manager_doc,) = [actions_only(d) for d in _policies(env_plan, "module.manager")]
+    token = "/airtasks/demo/swarm/worker-token"
+    # The first 7 requests are unauthenticated setup; everything after is checked against IAM.
+    with run_moto(log=tmp_path / "moto.log", extra_env={"INITIAL_NO_AUTH_ACTION_COUNT": "7"}) as server:
+        kw = {"endpoint_url": server.url, "region_name": "us-east-1"}
+        root = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+        boto3.client("ssm", **kw, **root).put_parameter(Name=token, Value="SWMTKN-1-x", Type="SecureString")
+        iam = boto3.client("iam", **kw, **root)
+        keys = {}
+        for role, doc in (("worker", worker_doc), ("manager", manager_doc)):
+            iam.create_user(UserName=role)
+            iam.put_user_policy(UserName=role, PolicyName=role, PolicyDocument=json.dumps(doc))
+            key = iam.create_access_key(UserName=role)["AccessKey"]
+            keys[role] = {
+                "aws_access_key_id": key["AccessKeyId"],
+                "aws_secret_access_key": key["SecretAccessKey"],
+            }
+
+        worker = boto3.client("ssm", **kw, **keys["worker"])
+        assert worker.get_parameter(Name=token, WithDecryption=True)["Parameter"]["Value"] == "SWMTKN-1-x"
+        for call in (
+            lambda: worker.put_parameter(Name=token, Value="y", Type="SecureString", Overwrite=True),
+            lambda: worker.delete_parameter(Name=token),
+            lambda: worker.get_parameters_by_path(Path="/airtasks/demo"),
+        ):
+            with pytest.raises(ClientError) as denied:
+                call()
+            assert "is not authorized to perform: ssm:" in str(denied.value)
+
+        manager = boto3.client("ssm", **kw, **keys["manager"])
+        manager.put_parameter(Name=token, Value="SWMTKN-1-z", Type="SecureString", Overwrite=True)
+        with pytest.raises(ClientError, match="not authorized to perform: ssm:DeleteParameter"):
+            manager.delete_parameter(Name=token)
