@@ -81,12 +81,16 @@ def test_scaler_config_has_the_same_keys() -> None:
     assert set(aws["sources"]) == set(gcp["sources"]) == {"airflow", "rabbitmq"}
     for part in ("airflow", "rabbitmq"):
         assert _keys(aws["sources"][part]) == _keys(gcp["sources"][part]), part
-    assert _keys(aws["queues"]) == _keys(gcp["queues"]) == [
-        "group",
-        "min_size",
-        "max_size",
-        "slots_per_node",
-    ]
+    assert (
+        _keys(aws["queues"])
+        == _keys(gcp["queues"])
+        == [
+            "group",
+            "min_size",
+            "max_size",
+            "slots_per_node",
+        ]
+    )
     for rel, config in configs.items():
         assert config["backend"] == BACKEND[rel]
     assert aws["project"] is None, "project is null on AWS"

@@ -32,18 +32,17 @@ PARAMS = [
 ]
 
 
-def _plan(plan_summary: Any, module: str, folder: str, case: str) -> Any:
+def _plan(gcp_plan: Any, module: str, folder: str, case: str) -> Any:
     var_files = [PLANS / folder / f"{case}.tfvars"]
     common = PLANS / folder / "common.tfvars"
     if common.is_file():
         var_files.insert(0, common)
-    return plan_summary(module, tf_var_files=[str(f) for f in var_files])
+    return gcp_plan(module, tf_var_files=[str(f) for f in var_files])
 
 
-@pytest.mark.usefixtures("google_env")
 @pytest.mark.parametrize(("module", "folder", "case"), PARAMS)
-def test_plan_matches_inventory(plan_summary: Any, module: str, folder: str, case: str) -> None:
-    summary = _plan(plan_summary, module, folder, case)
+def test_plan_matches_inventory(gcp_plan: Any, module: str, folder: str, case: str) -> None:
+    summary = _plan(gcp_plan, module, folder, case)
     check_inventory(summary, PLANS / folder / f"{case}.yaml")
 
 
@@ -56,9 +55,8 @@ def _allows(rule: dict[str, Any]) -> set[tuple[str, str]]:
     return {(a["protocol"], p) for a in rule["allow"] for p in a.get("ports") or ["all"]}
 
 
-@pytest.mark.usefixtures("google_env")
-def test_network_plan_swarm_ports_only_from_subnet(plan_summary: Any) -> None:
-    values = _plan(plan_summary, "modules/gcp/network", "network", "access").values
+def test_network_plan_swarm_ports_only_from_subnet(gcp_plan: Any) -> None:
+    values = _plan(gcp_plan, "modules/gcp/network", "network", "access").values
     rules = {a: v for a, v in values.items() if a.startswith("google_compute_firewall.")}
     swarm = rules["google_compute_firewall.swarm"]
     assert _allows(swarm) == {("tcp", "2377"), ("tcp", "7946"), ("udp", "7946"), ("udp", "4789")}
@@ -69,9 +67,8 @@ def test_network_plan_swarm_ports_only_from_subnet(plan_summary: Any) -> None:
             assert not {p for _, p in _allows(rule)} & {"2377", "7946", "4789", "all"}, address
 
 
-@pytest.mark.usefixtures("google_env")
-def test_manager_plan_boot_script_and_scoped_scaler(plan_summary: Any) -> None:
-    values = _plan(plan_summary, "modules/gcp/swarm-manager", "swarm_manager", "default").values
+def test_manager_plan_boot_script_and_scoped_scaler(gcp_plan: Any) -> None:
+    values = _plan(gcp_plan, "modules/gcp/swarm-manager", "swarm_manager", "default").values
     vm = values["google_compute_instance.manager"]
     script = vm["metadata"]["startup-script"]
     assert script.startswith("#!")
@@ -95,10 +92,9 @@ def test_manager_plan_boot_script_and_scoped_scaler(plan_summary: Any) -> None:
     }
 
 
-@pytest.mark.usefixtures("google_env")
 @pytest.mark.parametrize("case", ["default", "spot", "long_names"])
-def test_worker_group_plan_names_and_secrets(plan_summary: Any, case: str) -> None:
-    values = _plan(plan_summary, "modules/gcp/worker-group", "worker_group", case).values
+def test_worker_group_plan_names_and_secrets(gcp_plan: Any, case: str) -> None:
+    values = _plan(gcp_plan, "modules/gcp/worker-group", "worker_group", case).values
     mig = values["google_compute_region_instance_group_manager.this"]
     assert len(mig["name"]) <= 63
     assert len(mig["base_instance_name"]) <= 58
