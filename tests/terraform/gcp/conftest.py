@@ -4,9 +4,10 @@ Plans need no real credentials (no data source is read when `zones` is given), b
 provider refuses to configure without any: the tests give it a dummy access token, the way
 cloud-foundation-fabric's CI gives it a dummy credentials file.
 
-`gcp_plan` is the suite's shared `plan_summary` fixture (tests/terraform/conftest.py) when there is
-one, else the small tftest harness below with the same shape: values by address, counts by type
-(plus `modules`, `resources`), planned outputs.
+`gcp_plan` is the suite's shared `plan_summary` fixture (tests/terraform/conftest.py:
+`plan_summary(module, *tfvars_files, **vars)`) when there is one, else the small tftest harness
+below with the same call and result shape: values by address, counts by type (plus `modules`,
+`resources`), planned outputs.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ _IGNORE = shutil.ignore_patterns(
 )
 
 
-def local_plan_summary(module: str, tf_var_files: list[str] | None = None, **tf_vars: Any) -> PlanSummary:
+def local_plan_summary(module: str, *tf_var_files: str, **tf_vars: Any) -> PlanSummary:
     """Plan `module` (relative to the repo) in a copy next to it, so `../../` module sources resolve."""
     source = REPO / module
     with tempfile.TemporaryDirectory(dir=source.parent, prefix=f".plan-{source.name}-") as tmp:
@@ -43,7 +44,7 @@ def local_plan_summary(module: str, tf_var_files: list[str] | None = None, **tf_
         tf = tftest.TerraformTest(tmp, binary=TERRAFORM, env=terraform_env())
         tf.setup(upgrade=True, cleanup_on_exit=False)
         plan = tf.plan(
-            output=True, tf_var_file=[str(Path(f).resolve()) for f in tf_var_files or []], tf_vars=tf_vars
+            output=True, tf_var_file=[str(Path(f).resolve()) for f in tf_var_files], tf_vars=tf_vars
         )
         values: dict[str, Any] = {}
         counts: collections.Counter[str] = collections.Counter(modules=0, resources=0)

@@ -37,7 +37,7 @@ def _plan(gcp_plan: Any, module: str, folder: str, case: str) -> Any:
     common = PLANS / folder / "common.tfvars"
     if common.is_file():
         var_files.insert(0, common)
-    return gcp_plan(module, tf_var_files=[str(f) for f in var_files])
+    return gcp_plan(module, *[str(f) for f in var_files])  # absolute paths: any base folder works
 
 
 @pytest.mark.parametrize(("module", "folder", "case"), PARAMS)
