@@ -1,0 +1,75 @@
+################################################################################
+# Scaler
+################################################################################
+
+output "scaler_config" {
+  description = "What the scaler reads (`airtasks scale --config`): backend `gcp`, project, region, and per queue its MIG, min, max, slots_per_node."
+  value = {
+    backend               = "gcp"
+    cluster_name          = var.cluster_name
+    region                = var.region
+    project               = var.project_id
+    interval_seconds      = var.scaler.interval_seconds
+    stabilization_seconds = var.scaler.stabilization_seconds
+    idle_seconds          = var.scaler.idle_seconds
+    sources = {
+      airflow  = { url = var.scaler.airflow_url }
+      rabbitmq = var.scaler.rabbitmq_url == "" ? null : { url = var.scaler.rabbitmq_url, vhost = var.scaler.rabbitmq_vhost }
+    }
+    queues = {
+      for q, group in module.workers : q => {
+        group          = group.name
+        min_size       = group.min_size
+        max_size       = group.max_size
+        slots_per_node = var.queues[q].slots_per_node
+      }
+    }
+  }
+}
+
+################################################################################
+# Manager
+################################################################################
+
+output "manager_address" {
+  description = "Internal address of the manager (its Swarm advertise address)."
+  value       = module.manager.internal_ip
+}
+
+output "manager_name" {
+  description = "Name of the manager VM, for `gcloud compute ssh`."
+  value       = module.manager.name
+}
+
+output "manager_public_ip" {
+  description = "Static external IP of the manager (point your DNS name at it); `null` without one."
+  value       = module.manager.external_ip
+}
+
+output "manager_zone" {
+  description = "Zone of the manager VM."
+  value       = module.manager.zone
+}
+
+output "web_url" {
+  description = "URL of the Airflow UI behind the manager's HTTPS proxy."
+  value       = module.manager.web_url
+}
+
+################################################################################
+# Secrets (ids only, never values)
+################################################################################
+
+output "secret_ids" {
+  description = "Secret Manager secret ids holding the Swarm worker token, manager token and manager address (values are written by the manager at boot)."
+  value       = module.manager.secret_ids
+}
+
+################################################################################
+# Worker groups
+################################################################################
+
+output "worker_groups" {
+  description = "Regional MIG name per queue."
+  value       = { for q, w in module.workers : q => w.name }
+}

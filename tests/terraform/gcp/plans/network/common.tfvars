@@ -1,0 +1,3 @@
+project_id   = "my-project-123"
+cluster_name = "demo"
+region       = "europe-west1"

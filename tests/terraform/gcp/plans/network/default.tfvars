@@ -1,0 +1,1 @@
+# Defaults: no admin_cidrs, no IAP, no web_cidrs -> the Swarm rule only.

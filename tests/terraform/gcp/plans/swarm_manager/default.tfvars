@@ -1,0 +1,2 @@
+stack      = { image = "ghcr.io/acme/airtasks:1.0" }
+gcp_labels = { team = "data" }
