@@ -120,9 +120,9 @@ variable "region" {
 variable "scaler" {
   description = "Scaler settings printed in `scaler_config`: `interval_seconds`, `stabilization_seconds`, `idle_seconds`, `airflow_url`, `rabbitmq_url` (`\"\"` = no broker source), `rabbitmq_vhost`. URLs default to the stack's services."
   type = object({
-    interval_seconds      = optional(number, 10)
-    stabilization_seconds = optional(number, 300)
-    idle_seconds          = optional(number, 60)
+    interval_seconds      = optional(number, 5)
+    stabilization_seconds = optional(number, 30)
+    idle_seconds          = optional(number, 10)
     airflow_url           = optional(string, "http://airflow-apiserver:8080")
     rabbitmq_url          = optional(string, "http://rabbitmq:15672")
     rabbitmq_vhost        = optional(string, "/")
