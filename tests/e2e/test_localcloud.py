@@ -1,0 +1,359 @@
+"""The local cloud itself: instances in moto become nodes that boot from their user data.
+
+These use small boot scripts written here; `test_swarm_boot.py` runs the real ones rendered by
+`modules/swarm-boot`.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from tests.e2e.localcloud import cgroups
+from tests.e2e.localcloud.network import PREFIX, Network, cleanup_leftovers
+from tests.e2e.localcloud.node import Instance, Node
+from tests.e2e.localcloud.registry import save_load
+from tests.e2e.localcloud.runner import NodeRunner
+from tests.support.moto_server import MotoServer
+
+pytestmark = pytest.mark.e2e
+
+REGION = "us-east-1"
+AMI = "ami-12c6146b"  # one of moto's default AMIs
+
+# What every script here starts with: IMDSv2 like on EC2, nothing from the environment but the
+# endpoint and the keys.
+PREAMBLE = """\
+#!/bin/bash
+set -euo pipefail
+IMDS=http://169.254.169.254/latest
+TOKEN=$(curl -fsS -X PUT "$IMDS/api/token" -H 'X-aws-ec2-metadata-token-ttl-seconds: 300')
+md() { curl -fsS -H "X-aws-ec2-metadata-token: $TOKEN" "$IMDS/$1"; }
+IID=$(md meta-data/instance-id)
+IP=$(md meta-data/local-ipv4)
+REGION=$(md meta-data/placement/region)
+"""
+
+
+def clients(moto: MotoServer) -> tuple[Any, Any, Any]:
+    kw = {"endpoint_url": moto.url, "region_name": REGION}
+    return boto3.client("ec2", **kw), boto3.client("ssm", **kw), boto3.client("autoscaling", **kw)
+
+
+def cluster_tags(cluster: str, role: str) -> list[dict[str, Any]]:
+    tags = [{"Key": "airtasks:cluster", "Value": cluster}, {"Key": "airtasks:role", "Value": role}]
+    return [{"ResourceType": "instance", "Tags": tags}]
+
+
+def netns_exists(name_part: str) -> bool:
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout
+    return name_part in out
+
+
+# ------------------------------------------------------------------------------------------------
+def test_instance_boots_from_its_user_data(
+    node_runner: NodeRunner, cloud_moto: MotoServer, cluster_name: str
+) -> None:
+    ec2, ssm, _ = clients(cloud_moto)
+    ssm.put_parameter(Name=f"/airtasks/{cluster_name}/probe", Value="probe-value", Type="SecureString")
+    script = PREAMBLE + textwrap.dedent(f"""\
+        echo "airtasks-boot: instance=$IID ip=$IP region=$REGION hostname=$(hostname)"
+        curl -s -o /dev/null -w 'airtasks-boot: imdsv1=%{{http_code}}\\n' "$IMDS/meta-data/instance-id"
+        DOC=$(md dynamic/instance-identity/document)
+        [[ $DOC == *"$IID"* && $DOC == *"$IP"* ]]
+        echo "written by $IID" >/etc/airtasks-e2e-{cluster_name}
+        VALUE=$(aws ssm get-parameter --region "$REGION" --name /airtasks/{cluster_name}/probe \\
+          --with-decryption --query Parameter.Value --output text)
+        [ "$VALUE" = probe-value ] && echo "airtasks-boot: ssm read ok"
+        aws ssm put-parameter --region "$REGION" --name /airtasks/{cluster_name}/seen-by \\
+          --type String --value "$IID@$(hostname)@$IP" --overwrite >/dev/null
+        docker info --format 'airtasks-boot: docker {{{{.Name}}}} {{{{.Swarm.LocalNodeState}}}}'
+        """)
+    reservation = ec2.run_instances(
+        ImageId=AMI,
+        MinCount=1,
+        MaxCount=1,
+        UserData=script,
+        TagSpecifications=cluster_tags(cluster_name, "worker"),
+        MetadataOptions={"HttpTokens": "required", "HttpEndpoint": "enabled"},
+    )
+    iid = reservation["Instances"][0]["InstanceId"]
+
+    node = node_runner.wait_booted(iid, timeout=90)
+    log = node.boot_log.read_text()
+    assert node.timings.exit_code == 0, node_runner.describe()
+    assert f"airtasks-boot: instance={iid} ip={node.address} region={REGION} hostname={iid}" in log
+    assert "airtasks-boot: imdsv1=401" in log  # IMDSv2 only, as the modules configure it
+    assert "airtasks-boot: ssm read ok" in log
+    assert "probe-value" not in log
+    assert f"airtasks-boot: docker {iid} inactive" in log
+    seen = ssm.get_parameter(Name=f"/airtasks/{cluster_name}/seen-by")["Parameter"]["Value"]
+    assert seen == f"{iid}@{iid}@{node.address}"
+    # The node's own filesystem view: the script's writes never reach the host.
+    assert node.run(["cat", "/etc/hostname"]).stdout.strip() == iid
+    assert node.run(["cat", f"/etc/airtasks-e2e-{cluster_name}"]).stdout.strip() == f"written by {iid}"
+    assert not Path(f"/etc/airtasks-e2e-{cluster_name}").exists()
+
+    ec2.terminate_instances(InstanceIds=[iid])
+    node_runner.wait(lambda: node.timings.stopped is not None, 30, f"{iid} to stop")
+    assert not netns_exists(iid)
+    assert cgroups.pids(node.network.run_id, iid) == []
+    assert (node.workdir / "docker.log").exists()  # logs outlive the node
+
+
+# ------------------------------------------------------------------------------------------------
+MANAGER_SCRIPT = PREAMBLE + textwrap.dedent("""\
+    hostnamectl set-hostname "$IID"
+    echo '{"labels": ["airtasks.role=manager", "airtasks.cluster=@CLUSTER@"]}' >/etc/docker/daemon.json
+    systemctl restart docker
+    docker swarm init --advertise-addr "$IP" >/dev/null
+    put() { aws ssm put-parameter --region "$REGION" --overwrite --name "/airtasks/@CLUSTER@/swarm/$@"; }
+    put worker-token --type SecureString --value "$(docker swarm join-token -q worker)" >/dev/null
+    put manager-address --type String --value "$IP:2377" >/dev/null
+    echo "airtasks-boot: manager ready at $IP"
+    """)
+
+WORKER_SCRIPT = PREAMBLE + textwrap.dedent("""\
+    hostnamectl set-hostname "$IID"
+    cat >/etc/docker/daemon.json <<EOF
+    {"labels": ["airtasks.role=worker", "airtasks.queue=default", "airtasks.cluster=@CLUSTER@"]}
+    EOF
+    systemctl restart docker
+    param() { aws ssm get-parameter --region "$REGION" --name "/airtasks/@CLUSTER@/swarm/$1" \\
+      --with-decryption --query Parameter.Value --output text 2>/dev/null; }
+    for try in $(seq 60); do
+      if TOKEN=$(param worker-token) && ADDRESS=$(param manager-address); then break; fi
+      echo "airtasks-boot: no join token yet (try $try), waiting"
+      sleep 1
+    done
+    docker swarm join --token "$TOKEN" --advertise-addr "$IP" "$ADDRESS"
+    echo "airtasks-boot: joined $ADDRESS"
+    """)
+
+
+def swarm_nodes(manager: Node) -> dict[str, dict[str, Any]]:
+    """Swarm nodes as the manager sees them, by hostname."""
+    with manager.client(timeout=10) as client:
+        nodes = client.nodes.list()
+    # A node that has just joined may not have reported its description yet.
+    return {
+        n.attrs["Description"]["Hostname"]: n.attrs for n in nodes if n.attrs["Description"].get("Hostname")
+    }
+
+
+def test_workers_join_a_manager_node_and_run_an_overlay_service(
+    node_runner: NodeRunner, cloud_moto: MotoServer, cluster_name: str, e2e_image_ref: str
+) -> None:
+    ec2, _, autoscaling = clients(cloud_moto)
+    # Workers first, from an autoscaling group whose launch template carries gzipped user data:
+    # they boot before the manager exists and wait for the token in SSM.
+    worker_data = gzip.compress(WORKER_SCRIPT.replace("@CLUSTER@", cluster_name).encode())
+    ec2.create_launch_template(
+        LaunchTemplateName=f"airtasks-{cluster_name}-default",
+        LaunchTemplateData={
+            "ImageId": AMI,
+            "InstanceType": "t3.medium",
+            "UserData": base64.b64encode(worker_data).decode(),
+            "MetadataOptions": {"HttpTokens": "required"},
+        },
+    )
+    autoscaling.create_auto_scaling_group(
+        AutoScalingGroupName=f"airtasks-{cluster_name}-default",
+        LaunchTemplate={"LaunchTemplateName": f"airtasks-{cluster_name}-default", "Version": "$Latest"},
+        MinSize=0,
+        MaxSize=4,
+        DesiredCapacity=2,
+        AvailabilityZones=[f"{REGION}a", f"{REGION}b"],
+        Tags=[
+            {"Key": "airtasks:cluster", "Value": cluster_name, "PropagateAtLaunch": True},
+            {"Key": "airtasks:queue", "Value": "default", "PropagateAtLaunch": True},
+            {"Key": "airtasks:role", "Value": "worker", "PropagateAtLaunch": True},
+        ],
+    )
+    manager_id = ec2.run_instances(
+        ImageId=AMI,
+        MinCount=1,
+        MaxCount=1,
+        UserData=MANAGER_SCRIPT.replace("@CLUSTER@", cluster_name),
+        TagSpecifications=cluster_tags(cluster_name, "manager"),
+        MetadataOptions={"HttpTokens": "required"},
+    )["Instances"][0]["InstanceId"]
+    group = autoscaling.describe_auto_scaling_groups(
+        AutoScalingGroupNames=[f"airtasks-{cluster_name}-default"]
+    )
+    workers = sorted(i["InstanceId"] for i in group["AutoScalingGroups"][0]["Instances"])
+    assert len(workers) == 2
+
+    manager = node_runner.wait_booted(manager_id, timeout=90)
+    assert manager.timings.exit_code == 0, node_runner.describe()
+    ready_at: dict[str, float] = {}
+
+    def all_ready() -> bool:
+        for hostname, attrs in swarm_nodes(manager).items():
+            if attrs["Status"]["State"] == "ready":
+                ready_at.setdefault(hostname, time.monotonic())
+        return all(w in ready_at for w in workers)
+
+    node_runner.wait(all_ready, 120, "both workers Ready in the Swarm")
+    nodes = swarm_nodes(manager)
+    assert set(nodes) == {manager_id, *workers}
+    assert nodes[manager_id]["Spec"]["Role"] == "manager"
+    for worker in workers:
+        assert nodes[worker]["Spec"]["Role"] == "worker"
+        labels = nodes[worker]["Description"]["Engine"]["Labels"]
+        assert labels == {
+            "airtasks.role": "worker",
+            "airtasks.queue": "default",
+            "airtasks.cluster": cluster_name,
+        }
+        node = node_runner.wait_booted(worker, timeout=30)
+        assert node.timings.exit_code == 0
+        assert node.hostname() == worker
+        assert nodes[worker]["Status"]["Addr"] == node.address
+    for worker in workers:
+        t = node_runner.node(worker).timings
+        assert t.seen is not None
+        print(f"{worker}: running -> Swarm Ready {ready_at[worker] - t.seen:.1f}s; boot {t.since_seen()}")
+
+    # An overlay service across both workers, its image pulled from the run's registry. Created with
+    # the docker CLI on the manager node, as a boot script would: it pins the registry's digest.
+    server, client = workers
+    manager.run(["docker", "network", "create", "--driver", "overlay", "--attachable", "e2e-net"])
+    # dnsrr: this kernel has no IPVS, so Swarm's virtual IPs do not route (tasks.<service> does).
+    common = ["--detach", "--network", "e2e-net", "--endpoint-mode", "dnsrr"]
+    server_cmd = 'while :; do echo "hello from $(hostname)" | nc -l -N -p 8000; done'
+    client_cmd = "until nc -w 2 tasks.srv 8000 | grep hello; do sleep 0.5; done; sleep infinity"
+    for name, on, constraint, cmd in (
+        ("srv", server, "engine.labels.airtasks.queue == default", server_cmd),
+        ("cli", client, "engine.labels.airtasks.role == worker", client_cmd),
+    ):
+        placement = ["--constraint", f"node.hostname == {on}", "--constraint", constraint]
+        manager.run(
+            [
+                "docker",
+                "service",
+                "create",
+                *common,
+                "--name",
+                name,
+                *placement,
+                e2e_image_ref,
+                "bash",
+                "-c",
+                cmd,
+            ]
+        )
+    with manager.client() as docker_client:
+        image = docker_client.services.get("cli").attrs["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]
+    assert image.startswith(e2e_image_ref + "@sha256:")  # the manager resolved the digest in the registry
+
+    def greeted() -> bool:
+        with node_runner.node(client).client(timeout=10) as worker_client:
+            for container in worker_client.containers.list(
+                filters={"label": "com.docker.swarm.service.name=cli"}
+            ):
+                if b"hello from" in container.logs():
+                    return True
+        return False
+
+    node_runner.wait(greeted, 90, "the client task on one worker to reach the server task on the other")
+
+    # Scale-in the way the scaler does it: terminate exactly that instance, decrementing the group.
+    autoscaling.terminate_instance_in_auto_scaling_group(
+        InstanceId=client, ShouldDecrementDesiredCapacity=True
+    )
+    gone = node_runner.node(client)
+    node_runner.wait(lambda: gone.timings.stopped is not None, 30, f"{client}'s node to stop")
+    start = time.monotonic()
+    node_runner.wait(lambda: swarm_nodes(manager)[client]["Status"]["State"] == "down", 60, f"{client} Down")
+    print(f"{client}: terminated -> Swarm Down {time.monotonic() - start:.1f}s")
+    assert not netns_exists(client)
+    assert swarm_nodes(manager)[server]["Status"]["State"] == "ready"
+
+
+# ------------------------------------------------------------------------------------------------
+def test_images_reach_a_node_by_save_and_load(cloud_network: Network, e2e_image: str, tmp_path: Path) -> None:
+    node = Node(cloud_network, Instance("i-0000000000000e2e1"), tmp_path / "node")
+    try:
+        node.start()
+        save_load(node, e2e_image)
+        with node.client() as client:
+            assert e2e_image in [t for image in client.images.list() for t in image.tags]
+    finally:
+        node.stop()
+
+
+# ------------------------------------------------------------------------------------------------
+def leftovers(run_id: str) -> list[str]:
+    """Anything of a run still on the host: namespaces, links, rules, cgroups, processes, state."""
+    tag = f"{PREFIX}{run_id}-"
+
+    def lines(*cmd: str) -> list[str]:
+        out = subprocess.run(list(cmd), capture_output=True, text=True, check=False).stdout
+        return [line for line in out.splitlines() if tag in line]
+
+    found = lines("ip", "netns", "list") + lines("ip", "-o", "link")
+    for chain in ("DOCKER-USER", "FORWARD"):
+        found += lines("iptables", "-S", chain)
+    found += [str(p) for p in cgroups.pids(run_id)]
+    found += [str(r) for r in cgroups.runs() if r == run_id]
+    found += [str(p) for p in Path("/run/airtasks-localcloud").glob(f"{run_id}.*")]
+    return found
+
+
+CRASHING_OWNER = """
+import sys, time
+from pathlib import Path
+from tests.e2e.localcloud.network import Network
+from tests.e2e.localcloud.node import Instance, Node
+net = Network.create()
+node = Node(net, Instance("i-0000000000000dead"), Path(sys.argv[1]))
+node.start()
+print(net.run_id, node.instance_id, flush=True)
+time.sleep(600)
+"""
+
+
+def test_teardown_and_crash_cleanup_leave_nothing_behind(cloud_network: Network, tmp_path: Path) -> None:
+    # Normal teardown: a second run with a node whose dockerd runs.
+    with Network.create() as other:
+        node = Node(other, Instance("i-0000000000000c1ea"), tmp_path / "clean")
+        node.start()
+        assert node.swarm_state() == "inactive"
+        run_id = other.run_id
+        assert leftovers(run_id)
+    assert leftovers(run_id) == []
+    assert not (tmp_path / "clean" / "disk").exists()
+
+    # A crashed owner: SIGKILL the process that made a run; the next cleanup removes all of it.
+    repo = Path(__file__).resolve().parents[2]
+    owner = subprocess.Popen(
+        [sys.executable, "-c", CRASHING_OWNER, str(tmp_path / "crash")],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=repo,
+        env={**os.environ, "PYTHONPATH": str(repo)},
+    )
+    assert owner.stdout is not None
+    line = owner.stdout.readline().split()
+    assert len(line) == 2, "the crashing owner did not start its node"
+    crashed_run, iid = line
+    os.kill(owner.pid, signal.SIGKILL)
+    owner.wait()
+    assert leftovers(crashed_run)  # the node's dockerd, namespace, bridge are still there
+    assert crashed_run in cleanup_leftovers()
+    assert leftovers(crashed_run) == []
+    assert not (tmp_path / "crash" / "disk").exists()
+    assert cloud_network.run_id not in cleanup_leftovers()  # a live run is never touched
+    assert not netns_exists(iid)
