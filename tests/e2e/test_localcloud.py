@@ -269,15 +269,34 @@ def test_workers_join_a_manager_node_and_run_an_overlay_service(
 
     node_runner.wait(greeted, 90, "the client task on one worker to reach the server task on the other")
 
-    # Scale-in the way the scaler does it: terminate exactly that instance, decrementing the group.
+    # Scale-in the way the scaler does it: terminate exactly that instance, decrementing the group;
+    # then scale out by one while the Swarm notices: a worker that boots into a running Swarm.
+    group_name = f"airtasks-{cluster_name}-default"
     autoscaling.terminate_instance_in_auto_scaling_group(
         InstanceId=client, ShouldDecrementDesiredCapacity=True
     )
     gone = node_runner.node(client)
     node_runner.wait(lambda: gone.timings.stopped is not None, 30, f"{client}'s node to stop")
-    start = time.monotonic()
-    node_runner.wait(lambda: swarm_nodes(manager)[client]["Status"]["State"] == "down", 60, f"{client} Down")
-    print(f"{client}: terminated -> Swarm Down {time.monotonic() - start:.1f}s")
+    stopped = time.monotonic()
+    autoscaling.set_desired_capacity(AutoScalingGroupName=group_name, DesiredCapacity=2)
+    group = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[group_name])["AutoScalingGroups"][
+        0
+    ]
+    (new,) = {i["InstanceId"] for i in group["Instances"]} - {server, client}
+
+    def settled() -> bool:
+        nodes = swarm_nodes(manager)
+        if nodes.get(new, {}).get("Status", {}).get("State") == "ready":
+            ready_at.setdefault(new, time.monotonic())
+        if nodes[client]["Status"]["State"] == "down":
+            ready_at.setdefault("down", time.monotonic())
+        return new in ready_at and "down" in ready_at
+
+    node_runner.wait(settled, 90, f"{client} Down and the new worker {new} Ready")
+    seen = node_runner.node(new).timings.seen
+    assert seen is not None
+    print(f"{client}: node stopped -> Swarm Down {ready_at['down'] - stopped:.1f}s")
+    print(f"{new}: scale-out, running -> Swarm Ready {ready_at[new] - seen:.1f}s")
     assert not netns_exists(client)
     assert swarm_nodes(manager)[server]["Status"]["State"] == "ready"
 

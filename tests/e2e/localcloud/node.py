@@ -9,9 +9,10 @@ A node is
   /etc/docker/daemon.json, /etc/hostname, ...) changes the node and never the host,
 - an IMDSv2 stand-in on 169.254.169.254 inside the namespace (`imds.py`),
 - its own dockerd, started like systemd would start Debian's docker.io at boot: `systemctl start
-  docker` through the node's `systemctl` stand-in (`machine/systemctl`), with the local cloud's
-  options in /etc/default/docker (no bridge, no iptables, the run's insecure registry, containers
-  under the node's cgroup),
+  docker` through the node's `systemctl` stand-in (`machine/systemctl`, which also runs the
+  simple services and timers a boot script installs; /run/systemd/system exists so scripts take
+  their systemd path), with the local cloud's options in /etc/default/docker (no bridge, no
+  iptables, the run's insecure registry, containers under the node's cgroup),
 - the boot: the instance's user data, run as cloud-init would, with the environment the caller
   gives (AWS_ENDPOINT_URL, dummy keys), its output in `boot.log`.
 
@@ -57,7 +58,8 @@ set -eu
 disk=$1; name=$2; shift 2
 hostname "$name"
 mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs /run
-mkdir -p /run/lock
+mkdir -p /run/lock /run/systemd/system  # a booted systemd machine, to the boot script's checks
+date +%s >/run/localcloud-boot-time
 for d in "$@"; do
   mount -t overlay overlay -o "lowerdir=/$d,upperdir=$disk/ov/$d/upper,workdir=$disk/ov/$d/work" "/$d"
 done
@@ -286,7 +288,7 @@ class Node:
         )
 
     def _log(self, name: str) -> IO[bytes]:
-        fh = open(self.workdir / name, "ab")  # noqa: SIM115 - closed in stop()
+        fh = open(self.workdir / name, "wb")  # noqa: SIM115 - closed in stop()
         self._logs.append(fh)
         return fh
 
@@ -460,9 +462,9 @@ class Node:
             self.timings.exit_code = code
         return code
 
-    def swarm_state(self) -> str:
+    def swarm_state(self, timeout: int = 10) -> str:
         """The node's own view of its Swarm membership (inactive, pending, active, error, ...)."""
-        with self.client(timeout=10) as client:
+        with self.client(timeout=timeout) as client:
             return str(client.info().get("Swarm", {}).get("LocalNodeState", ""))
 
     # ---------------------------------------------------------------- stop

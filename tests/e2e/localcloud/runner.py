@@ -135,7 +135,7 @@ class NodeRunner:
             self._stop.wait(self.poll_interval)
 
     def poll(self) -> None:
-        """One pass: boot new instances, stop gone ones, note Swarm joins."""
+        """One pass: boot new instances, stop gone ones."""
         seen: dict[str, Mapping[str, Any]] = {}
         pages = self._ec2.get_paginator("describe_instances").paginate(
             Filters=[{"Name": f"tag:{CLUSTER_TAG}", "Values": [self.cluster]}]
@@ -154,10 +154,6 @@ class NodeRunner:
             if gone and not node.stopping:
                 node.stopping = True
                 self._spawn(self._stop_node, node)
-            elif not gone and node.timings.joined is None and node.timings.started is not None:
-                with contextlib.suppress(Exception):
-                    if node.swarm_state() == "active":
-                        node.timings.joined = time.monotonic()
 
     def _user_data(self, inst: Mapping[str, Any]) -> bytes:
         iid = inst["InstanceId"]
@@ -197,15 +193,29 @@ class NodeRunner:
         t.start()
 
     def _boot(self, node: Node) -> None:
+        """Start the node, run its user data, then watch it until it stops: exit code, Swarm join."""
         iid = node.instance_id
         try:
             with node.lifecycle:
                 if node.timings.stopped is not None or self._stop.is_set():
                     return
                 node.start()
-                node.boot(self.boot_env)
-            code = node.wait_boot(timeout=self.boot_timeout)
-            log.info("node %s: user data exited %s", iid, code)
+                process = node.boot(self.boot_env)
+            deadline = time.monotonic() + self.boot_timeout
+            while node.timings.stopped is None and not self._stop.is_set():
+                if node.timings.exit_code is None and process.poll() is not None:
+                    node.wait_boot()
+                    log.info("node %s: user data exited %s", iid, node.timings.exit_code)
+                if node.timings.joined is None:
+                    with contextlib.suppress(Exception):  # dockerd restarting, or already gone
+                        if node.swarm_state(timeout=2) == "active":
+                            node.timings.joined = time.monotonic()
+                if node.timings.exit_code is not None and node.timings.joined is not None:
+                    return
+                if node.timings.exit_code is None and time.monotonic() > deadline:
+                    self.errors.append(f"{iid}: user data still running after {self.boot_timeout:.0f}s")
+                    return
+                time.sleep(0.25 if node.timings.exit_code is None else 1.0)
         except Exception as exc:
             if node.timings.stopped is None:
                 self.errors.append(f"{iid}: {exc}")
