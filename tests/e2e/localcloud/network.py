@@ -15,6 +15,7 @@ needs one rule because the host dockerd sets the FORWARD policy to DROP:
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import ipaddress
 import json
 import os
@@ -111,6 +112,12 @@ class Network:
         require_root()
         cleanup_leftovers()
         STATE_ROOT.mkdir(parents=True, exist_ok=True)
+        with open(STATE_ROOT / ".lock", "a+") as lock:  # two sessions never pick the same subnet
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            return cls._create_locked(subnet)
+
+    @classmethod
+    def _create_locked(cls, subnet: str | None) -> Network:
         while True:
             run_id = secrets.token_hex(2)
             state_file = STATE_ROOT / f"{run_id}.json"
