@@ -1,0 +1,58 @@
+################################################################################
+# Boot script
+#
+# The script is a rendered header of shell variables (templates/header.sh.tftpl)
+# followed by static bash parts: common.sh, <cloud>.sh, <role>.sh. Only names
+# and labels are rendered in; tokens are read from the secret store at boot.
+################################################################################
+
+locals {
+  _engine_labels = merge(
+    var.labels,
+    {
+      "airtasks.cluster" = var.cluster_name
+      "airtasks.role"    = var.role
+    },
+    var.role == "worker" ? { "airtasks.queue" = var.queue } : {},
+  )
+
+  # Only the settings this role on this cloud uses. Every value passed the
+  # variable validations (no quotes, no spaces) and is single-quoted again, so
+  # the header is plain data to bash.
+  _settings = merge(
+    {
+      AIRTASKS_CLOUD               = var.cloud
+      AIRTASKS_ROLE                = var.role
+      AIRTASKS_CLUSTER             = var.cluster_name
+      AIRTASKS_WORKER_TOKEN_REF    = var.worker_token_ref
+      AIRTASKS_MANAGER_ADDRESS_REF = var.manager_address_ref
+      AIRTASKS_PLACEHOLDER         = var.placeholder
+      AIRTASKS_DOCKER_INSTALL      = var.docker_install ? "true" : "false"
+    },
+    (var.cloud == "aws"
+      ? { AIRTASKS_REGION = var.region == null ? "" : var.region }
+      : { AIRTASKS_PROJECT = var.project_id == null ? "" : var.project_id }
+    ),
+    (var.role == "manager"
+      ? {
+        AIRTASKS_MANAGER_TOKEN_REF = var.manager_token_ref == null ? "" : var.manager_token_ref
+        AIRTASKS_STACK_IMAGE       = var.stack == null ? "" : var.stack.image
+        AIRTASKS_STACK_NAME        = var.stack == null ? "" : var.stack.name
+      }
+      : {
+        AIRTASKS_QUEUE        = var.queue == null ? "" : var.queue
+        AIRTASKS_JOIN_TIMEOUT = tostring(var.join_timeout_seconds)
+      }
+    ),
+  )
+
+  script = templatefile("${path.module}/templates/header.sh.tftpl", {
+    cloud    = var.cloud
+    role     = var.role
+    settings = { for k, v in local._settings : k => "'${replace(v, "'", "'\\''")}'" }
+    labels   = [for k in sort(keys(local._engine_labels)) : "'${k}=${local._engine_labels[k]}'"]
+    body = join("\n", [
+      for part in ["common", var.cloud, var.role] : file("${path.module}/templates/${part}.sh")
+    ])
+  })
+}

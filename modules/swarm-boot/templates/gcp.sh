@@ -1,0 +1,55 @@
+# ---- gcp.sh: metadata server and Secret Manager REST (curl) ----
+CLOUD_TOOLS=()
+GCE_METADATA="http://${GCE_METADATA_HOST:-metadata.google.internal}/computeMetadata/v1"
+SECRETMANAGER="${CLOUDSDK_API_ENDPOINT_OVERRIDES_SECRETMANAGER:-https://secretmanager.googleapis.com/}"
+SECRETMANAGER="${SECRETMANAGER%/}/v1/projects"
+
+gce_get() {
+  curl -fsS --retry 10 --retry-connrefused --max-time 5 -H 'Metadata-Flavor: Google' "$GCE_METADATA/$1"
+}
+
+read_metadata() {
+  INSTANCE_ID="$(gce_get instance/name)" || die "cannot read the instance name from $GCE_METADATA"
+  NODE_IP="$(gce_get instance/network-interfaces/0/ip)" || die "cannot read the instance address"
+  if [[ -z "$AIRTASKS_PROJECT" ]]; then
+    AIRTASKS_PROJECT="$(gce_get project/project-id)" || die "cannot read the project id"
+  fi
+}
+
+auth_header() { # "Authorization: Bearer ..." from the service account's metadata-server token
+  gce_get instance/service-accounts/default/token |
+    python3 -c 'import json,sys; print("Authorization: Bearer " + json.load(sys.stdin)["access_token"])'
+}
+
+store_fetch() {
+  local header out code
+  header="$(auth_header)" || {
+    STORE_REASON="no access token from the metadata server"
+    return 1
+  }
+  out="$(curl -sS -w '\n%{http_code}' -H @<(printf '%s\n' "$header") \
+    "$SECRETMANAGER/$AIRTASKS_PROJECT/secrets/$1/versions/latest:access" 2>&1)" || true
+  code="${out##*$'\n'}"
+  case "$code" in
+  200) ;;
+  404) STORE_REASON="secret $1 has no version yet" && return 1 ;;
+  403) STORE_REASON="access to secret $1 denied (check the service account)" && return 1 ;;
+  *) STORE_REASON="reading secret $1 failed (HTTP ${code:0:40})" && return 1 ;;
+  esac
+  STORE_VALUE="$(python3 -c 'import base64,json,sys
+print(base64.b64decode(json.load(sys.stdin)["payload"]["data"]).decode())' <<<"${out%$'\n'*}")" || {
+    STORE_REASON="secret $1 has an unreadable payload"
+    return 1
+  }
+}
+
+store_put() { # $3 (the SSM type) means nothing here: every secret is private
+  local header tmp rc=0
+  header="$(auth_header)" || die "no access token from the metadata server"
+  tmp="$(umask 077 && mktemp)"
+  printf '{"payload": {"data": "%s"}}' "$(printf '%s' "$2" | base64 -w0)" >"$tmp"
+  curl -fsS -o /dev/null -X POST -H @<(printf '%s\n' "$header") -H 'Content-Type: application/json' \
+    --data-binary "@$tmp" "$SECRETMANAGER/$AIRTASKS_PROJECT/secrets/$1:addVersion" || rc=$?
+  rm -f "$tmp"
+  ((rc == 0)) || die "could not add a version to secret $1 (does the service account have secretmanager.versions.add?)"
+}

@@ -1,0 +1,167 @@
+################################################################################
+# Where the node runs
+################################################################################
+
+variable "cloud" {
+  description = "Cloud the node runs on: `aws` (IMDSv2 + SSM Parameter Store) or `gcp` (metadata server + Secret Manager)."
+  type        = string
+
+  validation {
+    condition     = contains(["aws", "gcp"], var.cloud)
+    error_message = "cloud must be \"aws\" or \"gcp\"."
+  }
+}
+
+variable "role" {
+  description = "Swarm role of the node: `manager` (inits the Swarm, publishes join info) or `worker` (waits for it, joins)."
+  type        = string
+
+  validation {
+    condition     = contains(["manager", "worker"], var.role)
+    error_message = "role must be \"manager\" or \"worker\"."
+  }
+}
+
+variable "cluster_name" {
+  description = "Cluster name; becomes the `airtasks.cluster` engine label."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,20}[a-z0-9]$", var.cluster_name))
+    error_message = "cluster_name must match ^[a-z][a-z0-9-]{1,20}[a-z0-9]$ (3-22 lowercase letters, digits, dashes; e.g. \"demo\")."
+  }
+}
+
+variable "queue" {
+  description = "Celery queue the worker serves (`airtasks.queue` engine label). Required for `role = \"worker\"`, ignored for the manager."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.queue == null || can(regex("^[a-z][a-z0-9-]{0,30}$", var.queue))
+    error_message = "queue must match ^[a-z][a-z0-9-]{0,30}$ (lowercase letter first, then letters, digits, dashes)."
+  }
+}
+
+variable "region" {
+  description = "AWS region of the SSM parameters. `null` = the instance's own region, read from IMDS. Ignored on GCP."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.region == null || can(regex("^[a-z]{2}(-[a-z]+)+-[0-9]$", var.region))
+    error_message = "region must look like an AWS region, e.g. \"eu-west-1\", or be null."
+  }
+}
+
+variable "project_id" {
+  description = "GCP project holding the secrets. `null` = the instance's own project, read from the metadata server. Ignored on AWS."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.project_id == null || can(regex("^[a-z][a-z0-9-]{4,28}[a-z0-9]$", var.project_id))
+    error_message = "project_id must be a GCP project id (6-30 lowercase letters, digits, dashes), or null."
+  }
+}
+
+################################################################################
+# Where the join information lives
+################################################################################
+
+variable "worker_token_ref" {
+  description = "Where the Swarm worker join token lives: SSM parameter name (aws, e.g. `/airtasks/demo/swarm/worker-token`) or Secret Manager secret id (gcp)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^(/[A-Za-z0-9_.-]+)+$|^[A-Za-z0-9_-]{1,255}$", var.worker_token_ref))
+    error_message = "worker_token_ref must be an SSM parameter name starting with \"/\" or a Secret Manager secret id (letters, digits, _ and -)."
+  }
+}
+
+variable "manager_token_ref" {
+  description = "Where the Swarm manager join token lives (SSM parameter name or secret id). Required for the manager, which writes it; workers never see it."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.manager_token_ref == null || can(regex("^(/[A-Za-z0-9_.-]+)+$|^[A-Za-z0-9_-]{1,255}$", var.manager_token_ref))
+    error_message = "manager_token_ref must be an SSM parameter name starting with \"/\" or a Secret Manager secret id (letters, digits, _ and -)."
+  }
+}
+
+variable "manager_address_ref" {
+  description = "Where the manager's Swarm address (`<private ip>:2377`) lives (SSM parameter name or secret id)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^(/[A-Za-z0-9_.-]+)+$|^[A-Za-z0-9_-]{1,255}$", var.manager_address_ref))
+    error_message = "manager_address_ref must be an SSM parameter name starting with \"/\" or a Secret Manager secret id (letters, digits, _ and -)."
+  }
+}
+
+variable "placeholder" {
+  description = "Value the parameters hold before the manager publishes the real one (Terraform creates them with it); read as \"not there yet\"."
+  type        = string
+  default     = "airtasks:pending"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9:._-]{1,64}$", var.placeholder))
+    error_message = "placeholder must be 1-64 characters of letters, digits and :._- (e.g. \"airtasks:pending\")."
+  }
+}
+
+################################################################################
+# What the node does
+################################################################################
+
+variable "labels" {
+  description = "Extra Docker engine labels (`key = value`) on top of `airtasks.role`, `airtasks.cluster` and `airtasks.queue`."
+  type        = map(string)
+  default     = {}
+  nullable    = false
+
+  validation {
+    condition = alltrue([
+      for k, v in var.labels : can(regex("^[a-z0-9][a-z0-9._-]*$", k)) && can(regex("^[A-Za-z0-9._/:-]*$", v))
+    ])
+    error_message = "labels keys must match ^[a-z0-9][a-z0-9._-]*$ and values ^[A-Za-z0-9._/:-]*$ (no spaces or quotes)."
+  }
+}
+
+variable "join_timeout_seconds" {
+  description = "Worker only: how long to wait (bounded back-off, one log line per try) for the worker token and manager address before failing."
+  type        = number
+  default     = 900
+
+  validation {
+    condition     = var.join_timeout_seconds >= 1 && var.join_timeout_seconds <= 7200 && floor(var.join_timeout_seconds) == var.join_timeout_seconds
+    error_message = "join_timeout_seconds must be a whole number of seconds between 1 and 7200 (default 900)."
+  }
+}
+
+variable "docker_install" {
+  description = "Install Docker (and the AWS CLI on aws) from the OS package manager when absent. `false` = the image must have them; the script fails clearly otherwise."
+  type        = bool
+  default     = true
+  nullable    = false
+}
+
+variable "stack" {
+  description = "Manager only: the Air-Tasks stack to deploy once the Swarm is up (`image` carries the compose file and `airtasks` CLI). `null` = do not deploy."
+  type = object({
+    image = string
+    name  = optional(string, "airtasks")
+  })
+  default = null
+
+  validation {
+    condition     = var.stack == null || can(regex("^[A-Za-z0-9][A-Za-z0-9._/:@-]*$", var.stack.image))
+    error_message = "stack.image must be an image reference such as \"ghcr.io/acme/airtasks:1.0\" (no spaces or quotes)."
+  }
+
+  validation {
+    condition     = var.stack == null || can(regex("^[a-z][a-z0-9_-]{0,30}$", var.stack.name))
+    error_message = "stack.name must match ^[a-z][a-z0-9_-]{0,30}$ (default \"airtasks\")."
+  }
+}
