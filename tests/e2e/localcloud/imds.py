@@ -139,7 +139,8 @@ def main(config_path: str) -> None:
         (config.get("address", "169.254.169.254"), int(config.get("port", 80))), handler_for(meta)
     )
     server.daemon_threads = True
-    sys.stderr.write(f"imds: serving on {server.server_address[0]}:{server.server_address[1]}\n")
+    host, port = server.server_address[:2]
+    sys.stderr.write(f"imds: serving on {host!s}:{port}\n")
     sys.stderr.flush()
     server.serve_forever()
 

@@ -31,7 +31,7 @@ from tests.e2e.localcloud._sys import LocalCloudError, alive, process_start_time
 
 PREFIX = "at-"
 STATE_ROOT = Path("/run/airtasks-localcloud")
-DEFAULT_SUPERNET = ipaddress.ip_network("10.213.0.0/16")
+DEFAULT_SUPERNET = "10.213.0.0/16"
 FIRST_HOST = 10  # node addresses start at .10; .1 is the bridge (services)
 IMDS_ADDRESS = "169.254.169.254"
 RULE_COMMENT = "airtasks-localcloud"
@@ -62,8 +62,8 @@ def _run_of(name: str) -> str | None:
     return rest[0] if len(rest) == 2 and len(rest[0]) == 4 else None
 
 
-def _used_networks() -> list[ipaddress.IPv4Network]:
-    used: list[ipaddress.IPv4Network] = []
+def _used_networks() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    used: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
     for line in run(["ip", "-4", "-o", "addr"]).stdout.splitlines():
         parts = line.split()
         if "inet" in parts:
@@ -78,7 +78,8 @@ def _used_networks() -> list[ipaddress.IPv4Network]:
 
 def _pick_subnet() -> ipaddress.IPv4Network:
     used = _used_networks()
-    for candidate in DEFAULT_SUPERNET.subnets(new_prefix=24):
+    supernet = ipaddress.IPv4Network(DEFAULT_SUPERNET)
+    for candidate in supernet.subnets(new_prefix=24):
         if not any(candidate.overlaps(u) for u in used):
             return candidate
     raise LocalCloudError(f"no free /24 left in {DEFAULT_SUPERNET} for a local cloud bridge")
