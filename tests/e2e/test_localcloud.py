@@ -10,6 +10,7 @@ import base64
 import gzip
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -234,26 +235,15 @@ def test_workers_join_a_manager_node_and_run_an_overlay_service(
     common = ["--detach", "--network", "e2e-net", "--endpoint-mode", "dnsrr"]
     server_cmd = 'while :; do echo "hello from $(hostname)" | nc -l -N -p 8000; done'
     client_cmd = "until nc -w 2 tasks.srv 8000 | grep hello; do sleep 0.5; done; sleep infinity"
-    for name, on, constraint, cmd in (
-        ("srv", server, "engine.labels.airtasks.queue == default", server_cmd),
-        ("cli", client, "engine.labels.airtasks.role == worker", client_cmd),
+    # The server also publishes its port on its node (host mode: no routing mesh without IPVS).
+    published = ["--publish", "mode=host,published=8000,target=8000"]
+    for name, on, constraint, cmd, extra in (
+        ("srv", server, "engine.labels.airtasks.queue == default", server_cmd, published),
+        ("cli", client, "engine.labels.airtasks.role == worker", client_cmd, []),
     ):
-        placement = ["--constraint", f"node.hostname == {on}", "--constraint", constraint]
-        manager.run(
-            [
-                "docker",
-                "service",
-                "create",
-                *common,
-                "--name",
-                name,
-                *placement,
-                e2e_image_ref,
-                "bash",
-                "-c",
-                cmd,
-            ]
-        )
+        placement = ["--constraint", f"node.hostname == {on}", "--constraint", constraint, *extra]
+        service = ["docker", "service", "create", *common, "--name", name, *placement]
+        manager.run([*service, e2e_image_ref, "bash", "-c", cmd])
     with manager.client() as docker_client:
         image = docker_client.services.get("cli").attrs["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]
     assert image.startswith(e2e_image_ref + "@sha256:")  # the manager resolved the digest in the registry
@@ -268,6 +258,15 @@ def test_workers_join_a_manager_node_and_run_an_overlay_service(
         return False
 
     node_runner.wait(greeted, 90, "the client task on one worker to reach the server task on the other")
+
+    def answers_on_node_address() -> bool:
+        try:
+            with socket.create_connection((node_runner.node(server).address, 8000), timeout=2) as conn:
+                return b"hello from" in conn.recv(100)
+        except OSError:
+            return False
+
+    node_runner.wait(answers_on_node_address, 30, "the published port on the server node's address")
 
     # Scale-in the way the scaler does it: terminate exactly that instance, decrementing the group;
     # then scale out by one while the Swarm notices: a worker that boots into a running Swarm.
