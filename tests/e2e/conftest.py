@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
+from tests.e2e.localcloud.cloud import LocalCloud, local_cloud
 from tests.e2e.localcloud.images import e2e_base_image
-from tests.e2e.localcloud.network import Network, cleanup_leftovers
-from tests.e2e.localcloud.node import ensure_tools
+from tests.e2e.localcloud.network import Network
 from tests.e2e.localcloud.registry import Registry
 from tests.e2e.localcloud.runner import NodeRunner
 from tests.support.docker_daemon import ensure_dockerd
-from tests.support.moto_server import MotoServer, run_moto
+from tests.support.moto_server import MotoServer
 
 _clusters = itertools.count(1)
 
@@ -31,23 +30,20 @@ def host_dockerd() -> None:
 
 
 @pytest.fixture(scope="session")
-def cloud_network(host_dockerd: None) -> Iterator[Network]:
-    ensure_tools()
-    cleanup_leftovers()
-    network = Network.create()
-    try:
-        yield network
-    finally:
-        network.destroy()
+def cloud(host_dockerd: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
+    """The session's bridge, moto on the bridge address (where boot scripts reach it), registry."""
+    with local_cloud(tmp_path_factory.mktemp("cloud")) as the_cloud:
+        yield the_cloud
 
 
 @pytest.fixture(scope="session")
-def cloud_moto(cloud_network: Network, tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
-    """moto on the bridge address, where the nodes' boot scripts reach it."""
-    log = tmp_path_factory.mktemp("cloud-moto") / "moto.log"
-    with run_moto(host=cloud_network.gateway, log=log) as server:
-        cloud_network.adopt(server.process.pid)
-        yield server
+def cloud_network(cloud: LocalCloud) -> Network:
+    return cloud.network
+
+
+@pytest.fixture(scope="session")
+def cloud_moto(cloud: LocalCloud) -> MotoServer:
+    return cloud.moto
 
 
 @pytest.fixture(scope="session")
@@ -57,9 +53,8 @@ def e2e_image(host_dockerd: None) -> str:
 
 
 @pytest.fixture(scope="session")
-def cloud_registry(cloud_network: Network, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
-    with Registry(cloud_network, tmp_path_factory.mktemp("cloud-registry")) as registry:
-        yield registry
+def cloud_registry(cloud: LocalCloud) -> Registry:
+    return cloud.registry
 
 
 @pytest.fixture(scope="session")
@@ -75,22 +70,9 @@ def cluster_name() -> str:
 
 
 @pytest.fixture
-def node_runner(
-    cloud_network: Network,
-    cloud_moto: MotoServer,
-    cloud_registry: Registry,
-    cluster_name: str,
-    tmp_path: Path,
-) -> Iterator[NodeRunner]:
+def node_runner(cloud: LocalCloud, cluster_name: str) -> Iterator[NodeRunner]:
     """A NodeRunner for this test's cluster; a failing test's report shows its nodes and boot logs."""
-    runner = NodeRunner(
-        cloud_network,
-        cluster_name,
-        cloud_moto.url,
-        tmp_path / "nodes",
-        insecure_registries=[cloud_registry.address],
-    )
-    with runner:
+    with cloud.runner(cluster_name) as runner:
         yield runner
 
 
