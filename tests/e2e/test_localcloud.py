@@ -22,6 +22,7 @@ import boto3
 import pytest
 
 from tests.e2e.localcloud import cgroups
+from tests.e2e.localcloud.images import tiny_image
 from tests.e2e.localcloud.network import PREFIX, Network, cleanup_leftovers
 from tests.e2e.localcloud.node import Instance, Node
 from tests.e2e.localcloud.registry import save_load
@@ -268,6 +269,17 @@ def test_workers_join_a_manager_node_and_run_an_overlay_service(
 
     node_runner.wait(answers_on_node_address, 30, "the published port on the server node's address")
 
+    # A container on a node reaches moto on the bridge (as the scaler on the manager will) and the
+    # node's IMDS; the node's dockerd masquerades it.
+    probe = (
+        f"exec 3<>/dev/tcp/{node_runner.network.gateway}/{cloud_moto.port} && echo moto-ok; "
+        "exec 4<>/dev/tcp/169.254.169.254/80 && echo imds-ok"
+    )
+    out = node_runner.node(server).run(
+        ["docker", "run", "--rm", "--network", "e2e-net", e2e_image_ref, "timeout", "10", "bash", "-c", probe]
+    )
+    assert out.stdout.split() == ["moto-ok", "imds-ok"]
+
     # Scale-in the way the scaler does it: terminate exactly that instance, decrementing the group;
     # then scale out by one while the Swarm notices: a worker that boots into a running Swarm.
     group_name = f"airtasks-{cluster_name}-default"
@@ -301,18 +313,6 @@ def test_workers_join_a_manager_node_and_run_an_overlay_service(
 
 
 # ------------------------------------------------------------------------------------------------
-def test_images_reach_a_node_by_save_and_load(cloud_network: Network, e2e_image: str, tmp_path: Path) -> None:
-    node = Node(cloud_network, Instance("i-0000000000000e2e1"), tmp_path / "node")
-    try:
-        node.start()
-        save_load(node, e2e_image)
-        with node.client() as client:
-            assert e2e_image in [t for image in client.images.list() for t in image.tags]
-    finally:
-        node.stop()
-
-
-# ------------------------------------------------------------------------------------------------
 def leftovers(run_id: str) -> list[str]:
     """Anything of a run still on the host: namespaces, links, rules, cgroups, processes, state."""
     tag = f"{PREFIX}{run_id}-"
@@ -322,8 +322,9 @@ def leftovers(run_id: str) -> list[str]:
         return [line for line in out.splitlines() if tag in line]
 
     found = lines("ip", "netns", "list") + lines("ip", "-o", "link")
-    for chain in ("DOCKER-USER", "FORWARD"):
-        found += lines("iptables", "-S", chain)
+    for chain in ("DOCKER-USER", "FORWARD", "OUTPUT"):
+        rules = subprocess.run(["iptables", "-S", chain], capture_output=True, text=True, check=False).stdout
+        found += [rule for rule in rules.splitlines() if f"airtasks-localcloud:{run_id}" in rule]
     found += [str(p) for p in cgroups.pids(run_id)]
     found += [str(r) for r in cgroups.runs() if r == run_id]
     found += [str(p) for p in Path("/run/airtasks-localcloud").glob(f"{run_id}.*")]
@@ -343,12 +344,19 @@ time.sleep(600)
 """
 
 
-def test_teardown_and_crash_cleanup_leave_nothing_behind(cloud_network: Network, tmp_path: Path) -> None:
+def test_teardown_and_crash_cleanup_leave_nothing_behind(
+    cloud_network: Network, host_dockerd: None, tmp_path: Path
+) -> None:
     # Normal teardown: a second run with a node whose dockerd runs.
     with Network.create() as other:
         node = Node(other, Instance("i-0000000000000c1ea"), tmp_path / "clean")
         node.start()
         assert node.swarm_state() == "inactive"
+        # The other way to bring an image to a node (the registry is the one the tests use).
+        image = tiny_image()
+        save_load(node, image)
+        with node.client() as client:
+            assert image in [tag for found in client.images.list() for tag in found.tags]
         run_id = other.run_id
         assert leftovers(run_id)
     assert leftovers(run_id) == []

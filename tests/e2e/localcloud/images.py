@@ -87,3 +87,22 @@ def e2e_base_image() -> str:
             if tar.wait() != 0 or imported.returncode != 0:
                 raise RuntimeError(f"docker import of {tag} failed: {imported.stderr.strip()}")
     return tag
+
+
+def tiny_image() -> str:
+    """A one-file image (~1 kB) for tests that only move an image around; made in a second."""
+    tag = "airtasks/e2e-tiny:1"
+    if not image_exists(tag):
+        with tempfile.TemporaryDirectory(prefix="airtasks-e2e-tiny-") as tmp:
+            (Path(tmp) / "hello").write_text("hello from the local cloud\n")
+            tar = subprocess.Popen(["tar", "-C", tmp, "-c", "."], stdout=subprocess.PIPE)
+            imported = subprocess.run(
+                [DOCKER_CLI, "import", "-", tag],
+                stdin=tar.stdout,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if tar.wait() != 0 or imported.returncode != 0:
+                raise RuntimeError(f"docker import of {tag} failed: {imported.stderr.strip()}")
+    return tag

@@ -9,7 +9,11 @@ veths, the bridge, the iptables rule, processes (by cgroup) and the directories 
 Namespaces get no default route: nothing inside can reach beyond the bridge. The bridge address
 hosts the run's services (moto, the registry); nodes reach each other across the bridge, which
 needs one rule because the host dockerd sets the FORWARD policy to DROP:
-`iptables -I DOCKER-USER -i <bridge> -o <bridge> -j ACCEPT`.
+`iptables -I DOCKER-USER -i <bridge> -o <bridge> -j ACCEPT`. Two more make sure nothing leaves the
+bridge for elsewhere: nothing is forwarded from it to another interface, and the bridge address
+never answers an address off the bridge (a container's unmasqueraded address would otherwise be
+answered through the host's default route). Every rule carries the comment
+`airtasks-localcloud:<run>`, which is how teardown and leftover cleanup find them.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import ipaddress
 import json
 import os
 import secrets
+import shlex
 import shutil
 import threading
 from dataclasses import dataclass, field
@@ -90,8 +95,15 @@ def _forward_chain() -> str:
     return "DOCKER-USER" if run(["iptables", "-S", "DOCKER-USER"], check=False).returncode == 0 else "FORWARD"
 
 
-def _rule(bridge: str) -> list[str]:
-    return ["-i", bridge, "-o", bridge, "-m", "comment", "--comment", RULE_COMMENT, "-j", "ACCEPT"]
+def _rules_for(network: Network) -> list[tuple[str, list[str]]]:
+    """(chain, rule) of a run: nodes talk across the bridge; nothing from it goes anywhere else."""
+    bridge, tag = network.bridge, ["-m", "comment", "--comment", f"{RULE_COMMENT}:{network.run_id}"]
+    return [
+        (network.chain, ["-i", bridge, "-o", bridge, *tag, "-j", "ACCEPT"]),
+        (network.chain, ["-i", bridge, "!", "-o", bridge, *tag, "-j", "DROP"]),
+        # The bridge address answers only addresses on the bridge (never via the host's default route).
+        ("OUTPUT", ["-s", f"{network.gateway}/32", "!", "-d", str(network.subnet), *tag, "-j", "DROP"]),
+    ]
 
 
 @dataclass
@@ -134,7 +146,8 @@ class Network:
             run(["ip", "link", "add", bridge, "type", "bridge"])
             run(["ip", "addr", "add", f"{network.gateway}/{net.prefixlen}", "dev", bridge])
             run(["ip", "link", "set", bridge, "up"])
-            run(["iptables", "-I", network.chain, *_rule(bridge)])
+            for chain, rule in _rules_for(network):
+                run(["iptables", "-I", chain, *rule])
             cgroups.create(run_id, "services")
         except BaseException:
             network.destroy()
@@ -256,15 +269,17 @@ def _link_names() -> list[str]:
     return names
 
 
-def _rules() -> list[tuple[str, list[str]]]:
-    """(chain, rule args) of every rule that accepts traffic across one of our bridges."""
+def _rules() -> list[tuple[str, list[str], str]]:
+    """(chain, rule args, run id) of every iptables rule a local-cloud run made (by its comment)."""
     found = []
-    for chain in ("DOCKER-USER", "FORWARD"):
+    for chain in ("DOCKER-USER", "FORWARD", "OUTPUT"):
         out = run(["iptables", "-S", chain], check=False).stdout
         for line in out.splitlines():
-            args = line.split()
-            if args[:1] == ["-A"] and "-i" in args and args[args.index("-i") + 1].startswith(PREFIX):
-                found.append((chain, args[2:]))
+            args = shlex.split(line)  # iptables -S quotes the comment
+            if args[:1] == ["-A"] and "--comment" in args:
+                comment = args[args.index("--comment") + 1]
+                if comment.startswith(f"{RULE_COMMENT}:"):
+                    found.append((chain, args[2:], comment.split(":", 1)[1]))
     return found
 
 
@@ -280,8 +295,8 @@ def teardown_run(run_id: str) -> None:
     for link in _link_names():
         if link.startswith(tag) and link != _bridge_name(run_id):
             run(["ip", "link", "del", link], check=False)
-    for chain, args in _rules():
-        if args[args.index("-i") + 1] == _bridge_name(run_id):
+    for chain, args, rule_run in _rules():
+        if rule_run == run_id:
             run(["iptables", "-D", chain, *args], check=False)
     if _bridge_name(run_id) in _link_names():
         run(["ip", "link", "del", _bridge_name(run_id)], check=False)
@@ -313,10 +328,7 @@ def cleanup_leftovers() -> list[str]:
         run_id = _run_of(name)
         if run_id and run_id not in live:
             dead.add(run_id)
-    for _, args in _rules():
-        run_id = _run_of(args[args.index("-i") + 1])
-        if run_id and run_id not in live:
-            dead.add(run_id)
+    dead.update(rule_run for _, _, rule_run in _rules() if rule_run not in live)
     dead.update(r for r in cgroups.runs() if r not in live)
     for run_id in sorted(dead):
         teardown_run(run_id)

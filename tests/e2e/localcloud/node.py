@@ -11,8 +11,9 @@ A node is
 - its own dockerd, started like systemd would start Debian's docker.io at boot: `systemctl start
   docker` through the node's `systemctl` stand-in (`machine/systemctl`, which also runs the
   simple services and timers a boot script installs; /run/systemd/system exists so scripts take
-  their systemd path), with the local cloud's options in /etc/default/docker (no bridge, no
-  iptables, the run's insecure registry, containers under the node's cgroup),
+  their systemd path), with the local cloud's options in /etc/default/docker (no docker0; iptables
+  on, in the node's own namespace, so containers reach the bridge's services masqueraded as the
+  node; the run's insecure registry; containers under the node's cgroup),
 - the boot: the instance's user data, run as cloud-init would, with the environment the caller
   gives (AWS_ENDPOINT_URL, dummy keys), its output in `boot.log`.
 
@@ -258,7 +259,8 @@ class Node:
         (etc / "default").mkdir(exist_ok=True)
         opts = [
             "--bridge=none",
-            "--iptables=false",
+            # Its own netns, its own iptables: NAT lets containers reach the bridge (moto, registry).
+            "--iptables=true",
             f"--cgroup-parent={cgroups.path_of(*self._cgroup(), 'containers')}",
             *(f"--insecure-registry={r}" for r in self.insecure_registries),
             *self.docker_opts,
