@@ -189,7 +189,8 @@ def test_workers_join_a_manager_node_and_run_an_overlay_service(
         MaxCount=1,
         UserData=MANAGER_SCRIPT.replace("@CLUSTER@", cluster_name),
         TagSpecifications=cluster_tags(cluster_name, "manager"),
-        MetadataOptions={"HttpTokens": "required"},
+        # As modules/aws/swarm-manager: the scaler, in a container, needs an IMDSv2 token.
+        MetadataOptions={"HttpTokens": "required", "HttpPutResponseHopLimit": 2},
     )["Instances"][0]["InstanceId"]
     group = autoscaling.describe_auto_scaling_groups(
         AutoScalingGroupNames=[f"airtasks-{cluster_name}-default"]
@@ -269,16 +270,34 @@ def test_workers_join_a_manager_node_and_run_an_overlay_service(
 
     node_runner.wait(answers_on_node_address, 30, "the published port on the server node's address")
 
-    # A container on a node reaches moto on the bridge (as the scaler on the manager will) and the
-    # node's IMDS; the node's dockerd masquerades it.
+    # A container on a node reaches moto on the bridge (as the scaler on the manager will; the
+    # node's dockerd masquerades it) and asks IMDS for a token: it gets one on the manager (hop
+    # limit 2) but not on a worker (the launch template's default hop limit 1), as on EC2.
     probe = (
         f"exec 3<>/dev/tcp/{node_runner.network.gateway}/{cloud_moto.port} && echo moto-ok; "
-        "exec 4<>/dev/tcp/169.254.169.254/80 && echo imds-ok"
+        "exec 4<>/dev/tcp/169.254.169.254/80 && echo imds-ok; "
+        "printf 'PUT /latest/api/token HTTP/1.0\\r\\n%s\\r\\n\\r\\n' "
+        "'X-aws-ec2-metadata-token-ttl-seconds: 60' >&4; "
+        "head -n 1 <&4 | grep -q ' 200 ' && echo token-ok || echo no-token"
     )
-    out = node_runner.node(server).run(
-        ["docker", "run", "--rm", "--network", "e2e-net", e2e_image_ref, "timeout", "10", "bash", "-c", probe]
-    )
-    assert out.stdout.split() == ["moto-ok", "imds-ok"]
+    container = [
+        "docker",
+        "run",
+        "--rm",
+        "--network",
+        "e2e-net",
+        e2e_image_ref,
+        "timeout",
+        "10",
+        "bash",
+        "-c",
+    ]
+    assert node_runner.node(server).run([*container, probe]).stdout.split() == [
+        "moto-ok",
+        "imds-ok",
+        "no-token",
+    ]
+    assert manager.run([*container, probe]).stdout.split() == ["moto-ok", "imds-ok", "token-ok"]
 
     # Scale-in the way the scaler does it: terminate exactly that instance, decrementing the group;
     # then scale out by one while the Swarm notices: a worker that boots into a running Swarm.

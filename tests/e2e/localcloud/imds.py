@@ -10,7 +10,9 @@ Config (JSON): {"address", "port", "http_tokens": "required"|"optional", "tree":
 bytes as the instance got them (still gzipped if they were). A GET of a directory lists its
 children like IMDS does ("placement/" for subdirectories). Tokens: PUT /latest/api/token with
 X-aws-ec2-metadata-token-ttl-seconds (1..21600) returns one; every GET must carry it in
-X-aws-ec2-metadata-token when http_tokens is "required" (else 401). The access log has no tokens.
+X-aws-ec2-metadata-token when http_tokens is "required" (else 401). A token PUT from an address
+that is not the node's own (a container on the node, one hop further) gets no answer when
+"hop_limit" is 1, as on EC2. The access log has no tokens.
 """
 
 from __future__ import annotations
@@ -30,10 +32,19 @@ MAX_TTL = 21600
 
 
 class Metadata:
-    def __init__(self, tree: dict[str, str], user_data: bytes | None, http_tokens: str) -> None:
+    def __init__(
+        self,
+        tree: dict[str, str],
+        user_data: bytes | None,
+        http_tokens: str,
+        hop_limit: int = 1,
+        local_addresses: tuple[str, ...] = ("127.0.0.1",),
+    ) -> None:
         self.tree = {k.strip("/"): v for k, v in tree.items()}
         self.user_data = user_data
         self.http_tokens = http_tokens
+        self.hop_limit = hop_limit
+        self.local_addresses = local_addresses
         self.tokens: dict[str, float] = {}
         self.lock = threading.Lock()
 
@@ -83,6 +94,13 @@ def handler_for(meta: Metadata) -> type[BaseHTTPRequestHandler]:
         def do_PUT(self) -> None:
             if self.path.rstrip("/") != "/latest/api/token":
                 self._send(404, "Not Found")
+                return
+            hops = 1 if self.client_address[0] in meta.local_addresses else 2
+            if hops > meta.hop_limit:  # on EC2 the answer's TTL runs out before it gets there
+                sys.stderr.write(
+                    f"imds: PUT /latest/api/token from {self.client_address[0]}: beyond hop limit\n"
+                )
+                self.close_connection = True
                 return
             try:
                 ttl = int(self.headers.get(TTL_HEADER, ""))
@@ -134,6 +152,8 @@ def main(config_path: str) -> None:
         config["tree"],
         base64.b64decode(user_data) if user_data else None,
         config.get("http_tokens", "required"),
+        int(config.get("hop_limit", 1)),
+        tuple(config.get("local_addresses", ["127.0.0.1"])),
     )
     server = ThreadingHTTPServer(
         (config.get("address", "169.254.169.254"), int(config.get("port", 80))), handler_for(meta)

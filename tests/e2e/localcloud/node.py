@@ -85,6 +85,8 @@ class Instance:
     tags: Mapping[str, str] = field(default_factory=dict)
     metadata_tags: bool = False  # InstanceMetadataTags=enabled: tags under meta-data/tags/instance/
     http_tokens: str = "required"  # IMDSv2 only, as the modules configure it
+    hop_limit: int = 1  # HttpPutResponseHopLimit: 1 = containers on the node get no IMDSv2 token
+    imds_enabled: bool = True  # HttpEndpoint
     iam_role: str | None = None  # instance profile role: dummy credentials in IMDS when set
 
 
@@ -232,7 +234,8 @@ class Node:
         try:
             self._prepare_disk()
             self._start_anchor()
-            self._start_imds()
+            if self.instance.imds_enabled:
+                self._start_imds()
             self.run(["systemctl", "start", "docker"], timeout=90)
         except BaseException:
             self.stop()
@@ -387,6 +390,10 @@ class Node:
             "address": "169.254.169.254",
             "port": 80,
             "http_tokens": inst.http_tokens,
+            "hop_limit": inst.hop_limit,
+            # Requests from these come from the node itself; any other source is a container on it,
+            # one hop further away (its PUT gets no answer when hop_limit is 1, as on EC2).
+            "local_addresses": ["127.0.0.1", "169.254.169.254", self.address],
             "tree": tree,
             "user_data_b64": base64.b64encode(inst.user_data).decode() if inst.user_data else None,
         }

@@ -32,11 +32,15 @@ CLUSTER_TAG = "airtasks:cluster"
 LIVE_STATES = ("pending", "running")
 
 
-def instance_from(description: Mapping[str, Any], user_data: bytes) -> Instance:
-    """An `Instance` from one DescribeInstances entry and its user data bytes."""
+def instance_from(
+    description: Mapping[str, Any], user_data: bytes, template: Mapping[str, Any] | None = None
+) -> Instance:
+    """An `Instance` from one DescribeInstances entry, its user data bytes and, for an instance
+    launched from a launch template, that template version's data (whose metadata options EC2
+    applies to the instance; moto does not copy them for Auto Scaling launches)."""
     az = description.get("Placement", {}).get("AvailabilityZone") or "us-east-1a"
     tags = {t["Key"]: t["Value"] for t in description.get("Tags", [])}
-    options = description.get("MetadataOptions", {})
+    options = {**description.get("MetadataOptions", {}), **(template or {}).get("MetadataOptions", {})}
     profile = description.get("IamInstanceProfile", {}).get("Arn", "")
     return Instance(
         instance_id=description["InstanceId"],
@@ -48,6 +52,8 @@ def instance_from(description: Mapping[str, Any], user_data: bytes) -> Instance:
         tags=tags,
         metadata_tags=options.get("InstanceMetadataTags") == "enabled",
         http_tokens=options.get("HttpTokens") or "required",
+        hop_limit=int(options.get("HttpPutResponseHopLimit") or 1),
+        imds_enabled=options.get("HttpEndpoint", "enabled") != "disabled",
         iam_role=profile.rsplit("/", 1)[-1] if profile else None,
     )
 
@@ -155,25 +161,28 @@ class NodeRunner:
                 node.stopping = True
                 self._spawn(self._stop_node, node)
 
-    def _user_data(self, inst: Mapping[str, Any]) -> bytes:
-        iid = inst["InstanceId"]
-        attr = self._ec2.describe_instance_attribute(InstanceId=iid, Attribute="userData")
-        raw = userdata.decode_b64(attr.get("UserData", {}).get("Value"))
-        if raw:
-            return raw
+    def _template_data(self, inst: Mapping[str, Any]) -> dict[str, Any] | None:
+        """LaunchTemplateData of the version the instance was launched from, if any."""
         tags = {t["Key"]: t["Value"] for t in inst.get("Tags", [])}
         template = tags.get("aws:ec2launchtemplate:id")
-        if template:
-            version = tags.get("aws:ec2launchtemplate:version", "$Default")
-            versions = self._ec2.describe_launch_template_versions(
-                LaunchTemplateId=template, Versions=[version]
-            )
-            for v in versions.get("LaunchTemplateVersions", []):
-                return userdata.decode_b64(v.get("LaunchTemplateData", {}).get("UserData"))
-        return b""
+        if not template:
+            return None
+        version = tags.get("aws:ec2launchtemplate:version", "$Default")
+        versions = self._ec2.describe_launch_template_versions(LaunchTemplateId=template, Versions=[version])
+        for v in versions.get("LaunchTemplateVersions", []):
+            return dict(v.get("LaunchTemplateData", {}))
+        return None
+
+    def _user_data(self, inst: Mapping[str, Any], template: Mapping[str, Any] | None) -> bytes:
+        attr = self._ec2.describe_instance_attribute(InstanceId=inst["InstanceId"], Attribute="userData")
+        raw = userdata.decode_b64(attr.get("UserData", {}).get("Value"))
+        if not raw and template:
+            raw = userdata.decode_b64(template.get("UserData"))
+        return raw
 
     def _launch(self, inst: Mapping[str, Any]) -> None:
-        instance = instance_from(inst, self._user_data(inst))
+        template = self._template_data(inst)
+        instance = instance_from(inst, self._user_data(inst, template), template)
         node = Node(
             self.network,
             instance,
