@@ -16,11 +16,10 @@ import sys
 import textwrap
 import time
 from pathlib import Path
-from typing import Any
 
-import boto3
 import pytest
 
+from tests.e2e.helpers import AMI, REGION, clients, cluster_tags, swarm_nodes
 from tests.e2e.localcloud import cgroups
 from tests.e2e.localcloud.images import tiny_image
 from tests.e2e.localcloud.network import PREFIX, Network, cleanup_leftovers
@@ -30,9 +29,6 @@ from tests.e2e.localcloud.runner import NodeRunner
 from tests.support.moto_server import MotoServer
 
 pytestmark = pytest.mark.e2e
-
-REGION = "us-east-1"
-AMI = "ami-12c6146b"  # one of moto's default AMIs
 
 # What every script here starts with: IMDSv2 like on EC2, nothing from the environment but the
 # endpoint and the keys.
@@ -46,16 +42,6 @@ IID=$(md meta-data/instance-id)
 IP=$(md meta-data/local-ipv4)
 REGION=$(md meta-data/placement/region)
 """
-
-
-def clients(moto: MotoServer) -> tuple[Any, Any, Any]:
-    kw = {"endpoint_url": moto.url, "region_name": REGION}
-    return boto3.client("ec2", **kw), boto3.client("ssm", **kw), boto3.client("autoscaling", **kw)
-
-
-def cluster_tags(cluster: str, role: str) -> list[dict[str, Any]]:
-    tags = [{"Key": "airtasks:cluster", "Value": cluster}, {"Key": "airtasks:role", "Value": role}]
-    return [{"ResourceType": "instance", "Tags": tags}]
 
 
 def netns_exists(name_part: str) -> bool:
@@ -142,16 +128,6 @@ WORKER_SCRIPT = PREAMBLE + textwrap.dedent("""\
     docker swarm join --token "$TOKEN" --advertise-addr "$IP" "$ADDRESS"
     echo "airtasks-boot: joined $ADDRESS"
     """)
-
-
-def swarm_nodes(manager: Node) -> dict[str, dict[str, Any]]:
-    """Swarm nodes as the manager sees them, by hostname."""
-    with manager.client(timeout=10) as client:
-        nodes = client.nodes.list()
-    # A node that has just joined may not have reported its description yet.
-    return {
-        n.attrs["Description"]["Hostname"]: n.attrs for n in nodes if n.attrs["Description"].get("Hostname")
-    }
 
 
 def test_workers_join_a_manager_node_and_run_an_overlay_service(

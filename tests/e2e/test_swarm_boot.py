@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.helpers import AMI, REGION, clients, cluster_tags, swarm_nodes
 from tests.e2e.localcloud.runner import NodeRunner
-from tests.e2e.test_localcloud import AMI, REGION, clients, cluster_tags, swarm_nodes
 from tests.support.moto_server import MotoServer
 from tests.support.terraform import REPO, TERRAFORM, terraform_env
 
