@@ -10,6 +10,7 @@ import sys
 import click
 
 from airtasks import __version__
+from airtasks.devstack.cli import dev
 from airtasks.errors import AirtasksError
 
 
@@ -17,6 +18,9 @@ from airtasks.errors import AirtasksError
 @click.version_option(__version__, "--version", "-V", prog_name="airtasks")
 def cli() -> None:
     """Air-Tasks: size the worker groups of an Airflow cluster from its queues."""
+
+
+cli.add_command(dev)
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ locals {
       "airtasks.cluster" = var.cluster_name
       "airtasks.role"    = var.role
     },
-    var.role == "worker" ? { "airtasks.queue" = var.queue } : {},
+    var.role == "worker" && var.queue != null ? { "airtasks.queue" = var.queue } : {},
   )
 
   # Only the settings this role on this cloud uses. Every value passed the

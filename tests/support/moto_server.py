@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,6 +12,7 @@ from pathlib import Path
 
 import httpx
 
+from airtasks.devstack.moto import moto_command as _moto_command
 from tests.support.ports import free_port
 
 
@@ -40,14 +39,6 @@ class MotoServer:
 
     def reset(self) -> None:
         httpx.post(f"{self.url}/moto-api/reset", timeout=10).raise_for_status()
-
-
-def _moto_command() -> list[str]:
-    exe = Path(sys.executable).with_name("moto_server")
-    if exe.exists():
-        return [str(exe)]
-    found = shutil.which("moto_server")
-    return [found] if found else [sys.executable, "-m", "moto.server"]
 
 
 @contextlib.contextmanager

@@ -1,0 +1,107 @@
+"""`airtasks dev up|down`: bring the local deployment up and take it down again."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import click
+
+from airtasks.devstack.steps import LOCAL_STEPS, DevContext, Step
+from airtasks.errors import AirtasksError
+
+RUN_DIR = ".run"
+STATE_FILE = "state.json"
+MODES = {"local": LOCAL_STEPS}
+LATER_MODES = ("swarm", "cluster")
+
+
+def find_repo(start: Path | None = None) -> Path:
+    """The Air-Tasks checkout: the first parent of `start` (default: cwd) with envs/local."""
+    candidates = [start or Path.cwd(), Path(__file__).resolve()]
+    for candidate in candidates:
+        for path in [candidate, *candidate.parents]:
+            if (path / "envs" / "local" / "main.tf").is_file():
+                return path
+    raise AirtasksError(
+        "not inside an Air-Tasks checkout (no envs/local/main.tf above here); cd into the repo"
+    )
+
+
+def _load_state(run_dir: Path) -> dict[str, object]:
+    path = run_dir / STATE_FILE
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _save_state(run_dir: Path, state: dict[str, object]) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / STATE_FILE).write_text(json.dumps(state, indent=2) + "\n")
+
+
+def _write_env(ctx: DevContext) -> None:
+    lines = [f"export {k}={v}" for k, v in sorted(ctx.env.items())]
+    (ctx.run_dir / "env").write_text(
+        "# source this file to talk to the local deployment\n" + "\n".join(lines) + "\n"
+    )
+
+
+@click.group("dev")
+def dev() -> None:
+    """The local deployment (`make up` / `make down`)."""
+
+
+@dev.command("up")
+@click.option(
+    "--mode",
+    type=click.Choice(["local", *LATER_MODES]),
+    default="local",
+    show_default=True,
+    help="local: a local AWS API with envs/local applied.",
+)
+@click.option("--airflow-port", type=int, default=8080, show_default=True, help="Port of the local Airflow.")
+def up(mode: str, airflow_port: int) -> None:
+    """Start the local deployment and print what it built."""
+    if mode in LATER_MODES:
+        raise AirtasksError(f"--mode {mode} is not yet available; use --mode local")
+    repo = find_repo()
+    run_dir = repo / RUN_DIR
+    state = _load_state(run_dir)
+    if state.get("mode") not in (None, mode):
+        raise AirtasksError(f"a {state['mode']} deployment is up; run `airtasks dev down` first")
+    ctx = DevContext(repo=repo, run_dir=run_dir, airflow_port=airflow_port, echo=click.echo)
+    done: list[str] = []
+    _save_state(run_dir, {"mode": mode, "airflow_port": airflow_port, "steps": done})
+    for step_type in MODES[mode]:
+        step: Step = step_type()
+        step.up(ctx)
+        done.append(step.name)
+        _save_state(run_dir, {"mode": mode, "airflow_port": airflow_port, "steps": done})
+        _write_env(ctx)
+    click.echo(f"\nUp ({', '.join(done)}). Take it down with `make down`.")
+
+
+@dev.command("down")
+def down() -> None:
+    """Undo what `dev up` did, in reverse order, and remove the run state (.run/)."""
+    repo = find_repo()
+    run_dir = repo / RUN_DIR
+    state = _load_state(run_dir)
+    if not run_dir.exists():
+        click.echo("nothing is up")
+        return
+    mode = str(state.get("mode", "local"))
+    ctx = DevContext(
+        repo=repo, run_dir=run_dir, airflow_port=int(str(state.get("airflow_port", 8080))), echo=click.echo
+    )
+    steps = [t() for t in MODES.get(mode, LOCAL_STEPS)]
+    errors: list[str] = []
+    for step in reversed(steps):
+        try:
+            step.down(ctx)
+        except AirtasksError as exc:
+            errors.append(f"{step.name}: {exc}")
+    if errors:
+        raise AirtasksError("some steps did not come down cleanly (.run/ kept):\n" + "\n".join(errors))
+    shutil.rmtree(run_dir)
+    click.echo("Down: everything `make up` started is stopped, and .run/ is removed.")

@@ -1,0 +1,147 @@
+"""A moto server (the AWS API on localhost) as a background process that outlives the CLI.
+
+Its pid, port and log live in the run directory, so `airtasks dev down` can stop exactly the
+process `airtasks dev up` started.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import httpx
+
+from airtasks.errors import AirtasksError
+
+STATE_FILE = "moto.json"
+LOG_FILE = "moto.log"
+
+
+def moto_command() -> list[str]:
+    """How to start moto: the venv's `moto_server`, one on PATH, or `python -m moto.server`."""
+    exe = Path(sys.executable).with_name("moto_server")
+    if exe.exists():
+        return [str(exe)]
+    found = shutil.which("moto_server")
+    return [found] if found else [sys.executable, "-m", "moto.server"]
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until_answers(url: str, timeout: float = 30.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc is not None and proc.poll() is not None:
+            raise AirtasksError(f"moto_server exited with {proc.returncode} before answering on {url}")
+        try:
+            httpx.get(f"{url}/moto-api/", timeout=1)
+            return
+        except httpx.HTTPError:
+            if time.monotonic() > deadline:
+                raise AirtasksError(f"moto_server did not answer on {url} within {timeout:.0f}s") from None
+            time.sleep(0.2)
+
+
+def client_env(url: str, region: str = "us-east-1") -> dict[str, str]:
+    """What boto3, terraform and the aws CLI need to talk to this server (dummy credentials)."""
+    return {
+        "AWS_ENDPOINT_URL": url,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": region,
+        "AWS_REGION": region,
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+
+
+@dataclass(frozen=True)
+class MotoInfo:
+    pid: int
+    host: str
+    port: int
+    log: str
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+def start(run_dir: Path, host: str = "127.0.0.1", port: int | None = None) -> MotoInfo:
+    """Start moto in the background (its own session) and wait until it answers."""
+    running = read(run_dir)
+    if running and is_running(running):
+        return running
+    run_dir.mkdir(parents=True, exist_ok=True)
+    port = port or free_port(host)
+    log = run_dir / LOG_FILE
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            [*moto_command(), "-H", host, "-p", str(port)],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    info = MotoInfo(proc.pid, host, port, str(log))
+    try:
+        wait_until_answers(info.url, proc=proc)
+    except AirtasksError:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        raise
+    (run_dir / STATE_FILE).write_text(json.dumps(asdict(info)))
+    return info
+
+
+def read(run_dir: Path) -> MotoInfo | None:
+    path = run_dir / STATE_FILE
+    if not path.exists():
+        return None
+    return MotoInfo(**json.loads(path.read_text()))
+
+
+def is_running(info: MotoInfo) -> bool:
+    """True when info.pid is alive and still a moto server (pids get reused)."""
+    try:
+        cmdline = Path(f"/proc/{info.pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return b"moto" in cmdline
+
+
+def stop(run_dir: Path, timeout: float = 10.0) -> bool:
+    """Stop the moto server recorded in run_dir; True when one was running."""
+    info = read(run_dir)
+    if info is None:
+        return False
+    stopped = False
+    if is_running(info):
+        os.kill(info.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while is_running(info) and time.monotonic() < deadline:
+            _reap(info.pid)
+            time.sleep(0.1)
+        if is_running(info):
+            os.kill(info.pid, signal.SIGKILL)
+        stopped = True
+    (run_dir / STATE_FILE).unlink(missing_ok=True)
+    return stopped
+
+
+def _reap(pid: int) -> None:
+    """Collect the exit status when the caller is moto's parent (tests); harmless otherwise."""
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)

@@ -1,0 +1,10 @@
+cluster_name              = "demo"
+queue                     = "default"
+ami_id                    = "ami-785db401"
+instance_types            = ["t3.large"]
+min_size                  = 0
+max_size                  = 10
+subnet_ids                = ["subnet-0123abcd", "subnet-4567ef01"]
+security_group_ids        = ["sg-0123abcd"]
+worker_token_parameter    = "/airtasks/demo/swarm/worker-token"
+manager_address_parameter = "/airtasks/demo/swarm/manager-address"

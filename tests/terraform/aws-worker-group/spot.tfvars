@@ -1,0 +1,12 @@
+cluster_name              = "demo"
+queue                     = "heavy"
+ami_id                    = "ami-785db401"
+instance_types            = ["m6i.2xlarge", "m5.2xlarge"]
+min_size                  = 1
+max_size                  = 5
+spot                      = true
+drain_timeout_seconds     = 600
+subnet_ids                = ["subnet-0123abcd", "subnet-4567ef01"]
+security_group_ids        = ["sg-0123abcd"]
+worker_token_parameter    = "/airtasks/demo/swarm/worker-token"
+manager_address_parameter = "/airtasks/demo/swarm/manager-address"

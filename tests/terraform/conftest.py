@@ -1,0 +1,222 @@
+"""Plan fixtures in the style of cloud-foundation-fabric: plan a module with tfvars, summarise the
+plan (values by address, counts by type, outputs) and check it against YAML inventories.
+
+Each module or env is initialised once per session into its own TF_DATA_DIR (the repo's own
+`.terraform` folders are left alone), and plans run in place with `-refresh=false` against the
+session's moto server (data sources and the account id need an AWS API).
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import tftest
+import yaml
+
+from tests.support.moto_server import MotoServer
+from tests.support.terraform import REPO, TERRAFORM, terraform_env
+
+HERE = Path(__file__).parent
+ARTIFACTS = REPO / "tests" / "artifacts"
+# An AMI the moto server ships (its Ubuntu images are old; nothing boots under moto anyway).
+MOTO_AMI = "ami-785db401"
+
+
+@dataclass
+class PlanSummary:
+    values: dict[str, Any]
+    counts: dict[str, int]
+    outputs: dict[str, Any]
+    raw: dict[str, Any] = field(repr=False, default_factory=dict)
+
+    def of_type(self, type_: str) -> dict[str, Any]:
+        """Values of every resource (not data source) of one type, by address."""
+        return {
+            a: v
+            for a, v in self.values.items()
+            if a.split(".")[-2].split("[")[0] == type_ and ".data." not in f".{a}"
+        }
+
+    def output(self, name: str) -> Any:
+        return self.outputs[name].get("value", "__unknown__")
+
+
+class Terraform:
+    """Runs terraform on repo modules with one TF_DATA_DIR per module per session."""
+
+    def __init__(self, data_root: Path, env: dict[str, str]) -> None:
+        self.data_root = data_root
+        self.env = env
+        self._ready: set[str] = set()
+        self._plans: dict[str, PlanSummary] = {}
+
+    def env_for(self, module: str) -> dict[str, str]:
+        return {**self.env, "TF_DATA_DIR": str(self.data_root / module.replace("/", "+"))}
+
+    def init(self, module: str) -> None:
+        if module in self._ready:
+            return
+        self.run(module, "init", "-backend=false", "-input=false", "-no-color")
+        self._ready.add(module)
+
+    def run(self, module: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            [TERRAFORM, *args],
+            cwd=REPO / module,
+            env=self.env_for(module),
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(f"terraform {args[0]} in {module} failed:\n{proc.stdout}\n{proc.stderr}")
+        return proc
+
+    def plan(self, module: str, tf_var_files: list[Path] | None = None, **tf_vars: Any) -> PlanSummary:
+        """Plan once per module, tfvars and vars in a session (tests share the summaries)."""
+        key = json.dumps([module, [str(p) for p in tf_var_files or []], tf_vars], sort_keys=True)
+        if key not in self._plans:
+            self._plans[key] = self._plan(module, tf_var_files, **tf_vars)
+        return self._plans[key]
+
+    def _plan(self, module: str, tf_var_files: list[Path] | None = None, **tf_vars: Any) -> PlanSummary:
+        self.init(module)
+        tf = tftest.TerraformTest(REPO / module, binary=TERRAFORM, env=self.env_for(module))
+        plan = tf.plan(
+            output=True,
+            refresh=False,
+            tf_var_file=[str(p) for p in tf_var_files or []],
+            tf_vars=tf_vars,
+        )
+        return summarise(plan)
+
+    def plan_error(self, module: str, tf_var_files: list[Path] | None = None, **tf_vars: Any) -> str:
+        """Run a plan that must fail; return its error output (one line per wrapped line)."""
+        self.init(module)
+        args = ["plan", "-input=false", "-refresh=false", "-no-color", "-lock=false"]
+        args += [f"-var-file={p}" for p in tf_var_files or []]
+        for key, value in tf_vars.items():
+            args += ["-var", f"{key}={json.dumps(value) if isinstance(value, dict | list) else value}"]
+        proc = self.run(module, *args, check=False)
+        assert proc.returncode != 0, f"plan of {module} with {tf_vars} succeeded but should fail"
+        return " ".join((proc.stdout + proc.stderr).split())
+
+
+def summarise(plan: Any) -> PlanSummary:
+    """Walk root and child modules: values by address, counts by type (+ modules, resources)."""
+    raw: dict[str, Any] = dict(plan._raw)
+    values: dict[str, Any] = {}
+    counts: collections.Counter[str] = collections.Counter({"modules": 0, "resources": 0})
+    queue = collections.deque([raw.get("planned_values", {}).get("root_module", {})])
+    while queue:
+        node = queue.popleft()
+        if "type" in node and node.get("mode", "managed") == "managed":
+            counts[node["type"]] += 1
+        if "values" in node and "address" in node:
+            values[node["address"]] = node["values"]
+        for res in node.get("resources", []):
+            if res.get("mode", "managed") == "managed":
+                counts["resources"] += 1
+            queue.append(res)
+        for child in node.get("child_modules", []):
+            counts["modules"] += 1
+            queue.append(child)
+    outputs = dict(raw.get("planned_values", {}).get("outputs", {}))
+    return PlanSummary(values, dict(counts), outputs, raw=raw)
+
+
+# ---- inventories --------------------------------------------------------------------------------
+
+
+def _check(expected: Any, actual: Any, where: str) -> None:
+    """Subset match: listed keys only, lists length-checked, `__missing__` asserts absence."""
+    if isinstance(expected, dict):
+        assert isinstance(actual, dict), f"{where}: expected a mapping, plan has {actual!r}"
+        for key, value in expected.items():
+            if value == "__missing__":
+                assert key not in actual or actual[key] is None, f"{where}.{key} should be absent"
+                continue
+            assert key in actual, f"{where}.{key} is not in the plan"
+            _check(value, actual[key], f"{where}.{key}")
+    elif isinstance(expected, list):
+        assert isinstance(actual, list), f"{where}: expected a list, plan has {actual!r}"
+        assert len(actual) == len(expected), (
+            f"{where}: {len(actual)} items in the plan, {len(expected)} expected"
+        )
+        for i, (exp, act) in enumerate(zip(expected, actual, strict=True)):
+            _check(exp, act, f"{where}[{i}]")
+    else:
+        assert actual == expected, f"{where}: plan has {actual!r}, expected {expected!r}"
+
+
+def check_inventory(summary: PlanSummary, inventory_path: Path, regenerate: str) -> None:
+    """Check a plan summary against a YAML inventory (`values`, `counts`, `outputs`)."""
+    inventory = yaml.safe_load(inventory_path.read_text()) or {}
+    rel = inventory_path.relative_to(REPO)
+    try:
+        for address, expected in (inventory.get("values") or {}).items():
+            if expected == "__missing__":
+                assert address not in summary.values, f"{rel}: {address} should not be planned"
+                continue
+            assert address in summary.values, f"{rel}: {address} is not in the plan"
+            _check(expected, summary.values[address], f"{rel}: {address}")
+        for type_, expected in (inventory.get("counts") or {}).items():
+            got = summary.counts.get(type_, 0)
+            assert got == expected, f"{rel}: {got} x {type_} planned, {expected} expected"
+        for name, expected in (inventory.get("outputs") or {}).items():
+            assert name in summary.outputs, f"{rel}: no output {name}"
+            _check(expected, summary.output(name), f"{rel}: output {name}")
+    except AssertionError as exc:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        dump = ARTIFACTS / f"{rel.parent.name}-{inventory_path.stem}.summary.yaml"
+        dump.write_text(
+            yaml.safe_dump(
+                {
+                    "values": summary.values,
+                    "counts": summary.counts,
+                    "outputs": {k: v.get("value") for k, v in summary.outputs.items()},
+                },
+                sort_keys=True,
+            )
+        )
+        raise AssertionError(
+            f"{exc}\nThe whole plan summary is in {dump.relative_to(REPO)}; if the change is intended, "
+            f"copy what should be asserted into {rel} (regenerate with: {regenerate})"
+        ) from None
+
+
+# ---- fixtures -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def terraform(moto_server: MotoServer, tmp_path_factory: pytest.TempPathFactory) -> Terraform:
+    """Terraform against the session's moto server, one TF_DATA_DIR per module."""
+    env = terraform_env(moto_server.env())
+    for name in ("TF_LOG", "TF_WORKSPACE"):
+        env.pop(name, None)
+    return Terraform(tmp_path_factory.mktemp("tfdata"), env)
+
+
+@pytest.fixture
+def plan_summary(terraform: Terraform, request: pytest.FixtureRequest) -> Callable[..., PlanSummary]:
+    """plan_summary(module, *tfvars files relative to the test's folder, **vars) -> PlanSummary."""
+    base = Path(request.path).parent
+
+    def inner(module: str, *tf_var_files: str, **tf_vars: Any) -> PlanSummary:
+        return terraform.plan(module, [base / f for f in tf_var_files], **tf_vars)
+
+    return inner
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if Path(str(item.path)).is_relative_to(HERE):
+            item.add_marker(pytest.mark.terraform)

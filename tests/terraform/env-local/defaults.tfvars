@@ -1,0 +1,1 @@
+# envs/local with its defaults (what `make up` applies).
