@@ -1,0 +1,85 @@
+"""Fixtures of the local cloud (tests/e2e/localcloud): one bridge, moto and registry per session.
+
+The host dockerd is only used to build the test image and push it; its Swarm is never touched, so
+these fixtures do not take the machine-wide docker lock. Leftovers of a crashed earlier session are
+removed before the bridge is made; everything this session makes is removed at its end.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+
+import pytest
+
+from tests.e2e.localcloud.cloud import LocalCloud, local_cloud
+from tests.e2e.localcloud.images import e2e_base_image
+from tests.e2e.localcloud.network import Network
+from tests.e2e.localcloud.registry import Registry
+from tests.e2e.localcloud.runner import NodeRunner
+from tests.support.docker_daemon import ensure_dockerd
+from tests.support.moto_server import MotoServer
+
+_clusters = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def host_dockerd() -> None:
+    """The host dockerd runs (it builds and pushes the images; it also makes the DOCKER-USER chain)."""
+    ensure_dockerd()
+
+
+@pytest.fixture(scope="session")
+def cloud(host_dockerd: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
+    """The session's bridge, moto on the bridge address (where boot scripts reach it), registry."""
+    with local_cloud(tmp_path_factory.mktemp("cloud")) as the_cloud:
+        yield the_cloud
+
+
+@pytest.fixture(scope="session")
+def cloud_network(cloud: LocalCloud) -> Network:
+    return cloud.network
+
+
+@pytest.fixture(scope="session")
+def cloud_moto(cloud: LocalCloud) -> MotoServer:
+    return cloud.moto
+
+
+@pytest.fixture(scope="session")
+def e2e_image(host_dockerd: None) -> str:
+    """The debootstrap test image in the host dockerd (built once, ~40 s; cached by recipe hash)."""
+    return e2e_base_image()
+
+
+@pytest.fixture(scope="session")
+def cloud_registry(cloud: LocalCloud) -> Registry:
+    return cloud.registry
+
+
+@pytest.fixture(scope="session")
+def e2e_image_ref(cloud_registry: Registry, e2e_image: str) -> str:
+    """The test image as the nodes pull it from the run's registry."""
+    return cloud_registry.push(e2e_image, "airtasks/e2e-base:test")
+
+
+@pytest.fixture
+def cluster_name() -> str:
+    """A fresh cluster name per test: its instances and SSM parameters never meet another test's."""
+    return f"e2e{next(_clusters)}"
+
+
+@pytest.fixture
+def node_runner(cloud: LocalCloud, cluster_name: str) -> Iterator[NodeRunner]:
+    """A NodeRunner for this test's cluster; a failing test's report shows its nodes and boot logs."""
+    with cloud.runner(cluster_name) as runner:
+        yield runner
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    report: pytest.TestReport = yield
+    runner = getattr(item, "funcargs", {}).get("node_runner")
+    if report.failed and isinstance(runner, NodeRunner):
+        report.sections.append(("local cloud nodes", runner.describe()))
+    return report  # type: ignore[return-value]
