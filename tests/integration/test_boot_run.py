@@ -177,7 +177,7 @@ def run_boot(
 
 
 @pytest.mark.parametrize("state", ["absent", "placeholder"])
-def test_worker_backs_off_then_fails_clearly(  # noqa: PLR0917
+def test_worker_backs_off_then_fails_clearly(
     state: str, scripts: dict[str, str], moto: MotoServer, imds: str, ssm: boto3.client, tmp_path: Path
 ) -> None:
     if state == "placeholder":  # what Terraform leaves until the manager publishes
@@ -209,7 +209,7 @@ def test_worker_backs_off_then_fails_clearly(  # noqa: PLR0917
     )
 
 
-def test_manager_publishes_join_info_once_and_never_prints_it(  # noqa: PLR0917
+def test_manager_publishes_join_info_once_and_never_prints_it(
     swarm: docker.DockerClient,
     scripts: dict[str, str],
     moto: MotoServer,
@@ -280,7 +280,7 @@ def test_gcp_worker_backs_off_on_missing_secret_versions(
     assert "ERROR: gave up after" in log
 
 
-def test_gcp_manager_adds_secret_versions_once(  # noqa: PLR0917
+def test_gcp_manager_adds_secret_versions_once(
     swarm: docker.DockerClient,
     scripts: dict[str, str],
     moto: MotoServer,
