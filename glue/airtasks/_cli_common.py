@@ -48,10 +48,27 @@ def config_options(func: F) -> F:
 
 
 def load_config(config_path: str | None, from_terraform: str | None) -> ResolvedConfig:
+    """Resolve the config; for one that `make up` deployed, fill in the client env from its state file.
+
+    That env (the local AWS endpoint with dummy keys, the local Airflow's user and password file)
+    only fills gaps in os.environ, and only for a config that came from that deployment.
+    """
     try:
-        return resolve(config_path=config_path, from_terraform=from_terraform)
+        resolved = resolve(config_path=config_path, from_terraform=from_terraform)
     except ConfigError as exc:
         raise ConfigFailure(str(exc)) from None
+    from airtasks.devstack import state  # noqa: PLC0415 - only for the local deployment
+
+    deployment = (
+        state.for_terraform_dir(from_terraform)
+        if from_terraform
+        else state.for_config_file(config_path)
+        if config_path
+        else None
+    )
+    if deployment is not None:
+        deployment.apply_env()
+    return resolved
 
 
 def setup_logging(level: int = logging.INFO) -> None:

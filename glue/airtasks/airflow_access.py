@@ -58,21 +58,29 @@ def find_state_file(start: Path | None = None, env: Mapping[str, str] | None = N
     return user if user.is_file() else None
 
 
+def password_from_text(text: str, username: str, where: str) -> str:
+    """The password in a password file's text: plain text, or a JSON object {username: password}
+    (the file of Airflow's simple auth manager, which `make up` names). ValueError names the fix."""
+    text = text.strip()
+    if not text.startswith("{"):
+        return text
+    try:
+        users = json.loads(text)
+    except json.JSONDecodeError:
+        raise ValueError(f"{where} is not valid JSON") from None
+    if not isinstance(users, dict) or username not in users:
+        raise ValueError(f"{where} has no password for user {username!r}")
+    return str(users[username])
+
+
 def read_password_file(path: Path, username: str) -> str:
     """A plain-text password file, or a JSON object {username: password} (Airflow's simple auth manager)."""
     try:
-        text = path.read_text().strip()
+        return password_from_text(path.read_text(), username, str(path))
     except OSError as exc:
         raise AirflowAccessError(f"cannot read the Airflow password file {path}: {exc.strerror}") from None
-    if text.startswith("{"):
-        try:
-            users = json.loads(text)
-        except json.JSONDecodeError:
-            raise AirflowAccessError(f"{path} is not valid JSON") from None
-        if username not in users:
-            raise AirflowAccessError(f"{path} has no password for user {username!r}")
-        return str(users[username])
-    return text
+    except ValueError as exc:
+        raise AirflowAccessError(str(exc)) from None
 
 
 def resolve(env: Mapping[str, str] | None = None, cwd: Path | None = None) -> AirflowAccess:

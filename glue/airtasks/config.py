@@ -278,10 +278,24 @@ class Credentials:
 
 
 def source_credentials(source: _Credentials, env: Mapping[str, str] | None = None) -> Credentials:
-    return Credentials(
-        read_secret(source.username_env, source.username_file, env),
-        read_secret(source.password_env, source.password_file, env),
-    )
+    """A source's username and password. An Airflow password *file* may also be the JSON object
+    {username: password} of Airflow's simple auth manager (what `make up` writes)."""
+    username = read_secret(source.username_env, source.username_file, env)
+    password = read_secret(source.password_env, source.password_file, env)
+    if (
+        isinstance(source, AirflowSourceConfig)
+        and password is not None
+        and password.origin.startswith("file ")
+        and password.get().startswith("{")
+    ):
+        from airtasks.airflow_access import DEFAULT_USERNAME, password_from_text  # noqa: PLC0415
+
+        user = username.get() if username is not None else DEFAULT_USERNAME
+        try:
+            password = Secret(password_from_text(password.get(), user, password.origin), password.origin)
+        except ValueError as exc:
+            raise ConfigError(f"sources.airflow: {exc}; fix the file or name another user") from None
+    return Credentials(username, password)
 
 
 def broker_url(config: ScalerConfig, env: Mapping[str, str] | None = None) -> Secret | None:
@@ -419,7 +433,10 @@ def load_file(path: str | Path) -> Any:
 
 
 def terraform_output(directory: str | Path, env: Mapping[str, str] | None = None) -> Any:
-    """`terraform output -json scaler_config` in `directory`, with the repo's mirror config if present."""
+    """`terraform output -json scaler_config` in `directory`, with the repo's mirror config if present.
+
+    For the root `make up` applied (envs/local), its state and working data under `.run/` are used.
+    """
     env = dict(os.environ if env is None else env)
     if TF_MIRROR.is_dir() and (REPO_ROOT / "terraform.rc").is_file():
         env["TF_CLI_CONFIG_FILE"] = str(REPO_ROOT / "terraform.rc")
@@ -432,8 +449,15 @@ def terraform_output(directory: str | Path, env: Mapping[str, str] | None = None
         raise ConfigError(
             f"--from-terraform {directory}: no such directory; pass a Terraform env (e.g. envs/aws)"
         )
+    args = [tf, f"-chdir={directory}", "output", "-no-color", "-json"]
+    from airtasks.devstack.state import for_terraform_dir  # noqa: PLC0415 - rarely needed
+
+    deployment = for_terraform_dir(directory)
+    if deployment is not None:  # `make up` keeps this root's state and working data under .run/
+        env["TF_DATA_DIR"] = str(deployment.terraform_data_dir)
+        args.append(f"-state={deployment.terraform_state}")
     proc = subprocess.run(
-        [tf, f"-chdir={directory}", "output", "-no-color", "-json", "scaler_config"],
+        [*args, "scaler_config"],
         capture_output=True,
         text=True,
         env=env,

@@ -11,7 +11,14 @@ import pytest
 from click.testing import CliRunner
 
 from airtasks.cli import cli
-from airtasks.config import broker_url, parse_config, read_secret, resolve
+from airtasks.config import (
+    AirflowSourceConfig,
+    broker_url,
+    parse_config,
+    read_secret,
+    resolve,
+    source_credentials,
+)
 from airtasks.errors import ConfigError
 from tests.support.terraform import TERRAFORM, terraform_env
 
@@ -245,3 +252,25 @@ def test_from_terraform_reads_the_scaler_config_output(tmp_path: Path) -> None:
 def test_from_terraform_without_state_says_apply_first(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="run `terraform apply` there first"):
         resolve(from_terraform=tmp_path, env=terraform_env())
+
+
+def test_an_airflow_password_file_may_be_the_simple_auth_managers_json(tmp_path: Path) -> None:
+    """`make up` names Airflow's own {user: password} file; the scaler reads it like trigger does."""
+    users = tmp_path / "passwords.json"
+    users.write_text('{"admin": "s3cret", "viewer": "other"}')
+    source = AirflowSourceConfig()
+    env = {"AIRTASKS_AIRFLOW_PASSWORD_FILE": str(users)}
+    creds = source_credentials(source, env)
+    assert creds.password is not None
+    assert creds.password.get() == "s3cret"
+    assert "s3cret" not in repr(creds.password)
+    creds = source_credentials(source, {**env, "AIRTASKS_AIRFLOW_USERNAME": "viewer"})
+    assert creds.password is not None
+    assert creds.password.get() == "other"
+    with pytest.raises(ConfigError, match="has no password for user 'nobody'"):
+        source_credentials(source, {**env, "AIRTASKS_AIRFLOW_USERNAME": "nobody"})
+    plain = tmp_path / "password"
+    plain.write_text("plain-text\n")
+    creds = source_credentials(source, {"AIRTASKS_AIRFLOW_PASSWORD_FILE": str(plain)})
+    assert creds.password is not None
+    assert creds.password.get() == "plain-text"

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 
 from airtasks.cli import cli
-from airtasks.devstack import moto
-from airtasks.devstack.cli import find_repo
-from airtasks.devstack.steps import LOCAL_STEPS, MotoStep, TerraformStep, describe
+from airtasks.devstack import moto, state
+from airtasks.devstack.cli import MODES, find_repo
+from airtasks.devstack.steps import AirflowStep, MotoStep, SwarmStep, TerraformStep, describe
 from airtasks.devstack.terraform import _vars
 from airtasks.errors import AirtasksError
 
@@ -25,15 +25,15 @@ def test_find_repo_falls_back_to_the_package_checkout(tmp_path: Path) -> None:
     assert find_repo(tmp_path) == REPO  # editable install: the package lives in the checkout
 
 
-@pytest.mark.parametrize("mode", ["swarm", "cluster"])
-def test_later_modes_say_not_yet_available(mode: str) -> None:
-    result = CliRunner().invoke(cli, ["dev", "up", "--mode", mode])
+def test_later_modes_say_not_yet_available() -> None:
+    result = CliRunner().invoke(cli, ["dev", "up", "--mode", "cluster"])
     assert isinstance(result.exception, AirtasksError)
-    assert f"--mode {mode} is not yet available" in str(result.exception)
+    assert "--mode cluster is not yet available" in str(result.exception)
 
 
-def test_local_mode_is_moto_then_terraform() -> None:
-    assert [s.name for s in LOCAL_STEPS] == [MotoStep.name, TerraformStep.name]
+def test_modes_and_their_steps() -> None:
+    assert [s.name for s in MODES["local"]] == [MotoStep.name, TerraformStep.name, AirflowStep.name]
+    assert [s.name for s in MODES["swarm"]] == [SwarmStep.name]
 
 
 def test_terraform_vars_are_hcl_literals() -> None:
@@ -80,3 +80,56 @@ def test_moto_starts_in_the_background_and_stops_by_pid(tmp_path: Path) -> None:
     assert not moto.is_running(info)
     assert moto.read(tmp_path) is None
     assert not moto.stop(tmp_path)
+
+
+def _deployment(repo: Path) -> Path:
+    """A state file as `make up` leaves it in repo/.run/local.json."""
+    run = repo / ".run"
+    (repo / "envs" / "local").mkdir(parents=True)
+    run.mkdir()
+    (run / "passwords.json").write_text('{"admin": "s3cret"}')
+    (run / "scaler_config.json").write_text("{}")
+    record = state.record(
+        repo / "envs" / "local",
+        run / "terraform" / "terraform.tfstate",
+        run / "terraform" / "data",
+        run / "scaler_config.json",
+        {"AWS_ENDPOINT_URL": "http://127.0.0.1:5000", "AWS_ACCESS_KEY_ID": "testing"},
+    )
+    path = run / "local.json"
+    passwords = str(run / "passwords.json")
+    access = {"url": "http://127.0.0.1:8080", "username": "admin", "password_file": passwords}
+    path.write_text(json.dumps({**access, **record}))
+    return path
+
+
+def test_state_file_names_the_deployment_of_its_terraform_root_and_config(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    path = _deployment(repo)
+    found = state.for_terraform_dir(repo / "envs" / "local")
+    assert found is not None
+    assert found.state_file == path
+    assert found.terraform_state == repo / ".run" / "terraform" / "terraform.tfstate"
+    assert found.env == {
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:5000",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AIRTASKS_AIRFLOW_USERNAME": "admin",
+        "AIRTASKS_AIRFLOW_PASSWORD_FILE": str(repo / ".run" / "passwords.json"),
+    }
+    assert "s3cret" not in path.read_text()
+    assert state.for_config_file(repo / ".run" / "scaler_config.json") == found
+    # Any other root or config is not the local deployment's: its endpoint must never apply there.
+    (repo / "envs" / "aws").mkdir()
+    assert state.for_terraform_dir(repo / "envs" / "aws") is None
+    (tmp_path / "other.json").write_text("{}")
+    assert state.for_config_file(tmp_path / "other.json") is None
+
+
+def test_state_env_only_fills_gaps(tmp_path: Path) -> None:
+    found = state.for_terraform_dir(_deployment(tmp_path / "repo").parents[1] / "envs" / "local")
+    assert found is not None
+    target = {"AWS_ENDPOINT_URL": "http://elsewhere", "AIRTASKS_AIRFLOW_PASSWORD": "given"}
+    added = found.apply_env(target)
+    assert added == {"AWS_ACCESS_KEY_ID": "testing", "AIRTASKS_AIRFLOW_USERNAME": "admin"}
+    assert target["AWS_ENDPOINT_URL"] == "http://elsewhere"
+    assert "AIRTASKS_AIRFLOW_PASSWORD_FILE" not in target

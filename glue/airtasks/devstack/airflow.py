@@ -14,6 +14,7 @@ import json
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -24,10 +25,12 @@ from pathlib import Path
 import httpx
 
 from airtasks.airflow_access import STATE_NAME, user_state_file
+from airtasks.devstack.procs import alive, stop_tree
 from airtasks.errors import AirtasksError
 
 USERNAME = "admin"
 PASSWORD_FILE = "simple_auth_manager_passwords.json.generated"
+MIGRATE_PID = "db-migrate.pid"
 
 
 class AirflowStartError(AirtasksError):
@@ -91,6 +94,8 @@ def airflow_env(
     env.update(
         AIRFLOW_HOME=str(home),
         AIRFLOW__CORE__DAGS_FOLDER=str(dags_folder),
+        # SQLite allows one writer: wait up to 30 s for the lock rather than fail an API call.
+        AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{home / 'airflow.db'}?timeout=30",
         AIRFLOW__CORE__LOAD_EXAMPLES="False",
         AIRFLOW__CORE__FERNET_KEY=keys["fernet_key"],
         AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=f"{USERNAME}:admin",
@@ -118,16 +123,6 @@ def _airflow_bin() -> str:
     return str(candidate) if candidate.exists() else "airflow"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while True:
@@ -144,6 +139,70 @@ def wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: fl
         time.sleep(1)
 
 
+def _layout(run_dir: Path, dags_folder: Path | None) -> tuple[Path, Path, Path]:
+    """AIRFLOW_HOME, the password file (created once, 0600) and the DAG folder of `run_dir`."""
+    home = run_dir.resolve() / "airflow"
+    home.mkdir(parents=True, exist_ok=True)
+    dags = (dags_folder or Path(__file__).resolve().parents[3] / "dags").resolve()
+    password_file = home / PASSWORD_FILE
+    _private_json(password_file, lambda: {USERNAME: secrets.token_urlsafe(18)})
+    return home, password_file, dags
+
+
+def running(run_dir: Path) -> int | None:
+    """The pid of the standalone Airflow started from `run_dir`, if it still runs."""
+    pid_file = run_dir.resolve() / "airflow" / "standalone.pid"
+    with contextlib.suppress(OSError, ValueError):
+        pid = int(pid_file.read_text())
+        if alive(pid):
+            return pid
+    return None
+
+
+def start_migration(run_dir: Path, port: int = 8080, *, dags_folder: Path | None = None) -> Migration:
+    """`airflow db migrate` in the background (the slow part of a first start, ~10 s), so that
+    `make up` overlaps it with Terraform; `start_airflow` then finds the database ready."""
+    home, password_file, dags = _layout(run_dir, dags_folder)
+    log = home / "db-migrate.log"
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            [_airflow_bin(), "db", "migrate"],
+            env=airflow_env(home, port, dags, password_file),
+            cwd=home,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    (home / MIGRATE_PID).write_text(f"{proc.pid}\n")  # so `make down` can stop it after a failed up
+    return Migration(proc, log)
+
+
+@dataclass(frozen=True)
+class Migration:
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+    def wait(self, timeout: float = 300.0) -> None:
+        try:
+            code = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+            raise AirflowStartError(f"airflow db migrate took over {timeout:.0f}s; see {self.log}") from None
+        finally:
+            (self.log.parent / MIGRATE_PID).unlink(missing_ok=True)
+        if code != 0:
+            raise AirflowStartError(f"airflow db migrate exited with {code}; see {self.log}")
+
+
+def _port_in_use(port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+        return True
+    return False
+
+
 def start_airflow(
     run_dir: Path,
     port: int = 8080,
@@ -152,23 +211,25 @@ def start_airflow(
     dags_folder: Path | None = None,
     timeout: float = 180.0,
     user_state: bool = True,
+    state_extra: Mapping[str, object] | None = None,
 ) -> AirflowHandle:
     """Start Airflow standalone in the background and wait until it is healthy.
 
     `env` is added to Airflow's environment: e.g. `AIRTASKS_CONFIG` (the scaler config of
     `envs/local`) and `AWS_ENDPOINT_URL` + dummy keys, so the scaler DAG resizes the local groups.
+    `state_extra` goes into the state file too (what `make up` built besides Airflow).
     """
     run_dir = run_dir.resolve()
-    home = run_dir / "airflow"
-    home.mkdir(parents=True, exist_ok=True)
-    pid_file = home / "standalone.pid"
-    if pid_file.exists() and _alive(int(pid_file.read_text())):
+    pid = running(run_dir)
+    if pid is not None:
+        raise AirflowStartError(f"Airflow already runs from {run_dir} (pid {pid}); `make down` first")
+    if _port_in_use(port):
         raise AirflowStartError(
-            f"Airflow already runs from {run_dir} (pid {pid_file.read_text().strip()}); `make down` first"
+            f"port {port} on 127.0.0.1 is taken by another program; free it, or pick another port "
+            f"(`make up AIRFLOW_PORT={port + 1}`, `airtasks dev up --airflow-port {port + 1}`)"
         )
-    dags = (dags_folder or Path(__file__).resolve().parents[3] / "dags").resolve()
-    password_file = home / PASSWORD_FILE
-    _private_json(password_file, lambda: {USERNAME: secrets.token_urlsafe(18)})
+    home, password_file, dags = _layout(run_dir, dags_folder)
+    pid_file = home / "standalone.pid"
     full_env = airflow_env(home, port, dags, password_file, env)
     log = home / "standalone.log"
     start = time.monotonic()
@@ -197,6 +258,7 @@ def start_airflow(
         "airflow_home": str(home),
         "log": str(log),
         "pid": proc.pid,
+        **(state_extra or {}),
     }
     state_file = run_dir / STATE_NAME
     state_file.write_text(json.dumps(state, indent=2) + "\n")
@@ -210,27 +272,21 @@ def start_airflow(
 
 
 def stop_airflow(run_dir: Path, timeout: float = 30.0) -> bool:
-    """Stop the standalone Airflow started from `run_dir` (its process group); False if none ran."""
+    """Stop the standalone Airflow started from `run_dir` with its running tasks (and a `db migrate`
+    a failed `make up` left); remove its state files. False if no Airflow ran."""
     run_dir = run_dir.resolve()
-    pid_file = run_dir / "airflow" / "standalone.pid"
+    home = run_dir / "airflow"
     stopped = False
-    if pid_file.exists():
-        pid = int(pid_file.read_text())
-        if _alive(pid):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGTERM)
-            deadline = time.monotonic() + timeout
-            while _alive(pid) and time.monotonic() < deadline:
-                with contextlib.suppress(ChildProcessError):
-                    os.waitpid(pid, os.WNOHANG)
-                time.sleep(0.2)
-            if _alive(pid):
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(pid, signal.SIGKILL)
-            stopped = True
-        pid_file.unlink()
+    for name in (MIGRATE_PID, "standalone.pid"):
+        pid_file = home / name
+        with contextlib.suppress(OSError, ValueError):
+            pid = int(pid_file.read_text())
+            if alive(pid):
+                stop_tree(pid, timeout)
+                stopped = stopped or name == "standalone.pid"
+        pid_file.unlink(missing_ok=True)
     for state in (run_dir / STATE_NAME, user_state_file()):
         with contextlib.suppress(OSError, ValueError):
-            if json.loads(state.read_text()).get("airflow_home") == str(run_dir / "airflow"):
+            if json.loads(state.read_text()).get("airflow_home") == str(home):
                 state.unlink()
     return stopped

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from pathlib import Path
 
 import click
 
-from airtasks.devstack.steps import LOCAL_STEPS, DevContext, Step
+from airtasks.devstack.steps import LOCAL_STEPS, SWARM_STEPS, DevContext, Step
 from airtasks.errors import AirtasksError
 
 RUN_DIR = ".run"
 STATE_FILE = "state.json"
-MODES = {"local": LOCAL_STEPS}
-LATER_MODES = ("swarm", "cluster")
+MODES = {"local": LOCAL_STEPS, "swarm": SWARM_STEPS}
+LATER_MODES = ("cluster",)
 
 
 def find_repo(start: Path | None = None) -> Path:
@@ -54,31 +55,42 @@ def dev() -> None:
 @dev.command("up")
 @click.option(
     "--mode",
-    type=click.Choice(["local", *LATER_MODES]),
+    type=click.Choice([*MODES, *LATER_MODES]),
     default="local",
     show_default=True,
-    help="local: a local AWS API with envs/local applied.",
+    help="local: a local AWS API, envs/local applied, Airflow standalone with the scaler DAG. "
+    "swarm: the real stack on the local Docker Swarm.",
 )
 @click.option("--airflow-port", type=int, default=8080, show_default=True, help="Port of the local Airflow.")
 def up(mode: str, airflow_port: int) -> None:
-    """Start the local deployment and print what it built."""
+    """Start the local deployment and print what it built, the UI address and the login."""
     if mode in LATER_MODES:
         raise AirtasksError(f"--mode {mode} is not yet available; use --mode local")
+    started = time.monotonic()
     repo = find_repo()
     run_dir = repo / RUN_DIR
     state = _load_state(run_dir)
     if state.get("mode") not in (None, mode):
-        raise AirtasksError(f"a {state['mode']} deployment is up; run `airtasks dev down` first")
+        raise AirtasksError(f"a {state['mode']} deployment is up; run `make down` first")
     ctx = DevContext(repo=repo, run_dir=run_dir, airflow_port=airflow_port, echo=click.echo)
     done: list[str] = []
     _save_state(run_dir, {"mode": mode, "airflow_port": airflow_port, "steps": done})
-    for step_type in MODES[mode]:
-        step: Step = step_type()
+    steps: list[Step] = [step_type() for step_type in MODES[mode]]
+    for step in steps:
+        prepare = getattr(step, "prepare", None)
+        if prepare is not None:
+            prepare(ctx)
+    for step in steps:
         step.up(ctx)
         done.append(step.name)
         _save_state(run_dir, {"mode": mode, "airflow_port": airflow_port, "steps": done})
         _write_env(ctx)
-    click.echo(f"\nUp ({', '.join(done)}). Take it down with `make down`.")
+    for block in ctx.summary:
+        click.echo(block)
+    click.echo(
+        f"\nUp in {time.monotonic() - started:.0f}s ({mode} mode: {', '.join(done)}). "
+        "Take it down with `make down`."
+    )
 
 
 @dev.command("down")
@@ -94,7 +106,7 @@ def down() -> None:
     ctx = DevContext(
         repo=repo, run_dir=run_dir, airflow_port=int(str(state.get("airflow_port", 8080))), echo=click.echo
     )
-    steps = [t() for t in MODES.get(mode, LOCAL_STEPS)]
+    steps: list[Step] = [t() for t in MODES.get(mode, LOCAL_STEPS)]
     errors: list[str] = []
     for step in reversed(steps):
         try:

@@ -1,15 +1,22 @@
-"""The steps of a local deployment. Each step brings one thing up and can take it down again."""
+"""The steps of a local deployment. Each step brings one thing up and can take it down again.
+
+A step may also have `prepare(ctx)`: slow work that needs no earlier step, started in the
+background before the first step comes up (Airflow's database migration overlaps Terraform).
+"""
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from airtasks.devstack import moto
+from airtasks.devstack import airflow, moto, state
 from airtasks.devstack.terraform import Terraform
+
+SCALER_CONFIG = "scaler_config.json"
 
 
 @dataclass
@@ -22,6 +29,15 @@ class DevContext:
     echo: Callable[[str], None] = print
     env: dict[str, str] = field(default_factory=dict)  # e.g. AWS_ENDPOINT_URL for later steps
     outputs: dict[str, Any] = field(default_factory=dict)  # e.g. scaler_config from Terraform
+    record: dict[str, Any] = field(default_factory=dict)  # for the state file local.json (devstack.state)
+    summary: list[str] = field(default_factory=list)  # what `up` prints at the end, step by step
+
+    def rel(self, path: Path) -> str:
+        """`path` relative to the repo when it is inside it (shorter to read)."""
+        try:
+            return str(path.relative_to(self.repo))
+        except ValueError:
+            return str(path)
 
 
 class Step(Protocol):
@@ -40,7 +56,7 @@ class MotoStep:
     def up(self, ctx: DevContext) -> None:
         info = moto.start(ctx.run_dir)
         ctx.env.update(moto.client_env(info.url))
-        ctx.echo(f"moto: AWS API on {info.url} (pid {info.pid}, log {_rel(ctx, Path(info.log))})")
+        ctx.echo(f"moto: AWS API on {info.url} (pid {info.pid}, log {ctx.rel(Path(info.log))})")
 
     def down(self, ctx: DevContext) -> None:
         if moto.stop(ctx.run_dir):
@@ -70,14 +86,26 @@ class TerraformStep:
 
     def up(self, ctx: DevContext) -> None:
         tf = self._tf(ctx)
-        ctx.echo(f"terraform: applying {self.root} (log {_rel(ctx, tf.log)}) ...")
+        ctx.echo(f"terraform: applying {self.root} (log {ctx.rel(tf.log)}) ...")
+        started = time.monotonic()
         tf.init()
         tf.apply(self._vars(ctx))
         ctx.outputs.update(tf.outputs())
+        config_file = ctx.run_dir / SCALER_CONFIG
         config = ctx.outputs.get("scaler_config")
         if config is not None:
-            (ctx.run_dir / "scaler_config.json").write_text(json.dumps(config, indent=2) + "\n")
-        ctx.echo(describe(ctx.outputs, ctx.env))
+            config_file.write_text(json.dumps(config, indent=2) + "\n")
+        ctx.echo(f"terraform: applied {self.root} in {time.monotonic() - started:.0f}s")
+        ctx.record.update(
+            state.record(
+                ctx.repo / self.root,
+                tf.state,
+                tf.data_dir,
+                config_file if config is not None else None,
+                {k: v for k, v in ctx.env.items() if k.startswith("AWS_")},
+            )
+        )
+        ctx.summary.append(describe(ctx.outputs, ctx.env))
 
     def down(self, ctx: DevContext) -> None:
         if not (ctx.run_dir / "terraform" / "terraform.tfstate").exists():
@@ -103,18 +131,103 @@ def describe(outputs: dict[str, Any], env: dict[str, str]) -> str:
         )
     for key, name in sorted((outputs.get("ssm_parameters") or {}).items()):
         lines.append(f"  parameter        {name} ({key})")
-    lines += ["", "scaler_config (also in .run/scaler_config.json):", json.dumps(config, indent=2)]
+    lines += ["", f"scaler_config (also in .run/{SCALER_CONFIG}):", json.dumps(config, indent=2)]
     if env.get("AWS_ENDPOINT_URL"):
         lines += ["", "Talk to it: source .run/env, then e.g. aws autoscaling describe-auto-scaling-groups"]
     return "\n".join(lines)
 
 
-def _rel(ctx: DevContext, path: Path) -> str:
-    try:
-        return str(path.relative_to(ctx.repo))
-    except ValueError:
-        return str(path)
+class AirflowStep:
+    """Airflow standalone (SQLite, LocalExecutor) on the repo's dags/, the scaler DAG included:
+    it sizes the envs/local groups on the moto server (env AIRTASKS_CONFIG, AWS_ENDPOINT_URL)."""
+
+    name = "airflow"
+    _migration: airflow.Migration | None = None
+
+    def prepare(self, ctx: DevContext) -> None:
+        if airflow.running(ctx.run_dir) is None:
+            self._migration = airflow.start_migration(
+                ctx.run_dir, ctx.airflow_port, dags_folder=ctx.repo / "dags"
+            )
+
+    def up(self, ctx: DevContext) -> None:
+        if airflow.running(ctx.run_dir) is not None:
+            ctx.echo("airflow: already running (`make down` stops it)")
+            ctx.summary.append(_access_summary(ctx, ctx.run_dir / "airflow"))
+            return
+        if self._migration is not None:
+            self._migration.wait()
+        env = dict(ctx.env)
+        if (ctx.run_dir / SCALER_CONFIG).is_file():
+            env["AIRTASKS_CONFIG"] = str(ctx.run_dir.resolve() / SCALER_CONFIG)
+        ctx.echo(f"airflow: starting standalone on 127.0.0.1:{ctx.airflow_port} ...")
+        handle = airflow.start_airflow(
+            ctx.run_dir, ctx.airflow_port, env, dags_folder=ctx.repo / "dags", state_extra=ctx.record
+        )
+        ctx.echo(f"airflow: healthy after {handle.seconds:.0f}s")
+        ctx.summary.append(_access_summary(ctx, handle.home))
+
+    def down(self, ctx: DevContext) -> None:
+        if airflow.stop_airflow(ctx.run_dir):
+            ctx.echo("airflow: stopped (with its running tasks)")
 
 
-# Mode `local`, in order. Later: Airflow standalone + the scaler DAG go after TerraformStep.
-LOCAL_STEPS: list[type[Step]] = [MotoStep, TerraformStep]
+def _access_summary(ctx: DevContext, home: Path) -> str:
+    password_file = ctx.rel(home / airflow.PASSWORD_FILE)
+    logs = [home / "standalone.log", ctx.run_dir / moto.LOG_FILE, ctx.run_dir / "terraform" / "terraform.log"]
+    return "\n".join(
+        [
+            "",
+            f"Airflow UI   http://127.0.0.1:{ctx.airflow_port}",
+            f"  login      user {airflow.USERNAME}, password in {password_file}",
+            f"             (mode 0600, never printed or logged; `cat {password_file}` shows it)",
+            f"  logs       {', '.join(ctx.rel(p) for p in logs)}",
+            f"             task logs under {ctx.rel(home / 'logs')}/",
+            "  scaler     DAG airtasks_scaler (unpaused) runs every minute, a pass every interval_seconds,",
+            f"             config .run/{SCALER_CONFIG}; each run's task log has its decisions",
+        ]
+    )
+
+
+class SwarmStep:
+    """`make up MODE=swarm`: the image built, a single-node Swarm (made if needed), secrets, the stack."""
+
+    name = "swarm"
+    created_marker = "swarm-created-by-make-up"
+
+    def up(self, ctx: DevContext) -> None:
+        from airtasks.devstack import swarm  # noqa: PLC0415 - needs Docker, only in this mode
+
+        client = swarm.docker_client()
+        if swarm.ensure_swarm(client):
+            (ctx.run_dir / self.created_marker).write_text("make down leaves this Swarm\n")
+            ctx.echo("swarm: initialised a single-node Swarm (advertise 127.0.0.1)")
+        deployment = swarm.up_swarm(ctx.repo, ctx.run_dir, progress=ctx.echo)
+        where = deployment.password_file or "the Swarm secret airtasks_admin_password"
+        ctx.summary.append(
+            "\n".join(
+                [
+                    "",
+                    f"Airflow UI   {deployment.url}  (self-signed: trust {ctx.rel(deployment.ca_bundle)})",
+                    f"  login      user {deployment.username}; password in {where} (never printed)",
+                    f"  logs       docker service logs {deployment.stack}_<service>",
+                ]
+            )
+        )
+
+    def down(self, ctx: DevContext) -> None:
+        from airtasks.devstack import swarm  # noqa: PLC0415
+
+        if not (ctx.run_dir / "swarm").exists() and not (ctx.run_dir / self.created_marker).exists():
+            return
+        swarm.down_swarm(ctx.run_dir, remove_secrets=True)
+        ctx.echo(f"swarm: stack {swarm.STACK_NAME} removed, with its secrets")
+        if (ctx.run_dir / self.created_marker).exists():
+            swarm.leave_swarm()
+            ctx.echo("swarm: left the Swarm `make up` created")
+
+
+# Mode `local`, in order: the AWS API, envs/local applied against it, Airflow with the scaler DAG.
+LOCAL_STEPS: list[type[Step]] = [MotoStep, TerraformStep, AirflowStep]
+# Mode `swarm`: the real stack on the local Docker (Airflow with CeleryExecutor, RabbitMQ, ...).
+SWARM_STEPS: list[type[Step]] = [SwarmStep]

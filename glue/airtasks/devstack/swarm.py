@@ -47,6 +47,24 @@ class SwarmDeployment:
     seconds: float  # deploy to healthy
 
 
+def docker_client() -> docker.DockerClient:
+    """The local Docker daemon, or a SwarmDevError that says how to get one."""
+    try:
+        client = docker.from_env(timeout=120)
+        client.ping()
+    except docker.errors.DockerException as exc:
+        raise SwarmDevError(
+            f"cannot reach Docker ({exc}); start dockerd (MODE=swarm needs Docker), or use MODE=local"
+        ) from None
+    return client
+
+
+def leave_swarm() -> None:
+    """Leave (and so dissolve) the single-node Swarm `make up` created."""
+    with contextlib.suppress(docker.errors.APIError):
+        docker_client().swarm.leave(force=True)
+
+
 def ensure_swarm(client: docker.DockerClient, advertise_addr: str = "127.0.0.1") -> bool:
     """Init a single-node Swarm unless this daemon is in one; True if it was created now."""
     state = client.info().get("Swarm", {})
@@ -186,7 +204,7 @@ def up_swarm(
     from `tests/support/images.py` where nothing can be pulled. `extra_stack_files` are deployed
     on top (compose overrides); `given_secrets` supplies values for secrets that do not exist yet.
     """
-    client = docker.from_env(timeout=120)
+    client = docker_client()
     if ensure_swarm(client):
         progress("initialised a single-node Swarm (advertise 127.0.0.1)")
     label_local_node(client, queues)
@@ -223,7 +241,7 @@ def down_swarm(
     run_dir: Path, *, stack: str = STACK_NAME, remove_secrets: bool = False, timeout: float = 120.0
 ) -> None:
     """`docker stack rm`, wait until its containers and network are gone; optionally drop the secrets."""
-    client = docker.from_env(timeout=120)
+    client = docker_client()
     subprocess.run([DOCKER_CLI, "stack", "rm", stack], capture_output=True, text=True, check=False)
     deadline = time.monotonic() + timeout
     label = {"label": f"com.docker.stack.namespace={stack}"}

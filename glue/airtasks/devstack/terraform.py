@@ -24,8 +24,9 @@ class Terraform:
         self.work_dir = work_dir
         self.state = work_dir / "terraform.tfstate"
         self.log = work_dir / "terraform.log"
+        self.data_dir = work_dir / "data"
         self.binary = shutil.which("terraform")
-        self.env = {**os.environ, **env, "TF_DATA_DIR": str(work_dir / "data"), "TF_IN_AUTOMATION": "1"}
+        self.env = {**os.environ, **env, "TF_DATA_DIR": str(self.data_dir), "TF_IN_AUTOMATION": "1"}
         self.env.setdefault("CHECKPOINT_DISABLE", "1")
         if cli_config and PROVIDER_MIRROR.is_dir() and cli_config.is_file():
             self.env["TF_CLI_CONFIG_FILE"] = str(cli_config)

@@ -1,0 +1,148 @@
+"""`make up` / `make down` (local mode) as a user runs them, in a copy of the repo: `airtasks dev up`
+starts moto, applies envs/local, starts Airflow standalone with the scaler DAG; then, with no
+settings at all, `airtasks trigger ... --wait` succeeds, tasks on queue `default` make the scaler
+DAG grow the group on moto, and `airtasks scale --once --dry-run --json --from-terraform
+envs/local` works; `airtasks dev down` leaves no process and no state behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import boto3
+import pytest
+
+from airtasks.devstack.procs import alive, descendants
+from tests.support.ports import free_port
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+AIRTASKS = str(Path(sys.executable).with_name("airtasks"))
+ARTIFACTS = REPO / "tests" / "artifacts"
+LOAD_DAG = REPO / "tests" / "integration" / "dags" / "airtasks_default_load.py"
+SKIP = (
+    ".venv",
+    ".git",
+    ".run",
+    "tests",
+    "bench",
+    "docs",
+    ".terraform",
+    "*.tfstate*",
+    "__pycache__",
+    ".*_cache",
+)
+
+
+def clone_of_the_repo(tmp_path: Path) -> Path:
+    """What `make up` reads (envs/, modules/, dags/, terraform.rc), plus a DAG that makes load."""
+    clone = tmp_path / "clone"
+    shutil.copytree(REPO, clone, ignore=shutil.ignore_patterns(*SKIP))
+    shutil.copy(LOAD_DAG, clone / "dags" / LOAD_DAG.name)
+    return clone
+
+
+def run(
+    clone: Path, env: dict[str, str], *args: str, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [AIRTASKS, *args], cwd=clone, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def test_make_up_trigger_scale_then_down(tmp_path: Path) -> None:
+    clone = clone_of_the_repo(tmp_path)
+    # No settings: nothing from the developer's shell, and no per-user state file to fall back on.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRTASKS_", "AWS_"))}
+    env["XDG_STATE_HOME"] = str(tmp_path / "xdg")
+    started = time.monotonic()
+    up = run(clone, env, "dev", "up", "--airflow-port", str(free_port()), timeout=600)
+    up_seconds = time.monotonic() - started
+    run_dir = clone / ".run"
+    pids: set[int] = set()
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr
+        state = json.loads((run_dir / "local.json").read_text())
+        moto_pid = json.loads((run_dir / "moto.json").read_text())["pid"]
+        pids = {state["pid"], moto_pid} | descendants({state["pid"], moto_pid})
+        healthy = float(re.search(r"airflow: healthy after (\d+)s", up.stdout)[1])  # type: ignore[index]
+        assert healthy < 90, f"Airflow healthy {healthy:.0f}s after its start"
+        ARTIFACTS.mkdir(exist_ok=True)
+        (ARTIFACTS / "make-up-seconds.txt").write_text(f"up {up_seconds:.1f}\nairflow {healthy:.1f}\n")
+
+        # What `make up` printed: the UI, the login (a file, never the password), the logs, what it built.
+        password_file = Path(state["password_file"])
+        password = json.loads(password_file.read_text())["admin"]
+        assert password_file.stat().st_mode & 0o777 == 0o600
+        assert password not in (run_dir / "local.json").read_text()
+        assert f"Airflow UI   {state['url']}" in up.stdout
+        assert (
+            "user admin, password in .run/airflow/simple_auth_manager_passwords.json.generated" in up.stdout
+        )
+        assert ".run/airflow/standalone.log" in up.stdout
+        assert "group airtasks-local-default: min 0, max 3, 2 slots per node" in up.stdout
+        assert re.search(r"Up in \d+s \(local mode: moto, terraform, airflow\)", up.stdout)
+
+        trigger = run(clone, env, "trigger", "example_trigger_target", "--conf", '{"n": 3}', "--wait")
+        assert trigger.returncode == 0, trigger.stdout + trigger.stderr
+        assert trigger.stdout.split()[-1] == "success"
+
+        # Four sleeping tasks on queue `default` (2 slots per node): the scaler DAG wants 2 nodes.
+        load = run(clone, env, "trigger", "airtasks_default_load")
+        assert load.returncode == 0, load.stdout + load.stderr
+        asg = boto3.client("autoscaling", **_moto_client(state["client_env"]))
+        deadline = time.monotonic() + 150
+        desired = 0
+        while desired < 2 and time.monotonic() < deadline:
+            (group,) = asg.describe_auto_scaling_groups(AutoScalingGroupNames=["airtasks-local-default"])[
+                "AutoScalingGroups"
+            ]
+            desired = group["DesiredCapacity"]
+            time.sleep(2)
+        assert desired >= 2, "the scaler DAG did not grow airtasks-local-default"
+
+        scale = run(clone, env, "scale", "--once", "--dry-run", "--json", "--from-terraform", "envs/local")
+        assert scale.returncode == 0, scale.stdout + scale.stderr
+        (queue,) = json.loads(scale.stdout)["queues"]
+        assert (queue["queue"], queue["group"], queue["current"]) == (
+            "default",
+            "airtasks-local-default",
+            desired,
+        )
+        assert queue["loads"] == {"airflow": queue["load"]}
+
+        logs = (run_dir / "airflow" / "standalone.log").read_text(errors="replace")
+        for text, where in ((up.stdout + up.stderr, "make up's output"), (logs, "Airflow's log")):
+            assert password not in text, f"the admin password is in {where}"
+    finally:
+        pids |= descendants(pids)  # with the load's running tasks
+        down = run(clone, env, "dev", "down", timeout=300)
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert not run_dir.exists()
+    assert not (tmp_path / "xdg" / "airtasks" / "local.json").exists()
+    assert [p for p in pids if _ours(p)] == [], "make down left processes running"
+
+
+def _ours(pid: int) -> bool:
+    """Still running, and still one of ours (a pid may be reused)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return alive(pid) and (b"airflow" in cmdline or b"moto" in cmdline)
+
+
+def _moto_client(client_env: dict[str, str]) -> dict[str, str]:
+    return {
+        "endpoint_url": client_env["AWS_ENDPOINT_URL"],
+        "region_name": client_env["AWS_DEFAULT_REGION"],
+        "aws_access_key_id": client_env["AWS_ACCESS_KEY_ID"],
+        "aws_secret_access_key": client_env["AWS_SECRET_ACCESS_KEY"],
+    }
