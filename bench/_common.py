@@ -44,4 +44,4 @@ def services() -> Iterator[tuple[MotoServer, RabbitMQ]]:
 
 
 def credentials(broker: RabbitMQ) -> dict[str, str]:
-    return {"AIRTASKS_RABBITMQ_USERNAME": broker.username, "AIRTASKS_RABBITMQ_PASSWORD": broker.password}
+    return broker.credentials_env()

@@ -1,7 +1,6 @@
-"""Session services for the scaler's integration tests, each started once: RabbitMQ, PostgreSQL,
-Airflow 3 (CeleryExecutor) with the scaler DAG, and a scenario of queued and running tasks.
-
-Fixture names carry a `scaler_` prefix so they cannot clash with other suites' launchers.
+"""The integration tests' session fixtures: the scaler's names for the shared services (RabbitMQ,
+PostgreSQL, Airflow 3 with CeleryExecutor and the scaler DAG; started once, in
+tests/support/fixtures.py), a scenario of queued and running tasks, and the stack's images.
 
 The stack's image builds (debootstrap base, Air-Tasks image, services image) take minutes in a fresh
 CI, mostly downloads; they start in the background as soon as collection knows they are needed.
@@ -9,25 +8,21 @@ CI, mostly downloads; they start in the background as soon as collection knows t
 
 from __future__ import annotations
 
-import json
-import shutil
-from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
 from tests.support.docker_daemon import ensure_dockerd
+from tests.support.fixtures import DAG_GROUP
 from tests.support.images import stack_images
 from tests.support.moto_server import MotoServer
 from tests.support.services import aws_groups
-from tests.support.services.airflow import Airflow, run_airflow
-from tests.support.services.postgres import Postgres, run_postgres
-from tests.support.services.rabbitmq import RabbitMQ, run_rabbitmq
+from tests.support.services.airflow import Airflow
+from tests.support.services.postgres import Postgres
+from tests.support.services.rabbitmq import RabbitMQ
 
-REPO = Path(__file__).resolve().parents[2]
-DAG_GROUP = "airtasks-dagtest-delta"
+__all__ = ["DAG_GROUP", "Scenario"]
 
 _pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="airtasks-images")
 _images: Future[dict[str, str]] | None = None
@@ -55,62 +50,26 @@ def stack_image_env() -> dict[str, str]:
     return (_images or _pool.submit(_build)).result(timeout=1800)
 
 
-@pytest.fixture(scope="session")
-def scaler_rabbitmq(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitMQ]:
-    with run_rabbitmq(tmp_path_factory.mktemp("rabbitmq"), wait=False) as broker:
-        yield broker  # the Airflow fixture waits for it, after `db migrate`
+# The scaler's tests use the session's shared services (tests/support/fixtures.py) under their
+# own names: one PostgreSQL, one RabbitMQ and one Airflow for the whole suite.
 
 
 @pytest.fixture(scope="session")
-def scaler_postgres() -> Iterator[Postgres]:
-    with run_postgres() as pg:
-        yield pg
+def scaler_rabbitmq(rabbitmq: RabbitMQ) -> RabbitMQ:
+    rabbitmq.wait_ready()
+    return rabbitmq
 
 
 @pytest.fixture(scope="session")
-def scaler_airflow(
-    tmp_path_factory: pytest.TempPathFactory,
-    scaler_postgres: Postgres,
-    scaler_rabbitmq: RabbitMQ,
-    moto_server: MotoServer,
-) -> Iterator[Airflow]:
-    """Airflow with the test DAGs and the real scaler DAG; its `manager` worker runs the scaler
-    DAG, configured (env AIRTASKS_CONFIG) to size one moto group, airtasks-dagtest-delta."""
-    base = tmp_path_factory.mktemp("airflow")
-    dags = base / "dags"
-    dags.mkdir()
-    for dag_file in (REPO / "tests" / "integration" / "dags").glob("*.py"):
-        shutil.copy(dag_file, dags / dag_file.name)
-    shutil.copy(REPO / "dags" / "manager" / "scaler.py", dags / "scaler.py")
-    with pytest.MonkeyPatch.context() as mp:
-        for key, value in moto_server.env().items():
-            mp.setenv(key, value)
-        aws_groups.make_group("dagtest", "delta", 0)
-    with run_airflow(base / "home", scaler_postgres, scaler_rabbitmq, dags) as af:
-        config = base / "scaler-dag.json"
-        config.write_text(
-            json.dumps(
-                {
-                    "backend": "aws",
-                    "region": "us-east-1",
-                    "interval_seconds": 2,
-                    "stabilization_seconds": 0,
-                    "idle_seconds": 0,
-                    "sources": {"airflow": {"url": af.url}},
-                    "celery": None,
-                    "memory": {"store": "airflow", "variable": "airtasks_scaler_memory_dagtest"},
-                    "queues": {"delta": {"group": DAG_GROUP, "max_size": 5, "slots_per_node": 1}},
-                }
-            )
-        )
-        manager_env = {
-            **moto_server.env(),
-            "AIRTASKS_CONFIG": str(config),
-            "AIRTASKS_AIRFLOW_USERNAME": af.username,
-            "AIRTASKS_AIRFLOW_PASSWORD": af.password,
-        }
-        af.start_worker("airtasks-manager", ["manager"], concurrency=1, extra_env=manager_env)
-        yield af
+def scaler_postgres(postgres: Postgres) -> Postgres:
+    return postgres
+
+
+@pytest.fixture(scope="session")
+def scaler_airflow(airflow_celery: Airflow) -> Airflow:
+    """The shared Airflow: its `manager` worker (host airtasks-manager) runs the real scaler DAG,
+    configured (env AIRTASKS_CONFIG) to size one moto group, airtasks-dagtest-delta."""
+    return airflow_celery
 
 
 @dataclass(frozen=True)

@@ -21,16 +21,16 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.support.airflow import AirflowCluster
 from tests.support.browser import chromium
 from tests.support.images import base_image
+from tests.support.services.airflow import Airflow
 
 pytestmark = pytest.mark.integration
 
 AIRTASKS = str(Path(sys.executable).with_name("airtasks"))
 
 
-def airtasks(cluster: AirflowCluster, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def airtasks(cluster: Airflow, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRTASKS_")}
     env.update(cluster.access_env())
     return subprocess.run(
@@ -38,7 +38,7 @@ def airtasks(cluster: AirflowCluster, *args: str, timeout: float = 300) -> subpr
     )
 
 
-def task_log(cluster: AirflowCluster, dag_id: str, run_id: str, task_id: str) -> str:
+def task_log(cluster: Airflow, dag_id: str, run_id: str, task_id: str) -> str:
     headers = {"Authorization": f"Bearer {cluster.token()}", "Accept": "application/json"}
     url = (
         f"{cluster.url}/api/v2/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}"
@@ -50,7 +50,7 @@ def task_log(cluster: AirflowCluster, dag_id: str, run_id: str, task_id: str) ->
     return "\n".join(str(e.get("event", e)) if isinstance(e, dict) else str(e) for e in content)
 
 
-def task_instances(cluster: AirflowCluster, dag_id: str, run_id: str) -> list[dict[str, object]]:
+def task_instances(cluster: Airflow, dag_id: str, run_id: str) -> list[dict[str, object]]:
     r = httpx.get(
         f"{cluster.url}/api/v2/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances",
         headers={"Authorization": f"Bearer {cluster.token()}"},
@@ -60,7 +60,7 @@ def task_instances(cluster: AirflowCluster, dag_id: str, run_id: str) -> list[di
     return r.json()["task_instances"]  # type: ignore[no-any-return]
 
 
-def assert_succeeded(out: subprocess.CompletedProcess[str], cluster: AirflowCluster) -> str:
+def assert_succeeded(out: subprocess.CompletedProcess[str], cluster: Airflow) -> str:
     cluster.check_alive()
     assert out.returncode == 0, f"stdout={out.stdout!r}\nstderr={out.stderr[-3000:]}"
     run_id, state = out.stdout.split()
@@ -68,7 +68,7 @@ def assert_succeeded(out: subprocess.CompletedProcess[str], cluster: AirflowClus
     return run_id
 
 
-def test_trigger_target_with_params(airflow_celery: AirflowCluster) -> None:
+def test_trigger_target_with_params(airflow_celery: Airflow) -> None:
     out = airtasks(
         airflow_celery,
         "trigger",
@@ -85,7 +85,7 @@ def test_trigger_target_with_params(airflow_celery: AirflowCluster) -> None:
     assert ti["queue"] == "default"
 
 
-def test_interleaved_runs_on_both_queues(airflow_celery: AirflowCluster) -> None:
+def test_interleaved_runs_on_both_queues(airflow_celery: Airflow) -> None:
     run_id = assert_succeeded(
         airtasks(airflow_celery, "trigger", "example_interleaved", "--wait"), airflow_celery
     )
@@ -94,7 +94,7 @@ def test_interleaved_runs_on_both_queues(airflow_celery: AirflowCluster) -> None
     assert {ti["state"] for ti in tis} == {"success"}
 
 
-def test_multi_trigger_fans_out(airflow_celery: AirflowCluster) -> None:
+def test_multi_trigger_fans_out(airflow_celery: Airflow) -> None:
     run_id = assert_succeeded(
         airtasks(airflow_celery, "trigger", "example_multi_trigger", "--conf", '{"count": 2}', "--wait"),
         airflow_celery,
@@ -114,9 +114,7 @@ def test_multi_trigger_fans_out(airflow_celery: AirflowCluster) -> None:
         assert r.json()["conf"] == {"n": i, "message": f"item {i} of 2"}
 
 
-def test_docker_example_runs_a_container(
-    airflow_celery: AirflowCluster, docker_client: docker.DockerClient
-) -> None:
+def test_docker_example_runs_a_container(airflow_celery: Airflow, docker_client: docker.DockerClient) -> None:
     image = base_image()  # any local image with /bin/sh; nothing can be pulled here
     before = {c.id for c in docker_client.containers.list(all=True)}
     out = airtasks(
@@ -134,14 +132,14 @@ def test_docker_example_runs_a_container(
     assert leftovers == set(), "auto_remove cleaned up the task container"
 
 
-def test_schema_rejects_bad_param_before_a_run(airflow_celery: AirflowCluster) -> None:
+def test_schema_rejects_bad_param_before_a_run(airflow_celery: Airflow) -> None:
     out = airtasks(airflow_celery, "trigger", "example_trigger_target", "--conf", '{"n": 0}')
     assert out.returncode == 1
     assert "refused the run" in out.stderr
     assert "Traceback" not in out.stderr
 
 
-def test_failed_login_is_one_line(airflow_celery: AirflowCluster) -> None:
+def test_failed_login_is_one_line(airflow_celery: Airflow) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRTASKS_")}
     env.update(airflow_celery.access_env(), AIRTASKS_AIRFLOW_PASSWORD="wrong")
     out = subprocess.run(
@@ -152,7 +150,7 @@ def test_failed_login_is_one_line(airflow_celery: AirflowCluster) -> None:
     assert "wrong" not in out.stderr
 
 
-def test_unknown_dag_is_a_clear_error(airflow_celery: AirflowCluster) -> None:
+def test_unknown_dag_is_a_clear_error(airflow_celery: Airflow) -> None:
     start = time.monotonic()
     out = airtasks(airflow_celery, "trigger", "no_such_dag", "--timeout", "3", timeout=120)
     assert out.returncode == 1
@@ -166,7 +164,7 @@ ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 DAG_ID = "example_trigger_target"
 
 
-def login(driver: WebDriver, cluster: AirflowCluster) -> None:
+def login(driver: WebDriver, cluster: Airflow) -> None:
     wait = WebDriverWait(driver, 60)
     driver.get(f"{cluster.url}/auth/login")
     user = wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, "input[name=username]")))
@@ -185,7 +183,7 @@ def set_field(driver: WebDriver, name: str, value: str) -> None:
     field.send_keys(value)
 
 
-def runs_with_conf(cluster: AirflowCluster, n: int) -> list[dict[str, object]]:
+def runs_with_conf(cluster: Airflow, n: int) -> list[dict[str, object]]:
     r = httpx.get(
         f"{cluster.url}/api/v2/dags/{DAG_ID}/dagRuns?order_by=-run_after&limit=20",
         headers={"Authorization": f"Bearer {cluster.token()}"},
@@ -196,7 +194,7 @@ def runs_with_conf(cluster: AirflowCluster, n: int) -> list[dict[str, object]]:
 
 
 @pytest.mark.browser
-def test_trigger_with_params_from_the_ui(airflow_celery: AirflowCluster) -> None:
+def test_trigger_with_params_from_the_ui(airflow_celery: Airflow) -> None:
     """Headless Chromium logs in, fills the params form with non-default values, submits."""
     ARTIFACTS.mkdir(exist_ok=True)
     n, message = 4, "hello from the UI"

@@ -35,18 +35,12 @@ pytestmark = pytest.mark.integration
 
 
 def creds_env(af: Airflow, broker: RabbitMQ) -> dict[str, str]:
-    return {
-        "AIRTASKS_AIRFLOW_USERNAME": af.username,
-        "AIRTASKS_AIRFLOW_PASSWORD": af.password,
-        "AIRTASKS_RABBITMQ_USERNAME": broker.username,
-        "AIRTASKS_RABBITMQ_PASSWORD": broker.password,
-    }
+    return {**af.credentials_env(), **broker.credentials_env()}
 
 
 def airflow_source(af: Airflow, url: str | None = None, timeout: float = 5) -> AirflowSource:
     config = AirflowSourceConfig(url=url or af.url, timeout_seconds=timeout)
-    env = {"AIRTASKS_AIRFLOW_USERNAME": af.username, "AIRTASKS_AIRFLOW_PASSWORD": af.password}
-    return AirflowSource(config, source_credentials(config, env))
+    return AirflowSource(config, source_credentials(config, af.credentials_env()))
 
 
 def scaler_config(af: Airflow, broker: RabbitMQ, queues: dict[str, Any], **extra: Any) -> dict[str, Any]:
@@ -89,11 +83,7 @@ def test_rabbitmq_source_reads_ready_plus_unacked(
     scaler_rabbitmq: RabbitMQ, scaler_scenario: Scenario
 ) -> None:
     config = RabbitMQSourceConfig(url=scaler_rabbitmq.management_url)
-    env = {
-        "AIRTASKS_RABBITMQ_USERNAME": scaler_rabbitmq.username,
-        "AIRTASKS_RABBITMQ_PASSWORD": scaler_rabbitmq.password,
-    }
-    source = RabbitMQSource(config, source_credentials(config, env))
+    source = RabbitMQSource(config, source_credentials(config, scaler_rabbitmq.credentials_env()))
     assert source.test_connection()[0]
     scaler_rabbitmq.publish("epsilon", 7)
     deadline = time.monotonic() + 30

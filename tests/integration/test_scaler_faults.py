@@ -22,12 +22,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def creds(scaler_airflow: Airflow, scaler_rabbitmq: RabbitMQ) -> dict[str, str]:
-    return {
-        "AIRTASKS_AIRFLOW_USERNAME": scaler_airflow.username,
-        "AIRTASKS_AIRFLOW_PASSWORD": scaler_airflow.password,
-        "AIRTASKS_RABBITMQ_USERNAME": scaler_rabbitmq.username,
-        "AIRTASKS_RABBITMQ_PASSWORD": scaler_rabbitmq.password,
-    }
+    return {**scaler_airflow.credentials_env(), **scaler_rabbitmq.credentials_env()}
 
 
 def make_scaler(

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import docker
 import pytest
 
-from tests.support.airflow import AirflowCluster, run_celery_airflow
 from tests.support.docker_daemon import docker_lock, ensure_dockerd, swarm_manager
 from tests.support.images import airtasks_image_spec, build
 from tests.support.moto_server import MotoServer, run_moto
-from tests.support.postgres import Postgres, run_postgres
-from tests.support.rabbitmq import RabbitMQ, run_rabbitmq
+from tests.support.services import aws_groups
+from tests.support.services.airflow import Airflow, run_airflow
+from tests.support.services.postgres import Postgres, run_postgres
+from tests.support.services.rabbitmq import RabbitMQ, run_rabbitmq
 
 
 @pytest.fixture(scope="session")
@@ -47,20 +50,26 @@ def swarm(docker_client: docker.DockerClient) -> Iterator[docker.DockerClient]:
         yield client
 
 
-# --- Stack (issue 5): PostgreSQL, RabbitMQ, Airflow with CeleryExecutor, images -----------------
+# --- PostgreSQL, RabbitMQ and ONE Airflow (CeleryExecutor) for the whole session ----------------
+
+REPO = Path(__file__).resolve().parents[2]
+# The scaler DAG of the shared deployment sizes this moto group from queue `delta`.
+DAG_GROUP = "airtasks-dagtest-delta"
+MANAGER_HOST = "airtasks-manager"
 
 
 @pytest.fixture(scope="session")
-def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgres]:
+def postgres() -> Iterator[Postgres]:
     """A private PostgreSQL 15 cluster (database `airflow`) on a free loopback port."""
-    with run_postgres(tmp_path_factory.mktemp("postgres")) as server:
+    with run_postgres() as server:
         yield server
 
 
 @pytest.fixture(scope="session")
 def rabbitmq(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitMQ]:
-    """A private RabbitMQ broker with the management API, on free loopback ports."""
-    with run_rabbitmq(tmp_path_factory.mktemp("rabbitmq")) as broker:
+    """A private RabbitMQ broker with the management API, on free loopback ports. Yielded while it
+    boots (8-20 s): `airflow_celery` waits for it after `airflow db migrate`; others call `wait_ready()`."""
+    with run_rabbitmq(tmp_path_factory.mktemp("rabbitmq"), wait=False) as broker:
         yield broker
 
 
@@ -71,15 +80,65 @@ def airtasks_image(docker_client: docker.DockerClient) -> str:
     return build(airtasks_image_spec(), log=artifacts / "build-airtasks.log").tag
 
 
-@pytest.fixture(scope="module")
+def shared_dags(folder: Path) -> Path:
+    """The shared deployment's DAG folder: the repo's dags/ (examples, the scaler DAG) and the
+    scaler tests' load DAGs (tests/integration/dags)."""
+    shutil.copytree(REPO / "dags", folder, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        REPO / "tests" / "integration" / "dags",
+        folder / "tests",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    return folder
+
+
+@pytest.fixture(scope="session")
 def airflow_celery(
-    tmp_path_factory: pytest.TempPathFactory, postgres: Postgres, rabbitmq: RabbitMQ
-) -> Iterator[AirflowCluster]:
-    """Airflow 3.3 with CeleryExecutor on PostgreSQL + RabbitMQ, workers for `default` and `manager`."""
-    with run_celery_airflow(
-        tmp_path_factory.mktemp("airflow"),
-        sql_conn=postgres.url("airflow"),
-        broker_url=rabbitmq.broker_url,
-        queues={"default": 4, "manager": 2},
-    ) as cluster:
-        yield cluster
+    tmp_path_factory: pytest.TempPathFactory,
+    postgres: Postgres,
+    rabbitmq: RabbitMQ,
+    moto_server: MotoServer,
+) -> Iterator[Airflow]:
+    """One Airflow 3.3 deployment (CeleryExecutor, PostgreSQL, RabbitMQ) for the session, shared by
+    the example-DAG tests and the scaler's (`scaler_airflow` in tests/integration/conftest.py).
+
+    - DAGs: the repo's examples and scaler DAG, and tests/integration/dags (load on queues without
+      workers: `alpha`, `beta` and `delta`).
+    - Workers: `default` (4 slots, host airtasks-test-default) and `manager` (2 slots: the scaler
+      DAG holds one for its minute, so example tasks on `manager` still run; host airtasks-manager).
+      The manager's worker runs the scaler DAG as on a cluster: env AIRTASKS_CONFIG sizes the moto
+      group airtasks-dagtest-delta from queue `delta`; credentials from its environment.
+    - Tests add workers named after instance ids (`start_worker`) for busy nodes.
+    """
+    base = tmp_path_factory.mktemp("airflow")
+    dags = shared_dags(base / "dags")
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in moto_server.env().items():
+            mp.setenv(key, value)
+        aws_groups.make_group("dagtest", "delta", 0)
+    with run_airflow(base / "home", postgres, rabbitmq, dags) as af:
+        config = base / "scaler-dag.json"
+        config.write_text(
+            json.dumps(
+                {
+                    "backend": "aws",
+                    "region": "us-east-1",
+                    "interval_seconds": 2,
+                    "stabilization_seconds": 0,
+                    "idle_seconds": 0,
+                    "sources": {"airflow": {"url": af.url}},
+                    "celery": None,
+                    "memory": {"store": "airflow", "variable": "airtasks_scaler_memory_dagtest"},
+                    "queues": {"delta": {"group": DAG_GROUP, "max_size": 5, "slots_per_node": 1}},
+                }
+            )
+        )
+        manager_env = {
+            **moto_server.env(),
+            "AIRTASKS_CONFIG": str(config),
+            "AIRTASKS_AIRFLOW_USERNAME": af.username,
+            "AIRTASKS_AIRFLOW_PASSWORD": af.password,
+        }
+        af.start_worker(MANAGER_HOST, ["manager"], concurrency=2, extra_env=manager_env)
+        af.start_worker("airtasks-test-default", ["default"], concurrency=4)
+        yield af

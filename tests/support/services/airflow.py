@@ -1,9 +1,12 @@
-"""A real Airflow 3 with CeleryExecutor for the tests: PostgreSQL metadata DB, RabbitMQ broker,
-api-server, scheduler, dag-processor, and Celery workers started on demand.
+"""A real Airflow 3.3 with CeleryExecutor for the tests: PostgreSQL metadata DB, RabbitMQ broker,
+api-server, scheduler, dag-processor, triggerer, and Celery workers started on demand.
 
-All components share one `[api] secret_key` / JWT secret (task SDK <-> execution API). A worker
-runs in its own UTS namespace whose hostname is a fake instance id, so the task instances it
-runs report that hostname, as on a real node (CONTRACTS.md: hostname = instance id).
+The one launcher of the suite (the stack's example DAGs and the scaler's tests share one deployment,
+see `airflow_celery` in tests/support/fixtures.py). All components share one generated config in
+environment variables: the `[api] secret_key` / JWT secret (task SDK <-> execution API), the Fernet
+key, the metadata DB and the broker; log-server ports are free ports, so sessions never collide. A
+worker runs in its own UTS namespace whose hostname is given (a fake instance id), so the task
+instances it runs report that hostname, as on a real node (CONTRACTS.md: hostname = instance id).
 """
 
 from __future__ import annotations
@@ -22,7 +25,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from cryptography.fernet import Fernet
 
+from airtasks.devstack.procs import descendants
 from tests.support.ports import free_port
 from tests.support.services.postgres import Postgres
 from tests.support.services.rabbitmq import RabbitMQ
@@ -45,6 +50,14 @@ class Airflow:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def credentials_env(self) -> dict[str, str]:
+        """The scaler's and trigger's login to this Airflow (the URL comes from their config)."""
+        return {"AIRTASKS_AIRFLOW_USERNAME": self.username, "AIRTASKS_AIRFLOW_PASSWORD": self.password}
+
+    def access_env(self) -> dict[str, str]:
+        """What `airtasks trigger` (and the scaler) need to find and log in to this Airflow."""
+        return {"AIRTASKS_AIRFLOW_URL": self.url, **self.credentials_env()}
+
     # -- processes -----------------------------------------------------------------------------
 
     def _spawn(
@@ -53,6 +66,8 @@ class Airflow:
         log = open(self.home / f"{name}.log", "ab")  # noqa: SIM115 - closed in stop()
         self._logs.append(log)
         env = dict(self.env)
+        if name.startswith("worker-"):  # each worker its own (unused: --skip-serve-logs) log port
+            env["AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT"] = str(free_port())
         env.update(extra_env or {})
         proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self.processes[name] = proc
@@ -90,7 +105,7 @@ class Airflow:
         """
         procs = list(self.processes.values())
         self.processes.clear()
-        strays = _descendants({p.pid for p in procs})
+        strays = descendants({p.pid for p in procs})
         for proc in procs:
             if proc.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
@@ -158,28 +173,6 @@ class Airflow:
             time.sleep(0.5)
 
 
-def _descendants(roots: set[int]) -> set[int]:
-    """Every live process below `roots` (from /proc), whatever its process group or session."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry.name))
-    found: set[int] = set()
-    todo = list(roots)
-    while todo:
-        for child in children.get(todo.pop(), []):
-            if child not in found:
-                found.add(child)
-                todo.append(child)
-    return found
-
-
 def airflow_env(home: Path, postgres: Postgres, broker: RabbitMQ, dags: Path, port: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "AIRTASKS_"))}
     secret = secrets.token_urlsafe(32)
@@ -191,46 +184,64 @@ def airflow_env(home: Path, postgres: Postgres, broker: RabbitMQ, dags: Path, po
             "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+            "AIRFLOW__CORE__FERNET_KEY": Fernet.generate_key().decode(),
             "AIRFLOW__CORE__AUTH_MANAGER": (
                 "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
             ),
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
+            "AIRFLOW__CORE__PARALLELISM": "64",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": postgres.sqlalchemy_url,
             "AIRFLOW__CELERY__BROKER_URL": broker.amqp_url,
             "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + postgres.sqlalchemy_url.replace("+psycopg2", ""),
+            "AIRFLOW__CELERY__WORKER_PREFETCH_MULTIPLIER": "1",
+            "AIRFLOW__CELERY__OPERATION_TIMEOUT": "5",
             "AIRFLOW__API__SECRET_KEY": secret,
             "AIRFLOW__API_AUTH__JWT_SECRET": secret,
             "AIRFLOW__API__HOST": "127.0.0.1",
             "AIRFLOW__API__PORT": str(port),
+            "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
             "AIRFLOW__API__WORKERS": "1",
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
             "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "30",
             "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
             "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+            # Tasks of queues without a worker stay queued for the whole session (the scaler's load).
+            "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "3600",
+            "AIRFLOW__TRIGGERER__DEFAULT_CAPACITY": "100",
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
-            "AIRFLOW__CORE__PARALLELISM": "64",
-            "AIRFLOW__CELERY__WORKER_PREFETCH_MULTIPLIER": "1",
-            "AIRFLOW__CELERY__OPERATION_TIMEOUT": "5",
-            "PYTHONPATH": os.pathsep.join(
-                p for p in [str(Path(__file__).resolve().parents[3] / "glue")] if p
-            ),
+            "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
+            "AIRFLOW__LOGGING__TRIGGERER_LOG_SERVER_PORT": str(free_port()),
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+            "PYTHONPATH": str(Path(__file__).resolve().parents[3] / "glue"),
         }
     )
     return env
 
 
+def _scheduler_healthy(url: str) -> bool:
+    r = httpx.get(f"{url}/api/v2/monitor/health", timeout=3)
+    return r.status_code == 200 and r.json().get("scheduler", {}).get("status") == "healthy"
+
+
 @contextlib.contextmanager
-def run_airflow(home: Path, postgres: Postgres, broker: RabbitMQ, dags: Path) -> Iterator[Airflow]:
+def run_airflow(
+    home: Path, postgres: Postgres, broker: RabbitMQ, dags: Path, timeout: float = 180
+) -> Iterator[Airflow]:
+    """Migrate the DB, start the components, wait until the scheduler is healthy; no worker yet
+    (`start_worker` adds them). `broker` may still be booting: it is waited for after the migration."""
     home.mkdir(parents=True, exist_ok=True)
     port = free_port()
     password = secrets.token_urlsafe(12)
-    (home / "passwords.json").write_text(json.dumps({"admin": password}))
+    passwords = home / "passwords.json"
+    fd = os.open(passwords, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump({"admin": password}, fh)
     env = airflow_env(home, postgres, broker, dags, port)
     af = Airflow(home, env, port, "admin", password)
     try:
         migrate = subprocess.run(
-            [AIRFLOW, "db", "migrate"], env=env, capture_output=True, text=True, check=False
+            [AIRFLOW, "db", "migrate"], env=env, capture_output=True, text=True, check=False, timeout=300
         )
         if migrate.returncode != 0:
             raise RuntimeError(
@@ -243,11 +254,8 @@ def run_airflow(home: Path, postgres: Postgres, broker: RabbitMQ, dags: Path) ->
         )
         af._spawn("scheduler", [AIRFLOW, "scheduler"])
         af._spawn("dag-processor", [AIRFLOW, "dag-processor"])
-
-        def api_up() -> bool:
-            return httpx.get(f"{af.url}/api/v2/monitor/health", timeout=2).status_code == 200
-
-        af.wait_for("api-server answers", api_up, timeout=120)
+        af._spawn("triggerer", [AIRFLOW, "triggerer"])
+        af.wait_for("the scheduler is healthy", lambda: _scheduler_healthy(af.url), timeout=timeout)
         yield af
     finally:
         af.stop()

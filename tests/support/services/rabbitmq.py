@@ -44,6 +44,10 @@ class RabbitMQ:
     def amqp_url(self) -> str:
         return f"amqp://{self.username}:{self.password}@127.0.0.1:{self.amqp_port}//"
 
+    def credentials_env(self) -> dict[str, str]:
+        """The scaler's login to this broker (AIRTASKS_RABBITMQ_USERNAME / _PASSWORD)."""
+        return {"AIRTASKS_RABBITMQ_USERNAME": self.username, "AIRTASKS_RABBITMQ_PASSWORD": self.password}
+
     def ctl(self, *args: str, timeout: float = 60) -> str:
         out = subprocess.run(
             [str(RABBIT_BIN / "rabbitmqctl"), "-n", self.nodename, *args],
