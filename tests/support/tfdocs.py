@@ -4,7 +4,8 @@ What the tests need from a module directory without `terraform init`:
 - `load_module(path)`: its variables, outputs, resources, data sources, module calls, providers,
   locals and `terraform` blocks, with HCL strings unquoted and expressions kept as text.
 - `render_docs(module)`: the inputs/outputs tables that belong between the README markers
-  `<!-- BEGIN_TF_DOCS -->` and `<!-- END_TF_DOCS -->`; `readme_docs(text)` reads them back.
+  `<!-- BEGIN_TF_DOCS -->` and `<!-- END_TF_DOCS -->`; `readme_docs(text)` reads them back, and
+  `parse_tables(block)` reads any such table (terraform-docs' own layouts too) into rows.
 - `object_keys(expr)`: attribute names of an `object({...})` type or `{...}` literal (also the
   body of a `for` expression), for comparing shapes across modules.
 
@@ -351,6 +352,35 @@ def readme_docs(readme: str) -> str | None:
     if BEGIN not in readme or END not in readme:
         return None
     return readme.split(BEGIN, 1)[1].split(END, 1)[0].strip()
+
+
+def parse_tables(block: str) -> dict[str, list[dict[str, str]]]:
+    """Tables under each `## Heading` of a TF_DOCS block, as rows of {column: cell}."""
+    tables: dict[str, list[dict[str, str]]] = {}
+    heading = ""
+    header: list[str] | None = None
+    for raw in block.splitlines():
+        line = raw.strip()
+        if line.startswith("#"):
+            heading, header = line.lstrip("#").strip().lower(), None
+            tables.setdefault(heading, [])
+            continue
+        if not line.startswith("|"):
+            header = None
+            continue
+        cells = [c.strip().replace("\\|", "|") for c in re.split(r"(?<!\\)\|", line.strip("|"))]
+        if header is None:
+            header = [c.lower() for c in cells]
+        elif not all(set(c) <= set(":- ") for c in cells):
+            tables.setdefault(heading, []).append(dict(zip(header, cells, strict=False)))
+    return tables
+
+
+def cell_name(cell: str) -> str:
+    """The bare name in a Name cell: `x`, [x](#input_x), <a name=...></a> [x](#...)."""
+    cell = re.sub(r"<a [^>]*></a>", "", cell)
+    match = re.search(r"\[([^\]]+)\]", cell)
+    return (match.group(1) if match else cell).strip().strip("`").replace("\\_", "_")
 
 
 def write_docs(module_dir: Path) -> bool:

@@ -2,7 +2,7 @@
 matches its variables.tf/outputs.tf: the same names, descriptions and required flags.
 
 Fix a failure by editing the README, or regenerate the block:
-    .venv/bin/python -m tests.terraform.tfdoc <module dir>
+    .venv/bin/python -m tests.support.tfdocs --write <module dir>
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.terraform import REPO
-from tests.terraform.tfdoc import block_of, cell_name, parse_tables, read_module
+from tests.support.tfdocs import cell_name, load_module, parse_tables, readme_docs
 
 MODULES = sorted(
     {
@@ -29,20 +29,22 @@ def _norm(text: str) -> str:
 
 @pytest.mark.parametrize("module", MODULES, ids=[str(m) for m in MODULES])
 def test_readme_table_matches_code(module: Path) -> None:
-    hint = f"regenerate with: .venv/bin/python -m tests.terraform.tfdoc {module}"
+    hint = f"regenerate with: .venv/bin/python -m tests.support.tfdocs --write {module}"
     readme = REPO / module / "README.md"
     assert readme.exists(), f"{module} has no README.md ({hint})"
-    block = block_of(readme.read_text())
+    block = readme_docs(readme.read_text())
     assert block, f"{readme.relative_to(REPO)} has no BEGIN_TF_DOCS/END_TF_DOCS block ({hint})"
     tables = parse_tables(block)
-    inputs, outputs = read_module(REPO / module)
+    tf = load_module(REPO / module)
+    inputs = [tf.variables[name] for name in sorted(tf.variables)]
+    outputs = [tf.outputs[name] for name in sorted(tf.outputs)]
 
     rows = {cell_name(r.get("name", "")): r for r in tables.get("inputs", [])}
     assert sorted(rows) == [i.name for i in inputs], f"{module}: inputs table out of step ({hint})"
     for var in inputs:
         row = rows[var.name]
         if "description" in row:
-            assert _norm(row["description"]) == _norm(var.description), (
+            assert _norm(row["description"]) == _norm(var.description or ""), (
                 f"{module}: {var.name} description ({hint})"
             )
         if "required" in row:
@@ -54,13 +56,13 @@ def test_readme_table_matches_code(module: Path) -> None:
     assert sorted(rows) == [o.name for o in outputs], f"{module}: outputs table out of step ({hint})"
     for out in outputs:
         if "description" in rows[out.name]:
-            assert _norm(rows[out.name]["description"]) == _norm(out.description), (
+            assert _norm(rows[out.name]["description"]) == _norm(out.description or ""), (
                 f"{module}: {out.name} ({hint})"
             )
 
 
 def test_every_variable_and_output_is_described() -> None:
     for module in MODULES:
-        inputs, outputs = read_module(REPO / module)
-        for item in [*inputs, *outputs]:
+        tf = load_module(REPO / module)
+        for item in [*tf.variables.values(), *tf.outputs.values()]:
             assert item.description, f"{module}: {item.name} has no description"
