@@ -8,6 +8,7 @@ cluster-in-a-box tests.
 
 from __future__ import annotations
 
+import calendar
 import contextlib
 import fcntl
 import hashlib
@@ -17,7 +18,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,47 +62,51 @@ def _digest(parts: Iterable[bytes]) -> str:
     return h.hexdigest()[:12]
 
 
+def import_rootfs(root: Path, tag: str, changes: Sequence[str] = ()) -> None:
+    """`tar -C root -c . | docker import` as `tag` (with Dockerfile `changes`, e.g. a CMD)."""
+    tar = subprocess.Popen(["tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE)
+    imported = subprocess.run(
+        [DOCKER_CLI, "import", *(a for c in changes for a in ("--change", c)), "-", tag],
+        stdin=tar.stdout,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if tar.wait() != 0 or imported.returncode != 0:
+        raise RuntimeError(f"docker import of {tag} failed: {imported.stderr.strip()}")
+
+
+def debootstrap_image(tag: str, include: Sequence[str], lock: str, suite: str = BASE_SUITE) -> str:
+    """`debootstrap --variant=minbase` of `suite` with `include`, imported as `tag` (unless present)."""
+    if image_exists(tag):
+        return tag
+    with _build_lock(lock):
+        if image_exists(tag):
+            return tag
+        debootstrap = shutil.which("debootstrap") or "/usr/sbin/debootstrap"
+        with tempfile.TemporaryDirectory(prefix="airtasks-rootfs-") as tmp:
+            root = Path(tmp) / "root"
+            cmd = [debootstrap, "--variant=minbase", f"--include={','.join(include)}", suite, str(root)]
+            out = subprocess.run([*cmd, BASE_MIRROR], capture_output=True, text=True, check=False)
+            if out.returncode != 0:
+                tail = "\n".join((out.stdout + out.stderr).splitlines()[-20:])
+                raise RuntimeError(f"debootstrap for {tag} failed:\n{tail}")
+            # Smaller image: apt lists and caches are refetched by whoever installs packages.
+            for junk in ("var/lib/apt/lists", "var/cache/apt/archives"):
+                for child in (root / junk).glob("*"):
+                    if child.is_file():
+                        child.unlink()
+            import_rootfs(root, tag, ['CMD ["bash"]'])
+    return tag
+
+
 def base_image() -> str:
     """A Debian bookworm minbase image made with debootstrap + `docker import`; returns its tag."""
     recipe = json.dumps(
         {"suite": BASE_SUITE, "variant": "minbase", "mirror": BASE_MIRROR, "include": BASE_INCLUDE}
     )
     tag = f"{BASE_REPOSITORY}:{BASE_SUITE}-{_digest([recipe.encode()])}"
-    if image_exists(tag):
-        return tag
-    with _build_lock("base"):
-        if image_exists(tag):
-            return tag
-        debootstrap = shutil.which("debootstrap") or "/usr/sbin/debootstrap"
-        with tempfile.TemporaryDirectory(prefix="airtasks-rootfs-") as tmp:
-            root = Path(tmp) / "root"
-            subprocess.run(
-                [
-                    debootstrap,
-                    "--variant=minbase",
-                    f"--include={','.join(BASE_INCLUDE)}",
-                    BASE_SUITE,
-                    str(root),
-                    BASE_MIRROR,
-                ],
-                check=True,
-                capture_output=True,
-            )
-            # Smaller image: apt lists and caches are refetched by whoever installs packages.
-            for junk in ("var/lib/apt/lists", "var/cache/apt/archives"):
-                for child in (root / junk).glob("*"):
-                    if child.is_file():
-                        child.unlink()
-            tar = subprocess.Popen(["tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE)
-            subprocess.run(
-                [DOCKER_CLI, "import", "--change", 'CMD ["bash"]', "-", tag],
-                stdin=tar.stdout,
-                check=True,
-                capture_output=True,
-            )
-            if tar.wait() != 0:
-                raise RuntimeError("tar of the debootstrap rootfs failed")
-    return tag
+    return debootstrap_image(tag, BASE_INCLUDE, "base")
 
 
 @dataclass(frozen=True)
@@ -179,11 +184,23 @@ def build(spec: ImageSpec, log: Path | None = None, latest: bool = True) -> Buil
     return BuildResult(tag, built, time.monotonic() - start)
 
 
+PRUNE_AFTER_SECONDS = 24 * 3600
+
+
 def prune_old_tags(repository: str, keep: str) -> None:
-    """Drop this repository's older content-hash tags (each change of the inputs makes a new one)."""
-    out = _docker("images", repository, "--format", "{{.Repository}}:{{.Tag}}", check=False)
-    for ref in out.stdout.split():
-        if ref != keep and not ref.endswith(":latest"):
+    """Drop this repository's content-hash tags older than a day (each change of the inputs makes a
+    new one). Younger ones may belong to another checkout's session on this machine, mid-run."""
+    out = _docker("images", repository, "--format", "{{.Repository}}:{{.Tag}} {{.CreatedAt}}", check=False)
+    now = time.time()
+    for line in out.stdout.splitlines():
+        ref, _, created = line.partition(" ")
+        if ref == keep or ref.endswith(":latest"):
+            continue
+        try:
+            age = now - calendar.timegm(time.strptime(created[:19], "%Y-%m-%d %H:%M:%S"))
+        except ValueError:
+            continue
+        if age > PRUNE_AFTER_SECONDS:
             _docker("rmi", ref, check=False)  # fails harmlessly while a container uses it
 
 
