@@ -321,16 +321,7 @@ class Scaler:
             reason=reason,
             loads=dict(r.loads),
             failed=obs.load is None,
-            nodes=[
-                NodeReport(
-                    n.id,
-                    None if r.busy is None else n.running,
-                    n.cordoned,
-                    next((i.state for i in r.instances or [] if i.id == n.id), ""),
-                    n.launched_at,
-                )
-                for n in obs.nodes
-            ],
+            nodes=_node_reports(r, obs),
         )
         if obs.load is None:
             return report, None
@@ -522,16 +513,7 @@ class Scaler:
                     reason=obs.error or "",
                     loads=dict(r.loads),
                     failed=obs.load is None,
-                    nodes=[
-                        NodeReport(
-                            n.id,
-                            None if r.busy is None else n.running,
-                            n.cordoned,
-                            next((i.state for i in r.instances or [] if i.id == n.id), ""),
-                            n.launched_at,
-                        )
-                        for n in obs.nodes
-                    ],
+                    nodes=_node_reports(r, obs),
                 )
             )
         return out
@@ -546,6 +528,20 @@ class Scaler:
 # ---------------------------------------------------------------------------------------------
 # Building from a config, and running passes
 # ---------------------------------------------------------------------------------------------
+
+
+def _node_reports(r: QueueRead, obs: Observation) -> list[NodeReport]:
+    """Each node of a queue's group as reported: busy only when a source could tell."""
+    return [
+        NodeReport(
+            n.id,
+            None if r.busy is None else n.running,
+            n.cordoned,
+            next((i.state for i in r.instances or [] if i.id == n.id), ""),
+            n.launched_at,
+        )
+        for n in obs.nodes
+    ]
 
 
 def build_scaler(
