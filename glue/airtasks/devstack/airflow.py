@@ -13,7 +13,6 @@ import contextlib
 import json
 import os
 import secrets
-import signal
 import socket
 import subprocess
 import sys
@@ -30,7 +29,6 @@ from airtasks.errors import AirtasksError
 
 USERNAME = "admin"
 PASSWORD_FILE = "simple_auth_manager_passwords.json.generated"
-MIGRATE_PID = "db-migrate.pid"
 
 
 class AirflowStartError(AirtasksError):
@@ -159,48 +157,98 @@ def running(run_dir: Path) -> int | None:
     return None
 
 
-def start_migration(run_dir: Path, port: int = 8080, *, dags_folder: Path | None = None) -> Migration:
-    """`airflow db migrate` in the background (the slow part of a first start, ~10 s), so that
-    `make up` overlaps it with Terraform; `start_airflow` then finds the database ready."""
+def _port_in_use(port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+        return True
+    return False
+
+
+@dataclass
+class Launched:
+    """`airflow standalone` started in the background; `wait()` until it is healthy."""
+
+    run_dir: Path
+    proc: subprocess.Popen[bytes]
+    url: str
+    home: Path
+    password_file: Path
+    log: Path
+    user_state: bool
+    started: float
+
+    def wait(self, timeout: float = 180.0, state_extra: Mapping[str, object] | None = None) -> AirflowHandle:
+        """Until the API answers and the scheduler is healthy; then write the state file(s)."""
+        try:
+            wait_healthy(self.url, self.proc, self.log, timeout)
+        except AirflowStartError:
+            stop_airflow(self.run_dir)
+            raise
+        state = {
+            "mode": "local",
+            "url": self.url,
+            "username": USERNAME,
+            "password_file": str(self.password_file),
+            "airflow_home": str(self.home),
+            "log": str(self.log),
+            "pid": self.proc.pid,
+            **(state_extra or {}),
+        }
+        state_file = self.run_dir / STATE_NAME
+        state_file.write_text(json.dumps(state, indent=2) + "\n")
+        if self.user_state:
+            user = user_state_file()
+            user.parent.mkdir(parents=True, exist_ok=True)
+            user.write_text(json.dumps(state, indent=2) + "\n")
+        return AirflowHandle(
+            self.url,
+            USERNAME,
+            self.password_file,
+            self.home,
+            self.log,
+            self.proc.pid,
+            state_file,
+            time.monotonic() - self.started,
+        )
+
+
+def launch_airflow(
+    run_dir: Path,
+    port: int = 8080,
+    env: Mapping[str, str] | None = None,
+    *,
+    dags_folder: Path | None = None,
+    user_state: bool = True,
+) -> Launched:
+    """Start Airflow standalone in the background (its own session); `Launched.wait()` for it.
+
+    `env` is added to Airflow's environment: e.g. `AIRTASKS_CONFIG` (the scaler config of
+    `envs/local`) and `AWS_ENDPOINT_URL` + dummy keys, so the scaler DAG resizes the local groups.
+    """
+    run_dir = run_dir.resolve()
+    pid = running(run_dir)
+    if pid is not None:
+        raise AirflowStartError(f"Airflow already runs from {run_dir} (pid {pid}); `make down` first")
+    if _port_in_use(port):
+        raise AirflowStartError(
+            f"port {port} on 127.0.0.1 is taken by another program; free it, or pick another port "
+            f"(`make up AIRFLOW_PORT={port + 1}`, `airtasks dev up --airflow-port {port + 1}`)"
+        )
     home, password_file, dags = _layout(run_dir, dags_folder)
-    log = home / "db-migrate.log"
+    log = home / "standalone.log"
+    started = time.monotonic()
     with open(log, "ab") as out:
         proc = subprocess.Popen(
-            [_airflow_bin(), "db", "migrate"],
-            env=airflow_env(home, port, dags, password_file),
+            [_airflow_bin(), "standalone"],
+            env=airflow_env(home, port, dags, password_file, env),
             cwd=home,
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
-    (home / MIGRATE_PID).write_text(f"{proc.pid}\n")  # so `make down` can stop it after a failed up
-    return Migration(proc, log)
-
-
-@dataclass(frozen=True)
-class Migration:
-    proc: subprocess.Popen[bytes]
-    log: Path
-
-    def wait(self, timeout: float = 300.0) -> None:
-        try:
-            code = self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-            raise AirflowStartError(f"airflow db migrate took over {timeout:.0f}s; see {self.log}") from None
-        finally:
-            (self.log.parent / MIGRATE_PID).unlink(missing_ok=True)
-        if code != 0:
-            raise AirflowStartError(f"airflow db migrate exited with {code}; see {self.log}")
-
-
-def _port_in_use(port: int) -> bool:
-    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
-        return True
-    return False
+    (home / "standalone.pid").write_text(f"{proc.pid}\n")
+    url = f"http://127.0.0.1:{port}"
+    return Launched(run_dir, proc, url, home, password_file, log, user_state, started)
 
 
 def start_airflow(
@@ -213,78 +261,27 @@ def start_airflow(
     user_state: bool = True,
     state_extra: Mapping[str, object] | None = None,
 ) -> AirflowHandle:
-    """Start Airflow standalone in the background and wait until it is healthy.
+    """Start Airflow standalone in the background and wait until it is healthy (see launch_airflow).
 
-    `env` is added to Airflow's environment: e.g. `AIRTASKS_CONFIG` (the scaler config of
-    `envs/local`) and `AWS_ENDPOINT_URL` + dummy keys, so the scaler DAG resizes the local groups.
     `state_extra` goes into the state file too (what `make up` built besides Airflow).
     """
-    run_dir = run_dir.resolve()
-    pid = running(run_dir)
-    if pid is not None:
-        raise AirflowStartError(f"Airflow already runs from {run_dir} (pid {pid}); `make down` first")
-    if _port_in_use(port):
-        raise AirflowStartError(
-            f"port {port} on 127.0.0.1 is taken by another program; free it, or pick another port "
-            f"(`make up AIRFLOW_PORT={port + 1}`, `airtasks dev up --airflow-port {port + 1}`)"
-        )
-    home, password_file, dags = _layout(run_dir, dags_folder)
-    pid_file = home / "standalone.pid"
-    full_env = airflow_env(home, port, dags, password_file, env)
-    log = home / "standalone.log"
-    start = time.monotonic()
-    with open(log, "ab") as out:
-        proc = subprocess.Popen(
-            [_airflow_bin(), "standalone"],
-            env=full_env,
-            cwd=home,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-    pid_file.write_text(f"{proc.pid}\n")
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(url, proc, log, timeout)
-    except AirflowStartError:
-        stop_airflow(run_dir)
-        raise
-    state = {
-        "mode": "local",
-        "url": url,
-        "username": USERNAME,
-        "password_file": str(password_file),
-        "airflow_home": str(home),
-        "log": str(log),
-        "pid": proc.pid,
-        **(state_extra or {}),
-    }
-    state_file = run_dir / STATE_NAME
-    state_file.write_text(json.dumps(state, indent=2) + "\n")
-    if user_state:
-        user = user_state_file()
-        user.parent.mkdir(parents=True, exist_ok=True)
-        user.write_text(json.dumps(state, indent=2) + "\n")
-    return AirflowHandle(
-        url, USERNAME, password_file, home, log, proc.pid, state_file, time.monotonic() - start
-    )
+    launched = launch_airflow(run_dir, port, env, dags_folder=dags_folder, user_state=user_state)
+    return launched.wait(timeout, state_extra)
 
 
 def stop_airflow(run_dir: Path, timeout: float = 30.0) -> bool:
-    """Stop the standalone Airflow started from `run_dir` with its running tasks (and a `db migrate`
-    a failed `make up` left); remove its state files. False if no Airflow ran."""
+    """Stop the standalone Airflow started from `run_dir` with its running tasks; remove its state
+    files. False if no Airflow ran."""
     run_dir = run_dir.resolve()
     home = run_dir / "airflow"
     stopped = False
-    for name in (MIGRATE_PID, "standalone.pid"):
-        pid_file = home / name
-        with contextlib.suppress(OSError, ValueError):
-            pid = int(pid_file.read_text())
-            if alive(pid):
-                stop_tree(pid, timeout)
-                stopped = stopped or name == "standalone.pid"
-        pid_file.unlink(missing_ok=True)
+    pid_file = home / "standalone.pid"
+    with contextlib.suppress(OSError, ValueError):
+        pid = int(pid_file.read_text())
+        if alive(pid):
+            stop_tree(pid, timeout)
+            stopped = True
+    pid_file.unlink(missing_ok=True)
     for state in (run_dir / STATE_NAME, user_state_file()):
         with contextlib.suppress(OSError, ValueError):
             if json.loads(state.read_text()).get("airflow_home") == str(home):

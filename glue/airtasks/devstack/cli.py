@@ -75,16 +75,20 @@ def up(mode: str, airflow_port: int) -> None:
     ctx = DevContext(repo=repo, run_dir=run_dir, airflow_port=airflow_port, echo=click.echo)
     done: list[str] = []
     _save_state(run_dir, {"mode": mode, "airflow_port": airflow_port, "steps": done})
-    steps: list[Step] = [step_type() for step_type in MODES[mode]]
-    for step in steps:
-        prepare = getattr(step, "prepare", None)
-        if prepare is not None:
-            prepare(ctx)
-    for step in steps:
-        step.up(ctx)
-        done.append(step.name)
-        _save_state(run_dir, {"mode": mode, "airflow_port": airflow_port, "steps": done})
-        _write_env(ctx)
+    finishers = []
+    try:
+        for step_type in MODES[mode]:
+            step: Step = step_type()
+            finish = step.up(ctx)  # may leave work running (see steps.py); finished below, in order
+            if finish is not None:
+                finishers.append(finish)
+            done.append(step.name)
+            _save_state(run_dir, {"mode": mode, "airflow_port": airflow_port, "steps": done})
+            _write_env(ctx)
+        for finish in finishers:
+            finish()
+    except AirtasksError as exc:
+        raise AirtasksError(f"{exc}\n`make up` stopped half-way; `make down` cleans up") from None
     for block in ctx.summary:
         click.echo(block)
     click.echo(

@@ -1,7 +1,8 @@
 """The steps of a local deployment. Each step brings one thing up and can take it down again.
 
-A step may also have `prepare(ctx)`: slow work that needs no earlier step, started in the
-background before the first step comes up (Airflow's database migration overlaps Terraform).
+`up` may leave slow work running and return a `finish` callable: the later steps start
+meanwhile, and `dev up` calls the finishers in step order at the end. So Airflow boots while
+Terraform applies (the saved plan already gave the scaler config Airflow needs).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -40,10 +42,13 @@ class DevContext:
             return str(path)
 
 
+Finish = Callable[[], None]
+
+
 class Step(Protocol):
     name: str
 
-    def up(self, ctx: DevContext) -> None: ...
+    def up(self, ctx: DevContext) -> Finish | None: ...
 
     def down(self, ctx: DevContext) -> None: ...
 
@@ -84,28 +89,42 @@ class TerraformStep:
     def _vars(self, ctx: DevContext) -> dict[str, Any]:
         return {"airflow_port": ctx.airflow_port}
 
-    def up(self, ctx: DevContext) -> None:
+    def up(self, ctx: DevContext) -> Finish:
+        """init and plan, write the scaler config the plan knows, then apply in the background."""
         tf = self._tf(ctx)
         ctx.echo(f"terraform: applying {self.root} (log {ctx.rel(tf.log)}) ...")
         started = time.monotonic()
         tf.init()
-        tf.apply(self._vars(ctx))
-        ctx.outputs.update(tf.outputs())
+        plan = tf.plan(self._vars(ctx))
         config_file = ctx.run_dir / SCALER_CONFIG
-        config = ctx.outputs.get("scaler_config")
-        if config is not None:
-            config_file.write_text(json.dumps(config, indent=2) + "\n")
-        ctx.echo(f"terraform: applied {self.root} in {time.monotonic() - started:.0f}s")
-        ctx.record.update(
-            state.record(
-                ctx.repo / self.root,
-                tf.state,
-                tf.data_dir,
-                config_file if config is not None else None,
-                {k: v for k, v in ctx.env.items() if k.startswith("AWS_")},
+        self._write_config(config_file, tf.planned_outputs(plan))
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="terraform-apply")
+        applying = pool.submit(tf.apply_plan, plan)
+        pool.shutdown(wait=False)
+
+        def finish() -> None:
+            applying.result()
+            ctx.outputs.update(tf.outputs())
+            self._write_config(config_file, ctx.outputs)
+            ctx.echo(f"terraform: applied {self.root} in {time.monotonic() - started:.0f}s")
+            ctx.record.update(
+                state.record(
+                    ctx.repo / self.root,
+                    tf.state,
+                    tf.data_dir,
+                    config_file if config_file.exists() else None,
+                    {k: v for k, v in ctx.env.items() if k.startswith("AWS_")},
+                )
             )
-        )
-        ctx.summary.append(describe(ctx.outputs, ctx.env))
+            ctx.summary.append(describe(ctx.outputs, ctx.env))
+
+        return finish
+
+    @staticmethod
+    def _write_config(path: Path, outputs: dict[str, Any]) -> None:
+        config = outputs.get("scaler_config")
+        if config is not None:
+            path.write_text(json.dumps(config, indent=2) + "\n")
 
     def down(self, ctx: DevContext) -> None:
         if not (ctx.run_dir / "terraform" / "terraform.tfstate").exists():
@@ -133,7 +152,7 @@ def describe(outputs: dict[str, Any], env: dict[str, str]) -> str:
         lines.append(f"  parameter        {name} ({key})")
     lines += ["", f"scaler_config (also in .run/{SCALER_CONFIG}):", json.dumps(config, indent=2)]
     if env.get("AWS_ENDPOINT_URL"):
-        lines += ["", "Talk to it: source .run/env, then e.g. aws autoscaling describe-auto-scaling-groups"]
+        lines += ["", "AWS API: source .run/env; .venv/bin/aws autoscaling describe-auto-scaling-groups"]
     return "\n".join(lines)
 
 
@@ -142,30 +161,24 @@ class AirflowStep:
     it sizes the envs/local groups on the moto server (env AIRTASKS_CONFIG, AWS_ENDPOINT_URL)."""
 
     name = "airflow"
-    _migration: airflow.Migration | None = None
 
-    def prepare(self, ctx: DevContext) -> None:
-        if airflow.running(ctx.run_dir) is None:
-            self._migration = airflow.start_migration(
-                ctx.run_dir, ctx.airflow_port, dags_folder=ctx.repo / "dags"
-            )
-
-    def up(self, ctx: DevContext) -> None:
+    def up(self, ctx: DevContext) -> Finish | None:
         if airflow.running(ctx.run_dir) is not None:
             ctx.echo("airflow: already running (`make down` stops it)")
             ctx.summary.append(_access_summary(ctx, ctx.run_dir / "airflow"))
-            return
-        if self._migration is not None:
-            self._migration.wait()
+            return None
         env = dict(ctx.env)
         if (ctx.run_dir / SCALER_CONFIG).is_file():
             env["AIRTASKS_CONFIG"] = str(ctx.run_dir.resolve() / SCALER_CONFIG)
         ctx.echo(f"airflow: starting standalone on 127.0.0.1:{ctx.airflow_port} ...")
-        handle = airflow.start_airflow(
-            ctx.run_dir, ctx.airflow_port, env, dags_folder=ctx.repo / "dags", state_extra=ctx.record
-        )
-        ctx.echo(f"airflow: healthy after {handle.seconds:.0f}s")
-        ctx.summary.append(_access_summary(ctx, handle.home))
+        launched = airflow.launch_airflow(ctx.run_dir, ctx.airflow_port, env, dags_folder=ctx.repo / "dags")
+
+        def finish() -> None:
+            handle = launched.wait(state_extra=ctx.record)
+            ctx.echo(f"airflow: healthy after {handle.seconds:.0f}s")
+            ctx.summary.append(_access_summary(ctx, handle.home))
+
+        return finish
 
     def down(self, ctx: DevContext) -> None:
         if airflow.stop_airflow(ctx.run_dir):

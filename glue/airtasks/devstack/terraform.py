@@ -31,14 +31,15 @@ class Terraform:
         if cli_config and PROVIDER_MIRROR.is_dir() and cli_config.is_file():
             self.env["TF_CLI_CONFIG_FILE"] = str(cli_config)
 
-    def run(self, *args: str, timeout: float = 900) -> str:
+    def run(self, *args: str, timeout: float = 900, log_stdout: bool = True) -> str:
         if not self.binary:
             raise AirtasksError("terraform is not on PATH; install Terraform >= 1.11")
         self.work_dir.mkdir(parents=True, exist_ok=True)
         cmd = [self.binary, f"-chdir={self.root}", *args]
         proc = subprocess.run(cmd, env=self.env, capture_output=True, text=True, timeout=timeout, check=False)
         with self.log.open("a") as log:
-            log.write(f"$ terraform {' '.join(args)}\n{proc.stdout}{proc.stderr}\n")
+            out = proc.stdout if log_stdout or proc.returncode else "(stdout not logged)\n"
+            log.write(f"$ terraform {' '.join(args)}\n{out}{proc.stderr}\n")
         if proc.returncode != 0:
             tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
             raise AirtasksError(f"terraform {args[0]} in {self.root} failed (full log: {self.log}):\n{tail}")
@@ -51,6 +52,22 @@ class Terraform:
         self.run(
             "apply", "-auto-approve", "-input=false", "-no-color", f"-state={self.state}", *_vars(variables)
         )
+
+    def plan(self, variables: dict[str, Any] | None = None) -> Path:
+        """`terraform plan -out`: the saved plan `apply_plan` applies, without planning again."""
+        out = self.work_dir / "up.tfplan"
+        args = ["-input=false", "-no-color", f"-state={self.state}", f"-out={out}"]
+        self.run("plan", *args, *_vars(variables))
+        return out
+
+    def planned_outputs(self, plan: Path) -> dict[str, Any]:
+        """The outputs a saved plan already knows (values computed only at apply are left out)."""
+        shown = json.loads(self.run("show", "-json", str(plan), log_stdout=False))
+        planned = shown.get("planned_values", {}).get("outputs", {})
+        return {name: item["value"] for name, item in planned.items() if "value" in item}
+
+    def apply_plan(self, plan: Path) -> None:
+        self.run("apply", "-input=false", "-no-color", f"-state={self.state}", str(plan))
 
     def destroy(self, variables: dict[str, Any] | None = None) -> None:
         self.run(
