@@ -273,12 +273,12 @@ def test_status_json_is_the_view(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 def test_chart_window_grows_with_the_history() -> None:
     w = busy_world()
     cfg = config()
-    assert chart_window(cfg, w.history.load(), ["default"], NOW) == 900
+    assert chart_window(cfg, w.history.load(), ["default"], NOW) == 120
     scaler = w.scaler()
     scaler.run_pass()
-    w.clock[0] += 2 * 3600 + 60
     h = w.history.load()
-    assert chart_window(cfg, h, ["default"], w.clock[0]) == 2 * 3600 + 900
+    assert chart_window(cfg, h, ["default"], NOW + 200) == 300  # 250 s, to whole minutes
+    assert chart_window(cfg, h, ["default"], NOW + 2 * 3600) == 2.5 * 3600  # to quarters of an hour
     assert chart_window(cfg, h, ["default"], NOW + 10 * 86400) == cfg.history_config.max_age_seconds
 
 

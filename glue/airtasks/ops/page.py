@@ -156,7 +156,7 @@ def chart(q: QueueView, now: float, window: float, width: int = 680) -> str:
         out.append(f'<text x="{pad_l - 6}" y="{top + 9}" text-anchor="end">{vmax}</text>')
         out.append(f'<text x="{pad_l - 6}" y="{top + panel}" text-anchor="end">0</text>')
         out.append(f'<text x="{pad_l + 4}" y="{top + 10}">{label}</text>')
-    step = 3600.0 if window > 3 * 3600 else 900.0 if window > 3600 else 300.0
+    step = next((st for st in (60.0, 300.0, 900.0, 1800.0) if window / st <= 8), 3600.0)
     back = 0.0
     while back <= window + 1:
         label = "now" if back < 1 else (f"-{back / 3600:g} h" if back >= 3600 else f"-{back / 60:g} min")

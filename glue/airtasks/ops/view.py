@@ -79,6 +79,7 @@ DOWN = frozenset(
 )
 DECISIONS_SHOWN = 50
 WINDOW_STEP = 900.0
+MIN_WINDOW = 120.0
 
 
 @dataclass(frozen=True)
@@ -337,13 +338,14 @@ def _queue_view(
         else:
             swarm_known = swarm is not None
         last_busy = memory.queue.last_busy.get(inst.id)
+        status = node_status(inst, running, cordoned, record, swarm_known)
         idle = None
-        if running == 0:
+        if running == 0 and status in {"idle", "draining"}:
             idle = max(now - max(last_busy or inst.launched_at, inst.launched_at), 0.0)
         nodes.append(
             NodeView(
                 id=inst.id,
-                status=node_status(inst, running, cordoned, record, swarm_known),
+                status=status,
                 running=running,
                 tasks=tuple(tasks.get(inst.id, ())),
                 cordoned=cordoned,
@@ -459,11 +461,14 @@ def build_view(
 
 
 def chart_window(config: ScalerConfig, history: History, queues: Sequence[str], now: float) -> float:
-    """What the history covers, in steps of 15 min, from 15 min up to `history.max_age_seconds`:
-    a fresh cluster gets a readable chart, not six empty hours."""
+    """What the history covers (a little more), rounded up to whole minutes below 15 min and to
+    quarters of an hour above, at least 2 min, at most `history.max_age_seconds`: a fresh cluster
+    gets a readable chart, not six empty hours."""
     oldest = min((e.t for q in queues for e in history.entries(q)), default=now)
-    span = math.ceil(max(now - oldest, 1.0) / WINDOW_STEP) * WINDOW_STEP
-    return float(min(config.history_config.max_age_seconds, max(WINDOW_STEP, span)))
+    span = max(now - oldest, 0.0) * 1.25
+    step = 60.0 if span <= WINDOW_STEP else WINDOW_STEP
+    rounded = math.ceil(max(span, 1.0) / step) * step
+    return float(min(config.history_config.max_age_seconds, max(MIN_WINDOW, rounded)))
 
 
 def _swarm(
