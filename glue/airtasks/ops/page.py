@@ -219,7 +219,7 @@ def _nodes_table(q: QueueView, now: float) -> str:
         return '<p class="muted">No nodes in the group.</p>'
     rows = []
     for n in q.nodes:
-        running = "" if n.running is None else f" {n.running}"
+        running = f" {n.running}" if n.running and n.status in {"busy", "draining"} else ""
         swarm = "-" if n.swarm_state is None else f"{n.swarm_state}, {n.swarm_availability or '-'}"
         times = f"up {_ago(now - n.launched_at)}" if n.launched_at else ""
         if n.idle_seconds is not None:
