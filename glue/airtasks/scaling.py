@@ -270,7 +270,10 @@ class Scaler:
 
         swarm = self._swarm_hygiene(reads, dry_run)
         if self.history is not None and not dry_run:
-            self.history.record(reports, now, self._swarm_records())
+            airflow_down = self.airflow is not None and all(r.loads.get("airflow") is None for r in reads)
+            if not (airflow_down and self.history.store.name == "airflow"):
+                # (The history lives in that Airflow: a pass that found it down does not wait on it twice.)
+                self.history.record(reports, now, self._swarm_records())
         return PassReport(reports, swarm, (time.monotonic() - started) * 1000.0, dry_run)
 
     def _swarm_records(self) -> list[SwarmNodeRecord] | None:

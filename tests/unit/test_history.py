@@ -190,6 +190,20 @@ def test_dry_runs_are_not_recorded_and_store_errors_never_stop_a_pass(
     assert broken.writes == 0
 
 
+def test_a_pass_that_found_airflow_down_does_not_wait_on_its_variable() -> None:
+    store = InProcessHistoryStore()
+    store.name = "airflow"
+    scaler = make_scaler(store)
+    assert scaler.airflow is not None
+    scaler.airflow.down = True  # type: ignore[attr-defined]
+    report = scaler.run_pass()
+    assert report.queues[0].action == "hold"
+    assert store.writes == 0
+    store.name = "file"  # elsewhere: the held pass is recorded ("why did it not scale?")
+    scaler.run_pass()
+    assert [e.action for e in store.load().entries("default")] == ["hold"]
+
+
 def test_history_config_defaults_follow_the_sources() -> None:
     base = {
         "backend": "aws",
