@@ -124,19 +124,19 @@ def _step_path(
 
 
 def chart(q: QueueView, now: float, window: float, width: int = 680) -> str:
-    """Load (top) and node count (bottom: size solid, desired dashed, max dotted) over the window."""
+    """Load (top) and nodes (bottom: group size solid, want dashed, max_size dotted) over the window."""
     pad_l, pad_r, panel, gap, axis = 44, 10, 64, 18, 18
     height = 2 * panel + gap + axis + 8
     start = now - window
     pts: list[Point] = [p for p in q.series if p.t >= start]
     if q.current is not None or q.load is not None:  # the live reading, so the lines reach "now"
-        pts.append(Point(now, q.load, q.current, None))
+        pts.append(Point(now, q.load, q.current, q.want))
 
     def x(t: float) -> float:
         return pad_l + (t - start) / window * (width - pad_l - pad_r)
 
     load_max = max([p.load or 0 for p in pts] + [q.slots_per_node, 1])
-    node_max = max([p.current or 0 for p in pts] + [p.desired or 0 for p in pts] + [q.max_size, 1])
+    node_max = max([p.size or 0 for p in pts] + [p.want or 0 for p in pts] + [q.max_size, 1])
 
     def y_load(v: float) -> float:
         return 6 + panel - v / load_max * panel
@@ -168,18 +168,17 @@ def chart(q: QueueView, now: float, window: float, width: int = 680) -> str:
         'stroke-opacity=".5" stroke-dasharray="1 3"><title>max_size</title></line>'
     )
     load_path = _step_path([(p.t, p.load) for p in pts], x, y_load, now)
-    size_path = _step_path([(p.t, p.current) for p in pts], x, y_nodes, now)
-    desired = [(p.t, p.desired) for p in pts if p.desired is not None]
-    desired_path = _step_path(desired, x, y_nodes, pts[-1].t if pts else now)
+    size_path = _step_path([(p.t, p.size) for p in pts], x, y_nodes, now)
+    want_path = _step_path([(p.t, p.want) for p in pts], x, y_nodes, now)
     if load_path:
         out.append(
             f'<path class="load" d="{load_path}" fill="none" stroke="var(--load)" stroke-width="2">'
             "<title>load (tasks)</title></path>"
         )
-    if desired_path:
+    if want_path:
         out.append(
-            f'<path class="desired" d="{desired_path}" fill="none" stroke="var(--desired)" '
-            'stroke-width="1.5" stroke-dasharray="5 3"><title>desired size</title></path>'
+            f'<path class="want" d="{want_path}" fill="none" stroke="var(--desired)" '
+            'stroke-width="1.5" stroke-dasharray="5 3"><title>want (nodes the load needs)</title></path>'
         )
     if size_path:
         out.append(

@@ -133,8 +133,9 @@ class Point:
 
     t: float
     load: int | None
-    current: int | None
-    desired: int | None
+    size: int | None
+    """The group's size after that pass (desired; the size it had when the pass could not act)."""
+    want: int | None
 
 
 @dataclass(frozen=True)
@@ -312,7 +313,11 @@ def node_status(
 
 
 def _series(entries: Sequence[HistoryEntry], since: float) -> tuple[Point, ...]:
-    return tuple(Point(e.t, e.load, e.current, e.desired) for e in entries if e.t >= since)
+    return tuple(
+        Point(e.t, e.load, e.desired if e.desired is not None else e.current, e.want)
+        for e in entries
+        if e.t >= since
+    )
 
 
 def _queue_view(
