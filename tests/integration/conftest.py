@@ -86,7 +86,14 @@ def scaler_airflow(
         for key, value in moto_server.env().items():
             mp.setenv(key, value)
         aws_groups.make_group("dagtest", "delta", 0)
-    with run_airflow(base / "home", scaler_postgres, scaler_rabbitmq, dags) as af:
+    # The api-server hosts the Air-Tasks plugin (cluster page): it reads the groups on moto and the
+    # broker's queues with these.
+    api_server_env = {
+        **moto_server.env(),
+        "AIRTASKS_RABBITMQ_USERNAME": scaler_rabbitmq.username,
+        "AIRTASKS_RABBITMQ_PASSWORD": scaler_rabbitmq.password,
+    }
+    with run_airflow(base / "home", scaler_postgres, scaler_rabbitmq, dags, api_server_env) as af:
         config = base / "scaler-dag.json"
         config.write_text(
             json.dumps(

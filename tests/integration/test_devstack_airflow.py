@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
 from airtasks.devstack.airflow import start_airflow, stop_airflow
@@ -58,6 +59,17 @@ def test_make_up_airflow_then_trigger_with_no_settings(tmp_path: Path) -> None:
         assert out.stdout.split()[-1] == "success"
         log = handle.log.read_text(errors="replace")
         assert password not in log, "the admin password never reaches a log"
+
+        # The Air-Tasks plugin (cluster page) is loaded, and behind the login.
+        assert httpx.get(f"{handle.url}/airtasks/api/view", timeout=30).status_code == 401
+        token = httpx.post(
+            f"{handle.url}/auth/token", json={"username": "admin", "password": password}, timeout=30
+        ).json()["access_token"]
+        view = httpx.get(
+            f"{handle.url}/airtasks/api/view", headers={"Authorization": f"Bearer {token}"}, timeout=30
+        )
+        assert view.status_code == 200, view.text
+        assert "no scaler config" in view.json()["problems"][0]  # this test starts Airflow without one
         ARTIFACTS.mkdir(exist_ok=True)
         (ARTIFACTS / "make-up-airflow-seconds.txt").write_text(f"{handle.seconds:.1f}\n")
     finally:

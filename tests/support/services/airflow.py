@@ -221,7 +221,15 @@ def airflow_env(home: Path, postgres: Postgres, broker: RabbitMQ, dags: Path, po
 
 
 @contextlib.contextmanager
-def run_airflow(home: Path, postgres: Postgres, broker: RabbitMQ, dags: Path) -> Iterator[Airflow]:
+def run_airflow(
+    home: Path,
+    postgres: Postgres,
+    broker: RabbitMQ,
+    dags: Path,
+    api_server_env: dict[str, str] | None = None,
+) -> Iterator[Airflow]:
+    """`api_server_env`: added to the api-server's environment only (e.g. what the Air-Tasks
+    plugin's cluster page reads the groups and the broker with)."""
     home.mkdir(parents=True, exist_ok=True)
     port = free_port()
     password = secrets.token_urlsafe(12)
@@ -240,6 +248,7 @@ def run_airflow(home: Path, postgres: Postgres, broker: RabbitMQ, dags: Path) ->
         af._spawn(
             "api-server",
             [AIRFLOW, "api-server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+            api_server_env,
         )
         af._spawn("scheduler", [AIRFLOW, "scheduler"])
         af._spawn("dag-processor", [AIRFLOW, "dag-processor"])
