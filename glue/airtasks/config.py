@@ -81,7 +81,7 @@ class AirflowSourceConfig(_Credentials):
 
 
 class RabbitMQSourceConfig(_Credentials):
-    url: str = "http://rabbitmq:15672"
+    url: str = "http://rabbitmq:15672/rabbitmq"  # the stack serves management under /rabbitmq
     vhost: str = "/"
     username_env: str = "AIRTASKS_RABBITMQ_USERNAME"
     password_env: str = "AIRTASKS_RABBITMQ_PASSWORD"
