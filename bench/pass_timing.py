@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from airtasks.config import parse_config
+from airtasks.history import HistoryRecorder, InProcessHistoryStore
 from airtasks.memory import InProcessMemoryStore
 from airtasks.scaling import build_scaler
 from bench._common import credentials, services, summary
@@ -34,7 +35,12 @@ def pass_timing(passes: int = 50, queues: int = 3) -> dict[str, Any]:
             broker.publish(q, 4 * (i + 1))
         for i, q in enumerate(names):
             broker.wait_depth(q, 4 * (i + 1))
-        scaler = build_scaler(config, credentials(broker), memory=InProcessMemoryStore())
+        scaler = build_scaler(
+            config,
+            credentials(broker),
+            memory=InProcessMemoryStore(),
+            history=HistoryRecorder(InProcessHistoryStore(), config.history_config),  # no file in ~
+        )
         reports = [scaler.run_pass() for _ in range(passes)]
         scaler.close()
     durations = [r.duration_ms for r in reports]

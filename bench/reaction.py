@@ -17,6 +17,7 @@ from typing import Any
 
 from airtasks.backends.aws import AwsBackend
 from airtasks.config import parse_config
+from airtasks.history import HistoryRecorder, InProcessHistoryStore
 from airtasks.memory import InProcessMemoryStore
 from airtasks.scaling import build_scaler, watch
 from bench._common import credentials, services, summary
@@ -53,7 +54,13 @@ def reaction(tries: int = 10, interval_seconds: float = 10.0, seed: int = 4) -> 
         for q in names:  # queues exist and are empty before the clock starts
             broker.publish(q, 0)
         backend = _Recording("us-east-1")
-        scaler = build_scaler(config, credentials(broker), backend=backend, memory=InProcessMemoryStore())
+        scaler = build_scaler(
+            config,
+            credentials(broker),
+            backend=backend,
+            memory=InProcessMemoryStore(),
+            history=HistoryRecorder(InProcessHistoryStore(), config.history_config),  # no file in ~
+        )
         stop = threading.Event()
         loop = threading.Thread(target=lambda: watch(scaler, interval_seconds, stop=stop), name="scaler")
         loop.start()

@@ -120,7 +120,7 @@ variable "scaler" {
     stabilization_seconds = optional(number, 30)
     idle_seconds          = optional(number, 10)
     airflow_url           = optional(string, "http://airflow-apiserver:8080")
-    rabbitmq_url          = optional(string, "http://rabbitmq:15672")
+    rabbitmq_url          = optional(string, "http://rabbitmq:15672/rabbitmq")
     rabbitmq_vhost        = optional(string, "/")
   })
   default  = {}

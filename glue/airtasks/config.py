@@ -81,7 +81,7 @@ class AirflowSourceConfig(_Credentials):
 
 
 class RabbitMQSourceConfig(_Credentials):
-    url: str = "http://rabbitmq:15672"
+    url: str = "http://rabbitmq:15672/rabbitmq"  # the stack serves management under /rabbitmq
     vhost: str = "/"
     username_env: str = "AIRTASKS_RABBITMQ_USERNAME"
     password_env: str = "AIRTASKS_RABBITMQ_PASSWORD"
@@ -156,6 +156,23 @@ class MemoryConfig(_Model):
     path: str = "~/.local/state/airtasks/scaler-memory.json"
 
 
+class HistoryConfig(_Model):
+    """The scaler's decision history (`airtasks.history`): a bounded ring the operations view charts.
+
+    A pass appends an entry per queue when its decision changed (action, sizes, nodes acted on),
+    and otherwise at most every `sample_seconds` (a point for the chart), so the store is written
+    at most once per pass and, while nothing changes, once per `sample_seconds`.
+    """
+
+    store: Literal["airflow", "file", "none"] = "airflow"
+    variable: str = "airtasks_scaler_history"
+    path: str = "~/.local/state/airtasks/scaler-history.json"
+    max_entries: int = Field(default=720, ge=10, le=10000)
+    """Per queue."""
+    max_age_seconds: float = Field(default=6 * 3600.0, ge=60, le=7 * 86400)
+    sample_seconds: float = Field(default=60.0, ge=1, le=3600)
+
+
 class ScalerConfig(_Model):
     backend: Backend
     cluster_name: str | None = None
@@ -172,6 +189,8 @@ class ScalerConfig(_Model):
     swarm: SwarmConfig | None = None
     memory: MemoryConfig | None = None
     """None: an Airflow Variable when sources.airflow is set, else a local file."""
+    history: HistoryConfig | None = None
+    """None: like memory (an Airflow Variable when sources.airflow is set, else a local file)."""
 
     @field_validator("cluster_name")
     @classmethod
@@ -206,6 +225,10 @@ class ScalerConfig(_Model):
             raise ValueError("backend 'gcp' needs project; set project to the GCP project id")
         if self.memory is not None and self.memory.store == "airflow" and self.sources.airflow is None:
             raise ValueError("memory.store 'airflow' needs sources.airflow; configure it or use store 'file'")
+        if self.history is not None and self.history.store == "airflow" and self.sources.airflow is None:
+            raise ValueError(
+                "history.store 'airflow' needs sources.airflow; configure it or use store 'file' or 'none'"
+            )
         return self
 
     def policy(self, queue: str) -> QueuePolicy:
@@ -223,6 +246,12 @@ class ScalerConfig(_Model):
         if self.memory is not None:
             return self.memory
         return MemoryConfig(store="airflow" if self.sources.airflow is not None else "file")
+
+    @property
+    def history_config(self) -> HistoryConfig:
+        if self.history is not None:
+            return self.history
+        return HistoryConfig(store="airflow" if self.sources.airflow is not None else "file")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -336,6 +365,7 @@ class ResolvedConfig:
         rows: list[tuple[str, Any, str]] = []
         data = self.config.model_dump(mode="json")
         data["memory"] = self.config.memory_config.model_dump(mode="json")
+        data["history"] = self.config.history_config.model_dump(mode="json")
         for key, value in _flatten(data):
             rows.append((key, value, self.origins.get(key, "default")))
         env = os.environ if env is None else env
@@ -534,6 +564,7 @@ __all__ = [
     "AirflowSourceConfig",
     "CeleryControlConfig",
     "Credentials",
+    "HistoryConfig",
     "MemoryConfig",
     "QueueConfig",
     "RabbitMQSourceConfig",

@@ -11,7 +11,8 @@ The policy is `airtasks.decide.decide` (pure); this module does the I/O around i
    it, re-check it is still idle (Airflow + the worker's own active/reserved list), drain it in
    the Swarm, then terminate exactly that instance (the group shrinks by one).
 4. Swarm hygiene: copy engine labels to node labels, remove Down nodes whose instance is gone.
-5. one log line per queue and a structured report.
+5. one log line per queue and a structured report; the decisions go to the history ring
+   (`airtasks.history`) that the operations view reads.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from airtasks.config import ScalerConfig, broker_url, source_credentials
 from airtasks.control import CeleryControl, WorkerControl
 from airtasks.decide import Action, Decision, NodeState, Observation, decide
 from airtasks.errors import AirtasksError, BackendError, ConfigError, ControlError, SourceReadError
+from airtasks.history import HistoryRecorder, SwarmNodeRecord, make_store
 from airtasks.memory import (
     AirflowVariableMemoryStore,
     FileMemoryStore,
@@ -164,6 +166,7 @@ class Scaler:
         control: WorkerControl | None = None,
         swarm: SwarmManager | None = None,
         memory: MemoryStore | None = None,
+        history: HistoryRecorder | None = None,
         clock: Callable[[], float] = time.time,
         logger: logging.Logger = LOG,
     ) -> None:
@@ -174,6 +177,7 @@ class Scaler:
         self.control = control
         self.swarm = swarm
         self.memory = memory or InProcessMemoryStore()
+        self.history = history
         self.clock = clock
         self.log = logger
         self._dry_memory: dict[str, GroupMemory] | None = None
@@ -265,7 +269,21 @@ class Scaler:
                     self.log.warning("memory: could not save (%s); the next pass starts a fresh window", exc)
 
         swarm = self._swarm_hygiene(reads, dry_run)
+        if self.history is not None and not dry_run:
+            airflow_down = self.airflow is not None and all(r.loads.get("airflow") is None for r in reads)
+            if not (airflow_down and self.history.store.name == "airflow"):
+                # (The history lives in that Airflow: a pass that found it down does not wait on it twice.)
+                self.history.record(reports, now, self._swarm_records())
         return PassReport(reports, swarm, (time.monotonic() - started) * 1000.0, dry_run)
+
+    def _swarm_records(self) -> list[SwarmNodeRecord] | None:
+        """The Swarm's nodes for the history (None: no Swarm configured, or it did not answer)."""
+        if self.swarm is None:
+            return None
+        try:
+            return [SwarmNodeRecord.from_node(n) for n in self.swarm.nodes()]
+        except ControlError:
+            return None
 
     def _observe(self, r: QueueRead, gm: GroupMemory) -> tuple[Observation, str | None]:
         """The Observation for decide, and a reason that overrides a 'never scale in' hold."""
@@ -550,6 +568,7 @@ def build_scaler(
     *,
     backend: GroupBackend | None = None,
     memory: MemoryStore | None = None,
+    history: HistoryRecorder | None = None,
 ) -> Scaler:
     """Clients from the config; credential problems raise ConfigError before any call is made."""
     airflow = rabbitmq = None
@@ -584,6 +603,9 @@ def build_scaler(
             memory = AirflowVariableMemoryStore(airflow, mem.variable)
         else:
             memory = FileMemoryStore(mem.path)
+    if history is None:
+        store = make_store(config.history_config, airflow)
+        history = HistoryRecorder(store, config.history_config) if store is not None else None
     return Scaler(
         config,
         backend or make_backend(config),
@@ -592,6 +614,7 @@ def build_scaler(
         control=control,
         swarm=swarm,
         memory=memory,
+        history=history,
     )
 
 

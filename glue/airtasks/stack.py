@@ -1,8 +1,9 @@
 """`airtasks stack render`: the Swarm stack file with one Celery worker service per queue.
 
-The stack (docker/docker-compose-CeleryExecutor.yml) and the proxy configuration
-(docker/proxy/nginx.conf) are rendered from the templates in `airtasks/stack_templates/`; the
-shipped files are the rendering of the default queues (a test keeps them equal).
+The stack (docker/docker-compose-CeleryExecutor.yml), the proxy configuration
+(docker/proxy/nginx.conf) and RabbitMQ's (docker/rabbitmq/20-airtasks.conf) are rendered from the
+templates in `airtasks/stack_templates/`; the shipped files are the rendering of the default
+queues (a test keeps them equal).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ MANAGER_SLOTS = 2
 DEFAULT_QUEUES: tuple[tuple[str, int], ...] = (("default", 4),)
 STACK_FILE = "docker-compose-CeleryExecutor.yml"
 NGINX_FILE = Path("proxy") / "nginx.conf"
+RABBITMQ_FILE = Path("rabbitmq") / "20-airtasks.conf"
 
 
 class StackError(AirtasksError):
@@ -58,13 +60,21 @@ def render_nginx() -> str:
     return _template("nginx.conf")
 
 
+def render_rabbitmq() -> str:
+    return _template("rabbitmq.conf")
+
+
+def _hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
 # The manager's worker runs the scaler DAG: it reads Airflow and RabbitMQ inside the stack, with
 # the credentials from the Swarm secrets (the scaler's `*_FILE` variables, never values).
 SCALER_ENV = {
     "AIRTASKS_AIRFLOW_URL": "http://airflow-apiserver:8080",
     "AIRTASKS_AIRFLOW_USERNAME": "${AIRTASKS_ADMIN_USERNAME:-admin}",
     "AIRTASKS_AIRFLOW_PASSWORD_FILE": "/run/secrets/airtasks_admin_password",
-    "AIRTASKS_RABBITMQ_URL": "http://rabbitmq:15672",
+    "AIRTASKS_RABBITMQ_URL": "http://rabbitmq:15672/rabbitmq",  # management.path_prefix
     "AIRTASKS_RABBITMQ_USERNAME": "airflow",
     "AIRTASKS_RABBITMQ_PASSWORD_FILE": "/run/secrets/airtasks_rabbitmq_password",
 }
@@ -89,14 +99,14 @@ def render_stack(queues: Sequence[QueueSpec] = (), manager_slots: int = MANAGER_
         raise StackError(f"queue names must be unique, got {names}")
     workers = [_worker(MANAGER_QUEUE, manager_slots, "node.role == manager", SCALER_ENV)]
     workers += [_worker(q.name, q.slots, f"node.labels.airtasks.queue == {q.name}") for q in specs]
-    nginx_hash = hashlib.sha256(render_nginx().encode()).hexdigest()[:10]
     summary = ", ".join(
         [f"{MANAGER_QUEUE}:{manager_slots} (manager)"] + [f"{q.name}:{q.slots}" for q in specs]
     )
     return (
         _template("stack.yml")
         .replace("@@WORKERS@@\n", "\n".join(workers))
-        .replace("@@NGINX_HASH@@", nginx_hash)
+        .replace("@@NGINX_HASH@@", _hash(render_nginx()))
+        .replace("@@RABBITMQ_HASH@@", _hash(render_rabbitmq()))
         .replace("@@QUEUES@@", summary)
     )
 
@@ -104,13 +114,17 @@ def render_stack(queues: Sequence[QueueSpec] = (), manager_slots: int = MANAGER_
 def write_stack(
     output: Path, queues: Sequence[QueueSpec] = (), manager_slots: int = MANAGER_SLOTS
 ) -> list[Path]:
-    """Write the stack file and, beside it, proxy/nginx.conf (the stack's `configs` file)."""
+    """Write the stack file and, beside it, the files of the stack's `configs`: proxy/nginx.conf and
+    rabbitmq/20-airtasks.conf."""
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(render_stack(queues, manager_slots))
-    nginx = output.parent / NGINX_FILE
-    nginx.parent.mkdir(parents=True, exist_ok=True)
-    nginx.write_text(render_nginx())
-    return [output, nginx]
+    written = [output]
+    for rel, text in ((NGINX_FILE, render_nginx()), (RABBITMQ_FILE, render_rabbitmq())):
+        path = output.parent / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        written.append(path)
+    return written
 
 
 def _queue_option(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> list[QueueSpec]:
@@ -140,7 +154,7 @@ def stack_command() -> None:
     "-o",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help=f"Write here (and proxy/nginx.conf beside it) instead of printing, e.g. docker/{STACK_FILE}.",
+    help=f"Write here (and the proxy and RabbitMQ configs beside it), e.g. docker/{STACK_FILE}.",
 )
 def render_command(queues: list[QueueSpec], manager_slots: int, output: Path | None) -> None:
     """Render the stack with one worker service per queue (plus `worker-manager`)."""

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import boto3
+import httpx
 import pytest
 
 from airtasks.devstack.procs import alive, descendants
@@ -89,6 +90,18 @@ def test_make_up_trigger_scale_then_down(tmp_path: Path) -> None:
         assert ".run/airflow/standalone.log" in up.stdout
         assert "group airtasks-local-default: min 0, max 3, 2 slots per node" in up.stdout
         assert re.search(r"Up in \d+s \(local mode: moto, terraform, airflow\)", up.stdout)
+
+        # The Air-Tasks plugin (cluster page) is loaded, behind the login, with make up's scaler config.
+        assert httpx.get(f"{state['url']}/airtasks/api/view", timeout=30).status_code == 401
+        token = httpx.post(
+            f"{state['url']}/auth/token", json={"username": "admin", "password": password}, timeout=30
+        ).json()["access_token"]
+        view = httpx.get(
+            f"{state['url']}/airtasks/api/view", headers={"Authorization": f"Bearer {token}"}, timeout=30
+        )
+        assert view.status_code == 200, view.text
+        assert (view.json()["cluster_name"], view.json()["problems"]) == ("local", [])
+        assert [q["group"] for q in view.json()["queues"]] == ["airtasks-local-default"]
 
         trigger = run(clone, env, "trigger", "example_trigger_target", "--conf", '{"n": 3}', "--wait")
         assert trigger.returncode == 0, trigger.stdout + trigger.stderr

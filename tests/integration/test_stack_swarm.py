@@ -2,9 +2,9 @@
 
 Deploys docker/docker-compose-CeleryExecutor.yml (rendered for the queue `default`), then checks:
 the services carry their constraints, secrets, network and grace periods; the proxy answers HTTPS,
-redirects HTTP, refuses requests without credentials (UI and Flower) and lets a logged-in client
-through; and a DAG triggered through the proxy with `airtasks trigger --wait` succeeds on the
-Swarm's Celery workers.
+redirects HTTP, refuses requests without credentials (UI, Flower, the RabbitMQ management UI and
+the /visualizer node view) and lets a logged-in client through; and a DAG triggered through the
+proxy with `airtasks trigger --wait` succeeds on the Swarm's Celery workers.
 """
 
 from __future__ import annotations
@@ -163,7 +163,7 @@ def test_worker_celery_hostname_is_the_node_hostname(
 def test_proxy_refuses_without_credentials(deployed: dict[str, Any]) -> None:
     url, ca = deployed["url"], deployed["ca"]
     with httpx.Client(verify=tls_verify(ca), timeout=20) as client:
-        for path in ("/", "/flower/", "/dags"):
+        for path in ("/", "/flower/", "/dags", "/rabbitmq/", "/visualizer", "/airtasks/api/view"):
             r = client.get(url + path, headers={"Accept": "text/html"})
             assert r.status_code == 302, path
             assert r.headers["location"].startswith("/auth/login"), path
@@ -187,6 +187,15 @@ def test_logged_in_client_reaches_ui_flower_and_api(deployed: dict[str, Any]) ->
         assert r.status_code == 201, r.text
         headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
         assert client.get(url + "/flower/", headers=headers).status_code == 200
+        # RabbitMQ's UI under its path prefix (its own broker login comes next, in the page).
+        rabbit = client.get(url + "/rabbitmq/", headers=headers)
+        assert rabbit.status_code == 200
+        assert "RabbitMQ Management" in rabbit.text
+        # The Swarm view is the Air-Tasks plugin's node page (no scaler config here: it says so).
+        nodes = client.get(url + "/visualizer", headers=headers)
+        assert nodes.status_code == 200
+        assert 'id="swarm"' in nodes.text
+        assert "no scaler config" in nodes.text
         assert client.get(url + "/", headers=headers).status_code == 200
         dags = client.get(url + "/api/v2/dags", headers=headers).json()["dags"]
         assert {"example_trigger_target", "example_interleaved"} <= {d["dag_id"] for d in dags}

@@ -108,6 +108,8 @@ def airflow_celery(
       DAG holds one for its minute, so example tasks on `manager` still run; host airtasks-manager).
       The manager's worker runs the scaler DAG as on a cluster: env AIRTASKS_CONFIG sizes the moto
       group airtasks-dagtest-delta from queue `delta`; credentials from its environment.
+    - The api-server loads the Air-Tasks plugin (cluster page), with the moto env and the broker's
+      credentials; its config is the Variable airtasks_scaler_config (tests set it).
     - Tests add workers named after instance ids (`start_worker`) for busy nodes.
     """
     base = tmp_path_factory.mktemp("airflow")
@@ -116,7 +118,10 @@ def airflow_celery(
         for key, value in moto_server.env().items():
             mp.setenv(key, value)
         aws_groups.make_group("dagtest", "delta", 0)
-    with run_airflow(base / "home", postgres, rabbitmq, dags) as af:
+    # The api-server hosts the Air-Tasks plugin (cluster page): it reads the groups on moto and the
+    # broker's queues with these.
+    api_server_env = {**moto_server.env(), **rabbitmq.credentials_env()}
+    with run_airflow(base / "home", postgres, rabbitmq, dags, api_server_env) as af:
         config = base / "scaler-dag.json"
         config.write_text(
             json.dumps(

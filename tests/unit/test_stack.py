@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from airtasks.cli import cli
 from airtasks.secrets import SECRET_NAMES
-from airtasks.stack import QueueSpec, StackError, render_nginx, render_stack
+from airtasks.stack import QueueSpec, StackError, render_nginx, render_rabbitmq, render_stack
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = REPO / "docker" / "docker-compose-CeleryExecutor.yml"
@@ -44,6 +44,7 @@ def test_shipped_stack_is_the_default_rendering() -> None:
         "run: airtasks stack render -o docker/docker-compose-CeleryExecutor.yml"
     )
     assert (REPO / "docker" / "proxy" / "nginx.conf").read_text() == render_nginx()
+    assert (REPO / "docker" / "rabbitmq" / "20-airtasks.conf").read_text() == render_rabbitmq()
 
 
 def test_services_and_names_follow_the_contract() -> None:
@@ -120,7 +121,22 @@ def test_proxy_publishes_https_and_http_and_mounts_the_config() -> None:
     assert proxy["configs"][0]["target"] == "/etc/nginx/nginx.conf"
     nginx = render_nginx()
     assert "return 301 https://" in nginx
-    assert nginx.count("auth_request /_airtasks_auth;") == 2  # / and /flower/
+    assert nginx.count("auth_request /_airtasks_auth;") == 4  # /, /flower/, /rabbitmq/, /visualizer
+    assert "proxy_pass $airflow/airtasks/visualizer;" in nginx
+
+
+def test_rabbitmq_management_lives_under_rabbitmq_for_the_proxy_and_the_scaler() -> None:
+    services = load(render_stack())["services"]
+    assert services["rabbitmq"]["configs"] == [
+        {"source": "rabbitmq_conf", "target": "/etc/rabbitmq/conf.d/20-airtasks.conf"}
+    ]
+    assert "management.path_prefix = /rabbitmq\n" in render_rabbitmq()
+    for name in ("worker-manager", "airflow-apiserver"):  # the scaler, and the plugin's cluster page
+        env = services[name]["environment"]
+        assert env["AIRTASKS_RABBITMQ_URL"] == "http://rabbitmq:15672/rabbitmq", name
+        assert env["AIRTASKS_RABBITMQ_PASSWORD_FILE"] == "/run/secrets/airtasks_rabbitmq_password", name
+    assert services["airflow-apiserver"]["environment"]["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    assert "/var/run/docker.sock:/var/run/docker.sock" not in services["airflow-apiserver"].get("volumes", [])
 
 
 @pytest.mark.parametrize(
@@ -150,6 +166,7 @@ def test_render_cli_writes_stack_and_proxy_config(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "worker-gpu:" in out.read_text()
     assert (tmp_path / "proxy" / "nginx.conf").read_text() == render_nginx()
+    assert (tmp_path / "rabbitmq" / "20-airtasks.conf").read_text() == render_rabbitmq()
     bad = CliRunner().invoke(cli, ["stack", "render", "--queue", "Bad:1"])
     assert bad.exit_code == 2
 

@@ -246,7 +246,9 @@ def down_swarm(
     deadline = time.monotonic() + timeout
     label = {"label": f"com.docker.stack.namespace={stack}"}
     while time.monotonic() < deadline:
-        if not client.containers.list(all=True, filters=label) and not client.networks.list(filters=label):
+        # The low-level list: `containers.list` inspects each container, and one that Swarm removes
+        # meanwhile makes it raise NotFound.
+        if not client.api.containers(all=True, filters=label) and not client.networks.list(filters=label):
             break
         time.sleep(1)
     for volume in client.volumes.list(filters=label):

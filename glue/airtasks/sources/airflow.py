@@ -34,6 +34,10 @@ class RunningTask:
     host: str
     """First DNS label of the task instance's hostname ('' when not reported yet)."""
     key: str
+    dag_id: str = ""
+    task_id: str = ""
+    run_id: str = ""
+    map_index: int = -1
 
 
 class AirflowSource:
@@ -47,12 +51,16 @@ class AirflowSource:
         credentials: Credentials,
         *,
         transport: httpx.BaseTransport | None = None,
+        token: str | None = None,
     ) -> None:
+        """`token`: call with this JWT instead of logging in (the operations view passes on the
+        token of the user who asked, so it reads what that user may read)."""
         self.config = config
         self._credentials = credentials
         self._transport = transport
         self._client: httpx.Client | None = None
-        self._token: str | None = None
+        self._given_token = token
+        self._token: str | None = token
 
     # -- connection ----------------------------------------------------------------------------
 
@@ -76,6 +84,8 @@ class AirflowSource:
         return max(2.0 * self.config.timeout_seconds, 3.0)
 
     def _fetch_token(self) -> str:
+        if self._given_token is not None:
+            return self._given_token
         user, password = self._credentials.username, self._credentials.password
         if user is None and password is None:
             response = request(
@@ -110,8 +120,10 @@ class AirflowSource:
             if response.status_code != 401:
                 return response
             self._token = None
-            if attempt == 2:
+            if attempt == 2 or self._given_token is not None:
                 break
+        if self._given_token is not None:
+            raise SourceReadError(f"{self.name}: {method} {path}: HTTP 401; the token passed on was refused")
         raise SourceReadError(
             f"{self.name}: {method} {path}: HTTP 401 with a fresh token; check the Airflow credentials "
             f"({self.config.username_env}/{self.config.password_env})"
@@ -156,7 +168,18 @@ class AirflowSource:
             items = data.get("task_instances") or []
             for ti in items:
                 key = f"{ti.get('dag_id')}.{ti.get('task_id')}.{ti.get('dag_run_id')}.{ti.get('map_index')}"
-                out.append(RunningTask(str(ti.get("queue") or ""), host_id(ti.get("hostname")), key))
+                map_index = ti.get("map_index")
+                out.append(
+                    RunningTask(
+                        str(ti.get("queue") or ""),
+                        host_id(ti.get("hostname")),
+                        key,
+                        str(ti.get("dag_id") or ""),
+                        str(ti.get("task_id") or ""),
+                        str(ti.get("dag_run_id") or ""),
+                        map_index if isinstance(map_index, int) else -1,
+                    )
+                )
             offset += len(items)
             if not items or offset >= int(data.get("total_entries") or 0):
                 return out

@@ -226,10 +226,17 @@ def _scheduler_healthy(url: str) -> bool:
 
 @contextlib.contextmanager
 def run_airflow(
-    home: Path, postgres: Postgres, broker: RabbitMQ, dags: Path, timeout: float = 180
+    home: Path,
+    postgres: Postgres,
+    broker: RabbitMQ,
+    dags: Path,
+    api_server_env: dict[str, str] | None = None,
+    timeout: float = 180,
 ) -> Iterator[Airflow]:
     """Migrate the DB, start the components, wait until the scheduler is healthy; no worker yet
-    (`start_worker` adds them). `broker` may still be booting: it is waited for after the migration."""
+    (`start_worker` adds them). `broker` may still be booting: it is waited for after the migration.
+    `api_server_env`: added to the api-server's environment only (e.g. what the Air-Tasks plugin's
+    cluster page reads the groups and the broker with)."""
     home.mkdir(parents=True, exist_ok=True)
     port = free_port()
     password = secrets.token_urlsafe(12)
@@ -251,6 +258,7 @@ def run_airflow(
         af._spawn(
             "api-server",
             [AIRFLOW, "api-server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+            api_server_env,
         )
         af._spawn("scheduler", [AIRFLOW, "scheduler"])
         af._spawn("dag-processor", [AIRFLOW, "dag-processor"])

@@ -1,0 +1,430 @@
+"""The scaler's decision history: a bounded ring the operations view reads (and charts).
+
+Where: by default an Airflow Variable, `airtasks_scaler_history` (JSON), the same way the scale-in
+memory is kept (`airtasks.memory`): the page reads it with no database of its own, and it survives
+a restart of the scheduler, the worker or the scaler. A local file (or nothing) for laptops.
+Why not XComs: each scaler run is a new task instance, so the page would have to walk runs and
+their XComs to draw six hours; one document holds them in one read, and its size is bounded.
+
+When: a pass appends one entry per queue when the decision changed (action, group size, want,
+desired, failed, the nodes acted on: see `HistoryEntry.signature`), and otherwise a "sample" at most
+every `history.sample_seconds` (a point for the chart). The store is written only when an entry
+was appended, so at most once per pass and, while nothing changes, once per `sample_seconds`
+(default 60 s) instead of every 5 s pass. Bounded by age (`max_age_seconds`, default 6 h) and
+count (`max_entries` per queue). Dry runs are not recorded: they scale nothing.
+
+The last Swarm node list the scaler saw is kept too (written only when it changed), so a view
+that cannot reach the Docker API itself (the API server never mounts the Docker socket) still
+shows the Swarm's nodes.
+
+Two writers (the DAG and `airtasks scale --watch` on a laptop) re-read before writing; an entry
+may still be lost in a race, which costs one chart point, never a scaling decision.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol, cast, get_args
+
+from airtasks.config import HistoryConfig
+from airtasks.decide import Action
+from airtasks.errors import AirtasksError, SourceReadError
+
+if TYPE_CHECKING:
+    from airtasks.scaling import QueueReport
+    from airtasks.sources.airflow import AirflowSource
+    from airtasks.swarm import SwarmNode
+
+LOG = logging.getLogger("airtasks.history")
+VERSION = 1
+Kind = Literal["decision", "sample"]
+ACTIONS = frozenset(get_args(Action))
+
+
+def _opt_int(value: Any) -> int | None:
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _strs(value: Any) -> tuple[str, ...]:
+    return tuple(str(v) for v in value) if isinstance(value, list | tuple) else ()
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """What one pass read and decided for one queue."""
+
+    t: float
+    queue: str
+    kind: Kind
+    action: Action
+    reason: str
+    load: int | None
+    loads: Mapping[str, int | None] = field(default_factory=dict)
+    current: int | None = None
+    want: int | None = None
+    desired: int | None = None
+    removed: tuple[str, ...] = ()
+    cordoned: tuple[str, ...] = ()
+    uncordoned: tuple[str, ...] = ()
+    failed: bool = False
+
+    def signature(self) -> tuple[Any, ...]:
+        """What makes a new decision (the load and the reason's wording alone do not)."""
+        return (
+            self.action,
+            self.current,
+            self.want,
+            self.desired,
+            self.failed,
+            self.removed,
+            self.cordoned,
+            self.uncordoned,
+        )
+
+    @property
+    def acted(self) -> bool:
+        return self.action in {"scale_out", "scale_in"} or bool(
+            self.removed or self.cordoned or self.uncordoned
+        )
+
+    @classmethod
+    def from_report(cls, report: QueueReport, t: float, kind: Kind = "decision") -> HistoryEntry:
+        return cls(
+            t=t,
+            queue=report.queue,
+            kind=kind,
+            action=report.action,
+            reason=report.reason,
+            load=report.load,
+            loads=dict(report.loads),
+            current=report.current,
+            want=report.want,
+            desired=report.desired,
+            removed=tuple(report.removed),
+            cordoned=tuple(report.cordoned),
+            uncordoned=tuple(report.uncordoned),
+            failed=report.failed,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "t": round(self.t, 3),
+            "kind": self.kind,
+            "action": self.action,
+            "reason": self.reason,
+            "load": self.load,
+            "loads": dict(self.loads),
+            "current": self.current,
+            "want": self.want,
+            "desired": self.desired,
+            "removed": list(self.removed),
+            "cordoned": list(self.cordoned),
+            "uncordoned": list(self.uncordoned),
+            "failed": self.failed,
+        }
+
+    @classmethod
+    def from_json(cls, queue: str, data: Any) -> HistoryEntry | None:
+        """None for an entry that is damaged beyond use (no time or action)."""
+        if not isinstance(data, dict):
+            return None
+        t, action = data.get("t"), data.get("action")
+        if not isinstance(t, int | float) or action not in ACTIONS:
+            return None
+        loads = data.get("loads")
+        return cls(
+            t=float(t),
+            queue=queue,
+            kind="sample" if data.get("kind") == "sample" else "decision",
+            action=cast(Action, action),
+            reason=str(data.get("reason") or ""),
+            load=_opt_int(data.get("load")),
+            loads={str(k): _opt_int(v) for k, v in loads.items()} if isinstance(loads, dict) else {},
+            current=_opt_int(data.get("current")),
+            want=_opt_int(data.get("want")),
+            desired=_opt_int(data.get("desired")),
+            removed=_strs(data.get("removed")),
+            cordoned=_strs(data.get("cordoned")),
+            uncordoned=_strs(data.get("uncordoned")),
+            failed=bool(data.get("failed")),
+        )
+
+
+@dataclass(frozen=True)
+class SwarmNodeRecord:
+    hostname: str
+    role: str
+    state: str
+    availability: str
+    queue: str = ""
+
+    @classmethod
+    def from_node(cls, node: SwarmNode) -> SwarmNodeRecord:
+        labels = {**node.engine_labels, **node.labels}
+        return cls(node.hostname, node.role, node.state, node.availability, labels.get("airtasks.queue", ""))
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "hostname": self.hostname,
+            "role": self.role,
+            "state": self.state,
+            "availability": self.availability,
+            "queue": self.queue,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> SwarmNodeRecord | None:
+        if not isinstance(data, dict) or not data.get("hostname"):
+            return None
+        return cls(
+            str(data["hostname"]),
+            str(data.get("role") or ""),
+            str(data.get("state") or ""),
+            str(data.get("availability") or ""),
+            str(data.get("queue") or ""),
+        )
+
+
+@dataclass(frozen=True)
+class SwarmSnapshot:
+    t: float
+    nodes: tuple[SwarmNodeRecord, ...]
+
+
+@dataclass(frozen=True)
+class History:
+    queues: Mapping[str, tuple[HistoryEntry, ...]] = field(default_factory=dict)
+    """Per queue, oldest first."""
+    swarm: SwarmSnapshot | None = None
+    written_at: float | None = None
+    """When a scaler last wrote it (at least every `sample_seconds` while one runs)."""
+
+    def entries(self, queue: str) -> tuple[HistoryEntry, ...]:
+        return tuple(self.queues.get(queue, ()))
+
+    def last(self, queue: str) -> HistoryEntry | None:
+        entries = self.queues.get(queue, ())
+        return entries[-1] if entries else None
+
+
+def decode(text: str | None) -> History:
+    """Tolerant: a damaged document loads as empty history, a damaged entry is skipped."""
+    try:
+        data = json.loads(text) if text else {}
+    except ValueError:
+        return History()
+    if not isinstance(data, dict):
+        return History()
+    queues: dict[str, tuple[HistoryEntry, ...]] = {}
+    raw_queues = data.get("queues")
+    if isinstance(raw_queues, dict):
+        for name, raw in raw_queues.items():
+            if not isinstance(raw, list):
+                continue
+            entries = (HistoryEntry.from_json(str(name), e) for e in raw)
+            queues[str(name)] = tuple(sorted((e for e in entries if e is not None), key=lambda e: e.t))
+    swarm = None
+    raw_swarm = data.get("swarm")
+    if isinstance(raw_swarm, dict) and isinstance(raw_swarm.get("t"), int | float):
+        nodes = (SwarmNodeRecord.from_json(n) for n in raw_swarm.get("nodes") or [])
+        swarm = SwarmSnapshot(float(raw_swarm["t"]), tuple(n for n in nodes if n is not None))
+    written = data.get("written_at")
+    return History(queues, swarm, float(written) if isinstance(written, int | float) else None)
+
+
+def encode(history: History) -> str:
+    data: dict[str, Any] = {
+        "version": VERSION,
+        "written_at": history.written_at,
+        "queues": {q: [e.to_json() for e in entries] for q, entries in sorted(history.queues.items())},
+        "swarm": None,
+    }
+    if history.swarm is not None:
+        data["swarm"] = {"t": history.swarm.t, "nodes": [n.to_json() for n in history.swarm.nodes]}
+    return json.dumps(data, sort_keys=True, separators=(",", ":"))
+
+
+# ---------------------------------------------------------------------------------------------
+# The rule (pure)
+# ---------------------------------------------------------------------------------------------
+
+
+def due(history: History, entry: HistoryEntry, sample_seconds: float) -> HistoryEntry | None:
+    """The entry to append for this pass (as a decision or a sample), or None."""
+    last = history.last(entry.queue)
+    if last is None or entry.acted or entry.signature() != last.signature():
+        return replace(entry, kind="decision")
+    if entry.t - last.t >= sample_seconds:
+        return replace(entry, kind="sample")
+    return None
+
+
+def prune(history: History, now: float, config: HistoryConfig) -> History:
+    """Drop entries older than `max_age_seconds`, then keep the newest `max_entries` per queue."""
+    oldest = now - config.max_age_seconds
+    queues = {}
+    for name, entries in history.queues.items():
+        kept = tuple(e for e in entries if e.t >= oldest)[-config.max_entries :]
+        if kept:
+            queues[name] = kept
+    return replace(history, queues=queues)
+
+
+def add(
+    history: History,
+    entries: Iterable[HistoryEntry],
+    now: float,
+    config: HistoryConfig,
+    swarm: Sequence[SwarmNodeRecord] | None = None,
+) -> tuple[History, bool]:
+    """`history` with this pass recorded, and whether anything changed (i.e. it must be written)."""
+    queues = {k: tuple(v) for k, v in history.queues.items()}
+    changed = False
+    for entry in entries:
+        keep = due(History(queues), entry, config.sample_seconds)
+        if keep is not None:
+            queues[entry.queue] = (*queues.get(entry.queue, ()), keep)
+            changed = True
+    snapshot = history.swarm
+    if swarm is not None:
+        nodes = tuple(sorted(swarm, key=lambda n: (n.role != "manager", n.hostname)))
+        if snapshot is None or snapshot.nodes != nodes:
+            snapshot = SwarmSnapshot(now, nodes)
+            changed = True
+    if not changed:
+        return history, False
+    return prune(History(queues, snapshot, now), now, config), True
+
+
+# ---------------------------------------------------------------------------------------------
+# Stores
+# ---------------------------------------------------------------------------------------------
+
+
+class HistoryStore(Protocol):
+    name: str
+
+    def load(self) -> History: ...
+
+    def save(self, history: History) -> None: ...
+
+
+class InProcessHistoryStore:
+    name = "in-process"
+
+    def __init__(self) -> None:
+        self.text: str | None = None
+        self.writes = 0
+
+    def load(self) -> History:
+        return decode(self.text)
+
+    def save(self, history: History) -> None:
+        self.text = encode(history)
+        self.writes += 1
+
+
+class FileHistoryStore:
+    name = "file"
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path).expanduser()
+
+    def load(self) -> History:
+        try:
+            return decode(self.path.read_text())
+        except FileNotFoundError:
+            return History()
+        except OSError as exc:
+            raise SourceReadError(f"history: cannot read {self.path}: {exc.strerror}") from None
+
+    def save(self, history: History) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".scaler-history.")
+        with os.fdopen(fd, "w") as fh:
+            fh.write(encode(history))
+        os.replace(tmp, self.path)
+
+
+class AirflowVariableHistoryStore:
+    name = "airflow"
+
+    def __init__(self, source: AirflowSource, key: str = "airtasks_scaler_history") -> None:
+        self.source = source
+        self.key = key
+
+    def load(self) -> History:
+        try:
+            return decode(self.source.get_variable(self.key))
+        except SourceReadError as exc:
+            raise SourceReadError(f"history (Airflow Variable {self.key}): {exc}") from None
+
+    def save(self, history: History) -> None:
+        self.source.set_variable(
+            self.key, encode(history), "Air-Tasks scaler: recent decisions per queue (operations view)"
+        )
+
+
+def make_store(config: HistoryConfig, airflow: AirflowSource | None) -> HistoryStore | None:
+    if config.store == "none":
+        return None
+    if config.store == "airflow" and airflow is not None:
+        return AirflowVariableHistoryStore(airflow, config.variable)
+    return FileHistoryStore(config.path)
+
+
+class HistoryRecorder:
+    """What the scaler calls after each pass. Never raises: history is for people, not for scaling."""
+
+    def __init__(self, store: HistoryStore, config: HistoryConfig, logger: logging.Logger = LOG) -> None:
+        self.store = store
+        self.config = config
+        self.log = logger
+        self._cached: History | None = None
+
+    def record(
+        self, reports: Iterable[QueueReport], now: float, swarm: Sequence[SwarmNodeRecord] | None = None
+    ) -> bool:
+        """Append this pass where due; True when the store was written."""
+        entries = [HistoryEntry.from_report(r, now) for r in reports]
+        try:
+            if self._cached is None:
+                self._cached = self.store.load()
+            _, changed = add(self._cached, entries, now, self.config, swarm)
+            if not changed:
+                return False
+            # Re-read just before writing: another scaler (or an older run) may have written meanwhile.
+            fresh, changed = add(self.store.load(), entries, now, self.config, swarm)
+            if changed:
+                self.store.save(fresh)
+            self._cached = fresh
+            return changed
+        except (AirtasksError, OSError) as exc:
+            self._cached = None
+            self.log.warning("history: not recorded (%s); scaling is not affected", exc)
+            return False
+
+
+__all__ = [
+    "AirflowVariableHistoryStore",
+    "FileHistoryStore",
+    "History",
+    "HistoryEntry",
+    "HistoryRecorder",
+    "HistoryStore",
+    "InProcessHistoryStore",
+    "SwarmNodeRecord",
+    "SwarmSnapshot",
+    "add",
+    "decode",
+    "due",
+    "encode",
+    "make_store",
+    "prune",
+]

@@ -1,0 +1,179 @@
+"""Air-Tasks' Airflow 3 plugin: the "Cluster" page in the Airflow UI, and its JSON API.
+
+Registered through the `airflow.plugins` entry point of the `airtasks` package (pyproject.toml),
+so every Airflow that has `airtasks` installed (the image, `make up`) loads it; nothing is copied
+into a plugins folder. It adds:
+
+- a FastAPI app mounted at `/airtasks`: `/airtasks/` (the page), `/airtasks/visualizer` (the
+  nodes only: what the proxy serves at `/visualizer`), `/airtasks/api/view` (JSON: exactly
+  `airtasks status --json`; `?hours=` narrows the chart window);
+- an external view "Cluster" in the UI's navigation bar, which frames `/airtasks/`.
+
+Authentication: Airflow attaches a plugin's app with `app.mount()`, and a mount inherits none of
+the core API's dependencies, so plugin routes are public unless the plugin checks them (Airflow
+documents this since apache/airflow#72655). Every route here depends on `viewer`, which does what
+the core API does: `airflow.api_fastapi.core_api.security.get_user` (a `Bearer` JWT, else the UI's
+`_token` cookie), then the auth manager's `is_authorized_view(CLUSTER_ACTIVITY)`, the permission
+behind Airflow's own cluster activity page. No login: 401 for API clients, a redirect to the
+login page for browsers; logged in without that permission: 403.
+
+The page reads Airflow's REST API with a fresh JWT of the viewer (so it shows what the viewer may
+read), RabbitMQ with the `AIRTASKS_RABBITMQ_*` credentials of the API server's environment, the
+group backend with the machine's cloud credentials, the Swarm through the Docker API when the
+config names one it can reach, else the node list the scaler recorded. Config: env
+`AIRTASKS_CONFIG`, else the Variable `airtasks_scaler_config` (as the scaler DAG).
+Airflow imports plugins in all its processes: this module imports only FastAPI and the Airflow
+plugin class at import time, the rest when a request comes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any
+from urllib.parse import quote
+
+from airflow.plugins_manager import AirflowPlugin
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+
+if TYPE_CHECKING:
+    from airtasks.ops.view import ClusterView
+
+PREFIX = "/airtasks"
+FRAGMENT_HEADER = "x-airtasks-fragment"
+
+app = FastAPI(
+    title="Air-Tasks operations view",
+    description="The cluster, its queues and the scaler's decisions.",
+    docs_url=None,
+    redoc_url=None,
+    openapi_url=None,
+)
+
+
+@dataclass(frozen=True)
+class Viewer:
+    name: str
+    token: str
+    """A fresh JWT for this user, to read Airflow's REST API as them."""
+
+
+async def viewer(request: Request) -> Viewer:
+    """Authenticate as the core API does, and require the cluster activity view permission."""
+    from airflow.api_fastapi.app import get_auth_manager  # noqa: PLC0415
+    from airflow.api_fastapi.auth.managers.models.resource_details import AccessView  # noqa: PLC0415
+    from airflow.api_fastapi.core_api.security import get_user  # noqa: PLC0415
+    from fastapi.security import HTTPAuthorizationCredentials  # noqa: PLC0415
+
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    bearer = None
+    if scheme.lower() == "bearer" and credentials.strip():
+        bearer = HTTPAuthorizationCredentials(scheme="Bearer", credentials=credentials.strip())
+    user = await get_user(request, None, bearer)
+    manager = get_auth_manager()
+    if not manager.is_authorized_view(access_view=AccessView.CLUSTER_ACTIVITY, user=user):
+        raise HTTPException(status_code=403, detail="Forbidden: needs access to the cluster activity view")
+    return Viewer(user.get_name(), manager.generate_jwt(user))
+
+
+ViewerDep = Annotated[Viewer, Depends(viewer)]
+
+
+@app.exception_handler(HTTPException)
+async def _auth_errors(request: Request, exc: HTTPException) -> Response:
+    """Browsers that are not logged in go to the login page; everything else gets the status."""
+    wants_html = "text/html" in request.headers.get("accept", "") and "/api/" not in request.url.path
+    if exc.status_code == 401 and wants_html and FRAGMENT_HEADER not in request.headers:
+        from airflow.api_fastapi.app import get_auth_manager  # noqa: PLC0415
+
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        login = get_auth_manager().get_url_login(next_url=target)
+        if "next=" not in login:
+            login += ("&" if "?" in login else "?") + f"next={quote(target, safe='/')}"
+        return RedirectResponse(login, status_code=302)
+    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+
+def _get_variable(key: str) -> str | None:
+    from airflow.models import Variable  # noqa: PLC0415 - the API server reads its own metadata DB
+
+    value = Variable.get(key, default_var=None)
+    return None if value is None else str(value)
+
+
+def current_view(token: str, hours: float | None = None) -> ClusterView:
+    """The view for a viewer's request (blocking: FastAPI runs these routes in its thread pool)."""
+    from airtasks.dag_task import load_task_config  # noqa: PLC0415
+    from airtasks.errors import AirtasksError  # noqa: PLC0415
+    from airtasks.ops.view import build_view, empty_view, open_scaler  # noqa: PLC0415
+
+    try:
+        config = load_task_config(_get_variable).config
+    except AirtasksError as exc:
+        return empty_view(str(exc))
+    scaler, problems = open_scaler(config, airflow_token=token)
+    try:
+        window = hours * 3600.0 if hours is not None else None
+        return build_view(config, scaler, window_seconds=window, problems=problems)
+    finally:
+        scaler.close()
+
+
+def _page(request: Request, token: str, section: Any) -> HTMLResponse:
+    from airtasks.ops.page import render_content, render_page  # noqa: PLC0415
+
+    view = current_view(token)
+    fragment = FRAGMENT_HEADER in request.headers
+    body = render_content(view, section) if fragment else render_page(view, section)
+    return HTMLResponse(body, headers={"Cache-Control": "no-store"})
+
+
+ICON = (
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24" fill="none" stroke="#64748b" '
+    'stroke-width="2"><rect x="3" y="4" width="18" height="5" rx="1"/>'
+    '<rect x="3" y="15" width="18" height="5" rx="1"/><path d="M7 6.5h.01M7 17.5h.01M12 9v6"/></svg>'
+)
+
+
+@app.get("/icon.svg", include_in_schema=False)
+def icon() -> Response:
+    """The navigation icon: a static picture, the one route without a login."""
+    return Response(ICON, media_type="image/svg+xml", headers={"Cache-Control": "max-age=86400"})
+
+
+@app.get("/", response_class=HTMLResponse)
+def cluster_page(request: Request, who: ViewerDep) -> HTMLResponse:
+    """Queues, nodes, charts, decisions and the Swarm."""
+    return _page(request, who.token, "all")
+
+
+@app.get("/visualizer", response_class=HTMLResponse)
+def visualizer_page(request: Request, who: ViewerDep) -> HTMLResponse:
+    """The nodes of every queue and of the Swarm (served by the proxy at /visualizer)."""
+    return _page(request, who.token, "nodes")
+
+
+@app.get("/api/view")
+def api_view(who: ViewerDep, hours: Annotated[float | None, Query(gt=0, le=168)] = None) -> JSONResponse:
+    """The view model as JSON (the same document as `airtasks status --json`)."""
+    return JSONResponse(current_view(who.token, hours).to_json(), headers={"Cache-Control": "no-store"})
+
+
+class AirtasksPlugin(AirflowPlugin):
+    """The cluster page and its API; see the module docstring."""
+
+    name = "airtasks"
+    fastapi_apps = [{"app": app, "url_prefix": PREFIX, "name": "Air-Tasks operations view"}]
+    external_views = [
+        {
+            "name": "Cluster",
+            # Relative: the UI resolves it against its base URL (works under a sub-path too).
+            "href": "airtasks/",
+            "url_route": "cluster",
+            "destination": "nav",
+            "icon": "airtasks/icon.svg",
+        }
+    ]
+
+
+__all__ = ["PREFIX", "AirtasksPlugin", "Viewer", "app", "current_view", "viewer"]
