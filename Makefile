@@ -8,6 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ENV ?= local
 MODE ?= local
+AIRFLOW_PORT ?= 8080
 PYTEST_ARGS ?=
 
 # Take hashicorp/aws from the local filesystem mirror when this machine has one.
@@ -64,8 +65,8 @@ plan: ## terraform plan of envs/$(ENV) (ENV=aws|gcp|local)
 	terraform -chdir=envs/$(ENV) init -input=false
 	terraform -chdir=envs/$(ENV) plan -input=false
 
-up: $(STAMP) ## bring Air-Tasks up locally (MODE=local|swarm|cluster)
-	$(BIN)/airtasks dev up --mode $(MODE)
+up: $(STAMP) ## bring Air-Tasks up locally (MODE=local|swarm, AIRFLOW_PORT=8080)
+	$(BIN)/airtasks dev up --mode $(MODE) --airflow-port $(AIRFLOW_PORT)
 
 down: ## stop everything `make up` started and destroy what it applied
 	@if [ -x $(BIN)/airtasks ]; then $(BIN)/airtasks dev down; else echo "nothing to stop (no .venv)"; fi
