@@ -4,6 +4,11 @@ plan (values by address, counts by type, outputs) and check it against YAML inve
 Each module or env is initialised once per session into its own TF_DATA_DIR (the repo's own
 `.terraform` folders are left alone), and plans run in place with `-refresh=false` against the
 session's moto server (data sources and the account id need an AWS API).
+
+Plans are slow (a provider start and a plan walk, ~5 s each) and many; a test module may declare
+the plans its selected tests will ask for (`planned(items) -> [Plan | PlanError]`): the session's
+`terraform` fixture then runs them all in the background, PARALLEL at a time, and each test waits
+only for its own (or runs it at once, if it has not started yet). Same plans, same assertions.
 """
 
 from __future__ import annotations
@@ -11,7 +16,9 @@ from __future__ import annotations
 import collections
 import json
 import subprocess
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +34,22 @@ HERE = Path(__file__).parent
 ARTIFACTS = REPO / "tests" / "artifacts"
 # An AMI the moto server ships (its Ubuntu images are old; nothing boots under moto anyway).
 MOTO_AMI = "ami-785db401"
+# Terraform processes at once: a plan waits on its provider and moto about half the time (2 cores).
+PARALLEL = 3
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A plan a test module will ask for: `terraform.plan(module, tf_var_files, **tf_vars)`."""
+
+    module: str
+    tf_var_files: tuple[Path, ...] = ()
+    tf_vars: tuple[tuple[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class PlanError(Plan):
+    """A plan that must fail: `terraform.plan_error(module, tf_var_files, **tf_vars)`."""
 
 
 @dataclass
@@ -49,22 +72,32 @@ class PlanSummary:
 
 
 class Terraform:
-    """Runs terraform on repo modules with one TF_DATA_DIR per module per session."""
+    """Runs terraform on repo modules with one TF_DATA_DIR per module per session.
+
+    Every plan runs once per session (tests share the summaries); `prefetch` starts declared ones
+    in the background.
+    """
 
     def __init__(self, data_root: Path, env: dict[str, str]) -> None:
         self.data_root = data_root
         self.env = env
         self._ready: set[str] = set()
-        self._plans: dict[str, PlanSummary] = {}
+        self._init_locks: collections.defaultdict[str, threading.Lock] = collections.defaultdict(
+            threading.Lock
+        )
+        self._lock = threading.Lock()
+        self._jobs: dict[str, Future[Any]] = {}
+        self._pool = ThreadPoolExecutor(max_workers=PARALLEL, thread_name_prefix="terraform")
 
     def env_for(self, module: str) -> dict[str, str]:
         return {**self.env, "TF_DATA_DIR": str(self.data_root / module.replace("/", "+"))}
 
     def init(self, module: str) -> None:
-        if module in self._ready:
-            return
-        self.run(module, "init", "-backend=false", "-input=false", "-no-color")
-        self._ready.add(module)
+        with self._init_locks[module]:  # once per module, whichever thread asks first
+            if module in self._ready:
+                return
+            self.run(module, "init", "-backend=false", "-input=false", "-no-color")
+            self._ready.add(module)
 
     def run(self, module: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(
@@ -80,12 +113,53 @@ class Terraform:
             raise AssertionError(f"terraform {args[0]} in {module} failed:\n{proc.stdout}\n{proc.stderr}")
         return proc
 
+    # -- once per session, maybe in the background -------------------------------------------------
+
+    def _job(self, key: str, work: Callable[[], Any]) -> Future[Any]:
+        with self._lock:
+            job = self._jobs.get(key)
+            if job is None:
+                job = self._jobs[key] = self._pool.submit(work)
+        return job
+
+    def _result(self, key: str, work: Callable[[], Any]) -> Any:
+        """The job's result; a job still queued behind others is taken over and run here."""
+        job = self._job(key, work)
+        if job.cancel():
+            job = Future()
+            with self._lock:
+                self._jobs[key] = job
+            try:
+                job.set_result(work())
+            except BaseException as exc:
+                job.set_exception(exc)
+        return job.result()
+
+    @staticmethod
+    def _key(kind: str, module: str, tf_var_files: Iterable[Path], tf_vars: dict[str, Any]) -> str:
+        return json.dumps([kind, module, [str(p) for p in tf_var_files], tf_vars], sort_keys=True)
+
+    def prefetch(self, plans: Iterable[Plan]) -> None:
+        """Start these plans in the background (PARALLEL at a time), in this order."""
+        for p in plans:
+            files, tf_vars = list(p.tf_var_files), dict(p.tf_vars)
+            if isinstance(p, PlanError):
+                key = self._key("error", p.module, files, tf_vars)
+                self._job(key, lambda p=p, f=files, v=tf_vars: self._plan_error(p.module, f, **v))
+            else:
+                key = self._key("plan", p.module, files, tf_vars)
+                self._job(key, lambda p=p, f=files, v=tf_vars: self._plan(p.module, f, **v))
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    # -- plans -----------------------------------------------------------------------------------
+
     def plan(self, module: str, tf_var_files: list[Path] | None = None, **tf_vars: Any) -> PlanSummary:
         """Plan once per module, tfvars and vars in a session (tests share the summaries)."""
-        key = json.dumps([module, [str(p) for p in tf_var_files or []], tf_vars], sort_keys=True)
-        if key not in self._plans:
-            self._plans[key] = self._plan(module, tf_var_files, **tf_vars)
-        return self._plans[key]
+        files = tf_var_files or []
+        key = self._key("plan", module, files, tf_vars)
+        return self._result(key, lambda: self._plan(module, files, **tf_vars))  # type: ignore[no-any-return]
 
     def _plan(self, module: str, tf_var_files: list[Path] | None = None, **tf_vars: Any) -> PlanSummary:
         self.init(module)
@@ -93,6 +167,7 @@ class Terraform:
         plan = tf.plan(
             output=True,
             refresh=False,
+            lock=False,  # no state to protect; plans of one module may run at once
             tf_var_file=[str(p) for p in tf_var_files or []],
             tf_vars=tf_vars,
         )
@@ -100,6 +175,11 @@ class Terraform:
 
     def plan_error(self, module: str, tf_var_files: list[Path] | None = None, **tf_vars: Any) -> str:
         """Run a plan that must fail; return its error output (one line per wrapped line)."""
+        files = tf_var_files or []
+        key = self._key("error", module, files, tf_vars)
+        return self._result(key, lambda: self._plan_error(module, files, **tf_vars))  # type: ignore[no-any-return]
+
+    def _plan_error(self, module: str, tf_var_files: list[Path] | None = None, **tf_vars: Any) -> str:
         self.init(module)
         args = ["plan", "-input=false", "-refresh=false", "-no-color", "-lock=false"]
         args += [f"-var-file={p}" for p in tf_var_files or []]
@@ -197,12 +277,23 @@ def check_inventory(summary: PlanSummary, inventory_path: Path, regenerate: str)
 
 
 @pytest.fixture(scope="session")
-def terraform(moto_server: MotoServer, tmp_path_factory: pytest.TempPathFactory) -> Terraform:
-    """Terraform against the session's moto server, one TF_DATA_DIR per module."""
+def terraform(
+    moto_server: MotoServer, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Terraform]:
+    """Terraform against the session's moto server, one TF_DATA_DIR per module; the plans the
+    selected tests declared (`planned(items)` in their module) start at once, in the background."""
     env = terraform_env(moto_server.env())
     for name in ("TF_LOG", "TF_WORKSPACE"):
         env.pop(name, None)
-    return Terraform(tmp_path_factory.mktemp("tfdata"), env)
+    tf = Terraform(tmp_path_factory.mktemp("tfdata"), env)
+    by_module: dict[Any, list[pytest.Item]] = {}
+    for item in request.session.items:
+        if isinstance(item, pytest.Function) and hasattr(item.module, "planned"):
+            by_module.setdefault(item.module, []).append(item)
+    for module, items in by_module.items():
+        tf.prefetch(module.planned(items))
+    yield tf
+    tf.close()
 
 
 @pytest.fixture

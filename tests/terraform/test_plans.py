@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.terraform.conftest import HERE, Terraform, check_inventory
+from tests.terraform.conftest import HERE, Plan, Terraform, check_inventory
 
 
 def _cases() -> list[tuple[str, Path, str]]:
@@ -28,3 +28,9 @@ def test_plan_matches_inventory(terraform: Terraform, module: str, folder: Path,
         folder / f"{case}.yaml",
         regenerate=f"pytest tests/terraform/test_plans.py -k '{folder.name}/{case}'",
     )
+
+
+def planned(items: list[pytest.Item]) -> list[Plan]:
+    """The plans these tests ask for (the `terraform` fixture starts them in the background)."""
+    params = [item.callspec.params for item in items if hasattr(item, "callspec")]
+    return [Plan(p["module"], (p["folder"] / f"{p['case']}.tfvars",)) for p in params]

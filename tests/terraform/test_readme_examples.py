@@ -6,14 +6,17 @@ aws-worker-group/readme-example.yaml)."""
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from tests.support.terraform import REPO
-from tests.terraform.conftest import HERE, Terraform, check_inventory
+from tests.terraform.conftest import HERE, Plan, Terraform, check_inventory
 
 DIRECTIVE = re.compile(r"^# tftest modules=(\d+) resources=(\d+)(?: inventory=(\S+))?\s*$", re.M)
 
@@ -27,6 +30,25 @@ def _examples() -> list[tuple[Path, int, str]]:
 
 
 EXAMPLES = _examples()
+_ROOTS = Path(tempfile.mkdtemp(prefix="airtasks-readme-examples-"))
+atexit.register(shutil.rmtree, _ROOTS, True)
+
+
+def example_root(module: Path, index: int, block: str) -> Path:
+    """The example as a root module of its own (made once per session)."""
+    root = _ROOTS / f"{module.relative_to(REPO).as_posix().replace('/', '+')}-{index}"
+    if not root.is_dir():
+        root.mkdir()
+        # README sources are written from an env (`../../modules/...`): point them at the module.
+        source = f'source = "{os.path.relpath(module, root)}"'
+        (root / "main.tf").write_text(re.sub(r'source\s*=\s*"[^"]*"', source, block, count=1))
+    return root
+
+
+def planned(items: list[pytest.Item]) -> list[Plan]:
+    """The plans these tests ask for (the `terraform` fixture starts them in the background)."""
+    params = [item.callspec.params for item in items if hasattr(item, "callspec")]
+    return [Plan(str(example_root(p["module"], p["index"], p["block"]))) for p in params if "block" in p]
 
 
 def test_every_module_readme_has_a_tested_example() -> None:
@@ -42,18 +64,11 @@ def test_every_module_readme_has_a_tested_example() -> None:
 @pytest.mark.parametrize(
     ("module", "index", "block"), EXAMPLES, ids=[f"{m.relative_to(REPO)}#{i}" for m, i, _ in EXAMPLES]
 )
-def test_readme_example_plans(
-    terraform: Terraform, tmp_path: Path, module: Path, index: int, block: str
-) -> None:
+def test_readme_example_plans(terraform: Terraform, module: Path, index: int, block: str) -> None:
     match = DIRECTIVE.search(block)
     assert match
     modules, resources, inventory = int(match[1]), int(match[2]), match[3]
-    # README sources are written from an env (`../../modules/...`): point them at the module.
-    root = tmp_path / "example"
-    root.mkdir()
-    code = re.sub(r'source\s*=\s*"[^"]*"', f'source = "{os.path.relpath(module, root)}"', block, count=1)
-    (root / "main.tf").write_text(code)
-    summary = terraform.plan(str(root))
+    summary = terraform.plan(str(example_root(module, index, block)))
     where = f"{module.relative_to(REPO)}/README.md example {index}"
     assert summary.counts["modules"] == modules, f"{where}: {summary.counts['modules']} modules planned"
     assert summary.counts["resources"] == resources, (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.terraform.conftest import HERE, Terraform
+from tests.terraform.conftest import HERE, PlanError, Terraform
 
 ENV = "envs/aws"
 ENV_VARS = HERE / "env-aws" / "three-queues.tfvars"
@@ -60,3 +60,9 @@ def test_bad_input_fails_plan_naming_variable_and_fix(
     error = terraform.plan_error(module, [tfvars], **overrides)  # type: ignore[list-item]
     for word in words:
         assert word in error, f"{word!r} not in the error:\n{error}"
+
+
+def planned(items: list[pytest.Item]) -> list[PlanError]:
+    """The failing plans these tests ask for (the `terraform` fixture starts them in the background)."""
+    params = [item.callspec.params for item in items if hasattr(item, "callspec")]
+    return [PlanError(p["module"], (p["tfvars"],), tuple(p["overrides"].items())) for p in params]
