@@ -10,7 +10,8 @@ die() {
 }
 
 DAEMON_JSON=/etc/docker/daemon.json
-INSTANCE_ID="" NODE_IP="" LABELS_CHANGED=false STORE_VALUE="" STORE_REASON=""
+# shellcheck disable=SC2034 # STORE_EMPTY is read by the manager part
+INSTANCE_ID="" NODE_IP="" LABELS_CHANGED=false STORE_VALUE="" STORE_REASON="" STORE_EMPTY=false
 
 # Hostname = instance id: Swarm node, Celery worker and Airflow task instance then all name the
 # VM, which is how the scaler tells which nodes are busy.
@@ -116,12 +117,14 @@ restart_docker() { # dockerd reads labels and hostname at start: restart once, b
 }
 
 # store_read <ref>: 0 and STORE_VALUE when the entry holds a real value; else 1 and STORE_REASON
-# (missing, still the placeholder, access denied, ...). store_fetch is the cloud's part.
+# (missing, still the placeholder, access denied, ...), with STORE_EMPTY=true only when it is
+# missing or the placeholder (nothing published yet). store_fetch is the cloud's part.
 store_read() {
-  STORE_VALUE="" STORE_REASON=""
+  STORE_VALUE="" STORE_REASON="" STORE_EMPTY=false
   store_fetch "$1" || return 1
   if [[ -z "$STORE_VALUE" || "$STORE_VALUE" == "$AIRTASKS_PLACEHOLDER" ]]; then
-    STORE_VALUE="" STORE_REASON="$1 still holds the placeholder (the manager has not published yet)"
+    STORE_VALUE="" STORE_EMPTY=true
+    STORE_REASON="$1 still holds the placeholder (the manager has not published yet)"
     return 1
   fi
 }

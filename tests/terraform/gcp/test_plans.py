@@ -69,7 +69,7 @@ def test_network_plan_swarm_ports_only_from_subnet(gcp_plan: Any) -> None:
 
 def test_manager_plan_boot_script_and_scoped_scaler(gcp_plan: Any) -> None:
     values = _plan(gcp_plan, "modules/gcp/swarm-manager", "swarm_manager", "default").values
-    vm = values["google_compute_instance.manager"]
+    vm = values["google_compute_instance.manager[0]"]
     script = vm["metadata"]["startup-script"]
     assert script.startswith("#!")
     for secret in ("worker-token", "manager-token", "manager-address"):
