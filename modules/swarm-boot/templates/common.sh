@@ -95,6 +95,21 @@ PY
 
 swarm_state() { docker info --format '{{.Swarm.LocalNodeState}}' 2>/dev/null || echo unreachable; }
 
+# After a failed `docker swarm join` dockerd may go on trying in the background (state pending),
+# e.g. at the address of a manager that is gone: give it 20 s, then cancel it so that the next
+# try (perhaps at another address) starts clean. 0 when the node is in the Swarm after all.
+join_settled() {
+  local i state=""
+  for ((i = 0; i < 20; i++)); do
+    state="$(swarm_state)"
+    [[ "$state" == active ]] && return 0
+    [[ "$state" == pending ]] || break
+    sleep 1
+  done
+  [[ "$state" == inactive ]] || docker swarm leave --force >/dev/null 2>&1 || true
+  return 1
+}
+
 restart_docker() { # dockerd reads labels and hostname at start: restart once, before init/join
   if [[ "$(swarm_state)" == active ]]; then
     [[ "$LABELS_CHANGED" == false ]] || warn "labels changed on a node already in the Swarm; restart docker to apply"

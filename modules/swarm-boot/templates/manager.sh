@@ -31,7 +31,8 @@ swarm_init_or_join() {
       address="$STORE_VALUE"
       if store_read "$AIRTASKS_MANAGER_TOKEN_REF"; then
         token="$STORE_VALUE" STORE_VALUE=""
-        if out="$(timeout 60 docker swarm join --token "$token" --advertise-addr "$NODE_IP" "$address" 2>&1)"; then
+        if out="$(timeout 60 docker swarm join --token "$token" --advertise-addr "$NODE_IP" "$address" 2>&1)" ||
+          join_settled; then
           SWARM_ACTION="join"
           log "try $try: joined the Swarm at $address as a manager"
           return 0

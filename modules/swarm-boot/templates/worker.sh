@@ -34,7 +34,8 @@ swarm_join() { # a refused token fails at once; other errors are retried until t
   local out try=0
   while :; do
     try=$((try + 1))
-    if out="$(docker swarm join --token "$JOIN_TOKEN" --advertise-addr "$NODE_IP" "$JOIN_ADDRESS" 2>&1)"; then
+    if out="$(docker swarm join --token "$JOIN_TOKEN" --advertise-addr "$NODE_IP" "$JOIN_ADDRESS" 2>&1)" ||
+      join_settled; then
       log "joined the Swarm at $JOIN_ADDRESS as a worker for queue $AIRTASKS_QUEUE"
       return 0
     fi
