@@ -6,6 +6,10 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# checkov pins packages that clash with Airflow's: its own venv (.ci/tools-requirements.txt).
+TOOLS := $(VENV)/tools
+TOOLS_STAMP := $(TOOLS)/.installed
+CHECKOV := BC_SKIP_MAPPING=TRUE CKV_SKIP_PACKAGE_UPDATE_CHECK=true $(TOOLS)/bin/checkov --framework terraform --skip-download --compact --quiet
 ENV ?= local
 MODE ?= local
 AIRFLOW_PORT ?= 8080
@@ -37,12 +41,18 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	@touch $@
 
-setup: $(STAMP) ## create .venv and install airtasks with its dev tools
+$(TOOLS_STAMP): .ci/tools-requirements.txt
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --upgrade pip
+	$(TOOLS)/bin/pip install --quiet -r .ci/tools-requirements.txt
+	@touch $@
+
+setup: $(STAMP) $(TOOLS_STAMP) ## create .venv (airtasks + dev tools) and .venv/tools (checkov)
 
 test: $(STAMP) ## run the whole test suite (what CI runs)
 	$(BIN)/pytest --durations=10 $(PYTEST_ARGS)
 
-lint: $(STAMP) ## ruff, terraform fmt/validate, shellcheck of the boot scripts, README tables
+lint: $(STAMP) $(TOOLS_STAMP) ## ruff, terraform fmt/validate, checkov, shellcheck of the boot scripts, README tables
 	$(BIN)/ruff check glue tests dags
 	$(BIN)/ruff format --check glue tests dags
 	terraform fmt -check -recursive -diff modules envs
@@ -54,6 +64,8 @@ lint: $(STAMP) ## ruff, terraform fmt/validate, shellcheck of the boot scripts, 
 	  terraform -chdir=$$d init -backend=false -input=false >/dev/null; \
 	  terraform -chdir=$$d validate -no-color; \
 	done
+	$(CHECKOV) -d modules
+	$(CHECKOV) -d envs
 	$(BIN)/pytest -q -m "not integration and not e2e" tests/terraform/test_boot_scripts.py tests/terraform/test_readme_tables.py
 
 fmt: $(STAMP) ## rewrite Python and Terraform files in place

@@ -39,7 +39,8 @@ module "manager" {
   cluster_name       = var.cluster_name
   ami_id             = local.ami_id
   instance_type      = var.manager_instance_type
-  subnet_id          = module.network.public_subnet_ids[0]
+  subnet_ids         = module.network.public_subnet_ids
+  manager_count      = var.manager_count
   security_group_ids = [module.network.node_security_group_id, module.network.web_security_group_id]
   key_name           = var.key_name
   stack              = var.stack

@@ -37,6 +37,18 @@ variable "key_name" {
   default     = null
 }
 
+variable "manager_count" {
+  description = "How many Swarm managers: `1`, `3` or `5`. 3 keep the Swarm, Airflow's control plane and the scaler running when one manager is lost (5: two); the managers are an Auto Scaling group of that size, so a lost one is replaced and rejoins."
+  type        = number
+  default     = 1
+  nullable    = false
+
+  validation {
+    condition     = contains([1, 3, 5], var.manager_count)
+    error_message = "manager_count must be 1, 3 or 5 (an odd number keeps a Raft quorum: 3 survive the loss of one manager, 5 of two); set manager_count = 3 for high availability."
+  }
+}
+
 variable "manager_instance_type" {
   description = "EC2 instance type of the manager (Airflow, PostgreSQL, RabbitMQ, the scaler)."
   type        = string

@@ -38,14 +38,16 @@ module "network" {
 module "manager" {
   source = "../../modules/gcp/swarm-manager"
 
-  project_id   = var.project_id
-  cluster_name = var.cluster_name
-  zone         = local.zones[0]
-  machine_type = var.manager_machine_type
-  subnetwork   = module.network.subnetwork
-  network_tags = [module.network.tags.node, module.network.tags.manager]
-  boot_disk    = local.boot_disk
-  stack        = var.stack
+  project_id    = var.project_id
+  cluster_name  = var.cluster_name
+  zone          = local.zones[0]
+  zones         = local.zones
+  manager_count = var.manager_count
+  machine_type  = var.manager_machine_type
+  subnetwork    = module.network.subnetwork
+  network_tags  = [module.network.tags.node, module.network.tags.manager]
+  boot_disk     = local.boot_disk
+  stack         = var.stack
 }
 
 ################################################################################

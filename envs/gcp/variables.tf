@@ -31,6 +31,18 @@ variable "image" {
   }
 }
 
+variable "manager_count" {
+  description = "How many Swarm managers: `1`, `3` or `5`, spread over `zones`. 3 keep the Swarm, Airflow's control plane and the scaler running when one manager is lost (5: two); a lost VM is recreated by the next `terraform apply` and rejoins."
+  type        = number
+  default     = 1
+  nullable    = false
+
+  validation {
+    condition     = contains([1, 3, 5], var.manager_count)
+    error_message = "manager_count must be 1, 3 or 5 (an odd number keeps a Raft quorum: 3 survive the loss of one manager, 5 of two); set manager_count = 3 for high availability."
+  }
+}
+
 variable "manager_machine_type" {
   description = "Machine type of the manager VM (Airflow, PostgreSQL, RabbitMQ, the scaler)."
   type        = string

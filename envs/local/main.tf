@@ -42,7 +42,8 @@ module "manager" {
   cluster_name       = var.cluster_name
   ami_id             = local.ami_id
   instance_type      = "t3.small"
-  subnet_id          = module.network.public_subnet_ids[0]
+  subnet_ids         = module.network.public_subnet_ids
+  manager_count      = var.manager_count
   security_group_ids = [module.network.node_security_group_id, module.network.web_security_group_id]
   root_volume_size   = 8
   elastic_ip         = false

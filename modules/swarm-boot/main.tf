@@ -28,6 +28,7 @@ locals {
       AIRTASKS_MANAGER_ADDRESS_REF = var.manager_address_ref
       AIRTASKS_PLACEHOLDER         = var.placeholder
       AIRTASKS_DOCKER_INSTALL      = var.docker_install ? "true" : "false"
+      AIRTASKS_JOIN_TIMEOUT        = tostring(var.join_timeout_seconds)
     },
     (var.cloud == "aws"
       ? { AIRTASKS_REGION = var.region == null ? "" : var.region }
@@ -36,13 +37,17 @@ locals {
     (var.role == "manager"
       ? {
         AIRTASKS_MANAGER_TOKEN_REF = var.manager_token_ref == null ? "" : var.manager_token_ref
+        AIRTASKS_MANAGER_COUNT     = tostring(var.manager_count)
         AIRTASKS_STACK_IMAGE       = var.stack == null ? "" : var.stack.image
         AIRTASKS_STACK_NAME        = var.stack == null ? "" : var.stack.name
       }
       : {
-        AIRTASKS_QUEUE        = var.queue == null ? "" : var.queue
-        AIRTASKS_JOIN_TIMEOUT = tostring(var.join_timeout_seconds)
+        AIRTASKS_QUEUE = var.queue == null ? "" : var.queue
       }
+    ),
+    (var.cloud == "gcp" && var.role == "manager"
+      ? { AIRTASKS_INIT_MANAGER = var.init_manager == null ? "" : var.init_manager }
+      : {}
     ),
   )
 
@@ -52,7 +57,13 @@ locals {
     settings = { for k, v in local._settings : k => "'${replace(v, "'", "'\\''")}'" }
     labels   = [for k in sort(keys(local._engine_labels)) : "'${k}=${local._engine_labels[k]}'"]
     body = join("\n", [
-      for part in ["common", var.cloud, var.role] : file("${path.module}/templates/${part}.sh")
+      for part in ["common", var.cloud, var.role] : join("\n", [
+        # Whole-line comments stay in the templates: EC2 takes 16 KiB of user data.
+        for line in split("\n", file("${path.module}/templates/${part}.sh")) : line
+        if !can(regex("^\\s*#($|[^!])", line)) || can(regex("shellcheck", line))
+      ])
     ])
   })
+
+  user_data_base64 = base64gzip(local.script)
 }

@@ -22,9 +22,14 @@ output "script" {
   }
 
   precondition {
-    condition     = length(local.script) < 16384
-    error_message = "The rendered script is over 16 KiB, EC2's user_data limit: shorten labels or the script."
+    condition     = floor(length(local.user_data_base64) * 3 / 4) < 16384
+    error_message = "The rendered script is over 16 KiB even gzip-compressed (EC2's user_data limit): shorten labels or the script."
   }
+}
+
+output "user_data_base64" {
+  description = "The script gzip-compressed and base64-encoded, for EC2 `user_data_base64` / launch templates: EC2 takes 16 KiB of user data, cloud-init unpacks gzip."
+  value       = local.user_data_base64
 }
 
 output "labels" {

@@ -129,8 +129,31 @@ variable "labels" {
   }
 }
 
+variable "manager_count" {
+  description = "Manager only: how many managers the Swarm has, `1`, `3` or `5`. With 3 or 5 one initialises the Swarm (AWS: the lowest live manager instance id; GCP: `init_manager`) and the others join as managers; a leader timer keeps the published address on a live manager and removes lost ones."
+  type        = number
+  default     = 1
+  nullable    = false
+
+  validation {
+    condition     = contains([1, 3, 5], var.manager_count)
+    error_message = "manager_count must be 1, 3 or 5 (an odd number keeps a Raft quorum: 3 survive the loss of one manager, 5 of two); set manager_count = 3 for high availability."
+  }
+}
+
+variable "init_manager" {
+  description = "Manager only, GCP: the instance name of the manager that initialises the Swarm when `manager_count` > 1 (the first manager VM). `null` = this node (AWS ignores it: the lowest live manager instance id initialises)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.init_manager == null || can(regex("^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$", var.init_manager))
+    error_message = "init_manager must be a GCE instance name such as \"airtasks-demo-manager-0\", or null."
+  }
+}
+
 variable "join_timeout_seconds" {
-  description = "Worker only: how long to wait (bounded back-off, one log line per try) for the worker token and manager address before failing."
+  description = "How long a worker (or a manager that joins) waits (bounded back-off, one log line per try) for the join token and manager address before failing."
   type        = number
   default     = 900
 

@@ -5,6 +5,7 @@ its screenshots are kept under tests/artifacts/."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
+from tests import bad_input
 from tests.support.browser import chromium
 from tests.support.images import base_image
 from tests.support.services.airflow import Airflow
@@ -132,11 +134,28 @@ def test_docker_example_runs_a_container(airflow_celery: Airflow, docker_client:
     assert leftovers == set(), "auto_remove cleaned up the task container"
 
 
-def test_schema_rejects_bad_param_before_a_run(airflow_celery: Airflow) -> None:
-    out = airtasks(airflow_celery, "trigger", "example_trigger_target", "--conf", '{"n": 0}')
+@pytest.mark.parametrize("row", bad_input.of_kind("dag-params"), ids=lambda r: r.id)
+def test_schema_rejects_bad_param_before_a_run(airflow_celery: Airflow, row: bad_input.Row) -> None:
+    """The bad-input catalogue's DAG-params rows: the REST API refuses the run with the row's error
+    (400), `airtasks trigger` shows it in one line, and no run is created."""
+    runs_url = f"{airflow_celery.url}/api/v2/dags/{row.where}/dagRuns"
+    headers = {"Authorization": f"Bearer {airflow_celery.token()}"}
+
+    def runs() -> int:
+        r = httpx.get(runs_url, headers=headers, timeout=30)
+        r.raise_for_status()
+        return int(r.json()["total_entries"])
+
+    before = runs()
+    r = httpx.post(runs_url, headers=headers, json={"logical_date": None, "conf": row.input}, timeout=30)
+    assert r.status_code == 400, r.text
+    assert row.error in r.json()["detail"]
+    out = airtasks(airflow_celery, "trigger", row.where, "--conf", json.dumps(row.input))
     assert out.returncode == 1
     assert "refused the run" in out.stderr
+    assert row.error in out.stderr
     assert "Traceback" not in out.stderr
+    assert runs() == before, "a run was created"
 
 
 def test_failed_login_is_one_line(airflow_celery: Airflow) -> None:

@@ -9,6 +9,7 @@ proxy with `airtasks trigger --wait` succeeds on the Swarm's Celery workers.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import subprocess
@@ -223,3 +224,111 @@ def test_dag_runs_on_the_swarm_workers(deployed: dict[str, Any]) -> None:
     assert out.returncode == 0, out.stdout + out.stderr
     assert out.stdout.split()[-1] == "success"
     deployed["timings"]["trigger_interleaved"] = time.monotonic() - start
+
+
+# ---- hardening (issue 9): HTTPS only, no default login, no secret where it does not belong -------
+
+
+def stack_containers(swarm: docker.DockerClient) -> list[Any]:
+    return swarm.containers.list(filters={"label": f"com.docker.stack.namespace={STACK}"})
+
+
+def secret_values(swarm: docker.DockerClient) -> dict[str, str]:
+    """The generated secrets, read from their source (the files Swarm mounts) in the api-server."""
+    api = next(
+        c
+        for c in stack_containers(swarm)
+        if c.labels.get("com.docker.swarm.service.name") == f"{STACK}_airflow-apiserver"
+    )
+    values = {}
+    for name in sec.SECRET_NAMES:
+        if name == sec.TLS_CERT:
+            continue  # public
+        out = api.exec_run(["cat", f"/run/secrets/{name}"])
+        assert out.exit_code == 0, f"{name} is not mounted in the api-server"
+        value = out.output.decode().strip()
+        values[name] = value.splitlines()[1] if name == sec.TLS_KEY else value  # a line of the key
+    assert all(len(v) >= 24 for v in values.values()), "generated secrets are long"
+    return values
+
+
+def test_https_only_every_path_redirects(deployed: dict[str, Any]) -> None:
+    for path in ("/", "/flower/", "/api/v2/dags", "/auth/login", "/execution/"):
+        r = httpx.get(deployed["http_url"] + path, timeout=10)
+        assert r.status_code == 301, path
+        assert r.headers["location"].startswith("https://"), path
+        assert not r.content or b"airflow" not in r.content.lower(), f"HTTP served content for {path}"
+    https_port = deployed["url"].rsplit(":", 1)[1]
+    r = httpx.get(f"http://127.0.0.1:{https_port}/", timeout=10)  # plain HTTP on the TLS port
+    assert r.status_code == 400
+    with httpx.Client(verify=tls_verify(deployed["ca"]), timeout=20) as client:
+        assert client.get(deployed["url"] + "/").headers["strict-transport-security"].startswith("max-age=")
+
+
+def test_no_default_or_guessable_login(deployed: dict[str, Any], swarm: docker.DockerClient) -> None:
+    url, ca = deployed["url"], deployed["ca"]
+    with httpx.Client(verify=tls_verify(ca), timeout=30) as client:
+        for user, password in (("admin", "admin"), ("airflow", "airflow"), ("admin", ""), ("guest", "guest")):
+            r = client.post(url + "/auth/token", json={"username": user, "password": password})
+            assert r.status_code >= 400, f"{user}:{password} logged in"
+            assert "access_token" not in r.text
+        for path in ("/", "/flower/"):
+            r = client.get(url + path, auth=("admin", "admin"), headers={"Accept": "application/json"})
+            assert r.status_code == 401, f"basic auth admin:admin opened {path}"
+    values = secret_values(swarm)
+    assert len(set(values.values())) == len(values), "every secret is its own random value"
+    rabbit = [
+        c
+        for c in stack_containers(swarm)
+        if c.labels.get("com.docker.swarm.service.name") == f"{STACK}_rabbitmq"
+    ]
+    for container in rabbit:  # the broker's users: ours, no guest
+        listed = container.exec_run(["rabbitmqctl", "-q", "list_users"])
+        if listed.exit_code == 0:  # (needs the node's Erlang cookie; the image's root has it)
+            assert "guest" not in listed.output.decode(), listed.output.decode()
+
+
+def test_no_secret_in_stack_file_container_env_or_logs(
+    deployed: dict[str, Any], swarm: docker.DockerClient
+) -> None:
+    values = secret_values(swarm)
+    tokens = swarm.swarm.attrs["JoinTokens"]
+    needles = {
+        **values,
+        "worker token": tokens["Worker"],
+        "manager token": tokens["Manager"],
+        "any token": "SWMTKN-",
+    }
+    swarm_dir = deployed["project"] / ".run" / "swarm"
+    places: dict[str, str] = {
+        "the stack file": (swarm_dir / "docker-compose-CeleryExecutor.yml").read_text(),
+        "the proxy config": (swarm_dir / "proxy" / "nginx.conf").read_text(),
+        "the make up state file": (deployed["project"] / ".run" / "local.json").read_text(),
+        "make up's progress": "\n".join(deployed["progress"]),
+    }
+    for svc in swarm.services.list(filters={"label": f"com.docker.stack.namespace={STACK}"}):
+        places[f"service spec {svc.name}"] = json.dumps(svc.attrs["Spec"])
+        logs = subprocess.run(
+            [swarm_dev.DOCKER_CLI, "service", "logs", "--raw", "--no-trunc", svc.name],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        places[f"logs of {svc.name}"] = logs.stdout + logs.stderr
+    for container in stack_containers(swarm):
+        name = container.labels.get("com.docker.swarm.service.name", container.name)
+        places[f"environment of {name}"] = "\n".join(container.attrs["Config"].get("Env") or [])
+        places[f"labels of {name}"] = json.dumps(container.attrs["Config"].get("Labels") or {})
+        if "worker-" in name:  # task logs, the scaler's among them on the manager's worker
+            found = container.exec_run(
+                ["sh", "-c", 'find "${AIRFLOW_HOME:-/opt/airflow}/logs" -type f -exec cat {} + 2>/dev/null']
+            )
+            places[f"task logs in {name}"] = found.output.decode(errors="replace")
+    leaks = [
+        f"{what} is in {where}"
+        for where, text in places.items()
+        for what, value in needles.items()
+        if value and value in text
+    ]
+    assert leaks == [], "\n".join(leaks)

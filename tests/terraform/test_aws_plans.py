@@ -4,6 +4,7 @@ open to the world, IAM scoped to the cluster, workers unable to write parameters
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 from pathlib import Path
 from typing import Any
@@ -54,9 +55,10 @@ def test_imdsv2_required_on_every_instance_and_template(env_plan: PlanSummary) -
 
 
 def test_root_volumes_encrypted(env_plan: PlanSummary) -> None:
-    (manager,) = env_plan.of_type("aws_instance").values()
-    assert manager["root_block_device"][0]["encrypted"] is True
-    for address, template in env_plan.of_type("aws_launch_template").items():
+    assert env_plan.of_type("aws_instance") == {}  # the managers are a group too
+    templates = env_plan.of_type("aws_launch_template")
+    assert "module.manager.aws_launch_template.this" in templates
+    for address, template in templates.items():
         (mapping,) = template["block_device_mappings"]
         assert mapping["ebs"][0]["encrypted"] == "true", address
 
@@ -93,7 +95,11 @@ def test_ssh_only_from_admin_cidrs(terraform: Terraform, env_plan: PlanSummary) 
 
 
 def test_one_group_per_queue_with_its_sizes(env_plan: PlanSummary) -> None:
-    groups = {v["name"]: v for v in env_plan.of_type("aws_autoscaling_group").values()}
+    groups = {
+        v["name"]: v
+        for a, v in env_plan.of_type("aws_autoscaling_group").items()
+        if not a.startswith("module.manager.")
+    }
     assert {n: (g["min_size"], g["max_size"]) for n, g in groups.items()} == {
         "airtasks-demo-default": (0, 10),
         "airtasks-demo-io": (1, 3),
@@ -124,8 +130,14 @@ def test_manager_iam_scoped_to_the_cluster(env_plan: PlanSummary) -> None:
             else:
                 assert ":autoscaling:" in arn, arn
                 assert arn.endswith(":autoScalingGroupName/airtasks-demo-*"), arn
-                # the name prefix would also match cluster "demo-x": the tag condition pins it
-                assert st["Condition"] == {"StringEquals": {"aws:ResourceTag/airtasks:cluster": "demo"}}
+                # the name prefix would also match cluster "demo-x": the tag condition pins it, and
+                # the role tag keeps the managers' own group out of reach
+                assert st["Condition"] == {
+                    "StringEquals": {
+                        "aws:ResourceTag/airtasks:cluster": "demo",
+                        "aws:ResourceTag/airtasks:role": "worker",
+                    }
+                }
     actions = {a for st in _statements(doc) for a in st["Action"]}
     assert "autoscaling:TerminateInstanceInAutoScalingGroup" in actions
     assert "ssm:PutParameter" in actions
@@ -159,7 +171,14 @@ def test_parameters_hold_no_value_in_the_plan(env_plan: PlanSummary) -> None:
 
 def test_user_data_is_the_boot_script_without_secrets(env_plan: PlanSummary) -> None:
     for address, template in env_plan.of_type("aws_launch_template").items():
-        script = base64.b64decode(template["user_data"]).decode()
+        raw = base64.b64decode(template["user_data"])
+        if address.startswith("module.manager."):  # gzip: EC2 takes 16 KiB of user data
+            script = gzip.decompress(raw).decode()
+            assert "AIRTASKS_ROLE='manager'" in script
+            assert "AIRTASKS_MANAGER_COUNT='1'" in script
+            assert "SWMTKN" not in script
+            continue
+        script = raw.decode()
         assert script.startswith("#!/usr/bin/env bash"), address
         assert "AIRTASKS_ROLE='worker'" in script
         assert "SWMTKN" not in script
@@ -211,3 +230,22 @@ def test_worker_policy_denies_writes_on_a_policy_checking_endpoint(
         manager.put_parameter(Name=token, Value="SWMTKN-1-z", Type="SecureString", Overwrite=True)
         with pytest.raises(ClientError, match="not authorized to perform: ssm:DeleteParameter"):
             manager.delete_parameter(Name=token)
+
+
+def test_ha_managers_are_a_fixed_size_group_over_the_zones(terraform: Terraform) -> None:
+    """manager_count = 3: one group of exactly three, in every public subnet (one per zone), whose
+    boot script joins the others to the one that initialises the Swarm."""
+    plan = terraform.plan("envs/aws", [HERE / "env-aws" / "ha.tfvars"])
+    group = plan.values["module.manager.aws_autoscaling_group.this"]
+    assert (group["min_size"], group["max_size"], group["desired_capacity"]) == (3, 3, 3)
+    tags = {t["key"]: t["value"] for t in group["tag"]}
+    assert tags["airtasks:role"] == "manager"
+    assert tags["airtasks:cluster"] == "demo"
+    template = plan.values["module.manager.aws_launch_template.this"]
+    script = gzip.decompress(base64.b64decode(template["user_data"])).decode()
+    assert "AIRTASKS_MANAGER_COUNT='3'" in script
+    assert "swarm_init_or_join" in script
+    assert "airtasks-boot maintain" in script
+    (options,) = template["metadata_options"]
+    assert options["http_put_response_hop_limit"] == 2  # the scaler's container needs the role
+    assert plan.of_type("aws_instance") == {}

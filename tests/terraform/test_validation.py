@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support.terraform import REPO
 from tests.terraform.conftest import HERE, PlanError, Terraform
 
 ENV = "envs/aws"
@@ -32,6 +33,25 @@ CASES = [
     (ENV, ENV_VARS, {"web_cidrs": ["everyone"]}, ["web_cidrs", "0.0.0.0/0"]),
     (ENV, ENV_VARS, {"region": "Europe"}, ["region", "eu-west-1"]),
     (ENV, ENV_VARS, {"ami_id": "ubuntu"}, ["ami_id", "ami-0123456789abcdef0"]),
+    (ENV, ENV_VARS, {"manager_count": 2}, ["manager_count", "set manager_count = 3 for high availability"]),
+    (
+        "envs/local",
+        HERE / "env-local" / "defaults.tfvars",
+        {"manager_count": 4},
+        ["manager_count must be 1, 3 or 5", "set manager_count = 3"],
+    ),
+    (
+        "modules/aws/swarm-manager",
+        HERE / "aws-swarm-manager" / "defaults.tfvars",
+        {"manager_count": 0},
+        ["manager_count must be 1, 3 or 5", "set manager_count = 3"],
+    ),
+    (
+        "modules/swarm-boot",
+        HERE / "swarm-boot" / "manager-gcp.tfvars",
+        {"manager_count": 2},
+        ["manager_count must be 1, 3 or 5", "set manager_count = 3"],
+    ),
     (GROUP, GROUP_VARS, {"min_size": 4, "max_size": 2}, ["min_size", "lower min_size or raise max_size"]),
     (GROUP, GROUP_VARS, {"queue": "manager"}, ["queue", "reserved"]),
     (
@@ -60,6 +80,8 @@ def test_bad_input_fails_plan_naming_variable_and_fix(
     error = terraform.plan_error(module, [tfvars], **overrides)  # type: ignore[list-item]
     for word in words:
         assert word in error, f"{word!r} not in the error:\n{error}"
+    # The plan failed before anything was applied: no state anywhere near the module.
+    assert not list((REPO / module).glob("*.tfstate*")), f"{module} has a state file"
 
 
 def planned(items: list[pytest.Item]) -> list[PlanError]:

@@ -30,10 +30,17 @@ data "aws_availability_zones" "available" {
 ################################################################################
 
 resource "aws_vpc" "this" {
+  #checkov:skip=CKV2_AWS_11:flow logs cost per GB and need a log destination; enable them account-wide or with an aws_flow_log on the vpc_id output
   cidr_block           = var.vpc_cidr
   enable_dns_support   = true
   enable_dns_hostnames = true
   tags                 = merge(local.tags, { Name = local.name })
+}
+
+# The VPC's default security group allows nothing: every node uses the groups below.
+resource "aws_default_security_group" "this" {
+  vpc_id = aws_vpc.this.id
+  tags   = merge(local.tags, { Name = "${local.name}-default-unused" })
 }
 
 resource "aws_internet_gateway" "this" {
@@ -42,6 +49,7 @@ resource "aws_internet_gateway" "this" {
 }
 
 resource "aws_subnet" "public" {
+  #checkov:skip=CKV_AWS_130:the public tier on purpose: the manager serves the UI, and workers without private_subnets reach packages and APIs without a NAT gateway
   for_each = local.public_subnets
 
   vpc_id                  = aws_vpc.this.id
@@ -125,8 +133,11 @@ resource "aws_route_table_association" "private" {
 # Security groups
 ################################################################################
 
-# Every node: Swarm ports from inside the VPC only, SSH from admin_cidrs only, any egress.
+# Every node: Swarm ports from inside the VPC only, SSH from admin_cidrs only; out: anything
+# inside the VPC, HTTPS and HTTP (packages, images, AWS APIs) beyond it. Tasks that reach other
+# ports outside add rules to node_security_group_id (aws_vpc_security_group_egress_rule).
 resource "aws_security_group" "node" {
+  #checkov:skip=CKV2_AWS_5:attached by the swarm-manager and worker-group modules (node_security_group_id)
   name        = "${local.name}-node"
   description = "Air-Tasks ${var.cluster_name}: Swarm ports inside the VPC, SSH from admin CIDRs"
   vpc_id      = aws_vpc.this.id
@@ -155,16 +166,28 @@ resource "aws_security_group" "node" {
   }
 
   egress {
-    description = "Anything out (packages, images, AWS APIs)"
+    description = "Anything to the other nodes (Swarm, overlay, stack services)"
     protocol    = "-1"
     from_port   = 0
     to_port     = 0
-    cidr_blocks = ["0.0.0.0/0"]
+    cidr_blocks = [var.vpc_cidr]
+  }
+
+  dynamic "egress" {
+    for_each = { https = 443, http = 80 }
+    content {
+      description = "${upper(egress.key)} out (packages, images, AWS APIs)"
+      protocol    = "tcp"
+      from_port   = egress.value
+      to_port     = egress.value
+      cidr_blocks = ["0.0.0.0/0"]
+    }
   }
 }
 
 # The manager only: the UI and Flower behind the proxy, from web_cidrs.
 resource "aws_security_group" "web" {
+  #checkov:skip=CKV2_AWS_5:attached to the managers by the swarm-manager module (web_security_group_id)
   name        = "${local.name}-web"
   description = "Air-Tasks ${var.cluster_name}: HTTPS (and HTTP redirect) to the manager from web CIDRs"
   vpc_id      = aws_vpc.this.id

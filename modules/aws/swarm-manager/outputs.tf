@@ -1,6 +1,16 @@
+output "group_name" {
+  description = "Name of the managers' Auto Scaling group (`airtasks-<cluster>-manager`, fixed size `manager_count`)."
+  value       = aws_autoscaling_group.this.name
+}
+
 output "instance_id" {
-  description = "Instance id of the manager (also its hostname and Swarm node name)."
-  value       = aws_instance.this.id
+  description = "Instance id of the first manager (lowest id; also its hostname and Swarm node name)."
+  value       = try(local.instance_ids[0], null)
+}
+
+output "instance_ids" {
+  description = "Instance ids of the running managers, lowest first."
+  value       = local.instance_ids
 }
 
 output "manager_address_parameter" {
@@ -19,13 +29,18 @@ output "parameter_arns" {
 }
 
 output "private_ip" {
-  description = "Private address of the manager (Swarm advertise address)."
-  value       = aws_instance.this.private_ip
+  description = "Private address of the first manager (its Swarm advertise address)."
+  value       = try(local.private_ips[0], null)
+}
+
+output "private_ips" {
+  description = "Private addresses of the running managers, in the order of `instance_ids`."
+  value       = local.private_ips
 }
 
 output "public_ip" {
-  description = "Public address of the manager (the Elastic IP when `elastic_ip`), or null."
-  value       = var.elastic_ip ? aws_eip.this[0].public_ip : aws_instance.this.public_ip
+  description = "Public address of the first manager (the Elastic IP when `elastic_ip`), or null."
+  value       = var.elastic_ip ? aws_eip.this[0].public_ip : try(local._public_by_id[local.instance_ids[0]], null)
 }
 
 output "role_arn" {

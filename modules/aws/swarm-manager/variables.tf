@@ -1,5 +1,5 @@
 variable "ami_id" {
-  description = "AMI of the manager VM (a Debian/Ubuntu or Amazon Linux image; Docker is installed at boot if absent). Changes are ignored after creation."
+  description = "AMI of the manager VM (a Debian/Ubuntu or Amazon Linux image; Docker is installed at boot if absent). A change reaches managers launched afterwards (replacements), not running ones."
   type        = string
 
   validation {
@@ -56,6 +56,18 @@ variable "labels" {
   nullable    = false
 }
 
+variable "manager_count" {
+  description = "How many Swarm managers: `1`, `3` or `5` (an Auto Scaling group of that fixed size; 3 keep the Swarm and the scaler running when one is lost, 5 when two are)."
+  type        = number
+  default     = 1
+  nullable    = false
+
+  validation {
+    condition     = contains([1, 3, 5], var.manager_count)
+    error_message = "manager_count must be 1, 3 or 5 (an odd number keeps a Raft quorum: 3 survive the loss of one manager, 5 of two); set manager_count = 3 for high availability."
+  }
+}
+
 variable "root_volume_size" {
   description = "Size of the manager's encrypted gp3 root volume in GiB (images, PostgreSQL, logs)."
   type        = number
@@ -86,13 +98,13 @@ variable "stack" {
   default = null
 }
 
-variable "subnet_id" {
-  description = "Subnet of the manager: a public one when the UI is reached over the Internet."
-  type        = string
+variable "subnet_ids" {
+  description = "Subnets of the managers (one per availability zone, so managers spread over zones): public ones when the UI is reached over the Internet."
+  type        = list(string)
 
   validation {
-    condition     = can(regex("^subnet-[0-9a-f]+$", var.subnet_id))
-    error_message = "subnet_id must be a subnet id such as \"subnet-0123abcd\"."
+    condition     = length(var.subnet_ids) > 0 && alltrue([for s in var.subnet_ids : can(regex("^subnet-[0-9a-f]+$", s))])
+    error_message = "subnet_ids must list subnet ids such as \"subnet-0123abcd\" (the network module's public_subnet_ids)."
   }
 }
 

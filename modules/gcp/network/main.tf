@@ -36,6 +36,13 @@ resource "google_compute_subnetwork" "this" {
 
   # Nodes without public IPs still reach Secret Manager and Compute Engine APIs.
   private_ip_google_access = true
+
+  # Sampled flow logs (half the flows, 10-minute aggregation): an audit trail at a small cost.
+  log_config {
+    aggregation_interval = "INTERVAL_10_MIN"
+    flow_sampling        = 0.5
+    metadata             = "INCLUDE_ALL_METADATA"
+  }
 }
 
 ################################################################################

@@ -6,6 +6,11 @@ locals {
   name   = "airtasks-${var.cluster_name}-manager"
   region = regex("^(.+)-[a-z]$", var.zone)[0]
 
+  # manager_count VMs: the first keeps the plain name (and initialises the Swarm), the others
+  # are -1, -2, ... spread over `zones` (default: all in `zone`).
+  names = [for i in range(var.manager_count) : i == 0 ? local.name : "${local.name}-${i}"]
+  zones = [for i in range(var.manager_count) : length(var.zones) > 0 ? var.zones[i % length(var.zones)] : var.zone]
+
   labels = merge(var.gcp_labels, {
     airtasks-cluster = var.cluster_name
     airtasks-role    = "manager"
@@ -27,13 +32,15 @@ module "boot" {
   worker_token_ref    = google_secret_manager_secret.this["worker_token"].secret_id
   manager_token_ref   = google_secret_manager_secret.this["manager_token"].secret_id
   manager_address_ref = google_secret_manager_secret.this["manager_address"].secret_id
+  manager_count       = var.manager_count
+  init_manager        = local.names[0]
   labels              = var.labels
   docker_install      = var.docker_install
   stack               = var.stack
 }
 
 ################################################################################
-# Manager VM
+# Manager VMs (manager_count: 1, 3 or 5; the first one has the external IP)
 ################################################################################
 
 resource "google_compute_address" "manager" {
@@ -45,9 +52,12 @@ resource "google_compute_address" "manager" {
 }
 
 resource "google_compute_instance" "manager" {
+  #checkov:skip=CKV_GCP_38:customer-supplied keys would be raw key material in Terraform state; disks are encrypted at rest by Google
+  #checkov:skip=CKV_GCP_40:the manager serves the UI behind its HTTPS proxy; external_ip = false leaves it internal only
+  count        = var.manager_count
   project      = var.project_id
-  name         = local.name # also the hostname, hence the Swarm node name
-  zone         = var.zone
+  name         = local.names[count.index] # also the hostname, hence the Swarm node name
+  zone         = local.zones[count.index]
   machine_type = var.machine_type
   tags         = var.network_tags
   labels       = local.labels
@@ -69,7 +79,7 @@ resource "google_compute_instance" "manager" {
     subnetwork = var.subnetwork
 
     dynamic "access_config" {
-      for_each = var.external_ip ? [google_compute_address.manager[0].address] : []
+      for_each = var.external_ip && count.index == 0 ? [google_compute_address.manager[0].address] : []
       content {
         nat_ip = access_config.value
       }
@@ -103,4 +113,9 @@ resource "google_compute_instance" "manager" {
 
   # The boot script writes the secrets as soon as the VM starts.
   depends_on = [google_secret_manager_secret_iam_member.manager]
+}
+
+moved {
+  from = google_compute_instance.manager
+  to   = google_compute_instance.manager[0]
 }

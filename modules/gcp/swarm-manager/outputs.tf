@@ -9,17 +9,27 @@ output "external_ip" {
 
 output "instance" {
   description = "Self link of the manager VM."
-  value       = google_compute_instance.manager.self_link
+  value       = google_compute_instance.manager[0].self_link
 }
 
 output "internal_ip" {
   description = "Internal IP of the manager; workers join the Swarm at `<internal_ip>:2377`."
-  value       = google_compute_instance.manager.network_interface[0].network_ip
+  value       = google_compute_instance.manager[0].network_interface[0].network_ip
+}
+
+output "internal_ips" {
+  description = "Internal IPs of all manager VMs, in the order of `names`."
+  value       = google_compute_instance.manager[*].network_interface[0].network_ip
 }
 
 output "name" {
-  description = "Name (and hostname, Swarm node name) of the manager VM."
-  value       = google_compute_instance.manager.name
+  description = "Name (and hostname, Swarm node name) of the first manager VM (it initialises the Swarm)."
+  value       = google_compute_instance.manager[0].name
+}
+
+output "names" {
+  description = "Names of all manager VMs (`manager_count`), the first one first."
+  value       = google_compute_instance.manager[*].name
 }
 
 output "web_url" {
@@ -27,13 +37,13 @@ output "web_url" {
   value = (
     var.external_ip
     ? "https://${google_compute_address.manager[0].address}/"
-    : "https://${google_compute_instance.manager.network_interface[0].network_ip}/"
+    : "https://${google_compute_instance.manager[0].network_interface[0].network_ip}/"
   )
 }
 
 output "zone" {
   description = "Zone of the manager VM."
-  value       = google_compute_instance.manager.zone
+  value       = google_compute_instance.manager[0].zone
 }
 
 ################################################################################

@@ -93,6 +93,18 @@ variable "machine_type" {
   }
 }
 
+variable "manager_count" {
+  description = "How many Swarm managers: `1`, `3` or `5` (3 keep the Swarm and the scaler running when one is lost, 5 when two are). The first VM initialises the Swarm; the others join as managers. A lost VM is recreated by the next `terraform apply` under its name and rejoins."
+  type        = number
+  default     = 1
+  nullable    = false
+
+  validation {
+    condition     = contains([1, 3, 5], var.manager_count)
+    error_message = "manager_count must be 1, 3 or 5 (an odd number keeps a Raft quorum: 3 survive the loss of one manager, 5 of two); set manager_count = 3 for high availability."
+  }
+}
+
 variable "network_tags" {
   description = "Network tags of the VM; pass `[module.network.tags.node, module.network.tags.manager]` so the Swarm and HTTPS firewall rules apply."
   type        = list(string)
@@ -146,5 +158,17 @@ variable "zone" {
   validation {
     condition     = can(regex("^[a-z]+-[a-z]+[0-9]+-[a-z]$", var.zone))
     error_message = "zone must be a GCP zone such as \"europe-west1-b\" (not a region)."
+  }
+}
+
+variable "zones" {
+  description = "Zones to spread the managers over, round robin (e.g. the worker groups' zones). `[]` = every manager in `zone`."
+  type        = list(string)
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for z in var.zones : can(regex("^[a-z]+-[a-z]+[0-9]+-[a-z]$", z))])
+    error_message = "zones must hold GCP zones such as \"europe-west1-b\", or be []."
   }
 }

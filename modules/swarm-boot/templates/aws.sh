@@ -31,7 +31,11 @@ store_fetch() {
     return 0
   fi
   case "$out" in
-  *ParameterNotFound*) STORE_REASON="$1 does not exist yet" ;;
+  *ParameterNotFound*)
+    STORE_REASON="$1 does not exist yet"
+    # shellcheck disable=SC2034 # read by the manager part
+    STORE_EMPTY=true
+    ;;
   *AccessDenied*) STORE_REASON="access to $1 denied (check the instance role)" ;;
   *) STORE_REASON="reading $1 failed: $(printf '%s' "$out" | tr '\n' ' ' | cut -c1-200)" ;;
   esac
@@ -45,4 +49,26 @@ store_put() {
   aws ssm put-parameter --region "$AIRTASKS_REGION" --cli-input-json "file://$tmp" >/dev/null || rc=$?
   rm -f "$tmp"
   ((rc == 0)) || die "could not write $1 (does the manager role allow ssm:PutParameter on it?)"
+}
+
+# Managers (manager_count 3 or 5): the one that initialises a new Swarm is the lowest instance id
+# among the cluster's live managers (tags airtasks:cluster, airtasks:role=manager); INIT_MANAGER.
+live_managers() {
+  aws ec2 describe-instances --region "$AIRTASKS_REGION" --output text \
+    --filters "Name=tag:airtasks:cluster,Values=$AIRTASKS_CLUSTER" "Name=tag:airtasks:role,Values=manager" \
+    "Name=instance-state-name,Values=pending,running" --query 'Reservations[].Instances[].InstanceId' |
+    tr -s '[:blank:]' '\n' | grep -E '^i-' | sort
+}
+
+is_init_manager() {
+  INIT_MANAGER="$(live_managers | head -n1)" || INIT_MANAGER=""
+  [[ -n "$INIT_MANAGER" && "$INIT_MANAGER" == "$INSTANCE_ID" ]]
+}
+
+# A Swarm node named <instance id> whose instance is no longer pending or running is gone for good.
+instance_gone() {
+  local state
+  state="$(aws ec2 describe-instances --region "$AIRTASKS_REGION" --instance-ids "$1" --output text \
+    --query 'Reservations[].Instances[].State.Name' 2>&1)" || [[ "$state" == *InvalidInstanceID* ]] || return 1
+  [[ "$state" != pending && "$state" != running ]]
 }

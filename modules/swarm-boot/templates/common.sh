@@ -10,7 +10,8 @@ die() {
 }
 
 DAEMON_JSON=/etc/docker/daemon.json
-INSTANCE_ID="" NODE_IP="" LABELS_CHANGED=false STORE_VALUE="" STORE_REASON=""
+# shellcheck disable=SC2034 # STORE_EMPTY is read by the manager part
+INSTANCE_ID="" NODE_IP="" LABELS_CHANGED=false STORE_VALUE="" STORE_REASON="" STORE_EMPTY=false
 
 # Hostname = instance id: Swarm node, Celery worker and Airflow task instance then all name the
 # VM, which is how the scaler tells which nodes are busy.
@@ -94,6 +95,21 @@ PY
 
 swarm_state() { docker info --format '{{.Swarm.LocalNodeState}}' 2>/dev/null || echo unreachable; }
 
+# After a failed `docker swarm join` dockerd may go on trying in the background (state pending),
+# e.g. at the address of a manager that is gone: give it 20 s, then cancel it so that the next
+# try (perhaps at another address) starts clean. 0 when the node is in the Swarm after all.
+join_settled() {
+  local i state=""
+  for ((i = 0; i < 20; i++)); do
+    state="$(swarm_state)"
+    [[ "$state" == active ]] && return 0
+    [[ "$state" == pending ]] || break
+    sleep 1
+  done
+  [[ "$state" == inactive ]] || docker swarm leave --force >/dev/null 2>&1 || true
+  return 1
+}
+
 restart_docker() { # dockerd reads labels and hostname at start: restart once, before init/join
   if [[ "$(swarm_state)" == active ]]; then
     [[ "$LABELS_CHANGED" == false ]] || warn "labels changed on a node already in the Swarm; restart docker to apply"
@@ -116,12 +132,14 @@ restart_docker() { # dockerd reads labels and hostname at start: restart once, b
 }
 
 # store_read <ref>: 0 and STORE_VALUE when the entry holds a real value; else 1 and STORE_REASON
-# (missing, still the placeholder, access denied, ...). store_fetch is the cloud's part.
+# (missing, still the placeholder, access denied, ...), with STORE_EMPTY=true only when it is
+# missing or the placeholder (nothing published yet). store_fetch is the cloud's part.
 store_read() {
-  STORE_VALUE="" STORE_REASON=""
+  STORE_VALUE="" STORE_REASON="" STORE_EMPTY=false
   store_fetch "$1" || return 1
   if [[ -z "$STORE_VALUE" || "$STORE_VALUE" == "$AIRTASKS_PLACEHOLDER" ]]; then
-    STORE_VALUE="" STORE_REASON="$1 still holds the placeholder (the manager has not published yet)"
+    STORE_VALUE="" STORE_EMPTY=true
+    STORE_REASON="$1 still holds the placeholder (the manager has not published yet)"
     return 1
   fi
 }

@@ -32,7 +32,12 @@ store_fetch() {
   code="${out##*$'\n'}"
   case "$code" in
   200) ;;
-  404) STORE_REASON="secret $1 has no version yet" && return 1 ;;
+  404)
+    STORE_REASON="secret $1 has no version yet"
+    # shellcheck disable=SC2034 # read by the manager part
+    STORE_EMPTY=true
+    return 1
+    ;;
   403) STORE_REASON="access to secret $1 denied (check the service account)" && return 1 ;;
   *) STORE_REASON="reading secret $1 failed (HTTP ${code:0:40})" && return 1 ;;
   esac
@@ -52,4 +57,16 @@ store_put() { # $3 (the SSM type) means nothing here: every secret is private
     --data-binary "@$tmp" "$SECRETMANAGER/$AIRTASKS_PROJECT/secrets/$1:addVersion" || rc=$?
   rm -f "$tmp"
   ((rc == 0)) || die "could not add a version to secret $1 (does the service account have secretmanager.versions.add?)"
+}
+
+# Managers (manager_count 3 or 5): the one that initialises a new Swarm is named by init_manager
+# (the first manager VM); INIT_MANAGER.
+is_init_manager() {
+  INIT_MANAGER="${AIRTASKS_INIT_MANAGER:-$INSTANCE_ID}"
+  [[ "$INIT_MANAGER" == "$INSTANCE_ID" ]]
+}
+
+# GCP VMs keep their name when recreated: a Down node is gone for good once a Ready node has its name.
+instance_gone() {
+  docker node ls --format '{{.Hostname}} {{.Status}}' | grep -qxF -- "$1 Ready"
 }

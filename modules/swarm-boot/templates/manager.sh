@@ -1,19 +1,119 @@
-# ---- manager.sh: init the Swarm, publish join info, node labels, the stack ----
+# ---- manager.sh: init or join the Swarm, publish join info, keep it fresh, node labels, the stack ----
+SWARM_ACTION="" # init | join | "" (already in the Swarm)
+
 swarm_init() {
+  docker swarm init --advertise-addr "$NODE_IP" >/dev/null # its output holds a join token
+  SWARM_ACTION=init
+  log "Swarm initialised, advertising $NODE_IP:2377"
+}
+
+# One manager: it initialises. Three or five (manager_count): exactly one initialises, the one the
+# cloud part names (AWS: lowest live manager instance id; GCP: init_manager), and only while the
+# manager address is unpublished (no Swarm yet). The others, and any replacement of a lost
+# manager, wait (bounded back-off, a line per try) for the address and the manager token, then
+# join as managers. A published address that no manager answers is never a reason to init: the
+# leader's maintenance timer points it at a live manager (see maintain below).
+swarm_init_or_join() {
   if [[ "$(swarm_state)" == active ]]; then
     [[ "$(docker info --format '{{.Swarm.ControlAvailable}}')" == true ]] ||
       die "this node is in a Swarm but not as a manager; run 'docker swarm leave' first"
     log "Swarm already active here; not initialising"
     return 0
   fi
-  docker swarm init --advertise-addr "$NODE_IP" >/dev/null # its output holds a join token
-  log "Swarm initialised, advertising $NODE_IP:2377"
+  if ((AIRTASKS_MANAGER_COUNT == 1)); then
+    swarm_init
+    return 0
+  fi
+  local try=0 delay=2 left pause out address token deadline=$((SECONDS + AIRTASKS_JOIN_TIMEOUT))
+  while :; do
+    try=$((try + 1))
+    if store_read "$AIRTASKS_MANAGER_ADDRESS_REF"; then
+      address="$STORE_VALUE"
+      if store_read "$AIRTASKS_MANAGER_TOKEN_REF"; then
+        token="$STORE_VALUE" STORE_VALUE=""
+        if out="$(timeout 60 docker swarm join --token "$token" --advertise-addr "$NODE_IP" "$address" 2>&1)" ||
+          join_settled; then
+          SWARM_ACTION="join"
+          log "try $try: joined the Swarm at $address as a manager"
+          return 0
+        fi
+        out="${out//"$token"/<token>}" token=""
+        STORE_REASON="joining $address as a manager failed: $(printf '%s' "$out" | tr '\n' ' ' | cut -c1-160)"
+      fi
+    elif [[ "$STORE_EMPTY" == true ]] && is_init_manager; then
+      log "try $try: no Swarm published yet and this is the first manager ($INIT_MANAGER)"
+      swarm_init
+      return 0
+    elif [[ "$STORE_EMPTY" == true ]]; then
+      STORE_REASON="$STORE_REASON; ${INIT_MANAGER:-the first manager} initialises the Swarm"
+    fi
+    left=$((deadline - SECONDS))
+    ((left > 0)) || die "gave up after ${AIRTASKS_JOIN_TIMEOUT}s and $try tries to join the managers:" \
+      "$STORE_REASON. If every manager was lost, the Swarm is gone: set $AIRTASKS_MANAGER_ADDRESS_REF" \
+      "back to '$AIRTASKS_PLACEHOLDER' and restart the managers to build a new one."
+    pause=$((delay < left ? delay : left))
+    log "try $try: $STORE_REASON; next try in ${pause}s (${left}s left of ${AIRTASKS_JOIN_TIMEOUT}s)"
+    sleep "$pause"
+    delay=$((delay * 2 > 30 ? 30 : delay * 2))
+  done
+}
+
+manager_addresses() { # <ip>:2377 of every reachable manager, one a line
+  local ids
+  ids="$(docker node ls --filter role=manager --format '{{.ID}}')" || return 1
+  # shellcheck disable=SC2086 # one argument per node id
+  docker node inspect --format \
+    '{{if eq .ManagerStatus.Reachability "reachable"}}{{.ManagerStatus.Addr}}{{end}}' $ids | grep .
+}
+
+# The address workers and new managers join at: kept while it is a reachable manager, else ours.
+publish_address() {
+  local current=""
+  store_read "$AIRTASKS_MANAGER_ADDRESS_REF" && current="$STORE_VALUE" STORE_VALUE=""
+  if [[ -n "$current" && "$current" != "$NODE_IP:2377" ]] && manager_addresses | grep -qxF -- "$current"; then
+    log "$AIRTASKS_MANAGER_ADDRESS_REF points at manager $current, which is reachable; kept"
+    return 0
+  fi
+  store_write "$AIRTASKS_MANAGER_ADDRESS_REF" "$NODE_IP:2377" String
 }
 
 publish_join_info() { # tokens first, address last: a worker that finds the address finds a token
   store_write "$AIRTASKS_WORKER_TOKEN_REF" "$(docker swarm join-token -q worker)" SecureString
   store_write "$AIRTASKS_MANAGER_TOKEN_REF" "$(docker swarm join-token -q manager)" SecureString
-  store_write "$AIRTASKS_MANAGER_ADDRESS_REF" "$NODE_IP:2377" String
+  publish_address
+}
+
+# `airtasks-boot maintain`, every 30 s on every manager (manager_count > 1); only the Swarm leader
+# acts: it keeps the published address on a reachable manager, and demotes and removes a manager
+# node that is Down and whose instance is gone (its replacement joined under a new name).
+role_maintain() {
+  [[ "$(docker node inspect self --format '{{.ManagerStatus.Leader}}' 2>/dev/null)" == true ]] || return 0
+  publish_address
+  local id host
+  while read -r id host; do
+    if [[ -z "$id" ]] || ! instance_gone "$host"; then continue; fi
+    log "manager $host is Down and its instance is gone: demoting and removing it"
+    if ! docker node demote "$id" >/dev/null || ! docker node rm --force "$id" >/dev/null; then
+      warn "could not remove manager node $host ($id)"
+    fi
+  done < <(docker node ls --filter role=manager --format '{{.ID}} {{.Hostname}} {{.Status}}' | awk '$3 == "Down" {print $1, $2}')
+}
+
+install_maintenance() {
+  ((AIRTASKS_MANAGER_COUNT > 1)) || return 0
+  install -m 0755 "$0" /usr/local/sbin/airtasks-boot
+  if [[ -d /run/systemd/system ]]; then
+    printf '%s\n' '[Unit]' 'Description=Air-Tasks manager maintenance (published address, lost managers)' \
+      'After=docker.service' '[Service]' 'Type=oneshot' 'ExecStart=/usr/local/sbin/airtasks-boot maintain' \
+      >/etc/systemd/system/airtasks-maintain.service
+    printf '%s\n' '[Timer]' 'OnBootSec=30' 'OnUnitActiveSec=30' '[Install]' 'WantedBy=timers.target' \
+      >/etc/systemd/system/airtasks-maintain.timer
+    systemctl daemon-reload
+    systemctl enable --now airtasks-maintain.timer >/dev/null 2>&1
+    log "manager maintenance: every 30 s by airtasks-maintain.timer"
+  else
+    warn "no systemd here: run '/usr/local/sbin/airtasks-boot maintain' every 30 s yourself"
+  fi
 }
 
 # A worker cannot set its own node labels: copy airtasks.* engine labels to node labels (for
@@ -72,8 +172,13 @@ deploy_stack() {
 
 role_main() {
   restart_docker
-  swarm_init
+  swarm_init_or_join
   publish_join_info
   install_label_sync
-  deploy_stack
+  install_maintenance
+  if [[ "$SWARM_ACTION" == join ]]; then
+    log "joined as an extra manager: the manager that initialised the Swarm deploys the stack"
+  else
+    deploy_stack
+  fi
 }

@@ -34,7 +34,8 @@ swarm_join() { # a refused token fails at once; other errors are retried until t
   local out try=0
   while :; do
     try=$((try + 1))
-    if out="$(docker swarm join --token "$JOIN_TOKEN" --advertise-addr "$NODE_IP" "$JOIN_ADDRESS" 2>&1)"; then
+    if out="$(docker swarm join --token "$JOIN_TOKEN" --advertise-addr "$NODE_IP" "$JOIN_ADDRESS" 2>&1)" ||
+      join_settled; then
       log "joined the Swarm at $JOIN_ADDRESS as a worker for queue $AIRTASKS_QUEUE"
       return 0
     fi
@@ -49,8 +50,15 @@ swarm_join() { # a refused token fails at once; other errors are retried until t
       "(is the manager up, and do the security groups allow 2377/tcp inside the network?)"
     log "join try $try failed: $out; retrying in 5s"
     sleep 5
+    # A lost manager's address is replaced by the leader: follow it.
+    if store_read "$AIRTASKS_MANAGER_ADDRESS_REF" && [[ "$STORE_VALUE" != "$JOIN_ADDRESS" ]]; then
+      JOIN_ADDRESS="$STORE_VALUE"
+      log "the manager address is now $JOIN_ADDRESS"
+    fi
   done
 }
+
+role_maintain() { :; } # managers only
 
 role_main() {
   wait_for_join_info

@@ -21,7 +21,7 @@ pytestmark = [pytest.mark.terraform, pytest.mark.gcp, needs_google]
 
 CASES = {
     "modules/gcp/network": ("network", ["default", "access", "iap"]),
-    "modules/gcp/swarm-manager": ("swarm_manager", ["default", "internal"]),
+    "modules/gcp/swarm-manager": ("swarm_manager", ["default", "internal", "ha"]),
     "modules/gcp/worker-group": ("worker_group", ["default", "spot", "long_names"]),
     "envs/gcp": ("env", ["three_queues", "no_broker"]),
 }
@@ -69,7 +69,7 @@ def test_network_plan_swarm_ports_only_from_subnet(gcp_plan: Any) -> None:
 
 def test_manager_plan_boot_script_and_scoped_scaler(gcp_plan: Any) -> None:
     values = _plan(gcp_plan, "modules/gcp/swarm-manager", "swarm_manager", "default").values
-    vm = values["google_compute_instance.manager"]
+    vm = values["google_compute_instance.manager[0]"]
     script = vm["metadata"]["startup-script"]
     assert script.startswith("#!")
     for secret in ("worker-token", "manager-token", "manager-address"):
@@ -110,3 +110,14 @@ def test_worker_group_plan_names_and_secrets(gcp_plan: Any, case: str) -> None:
     assert f"airtasks.queue={queue}" in script
     readable = {v["secret_id"] for a, v in values.items() if "secret_iam_member" in a}
     assert readable == {f"airtasks-{cluster}-worker-token", f"airtasks-{cluster}-manager-address"}
+
+
+def test_ha_managers_share_one_script_and_the_first_inits(gcp_plan: Any) -> None:
+    values = _plan(gcp_plan, "modules/gcp/swarm-manager", "swarm_manager", "ha").values
+    scripts = {
+        values[f"google_compute_instance.manager[{i}]"]["metadata"]["startup-script"] for i in range(3)
+    }
+    (script,) = scripts
+    assert "AIRTASKS_MANAGER_COUNT='3'" in script
+    assert "AIRTASKS_INIT_MANAGER='airtasks-demo-manager'" in script
+    assert "SWMTKN" not in script

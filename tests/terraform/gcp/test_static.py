@@ -442,3 +442,20 @@ def test_every_plan_case_has_tfvars_and_inventory() -> None:
             assert (PLANS / folder / f"{case}.tfvars").is_file(), f"{folder}/{case}.tfvars"
             inventory = yaml.safe_load((PLANS / folder / f"{case}.yaml").read_text())
             assert set(inventory) <= {"values", "counts", "outputs"}, f"{folder}/{case}.yaml"
+
+
+def test_manager_ha_is_manager_count_vms_the_first_inits() -> None:
+    """manager_count VMs from one resource, the first (plain name) inits the Swarm and alone has the
+    external IP; existing single-manager state moves to index 0 without a replacement."""
+    mgr = tf("modules/gcp/swarm-manager")
+    vm = mgr.resource("google_compute_instance", "manager").body
+    assert vm["count"] == "var.manager_count"
+    assert vm["name"] == "local.names[count.index]"
+    (nic,) = blocks(vm["network_interface"])
+    assert "count.index == 0" in str(nic["dynamic"])
+    boot = mgr.module("boot").body
+    assert boot["manager_count"] == "var.manager_count"
+    assert boot["init_manager"] == "local.names[0]"
+    assert "google_compute_instance.manager[0]" in (REPO / "modules/gcp/swarm-manager/main.tf").read_text()
+    env = tf("envs/gcp").module("manager").body
+    assert env["manager_count"] == "var.manager_count"

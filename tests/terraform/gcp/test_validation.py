@@ -63,6 +63,7 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
     ("envs/gcp", {"subnet_cidr": "10.20.0.0/28"}, "subnet_cidr must be an IPv4 CIDR range of /26"),
     ("envs/gcp", {"image": "Debian 12"}, "image must be an image family or path"),
     ("envs/gcp", {"manager_machine_type": "big"}, "manager_machine_type must be a GCE machine type"),
+    ("envs/gcp", {"manager_count": 2}, "manager_count must be 1, 3 or 5"),
     ("envs/gcp", {"queues": {}}, "queues must define at least one queue"),
     ("envs/gcp", {"queues": {"manager": QUEUE}}, 'queues must not have a "manager" key'),
     ("envs/gcp", {"queues": {"Default": QUEUE}}, "queues keys must be queue names"),
@@ -89,6 +90,8 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
     ("modules/gcp/network", {"region": "europe-west1-b"}, "region must be a GCP region"),
     # swarm-manager
     ("modules/gcp/swarm-manager", {"zone": "europe-west1"}, "zone must be a GCP zone"),
+    ("modules/gcp/swarm-manager", {"manager_count": 4}, "set manager_count = 3 for high availability"),
+    ("modules/gcp/swarm-manager", {"zones": ["europe-west1"]}, "zones must hold GCP zones"),
     ("modules/gcp/swarm-manager", {"network_tags": []}, "network_tags must list at least one tag"),
     ("modules/gcp/swarm-manager", {"subnetwork": "airtasks-demo"}, "subnetwork must be a subnet self link"),
     ("modules/gcp/swarm-manager", {"boot_disk": {"size_gb": 10}}, "boot_disk.size_gb must be a whole number"),

@@ -1,0 +1,158 @@
+"""Every row of the bad-input catalogue (tests/bad_input.yaml) is a test.
+
+Here: the table's form, the README's copy of it, the Terraform rows' messages (the variables'
+own error_message, planned by the test the row names), and the scaler-config and CLI rows, run
+in-process through `airtasks`'s entry point against a request counter that stands in for AWS,
+Airflow and Docker: a non-zero exit, the row's error in the output, no request, no file written.
+The DAG-params rows run in tests/integration/test_examples_celery.py against Airflow.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airtasks.cli import main
+from tests.bad_input import KINDS, README, REPO, Row, of_kind, readme_block, render, rows
+
+
+class _Counter(BaseHTTPRequestHandler):
+    requests: list[str] = []
+
+    def _any(self) -> None:
+        type(self).requests.append(f"{self.command} {self.path}")
+        self.send_response(503)
+        self.end_headers()
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _any
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def counter() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Counter)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def good_config(counter: str) -> dict[str, Any]:
+    return {
+        "backend": "aws",
+        "cluster_name": "demo",
+        "region": "eu-west-1",
+        "sources": {"airflow": {"url": f"http://{counter}"}, "rabbitmq": None},
+        "queues": {"default": {"group": "airtasks-demo-default", "min_size": 0, "max_size": 10}},
+    }
+
+
+def with_overrides(config: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    for dotted, value in overrides.items():
+        *head, last = dotted.split(".")
+        node = config
+        for key in head:
+            node = node[key]
+        node[last] = value
+    return config
+
+
+def run_airtasks(
+    args: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> tuple[int, str]:
+    monkeypatch.setattr(sys, "argv", ["airtasks", *args])
+    code = 0
+    try:
+        main()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    out = capsys.readouterr()
+    return code, out.out + out.err
+
+
+# ---- the table ----------------------------------------------------------------------------------
+
+
+def test_rows_are_well_formed() -> None:
+    ids = [r.id for r in rows()]
+    assert len(ids) == len(set(ids)), "row ids must be unique"
+    for row in rows():
+        assert row.kind in KINDS, row.id
+        for name in row.names:
+            assert name in row.error, f"{row.id}: the error must name {name!r}"
+        assert row.fix in row.error, f"{row.id}: the error must name the fix {row.fix!r}"
+        assert (row.test is not None) == (row.kind == "tfvars"), f"{row.id}: tfvars rows name their test"
+    assert len(rows()) >= 40
+
+
+def test_readme_troubleshooting_table_is_the_catalogue() -> None:
+    block = readme_block(README.read_text())
+    assert block is not None, "README.md has no bad-input block; see tests/bad_input.py"
+    assert block == render(), "README's bad-input table is stale: run .venv/bin/python -m tests.bad_input"
+
+
+@pytest.mark.parametrize("row", of_kind("tfvars"), ids=lambda r: r.id)
+def test_terraform_row_is_the_variables_own_message_and_planned_by_its_test(row: Row) -> None:
+    source = (REPO / row.where / "variables.tf").read_text().replace('\\"', '"')
+    assert row.error in source, f"{row.id}: {row.where}/variables.tf has no such error_message"
+    test_source = (REPO / str(row.test)).read_text()
+    (key,) = row.input
+    assert f'"{key}"' in test_source, f"{row.id}: {row.test} plans no bad {key}"
+    assert f'"{row.where}"' in test_source or row.where.split("/")[-1] in test_source, row.id
+
+
+# ---- scaler config and CLI rows, run -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("row", of_kind("scaler-config") + of_kind("cli"), ids=lambda r: r.id)
+def test_refused_with_the_fix_and_no_call(
+    row: Row,
+    counter: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _Counter.requests = []
+    url = f"http://{counter}"
+    for name, value in {
+        "AWS_ENDPOINT_URL": url,
+        "DOCKER_HOST": f"tcp://{counter}",
+        "XDG_STATE_HOME": str(tmp_path / "state"),
+        "AIRTASKS_AIRFLOW_USERNAME": "admin",
+        "AIRTASKS_AIRFLOW_PASSWORD": "not-used",
+        "HOME": str(tmp_path / "home"),
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "exists").write_text("keep me\n")
+    (tmp_path / "trace.csv").write_text("submit_s,queue,duration_s\n0,default,30\n")
+    (tmp_path / "c.json").write_text(json.dumps(good_config(counter)))
+    if row.kind == "scaler-config":
+        config = tmp_path / "bad.json"
+        config.write_text(json.dumps(with_overrides(good_config(counter), row.input)))
+        command = row.where.split()[1]
+        args = [command, "--config", str(config)] + (["--once"] if command == "scale" else [])
+    else:
+        monkeypatch.setenv("AIRTASKS_AIRFLOW_URL", url)
+        args = [a.replace("{tmp}", str(tmp_path)) for a in row.input]
+    before = sorted(p.name for p in tmp_path.iterdir())
+
+    code, output = run_airtasks(args, capsys, monkeypatch)
+
+    assert code != 0, f"{row.id}: accepted:\n{output}"
+    assert row.error in output, f"{row.id}: the user sees:\n{output}"
+    assert "Traceback" not in output
+    assert _Counter.requests == [], f"{row.id}: calls were made: {_Counter.requests}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == before, f"{row.id}: a file was written"
+    assert (tmp_path / "exists").read_text() == "keep me\n"
+    with contextlib.suppress(FileNotFoundError):
+        assert not any((tmp_path / "state").rglob("*")), f"{row.id}: state was written"
