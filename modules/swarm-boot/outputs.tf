@@ -22,8 +22,18 @@ output "script" {
   }
 
   precondition {
-    condition     = length(local.script) < 16384
-    error_message = "The rendered script is over 16 KiB, EC2's user_data limit: shorten labels or the script."
+    condition     = length(local.script) < 65536
+    error_message = "The rendered script is over 64 KiB: shorten labels, stack.compose_override or stack.scaler_config."
+  }
+}
+
+output "user_data_base64" {
+  description = "The script gzipped and base64-encoded (cloud-init runs gzipped user data): EC2 `user_data_base64`, under its 16 KiB limit where the plain script (a manager's, with its stack settings) may not be."
+  value       = base64gzip(local.script)
+
+  precondition {
+    condition     = length(base64gzip(local.script)) * 3 / 4 < 16384
+    error_message = "The gzipped script is over 16 KiB, EC2's user_data limit: shorten labels, stack.compose_override or stack.scaler_config."
   }
 }
 

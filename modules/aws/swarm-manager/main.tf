@@ -140,7 +140,8 @@ resource "aws_instance" "this" {
   vpc_security_group_ids = var.security_group_ids
   iam_instance_profile   = aws_iam_instance_profile.this.name
   key_name               = var.key_name
-  user_data              = module.boot.script
+  # Gzipped: the manager's script with its stack settings may pass EC2's 16 KiB (cloud-init unpacks it).
+  user_data_base64 = module.boot.user_data_base64
 
   metadata_options {
     http_endpoint               = "enabled"
