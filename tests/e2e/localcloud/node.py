@@ -43,7 +43,7 @@ import docker
 
 from tests.e2e.localcloud import cgroups, userdata
 from tests.e2e.localcloud._sys import LocalCloudError, run
-from tests.e2e.localcloud.network import Network, NodeLink
+from tests.e2e.localcloud.network import IMDS_ADDRESS, IMDS_PORT, Network, NodeLink
 
 HERE = Path(__file__).resolve().parent
 MACHINE_FILES = HERE / "machine"
@@ -387,8 +387,8 @@ class Node:
                 }
             )
         return {
-            "address": "169.254.169.254",
-            "port": 80,
+            "address": IMDS_ADDRESS,
+            "port": IMDS_PORT,  # port 80 is DNATed here (network.py), which keeps 80 free on the node
             "http_tokens": inst.http_tokens,
             "hop_limit": inst.hop_limit,
             # Requests from these come from the node itself; any other source is a container on it,
