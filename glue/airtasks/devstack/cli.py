@@ -8,13 +8,14 @@ from pathlib import Path
 
 import click
 
+from airtasks.devstack.cluster import ClusterStep
 from airtasks.devstack.steps import LOCAL_STEPS, DevContext, Step
 from airtasks.errors import AirtasksError
 
 RUN_DIR = ".run"
 STATE_FILE = "state.json"
-MODES = {"local": LOCAL_STEPS}
-LATER_MODES = ("swarm", "cluster")
+MODES: dict[str, list[type[Step]]] = {"local": LOCAL_STEPS, "cluster": [ClusterStep]}
+LATER_MODES = ("swarm",)
 
 
 def find_repo(start: Path | None = None) -> Path:
@@ -54,10 +55,11 @@ def dev() -> None:
 @dev.command("up")
 @click.option(
     "--mode",
-    type=click.Choice(["local", *LATER_MODES]),
+    type=click.Choice(["local", "cluster", *LATER_MODES]),
     default="local",
     show_default=True,
-    help="local: a local AWS API with envs/local applied.",
+    help="local: a local AWS API with envs/local applied. cluster: the cluster in a box (root): "
+    "every instance boots as a Swarm node, the manager runs the stack and the scaler.",
 )
 @click.option("--airflow-port", type=int, default=8080, show_default=True, help="Port of the local Airflow.")
 def up(mode: str, airflow_port: int) -> None:
