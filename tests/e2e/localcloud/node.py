@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import functools
 import json
 import os
@@ -318,6 +319,15 @@ class Node:
         ]
         self.anchor = self._popen(cmd, stdout=self._log("anchor.log"))
         self._wait(lambda: b"ready" in log.read_bytes(), self.anchor, "the node's namespaces", log)
+
+    def set_iam_role(self, role: str | None) -> None:
+        """The instance's profile changed (associated after launch): IMDS serves its credentials."""
+        self.instance = dataclasses.replace(self.instance, iam_role=role)
+        if self.instance.imds_enabled and self.link is not None and (self.workdir / "imds.json").exists():
+            tmp = self.workdir / "imds.json.tmp"
+            tmp.write_text(json.dumps(self._imds_config()))
+            tmp.chmod(0o600)
+            tmp.replace(self.workdir / "imds.json")
 
     def _start_imds(self) -> None:
         assert self.link is not None
