@@ -29,10 +29,10 @@ TF_DIRS := $(sort $(dir $(wildcard modules/*/main.tf modules/*/*/main.tf envs/*/
 # registry), or when AIRTASKS_GOOGLE_PROVIDER=registry; elsewhere `lint` skips validating GCP dirs.
 GOOGLE_PROVIDER := $(if $(or $(wildcard /opt/tf-plugins/registry.terraform.io/hashicorp/google),$(if $(wildcard /opt/tf-plugins),,none),$(filter registry,$(AIRTASKS_GOOGLE_PROVIDER))),yes,)
 
-.PHONY: help setup test lint fmt plan up down bench clean
+.PHONY: help setup test test-e2e lint fmt plan up down bench clean
 
 help: ## list the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=python3"; exit 1; }
@@ -49,8 +49,11 @@ $(TOOLS_STAMP): .ci/tools-requirements.txt
 
 setup: $(STAMP) $(TOOLS_STAMP) ## create .venv (airtasks + dev tools) and .venv/tools (checkov)
 
-test: $(STAMP) ## run the whole test suite (what CI runs)
-	$(BIN)/pytest --durations=10 $(PYTEST_ARGS)
+test: $(STAMP) ## run the whole test suite (what CI runs), the cluster-in-a-box chain included
+	$(BIN)/pytest --durations=15 $(PYTEST_ARGS)
+
+test-e2e: $(STAMP) ## only the e2e tests: local cloud, boot, the cluster-in-a-box chain (root)
+	$(BIN)/pytest --durations=10 -m e2e $(PYTEST_ARGS) tests/e2e
 
 lint: $(STAMP) $(TOOLS_STAMP) ## ruff, terraform fmt/validate, checkov, shellcheck of the boot scripts, README tables
 	$(BIN)/ruff check glue tests dags

@@ -4,6 +4,29 @@ provider "aws" {
 
 locals {
   ami_id = var.ami_id != null ? var.ami_id : data.aws_ami.ubuntu[0].id
+
+  # What the scaler reads (output `scaler_config`); the manager hands it to the scaler it runs.
+  scaler_config = {
+    backend               = "aws"
+    cluster_name          = var.cluster_name
+    region                = var.region
+    project               = null
+    interval_seconds      = var.scaler.interval_seconds
+    stabilization_seconds = var.scaler.stabilization_seconds
+    idle_seconds          = var.scaler.idle_seconds
+    sources = {
+      airflow  = { url = var.scaler.airflow_url }
+      rabbitmq = { url = var.scaler.rabbitmq_url, vhost = var.scaler.rabbitmq_vhost }
+    }
+    queues = {
+      for q, cfg in var.queues : q => {
+        group          = module.workers[q].group_name
+        min_size       = cfg.min_size
+        max_size       = cfg.max_size
+        slots_per_node = cfg.slots_per_node
+      }
+    }
+  }
 }
 
 data "aws_ami" "ubuntu" {
@@ -43,7 +66,18 @@ module "manager" {
   manager_count      = var.manager_count
   security_group_ids = [module.network.node_security_group_id, module.network.web_security_group_id]
   key_name           = var.key_name
-  stack              = var.stack
+  # The manager renders the stack for these queues and hands the scaler its config.
+  stack = var.stack == null ? null : {
+    image            = var.stack.image
+    name             = var.stack.name
+    postgres_image   = var.stack.postgres_image
+    rabbitmq_image   = var.stack.rabbitmq_image
+    proxy_image      = var.stack.proxy_image
+    compose_override = var.stack.compose_override
+    tls_hostnames    = var.stack.tls_hostnames
+    queues           = { for q, cfg in var.queues : q => cfg.slots_per_node }
+    scaler_config    = jsonencode(local.scaler_config)
+  }
 }
 
 module "workers" {

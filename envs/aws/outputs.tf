@@ -15,27 +15,7 @@ output "manager_public_ip" {
 
 output "scaler_config" {
   description = "What the scaler reads (`terraform output -json scaler_config`): backend, region, load sources, and per queue its group, min, max and slots per node."
-  value = {
-    backend               = "aws"
-    cluster_name          = var.cluster_name
-    region                = var.region
-    project               = null
-    interval_seconds      = var.scaler.interval_seconds
-    stabilization_seconds = var.scaler.stabilization_seconds
-    idle_seconds          = var.scaler.idle_seconds
-    sources = {
-      airflow  = { url = var.scaler.airflow_url }
-      rabbitmq = { url = var.scaler.rabbitmq_url, vhost = var.scaler.rabbitmq_vhost }
-    }
-    queues = {
-      for q, cfg in var.queues : q => {
-        group          = module.workers[q].group_name
-        min_size       = cfg.min_size
-        max_size       = cfg.max_size
-        slots_per_node = cfg.slots_per_node
-      }
-    }
-  }
+  value       = local.scaler_config
 }
 
 output "ssm_parameters" {

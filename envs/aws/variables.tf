@@ -150,10 +150,15 @@ variable "scaler" {
 }
 
 variable "stack" {
-  description = "The Air-Tasks stack the manager deploys at boot (`image`: the Air-Tasks image). `null` = Swarm only, deploy the stack yourself."
+  description = "The Air-Tasks stack the manager deploys at boot (`image`: the Air-Tasks image; optional `name`, `postgres_image`/`rabbitmq_image`/`proxy_image` instead of the official images, `compose_override`: a compose file deployed on top, `tls_hostnames` for the self-signed certificate). The manager renders it for `queues` and gives the scaler `scaler_config`. `null` = build the Swarm only, deploy the stack yourself."
   type = object({
-    image = string
-    name  = optional(string, "airtasks")
+    image            = string
+    name             = optional(string, "airtasks")
+    postgres_image   = optional(string)
+    rabbitmq_image   = optional(string)
+    proxy_image      = optional(string)
+    compose_override = optional(string)
+    tls_hostnames    = optional(list(string), [])
   })
   default = null
 }

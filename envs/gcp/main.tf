@@ -13,6 +13,29 @@ locals {
   zones = length(var.zones) > 0 ? var.zones : sort(data.google_compute_zones.available[0].names)
 
   boot_disk = var.image == null ? {} : { image = var.image }
+
+  # What the scaler reads (output `scaler_config`); the manager hands it to the scaler it runs.
+  scaler_config = {
+    backend               = "gcp"
+    cluster_name          = var.cluster_name
+    region                = var.region
+    project               = var.project_id
+    interval_seconds      = var.scaler.interval_seconds
+    stabilization_seconds = var.scaler.stabilization_seconds
+    idle_seconds          = var.scaler.idle_seconds
+    sources = {
+      airflow  = { url = var.scaler.airflow_url }
+      rabbitmq = var.scaler.rabbitmq_url == "" ? null : { url = var.scaler.rabbitmq_url, vhost = var.scaler.rabbitmq_vhost }
+    }
+    queues = {
+      for q, group in module.workers : q => {
+        group          = group.name
+        min_size       = group.min_size
+        max_size       = group.max_size
+        slots_per_node = var.queues[q].slots_per_node
+      }
+    }
+  }
 }
 
 ################################################################################
@@ -38,16 +61,27 @@ module "network" {
 module "manager" {
   source = "../../modules/gcp/swarm-manager"
 
-  project_id    = var.project_id
-  cluster_name  = var.cluster_name
-  zone          = local.zones[0]
+  project_id   = var.project_id
+  cluster_name = var.cluster_name
+  zone         = local.zones[0]
   zones         = local.zones
   manager_count = var.manager_count
-  machine_type  = var.manager_machine_type
-  subnetwork    = module.network.subnetwork
-  network_tags  = [module.network.tags.node, module.network.tags.manager]
-  boot_disk     = local.boot_disk
-  stack         = var.stack
+  machine_type = var.manager_machine_type
+  subnetwork   = module.network.subnetwork
+  network_tags = [module.network.tags.node, module.network.tags.manager]
+  boot_disk    = local.boot_disk
+  # The manager renders the stack for these queues and hands the scaler its config.
+  stack = var.stack == null ? null : {
+    image            = var.stack.image
+    name             = var.stack.name
+    postgres_image   = var.stack.postgres_image
+    rabbitmq_image   = var.stack.rabbitmq_image
+    proxy_image      = var.stack.proxy_image
+    compose_override = var.stack.compose_override
+    tls_hostnames    = var.stack.tls_hostnames
+    queues           = { for q, cfg in var.queues : q => cfg.slots_per_node }
+    scaler_config    = jsonencode(local.scaler_config)
+  }
 }
 
 ################################################################################

@@ -4,27 +4,7 @@
 
 output "scaler_config" {
   description = "What the scaler reads (`airtasks scale --config`): backend `gcp`, project, region, and per queue its MIG, min, max, slots_per_node."
-  value = {
-    backend               = "gcp"
-    cluster_name          = var.cluster_name
-    region                = var.region
-    project               = var.project_id
-    interval_seconds      = var.scaler.interval_seconds
-    stabilization_seconds = var.scaler.stabilization_seconds
-    idle_seconds          = var.scaler.idle_seconds
-    sources = {
-      airflow  = { url = var.scaler.airflow_url }
-      rabbitmq = var.scaler.rabbitmq_url == "" ? null : { url = var.scaler.rabbitmq_url, vhost = var.scaler.rabbitmq_vhost }
-    }
-    queues = {
-      for q, group in module.workers : q => {
-        group          = group.name
-        min_size       = group.min_size
-        max_size       = group.max_size
-        slots_per_node = var.queues[q].slots_per_node
-      }
-    }
-  }
+  value       = local.scaler_config
 }
 
 ################################################################################

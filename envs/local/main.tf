@@ -15,6 +15,34 @@ provider "aws" {
 
 locals {
   ami_id = var.ami_id != null ? var.ami_id : data.aws_ami.ubuntu[0].id
+
+  # What the scaler reads. Without a stack: the `make up` Airflow on this machine, no broker. With
+  # a stack (cluster in a box), the scaler runs inside it on the manager, as on AWS.
+  scaler_sources = var.stack == null ? {
+    airflow  = { url = "http://127.0.0.1:${var.airflow_port}" }
+    rabbitmq = null
+    } : {
+    airflow  = { url = "http://airflow-apiserver:8080" }
+    rabbitmq = { url = "http://rabbitmq:15672", vhost = "/" }
+  }
+  scaler_config = {
+    backend               = "aws"
+    cluster_name          = var.cluster_name
+    region                = var.region
+    project               = null
+    interval_seconds      = var.scaler.interval_seconds
+    stabilization_seconds = var.scaler.stabilization_seconds
+    idle_seconds          = var.scaler.idle_seconds
+    sources               = local.scaler_sources
+    queues = {
+      for q, cfg in var.queues : q => {
+        group          = module.workers[q].group_name
+        min_size       = cfg.min_size
+        max_size       = cfg.max_size
+        slots_per_node = cfg.slots_per_node
+      }
+    }
+  }
 }
 
 data "aws_ami" "ubuntu" {
@@ -47,6 +75,18 @@ module "manager" {
   security_group_ids = [module.network.node_security_group_id, module.network.web_security_group_id]
   root_volume_size   = 8
   elastic_ip         = false
+  # The manager renders the stack for these queues and hands the scaler its config.
+  stack = var.stack == null ? null : {
+    image            = var.stack.image
+    name             = var.stack.name
+    postgres_image   = var.stack.postgres_image
+    rabbitmq_image   = var.stack.rabbitmq_image
+    proxy_image      = var.stack.proxy_image
+    compose_override = var.stack.compose_override
+    tls_hostnames    = var.stack.tls_hostnames
+    queues           = { for q, cfg in var.queues : q => cfg.slots_per_node }
+    scaler_config    = jsonencode(local.scaler_config)
+  }
 }
 
 module "workers" {

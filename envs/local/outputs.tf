@@ -9,28 +9,8 @@ output "manager_instance_id" {
 }
 
 output "scaler_config" {
-  description = "What the scaler reads: same shape as envs/aws, Airflow on 127.0.0.1:<airflow_port>, no broker source."
-  value = {
-    backend               = "aws"
-    cluster_name          = var.cluster_name
-    region                = var.region
-    project               = null
-    interval_seconds      = var.scaler.interval_seconds
-    stabilization_seconds = var.scaler.stabilization_seconds
-    idle_seconds          = var.scaler.idle_seconds
-    sources = {
-      airflow  = { url = "http://127.0.0.1:${var.airflow_port}" }
-      rabbitmq = null
-    }
-    queues = {
-      for q, cfg in var.queues : q => {
-        group          = module.workers[q].group_name
-        min_size       = cfg.min_size
-        max_size       = cfg.max_size
-        slots_per_node = cfg.slots_per_node
-      }
-    }
-  }
+  description = "What the scaler reads: same shape as envs/aws. Without `stack`: Airflow on 127.0.0.1:<airflow_port> (`make up`), no broker source; with `stack`: the stack's internal service names (the scaler runs on the manager)."
+  value       = local.scaler_config
 }
 
 output "ssm_parameters" {

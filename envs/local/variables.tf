@@ -119,3 +119,22 @@ variable "scaler" {
     error_message = "scaler: interval_seconds must be 1 or more, stabilization_seconds and idle_seconds 0 or more."
   }
 }
+
+variable "stack" {
+  description = "The Air-Tasks stack the manager deploys at boot, for the cluster in a box (`make up MODE=cluster`, the e2e tests: the manager instance really boots there). `image` and the service images are references the nodes can pull; `compose_override` is a compose file deployed on top (e.g. shorter timings). The queues and `scaler_config` are added from this env. `null` (the default) = nothing boots, Swarm only."
+  type = object({
+    image            = string
+    name             = optional(string, "airtasks")
+    postgres_image   = optional(string)
+    rabbitmq_image   = optional(string)
+    proxy_image      = optional(string)
+    compose_override = optional(string)
+    tls_hostnames    = optional(list(string), [])
+  })
+  default = null
+
+  validation {
+    condition     = var.stack == null ? true : can(regex("^[A-Za-z0-9][A-Za-z0-9._/:@-]*$", var.stack.image))
+    error_message = "stack.image must be an image reference such as \"10.213.0.1:5000/airtasks/airtasks:latest\" (no spaces or quotes), or set stack = null."
+  }
+}

@@ -104,11 +104,13 @@ def create_secrets(
     tls_hostnames: Iterable[str] = ("localhost", "127.0.0.1"),
     given: Mapping[str, bytes] | None = None,
     on_admin_password: Callable[[bytes], None] | None = None,
+    on_tls_cert: Callable[[bytes], None] | None = None,
 ) -> list[SecretResult]:
     """Create every stack secret that does not exist yet; return what happened to each.
 
     `given` lets a caller supply a value (e.g. a test's own admin password). `on_admin_password`
-    receives the admin password only when this call generated it (to store it for the user).
+    receives the admin password only when this call generated it (to store it for the user);
+    `on_tls_cert` the certificate (public) when this call created its secret.
     """
     if (tls_cert is None) != (tls_key is None):
         raise SecretsError("give both --tls-cert and --tls-key, or neither (a self-signed pair is made)")
@@ -149,6 +151,8 @@ def create_secrets(
             raise SecretsError(f"cannot create secret {name}: {exc.explanation}") from None
         if name == ADMIN_PASSWORD and name not in given and on_admin_password is not None:
             on_admin_password(value)
+        if name == TLS_CERT and on_tls_cert is not None:
+            on_tls_cert(value)
         results.append(SecretResult(name, "created"))
     return results
 
@@ -186,11 +190,18 @@ def secrets_command() -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="If the admin password is generated now, also write it here (mode 0600; must not exist).",
 )
+@click.option(
+    "--tls-cert-out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="If the TLS certificate secret is created now, also write the certificate (public PEM, what "
+    "clients trust) here.",
+)
 def create_command(
     tls_cert: Path | None,
     tls_key: Path | None,
     tls_hostnames: tuple[str, ...],
     admin_password_file: Path | None,
+    tls_cert_out: Path | None,
 ) -> None:
     """Create the stack's secrets that do not exist yet (values are never printed).
 
@@ -206,7 +217,18 @@ def create_command(
         if admin_password_file is not None:
             write_private_file(admin_password_file, password)
 
+    def publish(cert: bytes) -> None:
+        if tls_cert_out is not None:
+            tls_cert_out.parent.mkdir(parents=True, exist_ok=True)
+            tls_cert_out.write_bytes(cert)
+            tls_cert_out.chmod(0o644)
+
     for result in create_secrets(
-        client, tls_cert=tls_cert, tls_key=tls_key, tls_hostnames=tls_hostnames, on_admin_password=keep
+        client,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        tls_hostnames=tls_hostnames,
+        on_admin_password=keep,
+        on_tls_cert=publish,
     ):
         click.echo(f"{result.outcome:8} {result.name}")

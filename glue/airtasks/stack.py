@@ -23,6 +23,13 @@ QUEUE_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 MANAGER_QUEUE = "manager"
 MANAGER_SLOTS = 2
 DEFAULT_QUEUES: tuple[tuple[str, int], ...] = (("default", 4),)
+# Where a queue's worker service runs: nodes whose `airtasks.queue` label names the queue.
+# `node`: node labels, set by a manager (`docker node update --label-add`; the boot script's timer
+# and the scaler copy them from the engine labels after a node joins, and `make up MODE=swarm`
+# labels its one node). `engine`: the labels in the node's own daemon.json, which a cloud VM's
+# boot script writes before it joins, so the worker starts the moment the node joins (what the
+# manager's boot script renders for its cluster).
+PLACEMENTS = ("node", "engine")
 STACK_FILE = "docker-compose-CeleryExecutor.yml"
 NGINX_FILE = Path("proxy") / "nginx.conf"
 RABBITMQ_FILE = Path("rabbitmq") / "20-airtasks.conf"
@@ -77,7 +84,14 @@ SCALER_ENV = {
     "AIRTASKS_RABBITMQ_URL": "http://rabbitmq:15672/rabbitmq",  # management.path_prefix
     "AIRTASKS_RABBITMQ_USERNAME": "airflow",
     "AIRTASKS_RABBITMQ_PASSWORD_FILE": "/run/secrets/airtasks_rabbitmq_password",
+    # Drain and Swarm hygiene (remove Down nodes, copy labels) through the mounted socket.
+    "AIRTASKS_DOCKER_URL": "unix:///var/run/docker.sock",
 }
+
+
+# A queue's worker needs the broker, not the database schema: nodes join long after `airflow-init`
+# migrated it, and skipping the check (a whole Airflow CLI start) gets a new node working sooner.
+QUEUE_WORKER_ENV = {"AIRTASKS_WAIT_MIGRATIONS": '"0"'}
 
 
 def _worker(queue: str, slots: int, placement: str, extra_env: dict[str, str] | None = None) -> str:
@@ -91,14 +105,22 @@ def _worker(queue: str, slots: int, placement: str, extra_env: dict[str, str] | 
     )
 
 
-def render_stack(queues: Sequence[QueueSpec] = (), manager_slots: int = MANAGER_SLOTS) -> str:
-    """The stack text for these worker queues (default: `default:4`) plus the manager's worker."""
+def render_stack(
+    queues: Sequence[QueueSpec] = (), manager_slots: int = MANAGER_SLOTS, placement: str = "node"
+) -> str:
+    """The stack text for these worker queues (default: `default:4`) plus the manager's worker;
+    `placement` (`node` or `engine`) picks which labels place the queues' workers."""
     specs = list(queues) or [QueueSpec(n, s) for n, s in DEFAULT_QUEUES]
     names = [q.name for q in specs]
     if len(set(names)) != len(names):
         raise StackError(f"queue names must be unique, got {names}")
+    if placement not in PLACEMENTS:
+        raise StackError(f"placement must be one of {', '.join(PLACEMENTS)}, got {placement!r}")
     workers = [_worker(MANAGER_QUEUE, manager_slots, "node.role == manager", SCALER_ENV)]
-    workers += [_worker(q.name, q.slots, f"node.labels.airtasks.queue == {q.name}") for q in specs]
+    workers += [
+        _worker(q.name, q.slots, f"{placement}.labels.airtasks.queue == {q.name}", QUEUE_WORKER_ENV)
+        for q in specs
+    ]
     summary = ", ".join(
         [f"{MANAGER_QUEUE}:{manager_slots} (manager)"] + [f"{q.name}:{q.slots}" for q in specs]
     )
@@ -112,12 +134,15 @@ def render_stack(queues: Sequence[QueueSpec] = (), manager_slots: int = MANAGER_
 
 
 def write_stack(
-    output: Path, queues: Sequence[QueueSpec] = (), manager_slots: int = MANAGER_SLOTS
+    output: Path,
+    queues: Sequence[QueueSpec] = (),
+    manager_slots: int = MANAGER_SLOTS,
+    placement: str = "node",
 ) -> list[Path]:
     """Write the stack file and, beside it, the files of the stack's `configs`: proxy/nginx.conf and
     rabbitmq/20-airtasks.conf."""
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(render_stack(queues, manager_slots))
+    output.write_text(render_stack(queues, manager_slots, placement))
     written = [output]
     for rel, text in ((NGINX_FILE, render_nginx()), (RABBITMQ_FILE, render_rabbitmq())):
         path = output.parent / rel
@@ -150,16 +175,24 @@ def stack_command() -> None:
 )
 @click.option("--manager-slots", type=click.IntRange(1, 64), default=MANAGER_SLOTS, show_default=True)
 @click.option(
+    "--worker-placement",
+    "placement",
+    type=click.Choice(PLACEMENTS),
+    default="node",
+    show_default=True,
+    help="Place queue workers by node labels (set by a manager) or engine labels (daemon.json, set at boot).",
+)
+@click.option(
     "--output",
     "-o",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
     help=f"Write here (and the proxy and RabbitMQ configs beside it), e.g. docker/{STACK_FILE}.",
 )
-def render_command(queues: list[QueueSpec], manager_slots: int, output: Path | None) -> None:
+def render_command(queues: list[QueueSpec], manager_slots: int, placement: str, output: Path | None) -> None:
     """Render the stack with one worker service per queue (plus `worker-manager`)."""
     if output is None:
-        click.echo(render_stack(queues, manager_slots), nl=False)
+        click.echo(render_stack(queues, manager_slots, placement), nl=False)
         return
-    for path in write_stack(output, queues, manager_slots):
+    for path in write_stack(output, queues, manager_slots, placement):
         click.echo(f"wrote {path}", err=True)

@@ -40,6 +40,14 @@ locals {
         AIRTASKS_MANAGER_COUNT     = tostring(var.manager_count)
         AIRTASKS_STACK_IMAGE       = var.stack == null ? "" : var.stack.image
         AIRTASKS_STACK_NAME        = var.stack == null ? "" : var.stack.name
+        # deploy_stack (templates/manager.sh): what the stack is rendered and deployed with.
+        AIRTASKS_STACK_QUEUES         = var.stack == null ? "" : join(" ", [for q in sort(keys(var.stack.queues)) : "${q}:${var.stack.queues[q]}"])
+        AIRTASKS_STACK_SCALER_CONFIG  = try(coalesce(var.stack.scaler_config, ""), "")
+        AIRTASKS_STACK_POSTGRES_IMAGE = try(coalesce(var.stack.postgres_image, ""), "")
+        AIRTASKS_STACK_RABBITMQ_IMAGE = try(coalesce(var.stack.rabbitmq_image, ""), "")
+        AIRTASKS_STACK_PROXY_IMAGE    = try(coalesce(var.stack.proxy_image, ""), "")
+        AIRTASKS_STACK_OVERRIDE       = try(coalesce(var.stack.compose_override, ""), "")
+        AIRTASKS_STACK_TLS_HOSTNAMES  = var.stack == null ? "" : join(" ", var.stack.tls_hostnames)
       }
       : {
         AIRTASKS_QUEUE = var.queue == null ? "" : var.queue

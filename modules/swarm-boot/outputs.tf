@@ -23,7 +23,7 @@ output "script" {
 
   precondition {
     condition     = floor(length(local.user_data_base64) * 3 / 4) < 16384
-    error_message = "The rendered script is over 16 KiB even gzip-compressed (EC2's user_data limit): shorten labels or the script."
+    error_message = "The rendered script is over 16 KiB even gzip-compressed (EC2's user_data limit): shorten labels, stack.compose_override or stack.scaler_config."
   }
 }
 

@@ -171,20 +171,53 @@ variable "docker_install" {
 }
 
 variable "stack" {
-  description = "Manager only: the Air-Tasks stack to deploy once the Swarm is up (`image` carries the compose file and `airtasks` CLI). `null` = do not deploy."
+  description = "Manager only: the Air-Tasks stack to deploy once the Swarm is up. `image`: the Air-Tasks image (its `airtasks` CLI renders the stack and creates the secrets); `queues`: worker queue => Celery slots per node (`{}` = the image's default, `default:4`); `scaler_config`: JSON given to the scaler on the manager (env `AIRTASKS_CONFIG` of `worker-manager`; the `scaler_config` output of an env); `postgres_image`, `rabbitmq_image`, `proxy_image`: instead of the official images; `compose_override`: a compose file (YAML text) deployed on top of the stack; `tls_hostnames`: names for the self-signed certificate besides the node's address. `null` = do not deploy."
   type = object({
-    image = string
-    name  = optional(string, "airtasks")
+    image            = string
+    name             = optional(string, "airtasks")
+    queues           = optional(map(number), {})
+    scaler_config    = optional(string)
+    postgres_image   = optional(string)
+    rabbitmq_image   = optional(string)
+    proxy_image      = optional(string)
+    compose_override = optional(string)
+    tls_hostnames    = optional(list(string), [])
   })
   default = null
 
   validation {
-    condition     = var.stack == null || can(regex("^[A-Za-z0-9][A-Za-z0-9._/:@-]*$", var.stack.image))
-    error_message = "stack.image must be an image reference such as \"ghcr.io/acme/airtasks:1.0\" (no spaces or quotes)."
+    condition = var.stack == null ? true : alltrue([
+      for ref in [var.stack.image, var.stack.postgres_image, var.stack.rabbitmq_image, var.stack.proxy_image] :
+      can(regex("^[A-Za-z0-9][A-Za-z0-9._/:@-]*$", ref)) if ref != null
+    ])
+    error_message = "stack.image (and stack.postgres_image, rabbitmq_image, proxy_image when set) must be image references such as \"ghcr.io/acme/airtasks:1.0\" (no spaces or quotes)."
   }
 
   validation {
-    condition     = var.stack == null || can(regex("^[a-z][a-z0-9_-]{0,30}$", var.stack.name))
+    condition     = var.stack == null ? true : can(regex("^[a-z][a-z0-9_-]{0,30}$", var.stack.name))
     error_message = "stack.name must match ^[a-z][a-z0-9_-]{0,30}$ (default \"airtasks\")."
+  }
+
+  validation {
+    condition = var.stack == null ? true : alltrue([
+      for q, slots in var.stack.queues :
+      can(regex("^[a-z]([a-z0-9-]{0,29}[a-z0-9])?$", q)) && q != "manager" && slots >= 1 && slots <= 256 && floor(slots) == slots
+    ])
+    error_message = "stack.queues must map queue names (^[a-z]([a-z0-9-]{0,29}[a-z0-9])?$, not \"manager\") to whole slot counts 1-256, e.g. { default = 4 }."
+  }
+
+  validation {
+    condition     = try(var.stack.scaler_config, null) == null ? true : can(keys(jsondecode(var.stack.scaler_config)))
+    error_message = "stack.scaler_config must be a JSON object (e.g. jsonencode(<the env's scaler_config>)), or null."
+  }
+
+  validation {
+    condition     = try(var.stack.compose_override, null) == null ? true : can(keys(yamldecode(var.stack.compose_override)))
+    error_message = "stack.compose_override must be a compose file (a YAML mapping with `services:` ...), or null."
+  }
+
+  validation {
+    condition     = var.stack == null ? true : alltrue([for h in var.stack.tls_hostnames : can(regex("^[A-Za-z0-9][A-Za-z0-9.:-]*$", h))])
+    error_message = "stack.tls_hostnames must be DNS names or IP addresses, e.g. [\"airtasks.example.org\"]."
   }
 }

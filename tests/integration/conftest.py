@@ -2,20 +2,16 @@
 PostgreSQL, Airflow 3 with CeleryExecutor and the scaler DAG; started once, in
 tests/support/fixtures.py), a scenario of queued and running tasks, and the stack's images.
 
-The stack's image builds (debootstrap base, Air-Tasks image, services image) take minutes in a fresh
-CI, mostly downloads; they start in the background as soon as collection knows they are needed.
+The stack's images (`stack_image_env`) are built in the background by tests/support/fixtures.py.
 """
 
 from __future__ import annotations
 
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import pytest
 
-from tests.support.docker_daemon import ensure_dockerd
 from tests.support.fixtures import DAG_GROUP
-from tests.support.images import stack_images
 from tests.support.moto_server import MotoServer
 from tests.support.services import aws_groups
 from tests.support.services.airflow import Airflow
@@ -23,31 +19,6 @@ from tests.support.services.postgres import Postgres
 from tests.support.services.rabbitmq import RabbitMQ
 
 __all__ = ["DAG_GROUP", "Scenario"]
-
-_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="airtasks-images")
-_images: Future[dict[str, str]] | None = None
-
-
-def _build() -> dict[str, str]:
-    ensure_dockerd()  # builds need the daemon, not the Swarm lock
-    return stack_images()
-
-
-@pytest.hookimpl(trylast=True)  # after -k / -m deselection
-def pytest_collection_modifyitems(
-    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
-) -> None:
-    global _images  # noqa: PLW0603 - one build per session
-    if _images is None and any(
-        item.nodeid.startswith("tests/integration/test_stack_swarm.py") for item in items
-    ):
-        _images = _pool.submit(_build)
-
-
-@pytest.fixture(scope="session")
-def stack_image_env() -> dict[str, str]:
-    """The stack's image variables (AIRTASKS_IMAGE, ...), built (or found) by the background job."""
-    return (_images or _pool.submit(_build)).result(timeout=1800)
 
 
 # The scaler's tests use the session's shared services (tests/support/fixtures.py) under their

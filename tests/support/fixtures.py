@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import docker
 import pytest
 
 from tests.support.docker_daemon import docker_lock, ensure_dockerd, swarm_manager
-from tests.support.images import airtasks_image_spec, build
+from tests.support.images import airtasks_image_spec, build, stack_images
 from tests.support.moto_server import MotoServer, run_moto
 from tests.support.services import aws_groups
 from tests.support.services.airflow import Airflow, run_airflow
@@ -147,3 +148,31 @@ def airflow_celery(
         af.start_worker(MANAGER_HOST, ["manager"], concurrency=2, extra_env=manager_env)
         af.start_worker("airtasks-test-default", ["default"], concurrency=4)
         yield af
+
+
+# --- The stack's images (issues 5 and 8), built once per session in the background ---------------
+# A fresh CI spends minutes on them (debootstrap, pip, apt: mostly downloads), so they start as soon
+# as collection (after -k / -m deselection) knows a test that deploys the stack will run.
+STACK_IMAGE_USERS = ("tests/integration/test_stack_swarm.py", "tests/e2e/test_cluster.py")
+_image_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="airtasks-images")
+_stack_images: Future[dict[str, str]] | None = None
+
+
+def _build_stack_images() -> dict[str, str]:
+    ensure_dockerd()  # builds need the daemon, not the Swarm lock
+    return stack_images()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    global _stack_images  # noqa: PLW0603 - one build per session
+    if _stack_images is None and any(item.nodeid.startswith(STACK_IMAGE_USERS) for item in items):
+        _stack_images = _image_pool.submit(_build_stack_images)
+
+
+@pytest.fixture(scope="session")
+def stack_image_env() -> dict[str, str]:
+    """The stack's image variables (AIRTASKS_IMAGE, ...), built (or found) by the background job."""
+    return (_stack_images or _image_pool.submit(_build_stack_images)).result(timeout=1800)

@@ -74,8 +74,17 @@ def test_scaler_settings_have_the_same_shape() -> None:
     assert aws == gcp
 
 
+def scaler_config(rel: str) -> dict[str, object]:
+    """The `scaler_config` output's value, through the local it names (the manager gets it too)."""
+    value = env(rel).outputs["scaler_config"].value
+    if isinstance(value, str) and value.strip("${}").startswith("local."):
+        value = env(rel).locals[value.strip("${}").removeprefix("local.")]
+    assert isinstance(value, dict), f"{rel}: scaler_config must be an object literal (or a local holding one)"
+    return value
+
+
 def test_scaler_config_has_the_same_keys() -> None:
-    configs = {rel: env(rel).outputs["scaler_config"].value for rel in ENVS}
+    configs = {rel: scaler_config(rel) for rel in ENVS}
     aws, gcp = configs["envs/aws"], configs["envs/gcp"]
     assert set(aws) == set(gcp)
     assert set(aws["sources"]) == set(gcp["sources"]) == {"airflow", "rabbitmq"}
@@ -95,6 +104,15 @@ def test_scaler_config_has_the_same_keys() -> None:
         assert config["backend"] == BACKEND[rel]
     assert aws["project"] is None, "project is null on AWS"
     assert gcp["project"] == "var.project_id"
+
+
+def test_the_manager_gets_the_queues_and_the_scaler_config() -> None:
+    """What the manager's boot script renders the stack for and hands the scaler (modules/swarm-boot)."""
+    for rel in ENVS:
+        stack = str(env(rel).module("manager").body.get("stack", ""))
+        assert "var.stack" in stack, rel
+        assert "cfg.slots_per_node" in stack, f"{rel}: the manager renders the stack for var.queues"
+        assert "jsonencode(local.scaler_config)" in stack, f"{rel}: the scaler on the manager gets its config"
 
 
 def test_both_envs_print_the_shared_outputs() -> None:

@@ -25,15 +25,39 @@ def test_find_repo_falls_back_to_the_package_checkout(tmp_path: Path) -> None:
     assert find_repo(tmp_path) == REPO  # editable install: the package lives in the checkout
 
 
-def test_later_modes_say_not_yet_available() -> None:
-    result = CliRunner().invoke(cli, ["dev", "up", "--mode", "cluster"])
-    assert isinstance(result.exception, AirtasksError)
-    assert "--mode cluster is not yet available" in str(result.exception)
-
-
 def test_modes_and_their_steps() -> None:
     assert [s.name for s in MODES["local"]] == [MotoStep.name, TerraformStep.name, AirflowStep.name]
     assert [s.name for s in MODES["swarm"]] == [SwarmStep.name]
+
+
+def test_cluster_mode_summary_names_the_ui_login_and_how_to_watch_nodes(tmp_path: Path) -> None:
+    from airtasks.devstack import cluster  # noqa: PLC0415
+
+    assert [s.name for s in MODES["cluster"]] == [cluster.ClusterStep.name]
+    text = cluster.describe(
+        {
+            "url": "https://10.213.0.10",
+            "username": "admin",
+            "password_file": "/repo/.run/cluster/admin_password",
+            "ca_bundle": "/repo/.run/cluster/tls_cert.pem",
+            "manager": "i-0abc",
+            "manager_docker": "/repo/.run/cluster/manager.sock",
+            "groups": {"default": "airtasks-local-default"},
+            "nodes": "/repo/.run/cluster/cloud/nodes/local",
+        },
+        tmp_path,
+    )
+    assert "https://10.213.0.10" in text
+    assert "/repo/.run/cluster/admin_password" in text
+    assert "DOCKER_HOST=unix:///repo/.run/cluster/manager.sock docker node ls" in text
+    assert "default: airtasks-local-default" in text
+
+
+def test_cluster_mode_needs_the_checkout(tmp_path: Path) -> None:
+    from airtasks.devstack import cluster  # noqa: PLC0415
+
+    with pytest.raises(AirtasksError, match="full repository checkout"):
+        cluster._checkout(tmp_path)
 
 
 def test_terraform_vars_are_hcl_literals() -> None:

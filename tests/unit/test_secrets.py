@@ -88,6 +88,19 @@ def test_admin_password_is_handed_over_only_when_generated() -> None:
     assert seen == []
 
 
+def test_certificate_is_handed_over_only_when_created() -> None:
+    seen: list[bytes] = []
+    client: Any = FakeClient()
+    sec.create_secrets(client, tls_hostnames=["10.0.0.5"], on_tls_cert=seen.append)
+    assert seen == [client.secrets.created[sec.TLS_CERT]]
+    cert = x509.load_pem_x509_certificate(seen[0])
+    sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert [str(a) for a in sans.get_values_for_type(x509.IPAddress)] == ["10.0.0.5"]
+    seen.clear()
+    sec.create_secrets(client, on_tls_cert=seen.append)
+    assert seen == []
+
+
 def test_private_file_is_0600_and_never_overwritten(tmp_path: Path) -> None:
     path = tmp_path / "pw"
     sec.write_private_file(path, b"x")

@@ -68,11 +68,25 @@ def test_one_worker_service_per_queue() -> None:
         assert worker["deploy"]["placement"]["constraints"] == [f"node.labels.airtasks.queue == {queue}"]
         assert worker["environment"]["AIRTASKS_QUEUE"] == queue
         assert worker["environment"]["AIRTASKS_SLOTS"] == slots
+        assert worker["environment"]["AIRTASKS_WAIT_MIGRATIONS"] == "0"  # a node joins long after init
     manager_env = services["worker-manager"]["environment"]
     assert manager_env["AIRTASKS_QUEUE"] == "manager"
     assert manager_env["AIRTASKS_AIRFLOW_URL"] == "http://airflow-apiserver:8080"
     assert manager_env["AIRTASKS_AIRFLOW_PASSWORD_FILE"] == "/run/secrets/airtasks_admin_password"
     assert "AIRTASKS_AIRFLOW_URL" not in services["worker-gpu"]["environment"]
+
+
+def test_engine_label_placement_for_nodes_labelled_at_boot() -> None:
+    services = load(render_stack([QueueSpec("default", 2)], placement="engine"))["services"]
+    assert services["worker-default"]["deploy"]["placement"]["constraints"] == [
+        "engine.labels.airtasks.queue == default"
+    ]
+    assert services["worker-manager"]["deploy"]["placement"]["constraints"] == ["node.role == manager"]
+    assert services["worker-manager"]["environment"]["AIRTASKS_DOCKER_URL"] == "unix:///var/run/docker.sock"
+    with pytest.raises(StackError, match="placement"):
+        render_stack(placement="anywhere")
+    out = CliRunner().invoke(cli, ["stack", "render", "--queue", "default:2", "--worker-placement", "engine"])
+    assert "- engine.labels.airtasks.queue == default" in out.output
 
 
 def test_workers_are_named_after_the_node_and_shut_down_warm() -> None:

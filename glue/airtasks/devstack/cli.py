@@ -9,13 +9,13 @@ from pathlib import Path
 
 import click
 
+from airtasks.devstack.cluster import ClusterStep
 from airtasks.devstack.steps import LOCAL_STEPS, SWARM_STEPS, DevContext, Step
 from airtasks.errors import AirtasksError
 
 RUN_DIR = ".run"
 STATE_FILE = "state.json"
-MODES = {"local": LOCAL_STEPS, "swarm": SWARM_STEPS}
-LATER_MODES = ("cluster",)
+MODES: dict[str, list[type[Step]]] = {"local": LOCAL_STEPS, "swarm": SWARM_STEPS, "cluster": [ClusterStep]}
 
 
 def find_repo(start: Path | None = None) -> Path:
@@ -55,17 +55,16 @@ def dev() -> None:
 @dev.command("up")
 @click.option(
     "--mode",
-    type=click.Choice([*MODES, *LATER_MODES]),
+    type=click.Choice(list(MODES)),
     default="local",
     show_default=True,
     help="local: a local AWS API, envs/local applied, Airflow standalone with the scaler DAG. "
-    "swarm: the real stack on the local Docker Swarm.",
+    "swarm: the real stack on the local Docker Swarm. cluster: the cluster in a box (root): every "
+    "instance boots as a Swarm node, the manager runs the stack and the scaler.",
 )
 @click.option("--airflow-port", type=int, default=8080, show_default=True, help="Port of the local Airflow.")
 def up(mode: str, airflow_port: int) -> None:
     """Start the local deployment and print what it built, the UI address and the login."""
-    if mode in LATER_MODES:
-        raise AirtasksError(f"--mode {mode} is not yet available; use --mode local")
     started = time.monotonic()
     repo = find_repo()
     run_dir = repo / RUN_DIR

@@ -90,10 +90,17 @@ variable "security_group_ids" {
 }
 
 variable "stack" {
-  description = "The Air-Tasks stack the manager deploys once the Swarm is up (`image`: the Air-Tasks image; `name`: stack name). `null` = Swarm only."
+  description = "The Air-Tasks stack the manager deploys once the Swarm is up (`image`: the Air-Tasks image; `name`: stack name; `queues`: worker queue => slots per node; `scaler_config`: JSON for the scaler on the manager; `postgres_image`/`rabbitmq_image`/`proxy_image`, `compose_override`, `tls_hostnames`: see modules/swarm-boot). `null` = Swarm only."
   type = object({
-    image = string
-    name  = optional(string, "airtasks")
+    image            = string
+    name             = optional(string, "airtasks")
+    queues           = optional(map(number), {})
+    scaler_config    = optional(string)
+    postgres_image   = optional(string)
+    rabbitmq_image   = optional(string)
+    proxy_image      = optional(string)
+    compose_override = optional(string)
+    tls_hostnames    = optional(list(string), [])
   })
   default = null
 }

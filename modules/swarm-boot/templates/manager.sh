@@ -149,25 +149,102 @@ SYNC
   fi
 }
 
-# The stack: Swarm secrets created once (`airtasks secrets create` skips existing ones), then
-# `docker stack deploy` of the compose file the image carries. Skipped when no stack is set.
+# ---- the stack (deploy_stack): what the manager runs once its Swarm is up ----
+# Rendered here for this cluster's queues by the image's own `airtasks stack render`, with the
+# queues' workers placed by engine labels (daemon.json, written by each node's boot script before
+# it joins), so a new node runs its worker the moment it joins; Swarm secrets created once
+# (`airtasks secrets create`: the admin password, root-only, and the public certificate land in
+# /etc/airtasks); the scaler's config (and this script's AWS endpoint, if one is set) handed to the
+# manager's worker; an optional compose override on top; then `docker stack deploy`. Skipped when
+# no stack is set; safe to rerun (no secret is rotated, the stack is updated in place).
+STACK_DIR=/etc/airtasks
+
+stack_cli() { # stack_cli [docker run options] -- <airtasks args>: the image's CLI, as root
+  local opts=()
+  while [[ "$1" != -- ]]; do
+    opts+=("$1")
+    shift
+  done
+  shift
+  docker run --rm --user 0 --entrypoint airtasks -v "$STACK_DIR:$STACK_DIR" "${opts[@]}" \
+    "$AIRTASKS_STACK_IMAGE" "$@"
+}
+
+write_scaler_override() { # the manager's worker: AIRTASKS_CONFIG, and AWS_ENDPOINT_URL if set here
+  python3 - "$1" "$AIRTASKS_STACK_SCALER_CONFIG" "${AWS_ENDPOINT_URL:-}" <<'PY'
+import json, sys
+path, config, endpoint = sys.argv[1:4]
+env = {}
+if config:
+    env["AIRTASKS_CONFIG"] = json.dumps(json.loads(config), separators=(",", ":"))
+if endpoint:  # a private AWS endpoint this script was pointed at: the scaler uses the same
+    env["AWS_ENDPOINT_URL"] = endpoint
+env = {k: v.replace("$", "$$") for k, v in env.items()}  # no interpolation by `docker stack deploy`
+with open(path, "w") as fh:  # JSON is YAML
+    json.dump({"version": "3.8", "services": {"worker-manager": {"environment": env}}}, fh, indent=2)
+PY
+}
+
+pull_image() { # a registry that is still being filled, or slow to answer: back-off, bounded
+  local try delay=5
+  docker image inspect "$1" >/dev/null 2>&1 && return 0
+  for ((try = 1; try <= 12; try++)); do
+    docker pull -q "$1" >/dev/null 2>&1 && return 0
+    log "pull of $1 failed (try $try of 12); next try in ${delay}s"
+    sleep "$delay"
+    delay=$((delay * 2 > 30 ? 30 : delay * 2))
+  done
+  docker pull -q "$1" >/dev/null || die "cannot pull $1 (check the image name and the registry's access)"
+}
+
+pull_stack_images() { # all at once: the manager runs every one of them
+  local image pids=() seen=" "
+  for image in "$AIRTASKS_STACK_IMAGE" "$AIRTASKS_STACK_POSTGRES_IMAGE" "$AIRTASKS_STACK_RABBITMQ_IMAGE" \
+    "$AIRTASKS_STACK_PROXY_IMAGE"; do
+    [[ -n "$image" && "$seen" != *" $image "* ]] || continue
+    seen+="$image "
+    pull_image "$image" &
+    pids+=("$!")
+  done
+  for image in "${pids[@]}"; do wait "$image" || exit 1; done
+  log "images pulled:$seen"
+}
+
 deploy_stack() {
   if [[ -z "$AIRTASKS_STACK_IMAGE" ]]; then
     log "no stack configured; not deploying"
     return 0
   fi
-  local image="$AIRTASKS_STACK_IMAGE" compose=/etc/airtasks/stack.yml
+  local image="$AIRTASKS_STACK_IMAGE" item
+  local render=() created=() files=(-c "$STACK_DIR/stack.yml") vars=(AIRTASKS_IMAGE="$image")
   log "deploying stack $AIRTASKS_STACK_NAME from $image"
-  mkdir -p "$(dirname "$compose")"
-  docker image inspect "$image" >/dev/null 2>&1 || docker pull -q "$image" >/dev/null ||
-    die "cannot pull $image (check the image name and the registry's access)"
-  docker run --rm -v /var/run/docker.sock:/var/run/docker.sock "$image" airtasks secrets create ||
-    die "airtasks secrets create failed"
-  docker run --rm "$image" cat /opt/airtasks/docker-compose-CeleryExecutor.yml >"$compose" ||
-    die "$image has no /opt/airtasks/docker-compose-CeleryExecutor.yml"
-  AIRTASKS_IMAGE="$image" docker stack deploy --with-registry-auth -c "$compose" "$AIRTASKS_STACK_NAME" >/dev/null ||
+  install -d -m 0755 "$STACK_DIR"
+  pull_stack_images
+  for item in $AIRTASKS_STACK_QUEUES; do render+=(--queue "$item"); done
+  stack_cli -- stack render "${render[@]}" --worker-placement engine --output "$STACK_DIR/stack.yml" 2>/dev/null ||
+    die "airtasks stack render failed (is $image an Air-Tasks image?)"
+  log "stack rendered for queues: ${AIRTASKS_STACK_QUEUES:-default:4 (the default)}"
+
+  render=()
+  for item in "$NODE_IP" $AIRTASKS_STACK_TLS_HOSTNAMES localhost 127.0.0.1; do render+=(--tls-hostname "$item"); done
+  [[ -e "$STACK_DIR/admin_password" ]] || created+=(--admin-password-file "$STACK_DIR/admin_password")
+  [[ -e "$STACK_DIR/tls_cert.pem" ]] || created+=(--tls-cert-out "$STACK_DIR/tls_cert.pem")
+  stack_cli -v /var/run/docker.sock:/var/run/docker.sock -- secrets create "${render[@]}" "${created[@]}" |
+    sed 's/^/airtasks-boot: secret /' || die "airtasks secrets create failed"
+
+  write_scaler_override "$STACK_DIR/scaler.override.yml" || die "could not write the scaler's settings"
+  files+=(-c "$STACK_DIR/scaler.override.yml")
+  if [[ -n "$AIRTASKS_STACK_OVERRIDE" ]]; then
+    printf '%s\n' "$AIRTASKS_STACK_OVERRIDE" >"$STACK_DIR/override.yml"
+    files+=(-c "$STACK_DIR/override.yml")
+  fi
+  [[ -z "$AIRTASKS_STACK_POSTGRES_IMAGE" ]] || vars+=(AIRTASKS_POSTGRES_IMAGE="$AIRTASKS_STACK_POSTGRES_IMAGE")
+  [[ -z "$AIRTASKS_STACK_RABBITMQ_IMAGE" ]] || vars+=(AIRTASKS_RABBITMQ_IMAGE="$AIRTASKS_STACK_RABBITMQ_IMAGE")
+  [[ -z "$AIRTASKS_STACK_PROXY_IMAGE" ]] || vars+=(AIRTASKS_PROXY_IMAGE="$AIRTASKS_STACK_PROXY_IMAGE")
+  env "${vars[@]}" docker stack deploy --with-registry-auth "${files[@]}" "$AIRTASKS_STACK_NAME" >/dev/null ||
     die "docker stack deploy failed"
-  log "stack $AIRTASKS_STACK_NAME deployed"
+  log "stack $AIRTASKS_STACK_NAME deployed: the UI answers on https://$NODE_IP/ once it is healthy" \
+    "(user admin; password in $STACK_DIR/admin_password, certificate $STACK_DIR/tls_cert.pem)"
 }
 
 role_main() {

@@ -12,13 +12,15 @@ children like IMDS does ("placement/" for subdirectories). Tokens: PUT /latest/a
 X-aws-ec2-metadata-token-ttl-seconds (1..21600) returns one; every GET must carry it in
 X-aws-ec2-metadata-token when http_tokens is "required" (else 401). A token PUT from an address
 that is not the node's own (a container on the node, one hop further) gets no answer when
-"hop_limit" is 1, as on EC2. The access log has no tokens.
+"hop_limit" is 1, as on EC2. The access log has no tokens. The tree is read again when the
+config file changes (an instance profile associated after launch shows up, as on EC2).
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import os
 import secrets
 import sys
 import threading
@@ -47,6 +49,24 @@ class Metadata:
         self.local_addresses = local_addresses
         self.tokens: dict[str, float] = {}
         self.lock = threading.Lock()
+        self.config_path: str | None = None
+        self.config_mtime = 0.0
+
+    def refresh(self) -> None:
+        """Take the tree from the config file again if it changed since it was read."""
+        if self.config_path is None:
+            return
+        try:
+            mtime = os.stat(self.config_path).st_mtime
+            if mtime == self.config_mtime:
+                return
+            with open(self.config_path) as fh:
+                config = json.load(fh)
+        except (OSError, ValueError):
+            return
+        with self.lock:
+            self.tree = {k.strip("/"): v for k, v in config["tree"].items()}
+            self.config_mtime = mtime
 
     def issue(self, ttl: int) -> str:
         token = secrets.token_urlsafe(32)
@@ -113,6 +133,7 @@ def handler_for(meta: Metadata) -> type[BaseHTTPRequestHandler]:
             self._send(200, meta.issue(ttl), {TTL_HEADER: str(ttl)})
 
         def do_GET(self) -> None:
+            meta.refresh()
             if not meta.valid(self.headers.get(TOKEN_HEADER)):
                 self._send(401, "Unauthorized")
                 return
@@ -155,6 +176,8 @@ def main(config_path: str) -> None:
         int(config.get("hop_limit", 1)),
         tuple(config.get("local_addresses", ["127.0.0.1"])),
     )
+    meta.config_path = config_path
+    meta.config_mtime = os.stat(config_path).st_mtime
     server = ThreadingHTTPServer(
         (config.get("address", "169.254.169.254"), int(config.get("port", 80))), handler_for(meta)
     )

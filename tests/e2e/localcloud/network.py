@@ -39,6 +39,11 @@ STATE_ROOT = Path("/run/airtasks-localcloud")
 DEFAULT_SUPERNET = "10.213.0.0/16"
 FIRST_HOST = 10  # node addresses start at .10; .1 is the bridge (services)
 IMDS_ADDRESS = "169.254.169.254"
+# The IMDS stand-in listens on IMDS_ADDRESS:IMDS_PORT and port 80 of IMDS_ADDRESS is DNATed there,
+# first thing in the node's nat table: on EC2 nothing on the instance holds port 80 (a published
+# port 80 must bind), and docker's DNAT of published ports (destination type LOCAL, which the
+# stand-in's address is here and not on EC2) must never take IMDS traffic.
+IMDS_PORT = 18775
 RULE_COMMENT = "airtasks-localcloud"
 
 
@@ -233,6 +238,10 @@ class Network:
             run([*ns, "link", "set", "eth0", "up"])
             run([*ns, "link", "set", "lo", "up"])
             run([*ns, "addr", "add", f"{IMDS_ADDRESS}/32", "dev", "lo"])
+            imds = [f"{IMDS_ADDRESS}/32", "-p", "tcp", "--dport", "80", "-j", "DNAT"]
+            for chain in ("PREROUTING", "OUTPUT"):
+                nat = ["ip", "netns", "exec", link.netns, "iptables", "-t", "nat", "-I", chain, "1", "-d"]
+                run([*nat, *imds, "--to-destination", f"{IMDS_ADDRESS}:{IMDS_PORT}"])
         except BaseException:
             self.remove_node(link)
             raise

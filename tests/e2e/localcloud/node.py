@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import functools
 import json
 import os
@@ -43,7 +44,7 @@ import docker
 
 from tests.e2e.localcloud import cgroups, userdata
 from tests.e2e.localcloud._sys import LocalCloudError, run
-from tests.e2e.localcloud.network import Network, NodeLink
+from tests.e2e.localcloud.network import IMDS_ADDRESS, IMDS_PORT, Network, NodeLink
 
 HERE = Path(__file__).resolve().parent
 MACHINE_FILES = HERE / "machine"
@@ -319,6 +320,15 @@ class Node:
         self.anchor = self._popen(cmd, stdout=self._log("anchor.log"))
         self._wait(lambda: b"ready" in log.read_bytes(), self.anchor, "the node's namespaces", log)
 
+    def set_iam_role(self, role: str | None) -> None:
+        """The instance's profile changed (associated after launch): IMDS serves its credentials."""
+        self.instance = dataclasses.replace(self.instance, iam_role=role)
+        if self.instance.imds_enabled and self.link is not None and (self.workdir / "imds.json").exists():
+            tmp = self.workdir / "imds.json.tmp"
+            tmp.write_text(json.dumps(self._imds_config()))
+            tmp.chmod(0o600)
+            tmp.replace(self.workdir / "imds.json")
+
     def _start_imds(self) -> None:
         assert self.link is not None
         config = self.workdir / "imds.json"
@@ -387,8 +397,8 @@ class Node:
                 }
             )
         return {
-            "address": "169.254.169.254",
-            "port": 80,
+            "address": IMDS_ADDRESS,
+            "port": IMDS_PORT,  # port 80 is DNATed here (network.py), which keeps 80 free on the node
             "http_tokens": inst.http_tokens,
             "hop_limit": inst.hop_limit,
             # Requests from these come from the node itself; any other source is a container on it,

@@ -3,10 +3,12 @@
 Nothing can be pulled from outside, so images built in the host dockerd reach the nodes one of two
 ways:
 - `Registry`: the registry serves the bridge address (the nodes' dockerd trust it through
-  `--insecure-registry`); the host dockerd pushes through a second registry process on 127.0.0.1
-  that shares the same storage (the host dockerd trusts loopback registries by default and its
-  configuration is shared, so it is not changed). Nodes pull `<bridge ip>:<port>/<name>:<tag>`, and
-  the Swarm manager pins the digest, as with any registry.
+  `--insecure-registry`); a second registry process on 127.0.0.1 shares the same storage (for
+  `docker push` from the host dockerd, which trusts loopback registries by default and whose
+  configuration is shared, so it is not changed). `push()` does not use `docker push` though: it
+  streams `docker save` into the registry with uncompressed layers (`push.py`), several times
+  faster here than gzip on both ends. Nodes pull `<bridge ip>:<port>/<name>:<tag>`, and the Swarm
+  manager pins the digest, as with any registry.
 - `save_load()`: `docker save` from the host piped into `docker load` on one node.
 """
 
@@ -23,6 +25,7 @@ from tests.e2e.localcloud import cgroups
 from tests.e2e.localcloud._sys import LocalCloudError, kill
 from tests.e2e.localcloud.network import Network
 from tests.e2e.localcloud.node import HOST_DOCKER_CLI, Node, _in_cgroup
+from tests.e2e.localcloud.push import push_uncompressed
 from tests.support.ports import free_port
 
 REGISTRY_BIN = "/usr/bin/docker-registry"
@@ -119,22 +122,8 @@ class Registry:
     def push(self, image: str, name: str | None = None) -> str:
         """Push a host dockerd image; returns the reference nodes pull (`<bridge ip>:<port>/<name>`)."""
         name = name or image
-        staging = f"{self.push_address}/{name}"
-        _docker("tag", image, staging)
-        try:
-            _docker("push", "--quiet", staging, timeout=1800)
-        finally:
-            _docker("rmi", staging, check=False)
+        push_uncompressed(HOST_DOCKER_CLI, image, self.push_address, name)
         return self.ref(name)
-
-
-def _docker(*args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(
-        [HOST_DOCKER_CLI, *args], capture_output=True, text=True, timeout=timeout, check=False
-    )
-    if check and proc.returncode != 0:
-        raise LocalCloudError(f"docker {' '.join(args)} exited {proc.returncode}: {proc.stderr.strip()}")
-    return proc
 
 
 def save_load(node: Node, image: str, timeout: float = 1800) -> None:

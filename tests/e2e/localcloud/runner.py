@@ -41,7 +41,6 @@ def instance_from(
     az = description.get("Placement", {}).get("AvailabilityZone") or "us-east-1a"
     tags = {t["Key"]: t["Value"] for t in description.get("Tags", [])}
     options = {**description.get("MetadataOptions", {}), **(template or {}).get("MetadataOptions", {})}
-    profile = description.get("IamInstanceProfile", {}).get("Arn", "")
     return Instance(
         instance_id=description["InstanceId"],
         region=az[:-1],
@@ -54,8 +53,14 @@ def instance_from(
         http_tokens=options.get("HttpTokens") or "required",
         hop_limit=int(options.get("HttpPutResponseHopLimit") or 1),
         imds_enabled=options.get("HttpEndpoint", "enabled") != "disabled",
-        iam_role=profile.rsplit("/", 1)[-1] if profile else None,
+        iam_role=_role(description),
     )
+
+
+def _role(description: Mapping[str, Any]) -> str | None:
+    """The instance profile's name (what IMDS lists under iam/security-credentials/), if any."""
+    profile = str(description.get("IamInstanceProfile", {}).get("Arn", ""))
+    return profile.rsplit("/", 1)[-1] if profile else None
 
 
 class NodeRunner:
@@ -153,6 +158,11 @@ class NodeRunner:
         for iid, inst in seen.items():
             if inst["State"]["Name"] in LIVE_STATES and iid not in self.nodes:
                 self._launch(inst)
+            elif iid in self.nodes and not self.nodes[iid].stopping:
+                # Terraform may associate the instance profile just after launch.
+                role = _role(inst)
+                if role != self.nodes[iid].instance.iam_role and self.nodes[iid].timings.started is not None:
+                    self.nodes[iid].set_iam_role(role)
         with self._lock:
             nodes = dict(self.nodes)
         for iid, node in nodes.items():

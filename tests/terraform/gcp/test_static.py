@@ -411,7 +411,8 @@ def test_env_fans_out_one_worker_group_per_queue() -> None:
 
 
 def test_env_scaler_config_shape() -> None:
-    value = tf("envs/gcp").outputs["scaler_config"].value
+    assert tf("envs/gcp").outputs["scaler_config"].value.strip("${}") == "local.scaler_config"
+    value = tf("envs/gcp").locals["scaler_config"]  # the output, and what the manager hands the scaler
     assert value["backend"] == "gcp"
     assert value["project"] == "var.project_id"
     assert value["region"] == "var.region"

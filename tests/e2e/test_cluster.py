@@ -1,0 +1,394 @@
+"""The chain, end to end: `terraform apply` of envs/local -> the manager instance boots the Swarm
+and the stack from its own user data -> tasks queue on `default` -> the scaler DAG on the manager
+grows the group in moto -> every instance the group starts boots, joins with its labels and runs
+the queue's worker -> the runs succeed (one node is lost mid-task on the way; its task is retried
+elsewhere) -> the queue empties -> the scaler drains and terminates exactly the idle nodes, and
+the Swarm forgets them. Nothing is faked past the AWS API (moto): see tests/e2e/localcloud.
+
+One deployment for everything (the manager takes minutes to converge on two cores). The timeline
+of the run is printed and kept in tests/artifacts/cluster-timeline.txt (the README quotes one).
+The boot-script faults (a worker that boots before the manager published, a refused token) are
+in test_swarm_boot.py.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from airtasks.airflow_access import AirflowAccess, AirflowAccessError, api_client, tls_verify
+from tests.e2e import chain
+from tests.e2e.helpers import clients, swarm_nodes
+from tests.e2e.localcloud.box import Box, BoxConfig, deploy, push_stack_images, stack_refs
+from tests.e2e.localcloud.cloud import LocalCloud
+from tests.e2e.localcloud.node import HOST_DOCKER_CLI
+
+pytestmark = [pytest.mark.e2e, pytest.mark.chain]
+
+CLUSTER = "chain"
+QUEUE = "default"
+SLOTS = 2
+MAX_NODES = 3
+BURST_DAG = "airtasks_e2e_burst"
+HOLD_SECONDS = 20
+# Short windows so the chain fits in CI: a pass every 3 s, the group may shrink after 10 s below
+# its size, a node after 5 s without a task.
+SCALER = {"interval_seconds": 3, "stabilization_seconds": 10, "idle_seconds": 5}
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+AIRTASKS = str(Path(sys.executable).with_name("airtasks"))
+WALL_CLOCK = time.time() - time.monotonic()  # runner timings are monotonic
+
+
+def epoch(value: str | float | None) -> float | None:
+    """An Airflow timestamp (ISO) or a runner timing (monotonic) as epoch seconds."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    return value + WALL_CLOCK
+
+
+def wait(predicate: Callable[[], Any], timeout: float, what: str, box: Box | None = None) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        with contextlib.suppress(httpx.HTTPError):
+            result = predicate()
+            if result:
+                return result
+        if time.monotonic() > deadline:
+            detail = box.runner.describe() if box is not None else ""
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}\n{detail}")
+        time.sleep(1)
+
+
+# ------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def chain_started() -> float:
+    return time.monotonic()
+
+
+@pytest.fixture(scope="module")
+def box(
+    chain_started: float,
+    cloud: LocalCloud,
+    stack_image_env: dict[str, str],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Box]:
+    """envs/local applied with the stack (the test image: the Air-Tasks image plus tests/e2e/dags),
+    images pushed while Terraform runs; yields once the UI answers through the proxy."""
+    images = {**stack_image_env, "AIRTASKS_IMAGE": chain.e2e_image(stack_image_env["AIRTASKS_IMAGE"])}
+    config = BoxConfig(
+        cluster=CLUSTER,
+        queues={
+            QUEUE: {
+                "instance_types": ["t3.small"],
+                "min_size": 0,
+                "max_size": MAX_NODES,
+                "slots_per_node": SLOTS,
+            }
+        },
+        scaler=SCALER,
+        compose_override=chain.compose_override(),
+    )
+    workdir = tmp_path_factory.mktemp("box")
+    with ThreadPoolExecutor(max_workers=1) as pool, cloud.runner(CLUSTER) as runner:
+        pushed = pool.submit(push_stack_images, cloud.registry, images)
+        the_box = deploy(
+            cloud,
+            runner,
+            workdir,
+            config,
+            stack_refs(cloud.registry, images),
+            images_pushed=pushed.result,
+            progress=lambda line: print(f"box: {line}", flush=True),
+        )
+        print(f"box: up after {time.monotonic() - chain_started:.0f}s: {the_box.timings}")
+        try:
+            yield the_box
+        finally:
+            dump_stack(the_box)
+
+
+def dump_stack(box: Box) -> None:
+    """`docker service ps` and log tails of the stack on the manager, for a post-mortem."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    with contextlib.suppress(Exception), open(ARTIFACTS / "cluster-services.log", "w") as fh:
+        fh.write(box.runner.describe() + "\n")
+        for args in (["service", "ls"], ["node", "ls"]):
+            fh.write(box.manager.run([HOST_DOCKER_CLI, *args], check=False).stdout)
+        names = box.manager.run([HOST_DOCKER_CLI, "service", "ls", "--format", "{{.Name}}"], check=False)
+        for name in names.stdout.split():
+            fh.write(f"== {name}\n")
+            for args in (["service", "ps", "--no-trunc", name], ["service", "logs", "--tail", "40", name]):
+                out = box.manager.run([HOST_DOCKER_CLI, *args], check=False, timeout=60)
+                fh.write(out.stdout[-5000:] + out.stderr[-5000:])
+
+
+@pytest.fixture(scope="module")
+def api(box: Box) -> Iterator[httpx.Client]:
+    """A logged-in REST client through the proxy (a fresh api-server can be slow to answer at first)."""
+    access = AirflowAccess(
+        box.url, "admin", box.password_file.read_text().strip(), "test", str(box.ca_bundle)
+    )
+    client = wait(lambda: _login(access), 180, "a login through the proxy", box)
+    client.base_url = httpx.URL(box.url)
+    yield client
+    client.close()
+
+
+def _login(access: AirflowAccess) -> httpx.Client | None:
+    try:
+        return api_client(access, timeout=60)
+    except AirflowAccessError as exc:
+        print(f"chain: login failed ({exc}); trying again")
+        return None
+
+
+def trigger(box: Box, dag_id: str, conf: dict[str, Any] | None = None) -> str:
+    """`airtasks trigger` against the proxy URL, as a user would (CA bundle and password file)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRTASKS_")}
+    env.update(
+        AIRTASKS_AIRFLOW_URL=box.url,
+        AIRTASKS_AIRFLOW_USERNAME="admin",
+        AIRTASKS_AIRFLOW_PASSWORD_FILE=str(box.password_file),
+        AIRTASKS_AIRFLOW_CA_BUNDLE=str(box.ca_bundle),
+    )
+    cmd = [AIRTASKS, "trigger", dag_id, *(["--conf", json.dumps(conf)] if conf else [])]
+    for _ in range(3):
+        out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180, check=False)
+        # Refused before any run was created (the login timed out): the user's next try.
+        if out.returncode == 0 or "cannot reach Airflow" not in out.stderr:
+            break
+        print(f"chain: {out.stderr.strip()}; trying again")
+    assert out.returncode == 0, out.stdout + out.stderr
+    return out.stdout.split()[0]
+
+
+def task_instances(api: httpx.Client, dag_id: str, run_id: str) -> list[dict[str, Any]]:
+    r = api.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances", params={"limit": 100})
+    r.raise_for_status()
+    return list(r.json()["task_instances"])
+
+
+def tries(api: httpx.Client, dag_id: str, run_id: str, task_id: str) -> list[dict[str, Any]]:
+    r = api.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/tries")
+    r.raise_for_status()
+    return sorted(r.json()["task_instances"], key=lambda t: int(t["try_number"]))
+
+
+def run_state(api: httpx.Client, dag_id: str, run_id: str) -> str:
+    r = api.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")
+    r.raise_for_status()
+    return str(r.json()["state"])
+
+
+# ------------------------------------------------------------------------------------------------
+def test_the_manager_boots_the_swarm_and_the_stack_from_its_user_data(box: Box, cloud: LocalCloud) -> None:
+    log = box.manager.boot_log.read_text()
+    assert "airtasks-boot: Swarm initialised" in log
+    assert "airtasks-boot: stack airtasks deployed" in log
+    assert box.manager.hostname() == box.manager_id
+    _, ssm, _ = clients(cloud.moto)
+    token = ssm.get_parameter(Name=f"/airtasks/{CLUSTER}/swarm/worker-token", WithDecryption=True)
+    worker_token = box.manager.run([HOST_DOCKER_CLI, "swarm", "join-token", "-q", "worker"]).stdout.strip()
+    assert token["Parameter"]["Value"] == worker_token
+    assert worker_token not in log
+    assert worker_token not in box.manager.instance.user_data.decode(errors="replace")
+    assert box.password_file.read_text().strip() not in log
+
+    with box.manager.client() as docker:
+        secrets = {s.name for s in docker.secrets.list()}
+        assert {"airtasks_admin_password", "airtasks_tls_cert", "airtasks_fernet_key"} <= secrets
+        worker = docker.services.get("airtasks_worker-default").attrs["Spec"]["TaskTemplate"]
+        manager_worker = docker.services.get("airtasks_worker-manager").attrs["Spec"]["TaskTemplate"]
+    # Placed by the engine labels each worker's boot script writes: a node runs its worker on join.
+    assert worker["Placement"]["Constraints"] == [f"engine.labels.airtasks.queue == {QUEUE}"]
+    env = dict(item.split("=", 1) for item in manager_worker["ContainerSpec"]["Env"])
+    scaler_config = json.loads(env["AIRTASKS_CONFIG"])
+    assert scaler_config["queues"][QUEUE]["group"] == box.groups()[QUEUE]
+    assert scaler_config["sources"]["airflow"]["url"] == "http://airflow-apiserver:8080"
+    assert env["AWS_ENDPOINT_URL"] == cloud.moto.url  # the same endpoint as the boot script's
+    assert env["AIRTASKS_DOCKER_URL"] == "unix:///var/run/docker.sock"
+
+    # The UI through the proxy on the manager's address (443; 80 redirects).
+    r = httpx.get(
+        f"{box.url}/dags", headers={"Accept": "text/html"}, verify=tls_verify(str(box.ca_bundle)), timeout=30
+    )
+    assert r.status_code == 302
+    assert r.headers["location"].startswith("/auth/login")
+    assert httpx.get(f"http://{box.manager.address}/dags", timeout=30).status_code == 301
+
+
+def test_tasks_scale_the_group_out_run_and_scale_it_in_a_lost_node_included(
+    box: Box, api: httpx.Client, cloud: LocalCloud, chain_started: float
+) -> None:
+    ec2, _, autoscaling = clients(cloud.moto)
+    group = box.groups()[QUEUE]
+    manager = box.manager
+
+    def members() -> tuple[int, list[str]]:
+        found = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[group])["AutoScalingGroups"][
+            0
+        ]
+        return int(found["DesiredCapacity"]), sorted(i["InstanceId"] for i in found["Instances"])
+
+    assert members() == (0, [])
+    interleaved = trigger(box, "example_interleaved")
+    burst = trigger(box, BURST_DAG, {"seconds": HOLD_SECONDS})
+    triggered = time.time()
+    print(f"chain: triggered example_interleaved {interleaved} and {BURST_DAG} {burst}")
+
+    # The scaler grows the group to its maximum (7 tasks over 2 slots per node).
+    wait(lambda: members()[0] == MAX_NODES, 180, f"the scaler to raise {group} to {MAX_NODES}", box)
+    workers = members()[1]
+    assert len(workers) == MAX_NODES
+
+    def joined() -> bool:
+        nodes = swarm_nodes(manager)
+        return all(nodes.get(w, {}).get("Status", {}).get("State") == "ready" for w in workers)
+
+    wait(joined, 180, "every worker Ready in the Swarm", box)
+    nodes = swarm_nodes(manager)
+    for w in workers:
+        assert nodes[w]["Spec"]["Role"] == "worker"
+        labels = nodes[w]["Description"]["Engine"]["Labels"]
+        assert labels["airtasks.role"] == "worker", labels
+        assert labels["airtasks.queue"] == QUEUE, labels
+
+    # A node is lost mid-task: the instance is terminated (the group replaces it, as an ASG does).
+    # The victim runs burst tasks in both its slots, all started in the last 10 s: mid-task, and no
+    # task of example_interleaved (no retries) can be there.
+    def busy_worker() -> list[dict[str, Any]] | None:
+        now = time.time()
+        running: dict[str, list[dict[str, Any]]] = {}
+        for ti in task_instances(api, BURST_DAG, burst):
+            if ti["state"] == "running" and ti.get("hostname") in workers:
+                running.setdefault(ti["hostname"], []).append(ti)
+        for tis in running.values():
+            if len(tis) == SLOTS and all(now - (epoch(ti.get("start_date")) or 0) < 10 for ti in tis):
+                return tis
+        return None
+
+    victim_tis = wait(busy_worker, 240, f"a worker running {SLOTS} burst tasks that started just now", box)
+    victim = str(victim_tis[0]["hostname"])
+    ec2.terminate_instances(InstanceIds=[victim])
+    lost = time.time()
+    print(f"chain: terminated {victim} while it ran {', '.join(ti['task_id'] for ti in victim_tis)}")
+
+    def forgotten() -> bool:
+        return victim not in swarm_nodes(manager)
+
+    wait(forgotten, 120, f"the scaler to remove the Down node {victim} from the Swarm", box)
+    removed = time.time()
+
+    for dag_id, run_id in ((BURST_DAG, burst), ("example_interleaved", interleaved)):
+        wait(
+            lambda d=dag_id, r=run_id: run_state(api, d, r) in ("success", "failed"),
+            300,
+            f"{dag_id} to finish",
+            box,
+        )
+        summary = [
+            (t["task_id"], t["state"], t["try_number"], t.get("hostname"))
+            for t in task_instances(api, dag_id, run_id)
+        ]
+        assert run_state(api, dag_id, run_id) == "success", (dag_id, summary, victim)
+
+    # Scale-in: every worker goes, each after its last task; the Swarm forgets them.
+    def scaled_in() -> bool:
+        return members() == (0, []) and set(swarm_nodes(manager)) == {box.manager_id}
+
+    wait(scaled_in, 240, "the scaler to drain and remove every idle worker", box)
+    done = time.time()
+
+    # Every task succeeded; only the lost node's tasks were retried, and elsewhere.
+    history: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for dag_id, run_id in ((BURST_DAG, burst), ("example_interleaved", interleaved)):
+        for ti in task_instances(api, dag_id, run_id):
+            assert ti["state"] == "success", ti
+            history[(dag_id, ti["task_id"])] = tries(api, dag_id, run_id, ti["task_id"])
+    retried = {key for key, attempts in history.items() if len(attempts) > 1}
+    cut_short = {
+        key
+        for key, attempts in history.items()
+        if attempts[0].get("hostname") == victim and (epoch(attempts[0].get("end_date")) or lost) >= lost
+    }
+    assert retried == cut_short, (retried, cut_short)
+    assert {(BURST_DAG, ti["task_id"]) for ti in victim_tis} <= retried
+    for key in retried:
+        assert history[key][-1]["hostname"] != victim, (key, history[key])
+    for key, attempts in history.items():
+        assert [int(a["try_number"]) for a in attempts] == list(range(1, len(attempts) + 1)), key
+
+    # Every worker the scaler removed had finished its last task before it went.
+    node_of = box.runner.timings()
+    for iid, timing in node_of.items():
+        if iid in (box.manager_id, victim):
+            continue
+        last_end = max(
+            (
+                epoch(a.get("end_date")) or 0.0
+                for attempts in history.values()
+                for a in attempts
+                if a.get("hostname") == iid
+            ),
+            default=0.0,
+        )
+        assert timing.stopped is not None, f"{iid} still runs"
+        assert epoch(timing.stopped) > last_end, f"{iid} stopped before its last task ended"
+
+    report_timeline(box, history, triggered, lost, removed, done, victim, chain_started)
+
+
+def report_timeline(
+    box: Box,
+    history: dict[tuple[str, str], list[dict[str, Any]]],
+    triggered: float,
+    lost: float,
+    removed: float,
+    done: float,
+    victim: str,
+    chain_started: float,
+) -> None:
+    """Print (and keep in tests/artifacts) what happened when, from one run."""
+    burst = [a for (dag, _), attempts in history.items() if dag == BURST_DAG for a in attempts]
+    queued = min(epoch(a.get("queued_when")) or triggered for a in burst)
+    lines = [f"cluster in a box, one run ({MAX_NODES} nodes max, {SLOTS} slots each, {HOLD_SECONDS}s tasks)"]
+    lines.append(f"  t=0 first burst task queued (triggered {triggered - queued:+.1f}s)")
+    rows = []
+    for iid, t in box.runner.timings().items():
+        if iid == box.manager_id or t.seen is None:
+            continue
+        starts = [epoch(a.get("start_date")) for a in burst if a.get("hostname") == iid]
+        first = min((s for s in starts if s is not None), default=None)
+        rows.append((epoch(t.seen) or 0.0, iid, t, first))
+
+    def at(moment: float | None) -> str:
+        return "    -" if moment is None else f"{moment - queued:5.1f}s"
+
+    for seen, iid, t, first in sorted(rows):
+        note = " (terminated mid-task)" if iid == victim else ""
+        lines.append(
+            f"  {iid}: group resized {at(seen)}, joined {at(epoch(t.joined))}, "
+            f"first task running {at(first)}, gone {at(epoch(t.stopped))}{note}"
+        )
+    lines.append(f"  node lost {lost - queued:.1f}s -> removed from the Swarm {removed - lost:.1f}s later")
+    lines.append(f"  every worker drained, terminated and removed at {done - queued:.1f}s")
+    lines.append(f"  box up: {', '.join(f'{k} {v:.0f}s' for k, v in box.timings.items() if v)}")
+    lines.append(f"  chain wall time (box up to scaled in): {time.monotonic() - chain_started:.0f}s")
+    text = "\n".join(lines)
+    print(text)
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "cluster-timeline.txt").write_text(text + "\n")
