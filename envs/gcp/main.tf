@@ -61,15 +61,15 @@ module "network" {
 module "manager" {
   source = "../../modules/gcp/swarm-manager"
 
-  project_id   = var.project_id
-  cluster_name = var.cluster_name
-  zone         = local.zones[0]
+  project_id    = var.project_id
+  cluster_name  = var.cluster_name
+  zone          = local.zones[0]
   zones         = local.zones
   manager_count = var.manager_count
-  machine_type = var.manager_machine_type
-  subnetwork   = module.network.subnetwork
-  network_tags = [module.network.tags.node, module.network.tags.manager]
-  boot_disk    = local.boot_disk
+  machine_type  = var.manager_machine_type
+  subnetwork    = module.network.subnetwork
+  network_tags  = [module.network.tags.node, module.network.tags.manager]
+  boot_disk     = local.boot_disk
   # The manager renders the stack for these queues and hands the scaler its config.
   stack = var.stack == null ? null : {
     image            = var.stack.image

@@ -51,8 +51,9 @@ def deployed(
     run_dir = project / ".run"
     node = swarm.nodes.get(swarm.info()["Swarm"]["NodeID"])
     old_spec = dict(node.attrs["Spec"])
+    clear_leftovers(swarm, tmp_path_factory.mktemp("leftovers"))
     preexisting = sec.existing_secrets(swarm) & set(sec.SECRET_NAMES)
-    assert not preexisting, f"the test Swarm already has stack secrets {preexisting}; remove them first"
+    assert not preexisting, f"stack secrets {preexisting} are in use by another stack on this Swarm"
     admin_password = secrets.token_urlsafe(18)
     progress: list[str] = []
     try:
@@ -89,6 +90,21 @@ def deployed(
         node.reload()
         node.update(old_spec)
         (ARTIFACTS / "stack-timings.txt").write_text("".join(f"{k} {v:.1f}\n" for k, v in timings.items()))
+
+
+def clear_leftovers(swarm: docker.DockerClient, run_dir: Path) -> None:
+    """What a killed earlier run of this module left: its stack, and stack secrets no service uses
+    (the test needs secrets it generated itself). Secrets another stack uses are left alone."""
+    if swarm.services.list(filters={"label": f"com.docker.stack.namespace={STACK}"}):
+        swarm_dev.down_swarm(run_dir, stack=STACK)
+    in_use = {
+        ref["SecretName"]
+        for service in swarm.services.list()
+        for ref in service.attrs["Spec"]["TaskTemplate"]["ContainerSpec"].get("Secrets", [])
+    }
+    for secret in swarm.secrets.list():
+        if secret.name in sec.SECRET_NAMES and secret.name not in in_use:
+            secret.remove()
 
 
 def load_stack_http_port(swarm: docker.DockerClient) -> int:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from click.testing import CliRunner
+import pytest
 
-from airtasks.cli import cli
 from airtasks.devstack import moto, state
 from airtasks.devstack.cli import MODES, find_repo
 from airtasks.devstack.steps import AirflowStep, MotoStep, SwarmStep, TerraformStep, describe

@@ -58,14 +58,6 @@ class Airflow:
         """What `airtasks trigger` (and the scaler) need to find and log in to this Airflow."""
         return {"AIRTASKS_AIRFLOW_URL": self.url, **self.credentials_env()}
 
-    def token(self) -> str:
-        """A JWT for the REST API, from `/auth/token`."""
-        r = httpx.post(
-            f"{self.url}/auth/token", json={"username": self.username, "password": self.password}, timeout=30
-        )
-        r.raise_for_status()
-        return str(r.json()["access_token"])
-
     # -- processes -----------------------------------------------------------------------------
 
     def _spawn(
