@@ -23,7 +23,7 @@ locals {
     rabbitmq = null
     } : {
     airflow  = { url = "http://airflow-apiserver:8080" }
-    rabbitmq = { url = "http://rabbitmq:15672", vhost = "/" }
+    rabbitmq = { url = "http://rabbitmq:15672/rabbitmq", vhost = "/" } # management.path_prefix
   }
   scaler_config = {
     backend               = "aws"

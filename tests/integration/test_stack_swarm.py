@@ -93,10 +93,10 @@ def deployed(
 
 
 def clear_leftovers(swarm: docker.DockerClient, run_dir: Path) -> None:
-    """What a killed earlier run of this module left: its stack, and stack secrets no service uses
-    (the test needs secrets it generated itself). Secrets another stack uses are left alone."""
-    if swarm.services.list(filters={"label": f"com.docker.stack.namespace={STACK}"}):
-        swarm_dev.down_swarm(run_dir, stack=STACK)
+    """What a killed earlier run of this module left: its stack and volumes (a database volume keeps
+    the old password), and stack secrets no service uses (the test needs secrets it generated
+    itself). Secrets another stack uses are left alone."""
+    swarm_dev.down_swarm(run_dir, stack=STACK)  # quick when nothing is left
     in_use = {
         ref["SecretName"]
         for service in swarm.services.list()
