@@ -49,8 +49,8 @@ $(TOOLS_STAMP): .ci/tools-requirements.txt
 
 setup: $(STAMP) $(TOOLS_STAMP) ## create .venv (airtasks + dev tools) and .venv/tools (checkov)
 
-test: $(STAMP) ## run the whole test suite (what CI runs), the cluster-in-a-box chain included
-	$(BIN)/pytest --durations=15 $(PYTEST_ARGS)
+test: $(STAMP) ## the whole suite (what CI runs), chain included: tests/e2e and the rest side by side
+	$(BIN)/python -m tests.support.split_run $(PYTEST_ARGS)
 
 test-e2e: $(STAMP) ## only the e2e tests: local cloud, boot, the cluster-in-a-box chain (root)
 	$(BIN)/pytest --durations=10 -m e2e $(PYTEST_ARGS) tests/e2e

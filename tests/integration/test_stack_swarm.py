@@ -250,18 +250,16 @@ def stack_containers(swarm: docker.DockerClient) -> list[Any]:
 
 
 def secret_values(swarm: docker.DockerClient) -> dict[str, str]:
-    """The generated secrets, read from their source (the files Swarm mounts) in the api-server."""
-    api = next(
-        c
-        for c in stack_containers(swarm)
-        if c.labels.get("com.docker.swarm.service.name") == f"{STACK}_airflow-apiserver"
-    )
+    """The generated secrets, read from their source (the files Swarm mounts): in the api-server,
+    and the TLS key in the proxy, the one service that mounts it."""
+    containers = {c.labels.get("com.docker.swarm.service.name"): c for c in stack_containers(swarm)}
     values = {}
     for name in sec.SECRET_NAMES:
         if name == sec.TLS_CERT:
             continue  # public
-        out = api.exec_run(["cat", f"/run/secrets/{name}"])
-        assert out.exit_code == 0, f"{name} is not mounted in the api-server"
+        service = "proxy" if name == sec.TLS_KEY else "airflow-apiserver"
+        out = containers[f"{STACK}_{service}"].exec_run(["cat", f"/run/secrets/{name}"])
+        assert out.exit_code == 0, f"{name} is not mounted in the {service}"
         value = out.output.decode().strip()
         values[name] = value.splitlines()[1] if name == sec.TLS_KEY else value  # a line of the key
     assert all(len(v) >= 24 for v in values.values()), "generated secrets are long"

@@ -53,14 +53,20 @@ def instance_from(
         http_tokens=options.get("HttpTokens") or "required",
         hop_limit=int(options.get("HttpPutResponseHopLimit") or 1),
         imds_enabled=options.get("HttpEndpoint", "enabled") != "disabled",
-        iam_role=_role(description),
+        iam_role=_role(description, template),
     )
 
 
-def _role(description: Mapping[str, Any]) -> str | None:
-    """The instance profile's name (what IMDS lists under iam/security-credentials/), if any."""
-    profile = str(description.get("IamInstanceProfile", {}).get("Arn", ""))
-    return profile.rsplit("/", 1)[-1] if profile else None
+def _role(description: Mapping[str, Any], template: Mapping[str, Any] | None = None) -> str | None:
+    """The instance profile's name (what IMDS lists under iam/security-credentials/), if any: the
+    instance's own, else its launch template's (EC2 applies it to an Auto Scaling launch; moto
+    does not copy it to the instance)."""
+    for source in (description, template or {}):
+        profile = source.get("IamInstanceProfile") or {}
+        name = str(profile.get("Arn", "")).rsplit("/", 1)[-1] or str(profile.get("Name", ""))
+        if name:
+            return name
+    return None
 
 
 class NodeRunner:
@@ -161,7 +167,11 @@ class NodeRunner:
             elif iid in self.nodes and not self.nodes[iid].stopping:
                 # Terraform may associate the instance profile just after launch.
                 role = _role(inst)
-                if role != self.nodes[iid].instance.iam_role and self.nodes[iid].timings.started is not None:
+                if (
+                    role is not None
+                    and role != self.nodes[iid].instance.iam_role
+                    and self.nodes[iid].timings.started is not None
+                ):
                     self.nodes[iid].set_iam_role(role)
         with self._lock:
             nodes = dict(self.nodes)

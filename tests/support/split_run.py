@@ -1,0 +1,73 @@
+"""`make test`: the suite as two pytest sessions at once, each line prefixed with its part.
+
+The local-cloud tests (tests/e2e: nodes are dockerds in network namespaces, with their own moto and
+registry; the host's Swarm is never touched) and the rest (services on loopback, the host's Swarm
+under its file lock) share nothing but the image builds, which wait for each other (file locks in
+tests/support/images.py). Both parts spend most of their time waiting for boots, schedulers and
+Terraform's provider, so on two cores they overlap well. With arguments, one plain session runs
+them (`make test PYTEST_ARGS=tests/unit`).
+
+Exit status: 0 when both parts passed, else the first non-zero status (e2e part first).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import IO
+
+PYTEST = [sys.executable, "-m", "pytest"]
+PARTS = {
+    "e2e": ["--durations=10", "tests/e2e"],
+    "main": ["--durations=15", "--ignore=tests/e2e"],
+}
+
+
+def _relay(name: str, stream: IO[str], lock: threading.Lock) -> None:
+    for line in stream:
+        with lock:
+            sys.stdout.write(f"[{name}] {line}")
+            sys.stdout.flush()
+
+
+def run_parts(parts: dict[str, list[str]], cwd: Path) -> int:
+    lock = threading.Lock()
+    started = time.monotonic()
+    procs: dict[str, subprocess.Popen[str]] = {}
+    relays = []
+    for name, args in parts.items():
+        proc = subprocess.Popen(
+            [*PYTEST, *args],
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+        )
+        procs[name] = proc
+        relay = threading.Thread(target=_relay, args=(name, proc.stdout, lock), daemon=True)
+        relay.start()
+        relays.append(relay)
+    codes = {name: proc.wait() for name, proc in procs.items()}
+    for relay in relays:
+        relay.join()
+    took = time.monotonic() - started
+    summary = ", ".join(
+        f"{name}: {'passed' if code == 0 else f'FAILED (exit {code})'}" for name, code in codes.items()
+    )
+    print(f"make test: {summary}; {took / 60:.1f} min wall time for both parts", flush=True)
+    return next((code for code in codes.values() if code != 0), 0)
+
+
+def main(argv: list[str]) -> int:
+    cwd = Path(__file__).resolve().parents[2]
+    if argv:  # the caller chose what to run: one plain session
+        return subprocess.call([*PYTEST, "--durations=15", *argv], cwd=cwd)
+    return run_parts(PARTS, cwd)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,35 @@
+"""`make test` runs two pytest sessions side by side: every line says its part, a failure in
+either part fails the run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.support.split_run import run_parts
+
+
+def test_both_parts_run_and_a_failing_part_fails_the_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "test_good.py").write_text("def test_ok():\n    assert True\n")
+    (tmp_path / "test_bad.py").write_text("def test_broken():\n    assert 1 == 2\n")
+    code = run_parts(
+        {
+            "left": ["-p", "no:cacheprovider", "test_good.py"],
+            "right": ["-p", "no:cacheprovider", "test_bad.py"],
+        },
+        tmp_path,
+    )
+    out = capsys.readouterr().out
+    assert code == 1
+    assert any(line.startswith("[left] ") and "1 passed" in line for line in out.splitlines())
+    assert "[right] FAILED test_bad.py::test_broken" in out or "[right] test_bad.py F" in out
+    assert "left: passed, right: FAILED (exit 1)" in out
+
+
+def test_two_passing_parts_pass(tmp_path: Path) -> None:
+    (tmp_path / "test_good.py").write_text("def test_ok():\n    assert True\n")
+    args = ["-p", "no:cacheprovider", "test_good.py"]
+    assert run_parts({"a": args, "b": args}, tmp_path) == 0
