@@ -3,7 +3,8 @@ scaler calling `set_size` on that queue's group, with the scaler running passes 
 `interval_seconds` as the DAG does. 10 tries at random moments; p50/p95 in ms.
 
 The floor is set by the interval and by the broker's statistics interval (the management API
-counts are sampled: RabbitMQ's default is 5 s, the test broker uses 1 s).
+counts are sampled every `collect_statistics_interval`: 1 s in the stack's RabbitMQ and the test
+broker; RabbitMQ's own default is 5 s).
 `python -m bench.reaction` prints the dict.
 """
 
@@ -16,7 +17,7 @@ import time
 from typing import Any
 
 from airtasks.backends.aws import AwsBackend
-from airtasks.config import parse_config
+from airtasks.config import ScalerConfig, parse_config
 from airtasks.history import HistoryRecorder, InProcessHistoryStore
 from airtasks.memory import InProcessMemoryStore
 from airtasks.scaling import build_scaler, watch
@@ -36,7 +37,10 @@ class _Recording(AwsBackend):
         super().set_size(group, size)
 
 
-def reaction(tries: int = 10, interval_seconds: float = 10.0, seed: int = 4) -> dict[str, Any]:
+def reaction(tries: int = 10, interval_seconds: float | None = None, seed: int = 4) -> dict[str, Any]:
+    """`interval_seconds` defaults to the scaler's own default (what a deployment runs with)."""
+    if interval_seconds is None:
+        interval_seconds = float(ScalerConfig.model_fields["interval_seconds"].default)
     rng = random.Random(seed)
     with services() as (_moto, broker):
         names = [f"r{i}" for i in range(tries)]
