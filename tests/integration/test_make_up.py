@@ -18,8 +18,13 @@ from pathlib import Path
 import boto3
 import httpx
 import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.ui import WebDriverWait
 
 from airtasks.devstack.procs import alive, descendants
+from tests.support.browser import chromium
 from tests.support.ports import free_port
 
 pytestmark = pytest.mark.integration
@@ -121,6 +126,16 @@ def test_make_up_trigger_scale_then_down(tmp_path: Path) -> None:
             time.sleep(2)
         assert desired >= 2, "the scaler DAG did not grow airtasks-local-default"
 
+        # The cluster page shows that scale-out with its reason: API and the page in the UI.
+        view = httpx.get(
+            f"{state['url']}/airtasks/api/view", headers={"Authorization": f"Bearer {token}"}, timeout=30
+        ).json()
+        outs = [d for d in view["decisions"] if d["queue"] == "default" and d["action"] == "scale_out"]
+        assert outs, view["decisions"]
+        assert outs[0]["desired"] >= 2
+        assert "load" in outs[0]["reason"], outs[0]
+        cluster_page_shows_the_scale_out(state["url"], password, outs[0]["reason"])
+
         scale = run(clone, env, "scale", "--once", "--dry-run", "--json", "--from-terraform", "envs/local")
         assert scale.returncode == 0, scale.stdout + scale.stderr
         (queue,) = json.loads(scale.stdout)["queues"]
@@ -141,6 +156,41 @@ def test_make_up_trigger_scale_then_down(tmp_path: Path) -> None:
     assert not run_dir.exists()
     assert not (tmp_path / "xdg" / "airtasks" / "local.json").exists()
     assert [p for p in pids if _ours(p)] == [], "make down left processes running"
+
+
+def cluster_page_shows_the_scale_out(url: str, password: str, reason: str) -> None:
+    """Headless Chromium: log in, open the Cluster entry of the UI's navigation; the page shows
+    queue `default` and the scale-out row with its reason (screenshot: tests/artifacts)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    with chromium(log=ARTIFACTS / "chromedriver-make-up.log") as driver:
+        wait = WebDriverWait(driver, 60)
+        try:
+            driver.set_window_size(1440, 1300)
+            driver.get(f"{url}/auth/login")
+            wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, "input[name=username]"))).send_keys(
+                "admin"
+            )
+            driver.find_element(By.CSS_SELECTOR, "input[name=password]").send_keys(password + Keys.ENTER)
+            wait.until(lambda d: "/auth/login" not in d.current_url)
+            wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, "a[href$='plugin/cluster']"))).click()
+            frame = wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "iframe[title='Cluster']")))
+            driver.switch_to.frame(frame)
+            card = wait.until(
+                ec.presence_of_element_located((By.CSS_SELECTOR, "section[data-queue='default']"))
+            )
+            assert "Queue default" in card.text
+            row = wait.until(
+                ec.presence_of_element_located(
+                    (By.CSS_SELECTOR, "tr.decision[data-queue='default'][data-action='scale_out']")
+                )
+            )
+            assert reason in row.find_element(By.CSS_SELECTOR, "td.reason").text
+            driver.switch_to.default_content()
+            driver.save_screenshot(str(ARTIFACTS / "make-up-cluster-page.png"))
+        except Exception:
+            driver.switch_to.default_content()
+            driver.save_screenshot(str(ARTIFACTS / "make-up-cluster-page-failure.png"))
+            raise
 
 
 def _ours(pid: int) -> bool:
