@@ -57,7 +57,7 @@ MIN_AWS_CLI = {1: (1, 29), 2: (2, 13)}
 
 _ANCHOR_SETUP = r"""
 set -eu
-disk=$1; name=$2; shift 2
+disk=$1; name=$2; keep=$3; shift 3
 hostname "$name"
 mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs /run
 mkdir -p /run/lock /run/systemd/system  # a booted systemd machine, to the boot script's checks
@@ -66,7 +66,17 @@ for d in "$@"; do
   mount -t overlay overlay -o "lowerdir=/$d,upperdir=$disk/ov/$d/upper,workdir=$disk/ov/$d/work" "/$d"
 done
 mount --bind "$disk/docker" /var/lib/docker
+# Host paths under /tmp the node still needs (the test venv: its `aws`, its python) go through
+# /run while the node gets a /tmp of its own, and come back at the same place.
+i=0
+for path in $keep; do
+  i=$((i + 1)); mkdir -p "/run/localcloud-keep/$i"; mount --bind "$path" "/run/localcloud-keep/$i"
+done
 mount --bind "$disk/tmp" /tmp
+i=0
+for path in $keep; do
+  i=$((i + 1)); mkdir -p "$path"; mount --bind "/run/localcloud-keep/$i" "$path"
+done
 echo ready
 exec sleep infinity
 """
@@ -111,6 +121,16 @@ class Timings:
             out[key] = None if value is None or base is None else round(value - base, 2)
         out["exit_code"] = self.exit_code
         return out
+
+
+def host_paths_under_tmp() -> list[str]:
+    """What a node must still see of the host's /tmp, which it replaces with its own: the Python
+    environment running the tests (the nodes' `aws` and the IMDS stand-in run from it), when it
+    lives there (a checkout cloned under /tmp)."""
+    prefix = Path(sys.prefix).resolve()
+    cli = Path(aws_cli()).resolve()
+    paths = {prefix, cli.parent.parent} if cli.is_relative_to("/tmp") else {prefix}
+    return sorted(str(p) for p in paths if p.is_relative_to("/tmp") and " " not in str(p))
 
 
 @functools.cache
@@ -315,6 +335,7 @@ class Node:
             "anchor",
             str(self.disk),
             self.instance_id,
+            " ".join(host_paths_under_tmp()),
             *OVERLAYS,
         ]
         self.anchor = self._popen(cmd, stdout=self._log("anchor.log"))
