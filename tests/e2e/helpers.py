@@ -23,6 +23,51 @@ def cluster_tags(cluster: str, role: str) -> list[dict[str, Any]]:
     return [{"ResourceType": "instance", "Tags": tags}]
 
 
+PLACEHOLDER = "airtasks:pending"
+
+
+def put_placeholders(ssm: Any, cluster: str) -> None:
+    """What Terraform's swarm-manager module creates: the join parameters, holding a placeholder."""
+    for name, kind in (
+        ("worker-token", "SecureString"),
+        ("manager-token", "SecureString"),
+        ("manager-address", "String"),
+    ):
+        ssm.put_parameter(Name=f"/airtasks/{cluster}/swarm/{name}", Value=PLACEHOLDER, Type=kind)
+
+
+def make_group(
+    ec2: Any,
+    autoscaling: Any,
+    name: str,
+    user_data_b64: str,
+    *,
+    size: tuple[int, int, int],
+    tags: dict[str, str],
+    hop_limit: int = 1,
+) -> None:
+    """A launch template with this user data (IMDSv2 only) and an Auto Scaling group over it:
+    `size` is (min, max, desired); tags propagate to the instances, as the modules set them."""
+    ec2.create_launch_template(
+        LaunchTemplateName=name,
+        LaunchTemplateData={
+            "ImageId": AMI,
+            "InstanceType": "t3.medium",
+            "UserData": user_data_b64,
+            "MetadataOptions": {"HttpTokens": "required", "HttpPutResponseHopLimit": hop_limit},
+        },
+    )
+    autoscaling.create_auto_scaling_group(
+        AutoScalingGroupName=name,
+        LaunchTemplate={"LaunchTemplateName": name, "Version": "$Latest"},
+        MinSize=size[0],
+        MaxSize=size[1],
+        DesiredCapacity=size[2],
+        AvailabilityZones=[f"{REGION}a"],
+        Tags=[{"Key": k, "Value": v, "PropagateAtLaunch": True} for k, v in tags.items()],
+    )
+
+
 def swarm_nodes(manager: Node) -> dict[str, dict[str, Any]]:
     """Swarm nodes as the manager sees them, by hostname."""
     with manager.client(timeout=10) as client:

@@ -22,15 +22,13 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.helpers import AMI, REGION, clients
+from tests.e2e.helpers import REGION, clients, make_group, put_placeholders
 from tests.e2e.localcloud.node import Node
 from tests.e2e.localcloud.runner import NodeRunner
 from tests.support.moto_server import MotoServer
 from tests.support.terraform import REPO, TERRAFORM, terraform_env
 
 pytestmark = pytest.mark.e2e
-
-PLACEHOLDER = "airtasks:pending"
 
 
 def render_manager_user_data(cluster: str, workdir: Path) -> str:
@@ -93,34 +91,17 @@ def test_three_managers_keep_quorum_and_a_replacement_rejoins(
     started = time.monotonic()
     user_data = render_manager_user_data(cluster_name, tmp_path / "render")
     ec2, ssm, autoscaling = clients(cloud_moto)
-    for name, kind in (
-        ("worker-token", "SecureString"),
-        ("manager-token", "SecureString"),
-        ("manager-address", "String"),
-    ):
-        ssm.put_parameter(Name=f"/airtasks/{cluster_name}/swarm/{name}", Value=PLACEHOLDER, Type=kind)
-
+    put_placeholders(ssm, cluster_name)
     group = f"airtasks-{cluster_name}-manager"
-    ec2.create_launch_template(
-        LaunchTemplateName=group,
-        LaunchTemplateData={
-            "ImageId": AMI,
-            "InstanceType": "t3.medium",
-            "UserData": user_data,  # gzip + base64, as modules/aws/swarm-manager passes it
-            "MetadataOptions": {"HttpTokens": "required", "HttpPutResponseHopLimit": 2},
-        },
-    )
-    autoscaling.create_auto_scaling_group(
-        AutoScalingGroupName=group,
-        LaunchTemplate={"LaunchTemplateName": group, "Version": "$Latest"},
-        MinSize=3,
-        MaxSize=3,
-        DesiredCapacity=3,
-        AvailabilityZones=[f"{REGION}a"],
-        Tags=[
-            {"Key": "airtasks:cluster", "Value": cluster_name, "PropagateAtLaunch": True},
-            {"Key": "airtasks:role", "Value": "manager", "PropagateAtLaunch": True},
-        ],
+    # gzip + base64, as modules/aws/swarm-manager passes it; hop limit 2 (the scaler's container)
+    make_group(
+        ec2,
+        autoscaling,
+        group,
+        user_data,
+        size=(3, 3, 3),
+        tags={"airtasks:cluster": cluster_name, "airtasks:role": "manager"},
+        hop_limit=2,
     )
 
     def in_group() -> set[str]:

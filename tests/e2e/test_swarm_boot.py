@@ -18,14 +18,13 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.helpers import AMI, REGION, clients, cluster_tags, swarm_nodes
+from tests.e2e.helpers import AMI, REGION, clients, cluster_tags, make_group, put_placeholders, swarm_nodes
 from tests.e2e.localcloud.runner import NodeRunner
 from tests.support.moto_server import MotoServer
 from tests.support.terraform import REPO, TERRAFORM, terraform_env
 
 pytestmark = pytest.mark.e2e
 
-PLACEHOLDER = "airtasks:pending"
 BAD_TOKEN = "SWMTKN-1-" + "0" * 50 + "-" + "a" * 25
 
 
@@ -74,37 +73,16 @@ def test_real_boot_scripts_build_the_swarm(
 ) -> None:
     scripts = render_boot_scripts(cluster_name, tmp_path / "render")
     ec2, ssm, autoscaling = clients(cloud_moto)
-    # What Terraform's swarm-manager module creates: the parameters, holding a placeholder.
-    for name, kind in (
-        ("worker-token", "SecureString"),
-        ("manager-token", "SecureString"),
-        ("manager-address", "String"),
-    ):
-        ssm.put_parameter(Name=f"/airtasks/{cluster_name}/swarm/{name}", Value=PLACEHOLDER, Type=kind)
-
+    put_placeholders(ssm, cluster_name)
     # The worker group first (launch template user data is base64, as aws_launch_template wants it).
     group = f"airtasks-{cluster_name}-default"
-    ec2.create_launch_template(
-        LaunchTemplateName=group,
-        LaunchTemplateData={
-            "ImageId": AMI,
-            "InstanceType": "t3.medium",
-            "UserData": base64.b64encode(scripts["worker"].encode()).decode(),
-            "MetadataOptions": {"HttpTokens": "required"},
-        },
-    )
-    autoscaling.create_auto_scaling_group(
-        AutoScalingGroupName=group,
-        LaunchTemplate={"LaunchTemplateName": group, "Version": "$Latest"},
-        MinSize=0,
-        MaxSize=5,
-        DesiredCapacity=1,
-        AvailabilityZones=[f"{REGION}a"],
-        Tags=[
-            {"Key": "airtasks:cluster", "Value": cluster_name, "PropagateAtLaunch": True},
-            {"Key": "airtasks:queue", "Value": "default", "PropagateAtLaunch": True},
-            {"Key": "airtasks:role", "Value": "worker", "PropagateAtLaunch": True},
-        ],
+    make_group(
+        ec2,
+        autoscaling,
+        group,
+        base64.b64encode(scripts["worker"].encode()).decode(),
+        size=(0, 5, 1),
+        tags={"airtasks:cluster": cluster_name, "airtasks:queue": "default", "airtasks:role": "worker"},
     )
 
     def instances() -> set[str]:

@@ -28,40 +28,13 @@ import docker
 import pytest
 
 from tests.support.moto_server import MotoServer, run_moto
+from tests.support.services.imds_stub import imds_stub
 from tests.terraform.render import render_boot_scripts
 
 pytestmark = pytest.mark.integration
 
 INSTANCE_ID = "i-0123456789abcdef0"
 BUDGET = 15  # seconds of back-off the worker gets here (production default: 900)
-
-
-class _Imds(BaseHTTPRequestHandler):
-    """IMDSv2: a token from PUT /latest/api/token, then meta-data only with that token."""
-
-    token = "imds-session-token"
-    data = {"instance-id": INSTANCE_ID, "local-ipv4": "127.0.0.1", "placement/region": "us-east-1"}
-
-    def do_PUT(self) -> None:
-        if self.path == "/latest/api/token" and self.headers.get("X-aws-ec2-metadata-token-ttl-seconds"):
-            self._send(200, self.token)
-        else:
-            self._send(403, "")
-
-    def do_GET(self) -> None:
-        if self.headers.get("X-aws-ec2-metadata-token") != self.token:
-            self._send(401, "")  # IMDSv1 is off
-            return
-        value = self.data.get(self.path.removeprefix("/latest/meta-data/"))
-        self._send(200 if value else 404, value or "")
-
-    def _send(self, code: int, body: str) -> None:
-        self.send_response(code)
-        self.end_headers()
-        self.wfile.write(body.encode())
-
-    def log_message(self, *args: object) -> None:
-        pass
 
 
 class _Gcp(BaseHTTPRequestHandler):
@@ -122,11 +95,8 @@ def gcp() -> Iterator[tuple[str, dict[str, list[str]]]]:
 
 @pytest.fixture(scope="module")
 def imds() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Imds)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    with imds_stub(INSTANCE_ID) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

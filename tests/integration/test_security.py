@@ -27,10 +27,8 @@ import os
 import re
 import subprocess
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +41,7 @@ from botocore.parsers import ResponseParserError
 
 from airtasks.devstack.terraform import Terraform
 from tests.support.moto_server import MotoServer, run_moto
+from tests.support.services.imds_stub import imds_stub
 from tests.support.terraform import REPO, terraform_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.terraform]
@@ -70,37 +69,10 @@ class Applied:
         return boto3.client(service, endpoint_url=self.moto.url, region_name=REGION, **keys)
 
 
-class _Imds(BaseHTTPRequestHandler):
-    token = "imds-session-token"
-    data: dict[str, str] = {}
-
-    def do_PUT(self) -> None:
-        ok = self.path == "/latest/api/token" and self.headers.get("X-aws-ec2-metadata-token-ttl-seconds")
-        self._send(200 if ok else 403, self.token if ok else "")
-
-    def do_GET(self) -> None:
-        if self.headers.get("X-aws-ec2-metadata-token") != self.token:
-            self._send(401, "")
-            return
-        value = self.data.get(self.path.removeprefix("/latest/meta-data/"))
-        self._send(200 if value else 404, value or "")
-
-    def _send(self, code: int, body: str) -> None:
-        self.send_response(code)
-        self.end_headers()
-        self.wfile.write(body.encode())
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 def boot_manager(
     script: str, moto: MotoServer, instance_id: str, tmp_path: Path
 ) -> subprocess.CompletedProcess[str]:
     """The manager script as root in private mount + UTS namespaces, IMDS on loopback (as test_boot_run)."""
-    _Imds.data = {"instance-id": instance_id, "local-ipv4": "127.0.0.1", "placement/region": REGION}
-    imds = ThreadingHTTPServer(("127.0.0.1", 0), _Imds)
-    threading.Thread(target=imds.serve_forever, daemon=True).start()
     (tmp_path / "boot.sh").write_text(script)
     (tmp_path / "hostname").write_text("builder\n")
     (tmp_path / "hosts").write_text("127.0.0.1 localhost\n")
@@ -112,20 +84,17 @@ def boot_manager(
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
         **moto.env(),
-        "AWS_EC2_METADATA_SERVICE_ENDPOINT": f"http://127.0.0.1:{imds.server_address[1]}",
         "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin:/usr/sbin:/sbin:/usr/local/bin",
     }
-    try:
+    with imds_stub(instance_id, REGION) as imds:
         return subprocess.run(
             ["unshare", "--mount", "--uts", "--propagation", "private", "bash", "-c", private],
-            env=env,
+            env={**env, "AWS_EC2_METADATA_SERVICE_ENDPOINT": imds},
             capture_output=True,
             text=True,
             timeout=180,
             check=False,
         )
-    finally:
-        imds.shutdown()
 
 
 @pytest.fixture(scope="module")
