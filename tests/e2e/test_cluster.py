@@ -325,7 +325,14 @@ def test_tasks_scale_the_group_out_run_and_scale_it_in_a_lost_node_included(
         for key, attempts in history.items()
         if attempts[0].get("hostname") == victim and (epoch(attempts[0].get("end_date")) or lost) >= lost
     }
-    assert retried == cut_short, (retried, cut_short)
+    unexplained = {
+        key: [
+            (a.get("try_number"), a.get("hostname"), a.get("state"), a.get("start_date"), a.get("end_date"))
+            for a in history[key]
+        ]
+        for key in retried ^ cut_short
+    }
+    assert retried == cut_short, (retried, cut_short, victim, unexplained)
     assert {(BURST_DAG, ti["task_id"]) for ti in victim_tis} <= retried
     for key in retried:
         assert history[key][-1]["hostname"] != victim, (key, history[key])
