@@ -12,6 +12,11 @@ from typing import Any
 from airtasks.errors import AirtasksError
 
 PROVIDER_MIRROR = Path("/opt/tf-plugins")
+# Changes one at a time (Terraform's default is 10). These runs go to a local moto server; on a
+# loaded host one apply failed with `RouteAlreadyExists` for the public route, most likely a create
+# retried after its first try had succeeded. Fewer concurrent requests to moto, as a precaution;
+# it costs ~30 s per apply here. Plans stay parallel.
+APPLY_ARGS = ("-input=false", "-no-color", "-parallelism=1")
 
 
 class Terraform:
@@ -49,9 +54,7 @@ class Terraform:
         self.run("init", "-input=false", "-no-color")
 
     def apply(self, variables: dict[str, Any] | None = None) -> None:
-        self.run(
-            "apply", "-auto-approve", "-input=false", "-no-color", f"-state={self.state}", *_vars(variables)
-        )
+        self.run("apply", "-auto-approve", *APPLY_ARGS, f"-state={self.state}", *_vars(variables))
 
     def plan(self, variables: dict[str, Any] | None = None) -> Path:
         """`terraform plan -out`: the saved plan `apply_plan` applies, without planning again."""
@@ -67,12 +70,10 @@ class Terraform:
         return {name: item["value"] for name, item in planned.items() if "value" in item}
 
     def apply_plan(self, plan: Path) -> None:
-        self.run("apply", "-input=false", "-no-color", f"-state={self.state}", str(plan))
+        self.run("apply", *APPLY_ARGS, f"-state={self.state}", str(plan))
 
     def destroy(self, variables: dict[str, Any] | None = None) -> None:
-        self.run(
-            "destroy", "-auto-approve", "-input=false", "-no-color", f"-state={self.state}", *_vars(variables)
-        )
+        self.run("destroy", "-auto-approve", *APPLY_ARGS, f"-state={self.state}", *_vars(variables))
 
     def outputs(self) -> dict[str, Any]:
         raw = json.loads(self.run("output", "-json", f"-state={self.state}"))
