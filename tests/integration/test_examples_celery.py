@@ -23,7 +23,7 @@ from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tests import bad_input
-from tests.support.browser import chromium
+from tests.support.browser import chromium, login
 from tests.support.images import base_image
 from tests.support.services.airflow import Airflow
 
@@ -183,15 +183,6 @@ ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 DAG_ID = "example_trigger_target"
 
 
-def login(driver: WebDriver, cluster: Airflow) -> None:
-    wait = WebDriverWait(driver, 60)
-    driver.get(f"{cluster.url}/auth/login")
-    user = wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, "input[name=username]")))
-    user.send_keys(cluster.username)
-    driver.find_element(By.CSS_SELECTOR, "input[name=password]").send_keys(cluster.password + Keys.ENTER)
-    wait.until(lambda d: "/auth/login" not in d.current_url)
-
-
 def set_field(driver: WebDriver, name: str, value: str) -> None:
     field = WebDriverWait(driver, 30).until(
         ec.element_to_be_clickable((By.CSS_SELECTOR, f"[name=element_{name}]"))
@@ -220,7 +211,7 @@ def test_trigger_with_params_from_the_ui(airflow_celery: Airflow) -> None:
     started = time.monotonic()
     with chromium(log=ARTIFACTS / "chromedriver.log") as driver:
         try:
-            login(driver, airflow_celery)
+            login(driver, airflow_celery.url, airflow_celery.username, airflow_celery.password)
             driver.get(f"{airflow_celery.url}/dags/{DAG_ID}")
             wait = WebDriverWait(driver, 60)
             wait.until(

@@ -19,12 +19,11 @@ import boto3
 import httpx
 import pytest
 from selenium.webdriver.common.by import By
-from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
 from airtasks.devstack.procs import alive, descendants
-from tests.support.browser import chromium
+from tests.support.browser import chromium, login, open_cluster_page
 from tests.support.ports import free_port
 
 pytestmark = pytest.mark.integration
@@ -166,15 +165,8 @@ def cluster_page_shows_the_scale_out(url: str, password: str, reason: str) -> No
         wait = WebDriverWait(driver, 60)
         try:
             driver.set_window_size(1440, 1300)
-            driver.get(f"{url}/auth/login")
-            wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, "input[name=username]"))).send_keys(
-                "admin"
-            )
-            driver.find_element(By.CSS_SELECTOR, "input[name=password]").send_keys(password + Keys.ENTER)
-            wait.until(lambda d: "/auth/login" not in d.current_url)
-            wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, "a[href$='plugin/cluster']"))).click()
-            frame = wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "iframe[title='Cluster']")))
-            driver.switch_to.frame(frame)
+            login(driver, url, "admin", password)
+            open_cluster_page(driver)
             card = wait.until(
                 ec.presence_of_element_located((By.CSS_SELECTOR, "section[data-queue='default']"))
             )

@@ -25,7 +25,6 @@ from typing import Any
 import httpx
 import pytest
 from selenium.webdriver.common.by import By
-from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -35,7 +34,7 @@ from airtasks.scaling import PassReport, build_scaler
 from airtasks.sources import RabbitMQSource
 from airtasks.swarm import SwarmNode
 from tests.integration.conftest import Scenario
-from tests.support.browser import chromium
+from tests.support.browser import chromium, login, open_cluster_page
 from tests.support.moto_server import MotoServer
 from tests.support.services import aws_groups
 from tests.support.services.airflow import Airflow
@@ -308,14 +307,6 @@ def test_api_and_page_refuse_requests_without_a_login(ops: Ops) -> None:
         assert "<svg" not in r.text  # nodes only
 
 
-def login(driver: Any, af: Airflow) -> None:
-    wait = WebDriverWait(driver, 60)
-    driver.get(f"{af.url}/auth/login")
-    wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, "input[name=username]"))).send_keys(af.username)
-    driver.find_element(By.CSS_SELECTOR, "input[name=password]").send_keys(af.password + Keys.ENTER)
-    wait.until(lambda d: "/auth/login" not in d.current_url)
-
-
 @pytest.mark.browser
 def test_cluster_page_in_the_airflow_ui_shows_the_scale_out(ops: Ops) -> None:
     """Headless Chromium: the "Cluster" entry of the Airflow UI's navigation frames the page, which
@@ -324,12 +315,10 @@ def test_cluster_page_in_the_airflow_ui_shows_the_scale_out(ops: Ops) -> None:
     with chromium(log=ARTIFACTS / "chromedriver-cluster.log") as driver:
         try:
             driver.set_window_size(1440, 1300)
-            login(driver, ops.af)
+            login(driver, ops.af.url, ops.af.username, ops.af.password)
             wait = WebDriverWait(driver, 60)
             driver.get(f"{ops.af.url}/")
-            wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, "a[href$='plugin/cluster']"))).click()
-            frame = wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "iframe[title='Cluster']")))
-            driver.switch_to.frame(frame)
+            open_cluster_page(driver)
             card = wait.until(
                 ec.presence_of_element_located((By.CSS_SELECTOR, "section[data-queue='alpha']"))
             )

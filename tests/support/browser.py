@@ -9,6 +9,10 @@ from pathlib import Path
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.ui import WebDriverWait
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -43,3 +47,21 @@ def chromium(log: Path | None = None) -> Iterator[webdriver.Chrome]:
             yield driver
         finally:
             driver.quit()
+
+
+def login(driver: webdriver.Chrome, url: str, username: str, password: str) -> None:
+    """Log in through Airflow's login form and wait until it has left the login page."""
+    wait = WebDriverWait(driver, 60)
+    driver.get(f"{url}/auth/login")
+    wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, "input[name=username]"))).send_keys(username)
+    driver.find_element(By.CSS_SELECTOR, "input[name=password]").send_keys(password + Keys.ENTER)
+    wait.until(lambda d: "/auth/login" not in d.current_url)
+
+
+def open_cluster_page(driver: webdriver.Chrome) -> None:
+    """From a logged-in Airflow page: the navigation's Cluster entry, then into the page's frame."""
+    wait = WebDriverWait(driver, 60)
+    wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, "a[href$='plugin/cluster']"))).click()
+    driver.switch_to.frame(
+        wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "iframe[title='Cluster']")))
+    )
