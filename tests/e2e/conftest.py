@@ -12,6 +12,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.e2e import chain
+from tests.e2e.localcloud.box import Box
 from tests.e2e.localcloud.cloud import LocalCloud, local_cloud
 from tests.e2e.localcloud.images import e2e_base_image
 from tests.e2e.localcloud.network import Network
@@ -74,6 +76,22 @@ def node_runner(cloud: LocalCloud, cluster_name: str) -> Iterator[NodeRunner]:
     """A NodeRunner for this test's cluster; a failing test's report shows its nodes and boot logs."""
     with cloud.runner(cluster_name) as runner:
         yield runner
+
+
+@pytest.fixture(scope="session")
+def box(
+    cloud: LocalCloud, stack_image_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Box]:
+    """The cluster in a box the chain and the manager-HA test share (one deploy costs minutes):
+    envs/local applied with the stack and three managers (tests/e2e/chain.py `config()`)."""
+    with chain.boxed(cloud, stack_image_env, tmp_path_factory.mktemp("box"), chain.config()) as the_box:
+        yield the_box
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests on the shared box run last, in file order, so nothing else runs beside it and it is
+    torn down right after them."""
+    items.sort(key=lambda item: "box" in getattr(item, "fixturenames", ()))
 
 
 @pytest.hookimpl(wrapper=True)

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import time
+from collections.abc import Callable
 from typing import Any
 
 import boto3
+import httpx
 
+from tests.e2e.localcloud.box import Box
 from tests.e2e.localcloud.node import Node
 from tests.support.moto_server import MotoServer
 
@@ -76,3 +81,35 @@ def swarm_nodes(manager: Node) -> dict[str, dict[str, Any]]:
     return {
         n.attrs["Description"]["Hostname"]: n.attrs for n in nodes if n.attrs["Description"].get("Hostname")
     }
+
+
+def managers(node: Node) -> dict[str, dict[str, Any]]:
+    """Manager nodes as `node` sees them, by hostname (= instance id): status and reachability.
+    Answers only while the managers keep a Raft quorum."""
+    with node.client(timeout=15) as client:
+        found = client.nodes.list(filters={"role": "manager"})
+    out = {}
+    for n in found:
+        hostname = n.attrs["Description"].get("Hostname")
+        if hostname:
+            out[hostname] = {
+                "state": n.attrs["Status"]["State"],
+                "reachability": n.attrs.get("ManagerStatus", {}).get("Reachability"),
+                "leader": n.attrs.get("ManagerStatus", {}).get("Leader", False),
+            }
+    return out
+
+
+def wait(predicate: Callable[[], Any], timeout: float, what: str, box: Box | None = None) -> Any:
+    """Poll `predicate` every second until it returns something true (HTTP errors count as not
+    yet); on timeout the assertion names what was awaited and, given a box, its nodes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with contextlib.suppress(httpx.HTTPError):
+            result = predicate()
+            if result:
+                return result
+        if time.monotonic() > deadline:
+            detail = box.runner.describe() if box is not None else ""
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}\n{detail}")
+        time.sleep(1)

@@ -5,22 +5,22 @@ the queue's worker -> the runs succeed (one node is lost mid-task on the way; it
 elsewhere) -> the queue empties -> the scaler drains and terminates exactly the idle nodes, and
 the Swarm forgets them. Nothing is faked past the AWS API (moto): see tests/e2e/localcloud.
 
-One deployment for everything (the manager takes minutes to converge on two cores). The timeline
-of the run is printed and kept in tests/artifacts/cluster-timeline.txt (the README quotes one).
+One deployment for everything (the stack takes minutes to converge on two cores), with three
+managers: the box is shared with the manager-HA test (test_cluster_ha.py), which runs after this
+one (tests/e2e/conftest.py `box`, tests/e2e/chain.py `config()`). The timeline of the run is
+printed and kept in tests/artifacts/cluster-timeline.txt (the README quotes one).
 The boot-script faults (a worker that boots before the manager published, a refused token) are
 in test_swarm_boot.py.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -29,23 +29,16 @@ import httpx
 import pytest
 
 from airtasks.airflow_access import AirflowAccess, AirflowAccessError, api_client, tls_verify
-from tests.e2e import chain
-from tests.e2e.helpers import clients, swarm_nodes
-from tests.e2e.localcloud.box import Box, BoxConfig, deploy, push_stack_images, stack_refs
+from tests.e2e.chain import CLUSTER, MANAGERS, MAX_NODES, QUEUE, SLOTS
+from tests.e2e.helpers import clients, swarm_nodes, wait
+from tests.e2e.localcloud.box import Box
 from tests.e2e.localcloud.cloud import LocalCloud
 from tests.e2e.localcloud.node import HOST_DOCKER_CLI
 
 pytestmark = [pytest.mark.e2e, pytest.mark.chain]
 
-CLUSTER = "chain"
-QUEUE = "default"
-SLOTS = 2
-MAX_NODES = 3
 BURST_DAG = "airtasks_e2e_burst"
 HOLD_SECONDS = 20
-# Short windows so the chain fits in CI: a pass every 3 s, the group may shrink after 10 s below
-# its size, a node after 5 s without a task.
-SCALER = {"interval_seconds": 3, "stabilization_seconds": 10, "idle_seconds": 5}
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 AIRTASKS = str(Path(sys.executable).with_name("airtasks"))
 WALL_CLOCK = time.time() - time.monotonic()  # runner timings are monotonic
@@ -60,82 +53,7 @@ def epoch(value: str | float | None) -> float | None:
     return value + WALL_CLOCK
 
 
-def wait(predicate: Callable[[], Any], timeout: float, what: str, box: Box | None = None) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        with contextlib.suppress(httpx.HTTPError):
-            result = predicate()
-            if result:
-                return result
-        if time.monotonic() > deadline:
-            detail = box.runner.describe() if box is not None else ""
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}\n{detail}")
-        time.sleep(1)
-
-
 # ------------------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def chain_started() -> float:
-    return time.monotonic()
-
-
-@pytest.fixture(scope="module")
-def box(
-    chain_started: float,
-    cloud: LocalCloud,
-    stack_image_env: dict[str, str],
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Box]:
-    """envs/local applied with the stack (the test image: the Air-Tasks image plus tests/e2e/dags),
-    images pushed while Terraform runs; yields once the UI answers through the proxy."""
-    images = {**stack_image_env, "AIRTASKS_IMAGE": chain.e2e_image(stack_image_env["AIRTASKS_IMAGE"])}
-    config = BoxConfig(
-        cluster=CLUSTER,
-        queues={
-            QUEUE: {
-                "instance_types": ["t3.small"],
-                "min_size": 0,
-                "max_size": MAX_NODES,
-                "slots_per_node": SLOTS,
-            }
-        },
-        scaler=SCALER,
-        compose_override=chain.compose_override(),
-    )
-    workdir = tmp_path_factory.mktemp("box")
-    with ThreadPoolExecutor(max_workers=1) as pool, cloud.runner(CLUSTER) as runner:
-        pushed = pool.submit(push_stack_images, cloud.registry, images)
-        the_box = deploy(
-            cloud,
-            runner,
-            workdir,
-            config,
-            stack_refs(cloud.registry, images),
-            images_pushed=pushed.result,
-            progress=lambda line: print(f"box: {line}", flush=True),
-        )
-        print(f"box: up after {time.monotonic() - chain_started:.0f}s: {the_box.timings}")
-        try:
-            yield the_box
-        finally:
-            dump_stack(the_box)
-
-
-def dump_stack(box: Box) -> None:
-    """`docker service ps` and log tails of the stack on the manager, for a post-mortem."""
-    ARTIFACTS.mkdir(exist_ok=True)
-    with contextlib.suppress(Exception), open(ARTIFACTS / "cluster-services.log", "w") as fh:
-        fh.write(box.runner.describe() + "\n")
-        for args in (["service", "ls"], ["node", "ls"]):
-            fh.write(box.manager.run([HOST_DOCKER_CLI, *args], check=False).stdout)
-        names = box.manager.run([HOST_DOCKER_CLI, "service", "ls", "--format", "{{.Name}}"], check=False)
-        for name in names.stdout.split():
-            fh.write(f"== {name}\n")
-            for args in (["service", "ps", "--no-trunc", name], ["service", "logs", "--tail", "40", name]):
-                out = box.manager.run([HOST_DOCKER_CLI, *args], check=False, timeout=60)
-                fh.write(out.stdout[-5000:] + out.stderr[-5000:])
-
-
 @pytest.fixture(scope="module")
 def api(box: Box) -> Iterator[httpx.Client]:
     """A logged-in REST client through the proxy (a fresh api-server can be slow to answer at first)."""
@@ -232,11 +150,16 @@ def test_the_manager_boots_the_swarm_and_the_stack_from_its_user_data(box: Box, 
 
 
 def test_tasks_scale_the_group_out_run_and_scale_it_in_a_lost_node_included(
-    box: Box, api: httpx.Client, cloud: LocalCloud, chain_started: float
+    box: Box, api: httpx.Client, cloud: LocalCloud
 ) -> None:
     ec2, _, autoscaling = clients(cloud.moto)
     group = box.groups()[QUEUE]
     manager = box.manager
+    (found,) = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[box.manager_group])[
+        "AutoScalingGroups"
+    ]
+    manager_ids = {i["InstanceId"] for i in found["Instances"]}
+    assert len(manager_ids) == MANAGERS
 
     def members() -> tuple[int, list[str]]:
         found = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[group])["AutoScalingGroups"][
@@ -308,7 +231,7 @@ def test_tasks_scale_the_group_out_run_and_scale_it_in_a_lost_node_included(
 
     # Scale-in: every worker goes, each after its last task; the Swarm forgets them.
     def scaled_in() -> bool:
-        return members() == (0, []) and set(swarm_nodes(manager)) == {box.manager_id}
+        return members() == (0, []) and set(swarm_nodes(manager)) == manager_ids
 
     wait(scaled_in, 240, "the scaler to drain and remove every idle worker", box)
     done = time.time()
@@ -342,7 +265,7 @@ def test_tasks_scale_the_group_out_run_and_scale_it_in_a_lost_node_included(
     # Every worker the scaler removed had finished its last task before it went.
     node_of = box.runner.timings()
     for iid, timing in node_of.items():
-        if iid in (box.manager_id, victim):
+        if iid in manager_ids | {victim}:
             continue
         last_end = max(
             (
@@ -356,7 +279,7 @@ def test_tasks_scale_the_group_out_run_and_scale_it_in_a_lost_node_included(
         assert timing.stopped is not None, f"{iid} still runs"
         assert epoch(timing.stopped) > last_end, f"{iid} stopped before its last task ended"
 
-    report_timeline(box, history, triggered, lost, removed, done, victim, chain_started)
+    report_timeline(box, history, triggered, lost, removed, done, victim, manager_ids)
 
 
 def report_timeline(
@@ -367,7 +290,7 @@ def report_timeline(
     removed: float,
     done: float,
     victim: str,
-    chain_started: float,
+    manager_ids: set[str],
 ) -> None:
     """Print (and keep in tests/artifacts) what happened when, from one run."""
     burst = [a for (dag, _), attempts in history.items() if dag == BURST_DAG for a in attempts]
@@ -376,7 +299,7 @@ def report_timeline(
     lines.append(f"  t=0 first burst task queued (triggered {triggered - queued:+.1f}s)")
     rows = []
     for iid, t in box.runner.timings().items():
-        if iid == box.manager_id or t.seen is None:
+        if iid in manager_ids or t.seen is None:
             continue
         starts = [epoch(a.get("start_date")) for a in burst if a.get("hostname") == iid]
         first = min((s for s in starts if s is not None), default=None)
@@ -394,7 +317,7 @@ def report_timeline(
     lines.append(f"  node lost {lost - queued:.1f}s -> removed from the Swarm {removed - lost:.1f}s later")
     lines.append(f"  every worker drained, terminated and removed at {done - queued:.1f}s")
     lines.append(f"  box up: {', '.join(f'{k} {v:.0f}s' for k, v in box.timings.items() if v)}")
-    lines.append(f"  chain wall time (box up to scaled in): {time.monotonic() - chain_started:.0f}s")
+    lines.append(f"  chain wall time (box up to scaled in): {time.monotonic() - box.started:.0f}s")
     text = "\n".join(lines)
     print(text)
     ARTIFACTS.mkdir(exist_ok=True)

@@ -18,12 +18,10 @@ import subprocess
 import textwrap
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.e2e.helpers import REGION, clients, make_group, put_placeholders
-from tests.e2e.localcloud.node import Node
+from tests.e2e.helpers import REGION, clients, make_group, managers, put_placeholders
 from tests.e2e.localcloud.runner import NodeRunner
 from tests.support.moto_server import MotoServer
 from tests.support.terraform import REPO, TERRAFORM, terraform_env
@@ -67,22 +65,6 @@ def render_manager_user_data(cluster: str, workdir: Path) -> str:
         text=True,
     )
     return str(json.loads(out.stdout))
-
-
-def managers(node: Node) -> dict[str, dict[str, Any]]:
-    """Manager nodes as `node` sees them, by hostname (= instance id): status and reachability."""
-    with node.client(timeout=15) as client:
-        found = client.nodes.list(filters={"role": "manager"})
-    out = {}
-    for n in found:
-        hostname = n.attrs["Description"].get("Hostname")
-        if hostname:
-            out[hostname] = {
-                "state": n.attrs["Status"]["State"],
-                "reachability": n.attrs.get("ManagerStatus", {}).get("Reachability"),
-                "leader": n.attrs.get("ManagerStatus", {}).get("Leader", False),
-            }
-    return out
 
 
 def test_three_managers_keep_quorum_and_a_replacement_rejoins(

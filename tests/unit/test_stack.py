@@ -132,6 +132,9 @@ def test_proxy_publishes_https_and_http_and_mounts_the_config() -> None:
         (80, "${AIRTASKS_HTTP_PORT:-80}", "host"),
     ]
     assert proxy["secrets"] == ["airtasks_tls_cert", "airtasks_tls_key"]
+    # One per manager: the UI answers on every manager, so losing one of 3 keeps it reachable.
+    assert proxy["deploy"]["mode"] == "global"
+    assert proxy["deploy"]["placement"]["constraints"] == ["node.role == manager"]
     assert proxy["configs"][0]["target"] == "/etc/nginx/nginx.conf"
     nginx = render_nginx()
     assert "return 301 https://" in nginx

@@ -64,6 +64,7 @@ class BoxConfig:
     scaler: Mapping[str, float] = field(default_factory=dict)  # interval/stabilization/idle seconds
     compose_override: str | None = None  # a compose file deployed on top of the stack
     region: str = "us-east-1"
+    manager_count: int = 1  # 3 or 5: an Auto Scaling group of managers (high availability)
 
 
 @dataclass
@@ -79,10 +80,17 @@ class Box:
     password_file: Path
     ca_bundle: Path
     timings: dict[str, float] = field(default_factory=dict)  # seconds, in order
+    started: float = 0.0  # time.monotonic() when the deploy began
 
     @property
     def manager_id(self) -> str:
+        """The manager that initialised the Swarm (the lowest id of the managers' group)."""
         return str(self.outputs["manager_instance_id"])
+
+    @property
+    def manager_group(self) -> str:
+        """The managers' Auto Scaling group (modules/aws/swarm-manager names it so)."""
+        return f"airtasks-{self.config.cluster}-manager"
 
     def groups(self) -> dict[str, str]:
         return {q: str(g) for q, g in self.outputs["worker_groups"].items()}
@@ -121,6 +129,7 @@ def tf_variables(config: BoxConfig, stack: Mapping[str, Any]) -> dict[str, Any]:
         "region": config.region,
         "queues": {q: dict(v) for q, v in config.queues.items()},
         "scaler": dict(config.scaler),
+        "manager_count": config.manager_count,
         "stack": {
             **stack,
             **({"compose_override": config.compose_override} if config.compose_override else {}),
@@ -181,7 +190,7 @@ def deploy(
     progress(f"stack deployed; waiting for Airflow behind {url}")
     wait_ready(url, str(ca_bundle), timeout=timeout, progress=progress)
     timings["ui_ready"] = time.monotonic() - start
-    return Box(config, runner, tf, outputs, manager, url, password_file, ca_bundle, timings)
+    return Box(config, runner, tf, outputs, manager, url, password_file, ca_bundle, timings, start)
 
 
 # ------------------------------------------------------------------------------------------------
