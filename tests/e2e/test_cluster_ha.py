@@ -8,8 +8,7 @@ What a user asks of three managers, each checked here:
   the UI answers on a surviving manager (the proxy runs on every manager);
 - the scaler keeps running: a task queued after the loss makes a scaler task on a survivor grow
   the queue's group, and the task runs on the node that joins;
-- the group replaces the lost manager, the replacement joins as a manager, and the Swarm leader
-  removes the lost node.
+- the group replaces the lost manager and the replacement joins as a manager.
 
 PostgreSQL and RabbitMQ keep their data in volumes on one manager's disk, so the test loses a
 manager that runs neither (with three managers and two such services there is always one); the
@@ -220,23 +219,23 @@ def test_losing_a_manager_keeps_the_swarm_the_stack_and_the_scaler(box: Box, clo
             box,
         )
 
-    # The group replaced the lost manager: the replacement joins as a manager, the leader removes
-    # the lost node.
+    services_after = time.time() - lost
+
+    # The group replaced the lost manager and the replacement joined as a manager (the leader's
+    # removal of the lost node is test_manager_ha.py's part: it takes another timer round or more).
     (replacement,) = in_group(box.manager_group)[1] - first
 
-    def healed() -> bool:
+    def rejoined() -> bool:
         seen = swarm_answers(lambda: managers(survivor)) or {}
-        return set(seen) == survivors | {replacement} and all(
-            m["reachability"] == "reachable" for m in seen.values()
-        )
+        return seen.get(replacement, {}).get("reachability") == "reachable"
 
-    wait(healed, 300, f"{replacement} to join as a manager and {victim} to be removed", box)
-    healed_after = time.time() - lost
+    wait(rejoined, 240, f"{replacement} to join as a manager", box)
     text = (
         f"manager HA with the stack: lost {victim} (scaler's task on it: {ran_scaler}); "
         f"unreachable after {down_after:.0f}s; scaler grew {QUEUE} {grown_after:.0f}s after the loss; "
-        f"the task queued after the loss done at {ran_after:.0f}s; replacement a manager and the "
-        f"lost node removed at {healed_after:.0f}s"
+        f"the task queued after the loss done at {ran_after:.0f}s; Airflow's services all on live "
+        f"managers at {services_after:.0f}s; replacement {replacement} a manager at "
+        f"{time.time() - lost:.0f}s"
     )
     print(text)
     ARTIFACTS.mkdir(exist_ok=True)
