@@ -165,7 +165,7 @@ def test_losing_a_manager_keeps_the_swarm_the_stack_and_the_scaler(box: Box, clo
         f"{scheduler_on}); database and broker on {sorted(stateful)}"
     )
 
-    # Quorum: the survivors answer and show the lost manager Down.
+    # Quorum: the survivors still answer and show the lost manager unreachable.
     def lost_is_down() -> bool:
         seen = swarm_answers(lambda: managers(survivor)) or {}
         return seen.get(victim, {}).get("reachability") == "unreachable"
