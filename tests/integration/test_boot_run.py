@@ -17,10 +17,8 @@ import os
 import re
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import boto3
@@ -28,6 +26,7 @@ import docker
 import pytest
 
 from tests.support.moto_server import MotoServer, run_moto
+from tests.support.services.http_stub import QuietHandler, serving
 from tests.support.services.imds_stub import imds_stub
 from tests.terraform.render import render_boot_scripts
 
@@ -37,7 +36,7 @@ INSTANCE_ID = "i-0123456789abcdef0"
 BUDGET = 15  # seconds of back-off the worker gets here (production default: 900)
 
 
-class _Gcp(BaseHTTPRequestHandler):
+class _Gcp(QuietHandler):
     """The GCE metadata server and the Secret Manager REST API (`:access`, `:addVersion`)."""
 
     secrets: dict[str, list[str]] = {}  # secret id -> base64 payloads, newest last
@@ -75,22 +74,12 @@ class _Gcp(BaseHTTPRequestHandler):
         self.secrets.setdefault(match.group(1), []).append(body["payload"]["data"])
         self._send(200, "{}")
 
-    def _send(self, code: int, body: str) -> None:
-        self.send_response(code)
-        self.end_headers()
-        self.wfile.write(body.encode())
-
-    def log_message(self, *args: object) -> None:
-        pass
-
 
 @pytest.fixture
 def gcp() -> Iterator[tuple[str, dict[str, list[str]]]]:
     _Gcp.secrets = {}
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Gcp)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"127.0.0.1:{server.server_address[1]}", _Gcp.secrets
-    server.shutdown()
+    with serving(_Gcp) as address:
+        yield address, _Gcp.secrets
 
 
 @pytest.fixture(scope="module")

@@ -12,9 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +20,10 @@ import pytest
 
 from airtasks.cli import main
 from tests.bad_input import KINDS, README, REPO, Row, of_kind, readme_block, render, rows
+from tests.support.services.http_stub import QuietHandler, serving
 
 
-class _Counter(BaseHTTPRequestHandler):
+class _Counter(QuietHandler):
     requests: list[str] = []
 
     def _any(self) -> None:
@@ -34,16 +33,11 @@ class _Counter(BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _any
 
-    def log_message(self, *args: object) -> None:
-        pass
-
 
 @pytest.fixture(scope="module")
 def counter() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Counter)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    with serving(_Counter) as address:
+        yield address
 
 
 def good_config(counter: str) -> dict[str, Any]:

@@ -8,15 +8,15 @@ script at it with `AWS_EC2_METADATA_SERVICE_ENDPOINT=<url>`.
 from __future__ import annotations
 
 import contextlib
-import threading
 from collections.abc import Iterator, Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from tests.support.services.http_stub import QuietHandler, serving
 
 TOKEN = "imds-session-token"
 
 
-def _handler(data: Mapping[str, str]) -> type[BaseHTTPRequestHandler]:
-    class Imds(BaseHTTPRequestHandler):
+def _handler(data: Mapping[str, str]) -> type[QuietHandler]:
+    class Imds(QuietHandler):
         def do_PUT(self) -> None:
             ok = self.path == "/latest/api/token" and self.headers.get("X-aws-ec2-metadata-token-ttl-seconds")
             self._send(200 if ok else 403, TOKEN if ok else "")
@@ -28,14 +28,6 @@ def _handler(data: Mapping[str, str]) -> type[BaseHTTPRequestHandler]:
             value = data.get(self.path.removeprefix("/latest/meta-data/"))
             self._send(200 if value else 404, value or "")
 
-        def _send(self, code: int, body: str) -> None:
-            self.send_response(code)
-            self.end_headers()
-            self.wfile.write(body.encode())
-
-        def log_message(self, *args: object) -> None:
-            pass
-
     return Imds
 
 
@@ -43,10 +35,5 @@ def _handler(data: Mapping[str, str]) -> type[BaseHTTPRequestHandler]:
 def imds_stub(instance_id: str, region: str = "us-east-1", address: str = "127.0.0.1") -> Iterator[str]:
     """Serve an instance's metadata; yields the endpoint URL."""
     data = {"instance-id": instance_id, "local-ipv4": address, "placement/region": region}
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(data))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(_handler(data)) as served:
+        yield f"http://{served}"
