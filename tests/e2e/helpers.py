@@ -73,6 +73,12 @@ def make_group(
     )
 
 
+def group_state(autoscaling: Any, name: str) -> tuple[int, set[str]]:
+    """An Auto Scaling group's desired capacity and the ids of its instances."""
+    (found,) = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"]
+    return int(found["DesiredCapacity"]), {i["InstanceId"] for i in found["Instances"]}
+
+
 def swarm_nodes(manager: Node) -> dict[str, dict[str, Any]]:
     """Swarm nodes as the manager sees them, by hostname."""
     with manager.client(timeout=10) as client:

@@ -30,7 +30,7 @@ import pytest
 
 from airtasks.airflow_access import AirflowAccess, AirflowAccessError, api_client, tls_verify
 from tests.e2e.chain import CLUSTER, MANAGERS, MAX_NODES, QUEUE, SLOTS
-from tests.e2e.helpers import clients, swarm_nodes, wait
+from tests.e2e.helpers import clients, group_state, swarm_nodes, wait
 from tests.e2e.localcloud.box import Box
 from tests.e2e.localcloud.cloud import LocalCloud
 from tests.e2e.localcloud.node import HOST_DOCKER_CLI
@@ -155,17 +155,12 @@ def test_tasks_scale_the_group_out_run_and_scale_it_in_a_lost_node_included(
     ec2, _, autoscaling = clients(cloud.moto)
     group = box.groups()[QUEUE]
     manager = box.manager
-    (found,) = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[box.manager_group])[
-        "AutoScalingGroups"
-    ]
-    manager_ids = {i["InstanceId"] for i in found["Instances"]}
+    _, manager_ids = group_state(autoscaling, box.manager_group)
     assert len(manager_ids) == MANAGERS
 
     def members() -> tuple[int, list[str]]:
-        found = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[group])["AutoScalingGroups"][
-            0
-        ]
-        return int(found["DesiredCapacity"]), sorted(i["InstanceId"] for i in found["Instances"])
+        desired, instances = group_state(autoscaling, group)
+        return desired, sorted(instances)
 
     assert members() == (0, [])
     interleaved = trigger(box, "example_interleaved")

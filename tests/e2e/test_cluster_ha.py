@@ -33,7 +33,7 @@ import requests
 
 from airtasks.airflow_access import AirflowAccess, AirflowAccessError, api_client
 from tests.e2e.chain import MANAGERS, QUEUE
-from tests.e2e.helpers import clients, managers, wait
+from tests.e2e.helpers import clients, group_state, managers, wait
 from tests.e2e.localcloud.box import Box
 from tests.e2e.localcloud.cloud import LocalCloud
 from tests.e2e.localcloud.node import Node
@@ -90,17 +90,16 @@ def test_losing_a_manager_keeps_the_swarm_the_stack_and_the_scaler(box: Box, clo
     _, _, autoscaling = clients(cloud.moto)
     runner = box.runner
 
-    def in_group(group: str) -> tuple[int, set[str]]:
-        (found,) = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[group])[
-            "AutoScalingGroups"
-        ]
-        return int(found["DesiredCapacity"]), {i["InstanceId"] for i in found["Instances"]}
-
     # Three managers, one Swarm; the proxy and the `manager` queue's worker run on each.
-    _, first = in_group(box.manager_group)
+    _, first = group_state(autoscaling, box.manager_group)
     assert len(first) == MANAGERS == 3
     # The chain left the queue's group empty; a scale-out below is the scaler's answer to the loss.
-    wait(lambda: in_group(box.groups()[QUEUE]) == (0, set()), 300, f"the {QUEUE} group to be empty", box)
+    wait(
+        lambda: group_state(autoscaling, box.groups()[QUEUE]) == (0, set()),
+        300,
+        f"the {QUEUE} group to be empty",
+        box,
+    )
     assert box.manager_id == min(first)
     for iid in first:
         assert runner.wait_booted(iid, timeout=300).timings.exit_code == 0, runner.describe()
@@ -186,7 +185,9 @@ def test_losing_a_manager_keeps_the_swarm_the_stack_and_the_scaler(box: Box, clo
         return r.status_code in (200, 409)  # 409: an earlier try did arrive
 
     wait(triggered, 300, f"{BURST_DAG} triggered through the proxy on {survivor.instance_id}", box)
-    wait(lambda: in_group(box.groups()[QUEUE])[0] >= 1, 300, f"the scaler to grow {QUEUE}", box)
+    wait(
+        lambda: group_state(autoscaling, box.groups()[QUEUE])[0] >= 1, 300, f"the scaler to grow {QUEUE}", box
+    )
     grown_after = time.time() - lost
     acted = [
         ti
@@ -194,7 +195,7 @@ def test_losing_a_manager_keeps_the_swarm_the_stack_and_the_scaler(box: Box, clo
         if epoch(ti.get("start_date")) > lost and ti.get("hostname") and ti["state"] in ("running", "success")
     ]
     assert acted, "no scaler task started after the loss"
-    live_managers = in_group(box.manager_group)[1]
+    live_managers = group_state(autoscaling, box.manager_group)[1]
     assert {ti["hostname"] for ti in acted} <= live_managers - {victim}, (acted, live_managers)
 
     def run_state() -> str | None:
@@ -209,7 +210,7 @@ def test_losing_a_manager_keeps_the_swarm_the_stack_and_the_scaler(box: Box, clo
     # Every Airflow service runs on a live manager, the replacement included (one that ran on the
     # lost manager was started anew; Swarm counts it running once its health check passed).
     def live() -> set[str]:
-        return in_group(box.manager_group)[1] - {victim}
+        return group_state(autoscaling, box.manager_group)[1] - {victim}
 
     for service in ("airflow-scheduler", "airflow-apiserver", "airflow-dag-processor", "airflow-triggerer"):
         wait(
@@ -223,7 +224,7 @@ def test_losing_a_manager_keeps_the_swarm_the_stack_and_the_scaler(box: Box, clo
 
     # The group replaced the lost manager and the replacement joined as a manager (the leader's
     # removal of the lost node is test_manager_ha.py's part: it takes another timer round or more).
-    (replacement,) = in_group(box.manager_group)[1] - first
+    (replacement,) = group_state(autoscaling, box.manager_group)[1] - first
 
     def rejoined() -> bool:
         seen = swarm_answers(lambda: managers(survivor)) or {}

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.helpers import REGION, clients, make_group, managers, put_placeholders
+from tests.e2e.helpers import REGION, clients, group_state, make_group, managers, put_placeholders
 from tests.e2e.localcloud.runner import NodeRunner
 from tests.support.moto_server import MotoServer
 from tests.support.terraform import REPO, TERRAFORM, terraform_env
@@ -87,10 +87,7 @@ def test_three_managers_keep_quorum_and_a_replacement_rejoins(
     )
 
     def in_group() -> set[str]:
-        (found,) = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[group])[
-            "AutoScalingGroups"
-        ]
-        return {i["InstanceId"] for i in found["Instances"]}
+        return group_state(autoscaling, group)[1]
 
     first = in_group()
     assert len(first) == 3

@@ -18,7 +18,16 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.helpers import AMI, REGION, clients, cluster_tags, make_group, put_placeholders, swarm_nodes
+from tests.e2e.helpers import (
+    AMI,
+    REGION,
+    clients,
+    cluster_tags,
+    group_state,
+    make_group,
+    put_placeholders,
+    swarm_nodes,
+)
 from tests.e2e.localcloud.runner import NodeRunner
 from tests.support.moto_server import MotoServer
 from tests.support.terraform import REPO, TERRAFORM, terraform_env
@@ -86,10 +95,7 @@ def test_real_boot_scripts_build_the_swarm(
     )
 
     def instances() -> set[str]:
-        found = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[group])["AutoScalingGroups"][
-            0
-        ]
-        return {i["InstanceId"] for i in found["Instances"]}
+        return group_state(autoscaling, group)[1]
 
     (early,) = instances()
     node_runner.wait(
