@@ -226,7 +226,8 @@ def test_tasks_scale_the_group_out_run_and_scale_it_in_a_lost_node_included(
 
     # Scale-in: every worker goes, each after its last task; the Swarm forgets them.
     def scaled_in() -> bool:
-        return members() == (0, []) and set(swarm_nodes(manager)) == manager_ids
+        vms_gone = all(t.killed is not None for i, t in box.runner.timings().items() if i not in manager_ids)
+        return members() == (0, []) and set(swarm_nodes(manager)) == manager_ids and vms_gone
 
     wait(scaled_in, 240, "the scaler to drain and remove every idle worker", box)
     done = time.time()
@@ -271,8 +272,8 @@ def test_tasks_scale_the_group_out_run_and_scale_it_in_a_lost_node_included(
             ),
             default=0.0,
         )
-        assert timing.stopped is not None, f"{iid} still runs"
-        assert epoch(timing.stopped) > last_end, f"{iid} stopped before its last task ended"
+        assert timing.killed is not None, f"{iid} still runs"
+        assert epoch(timing.killed) > last_end, f"{iid} was gone before its last task ended"
 
     report_timeline(box, history, triggered, lost, removed, done, victim, manager_ids)
 
@@ -307,7 +308,8 @@ def report_timeline(
         note = " (terminated mid-task)" if iid == victim else ""
         lines.append(
             f"  {iid}: group resized {at(seen)}, joined {at(epoch(t.joined))}, "
-            f"first task running {at(first)}, gone {at(epoch(t.stopped))}{note}"
+            f"first task running {at(first)}, gone {at(epoch(t.killed))} "
+            f"(disk freed {at(epoch(t.stopped))}){note}"
         )
     lines.append(f"  node lost {lost - queued:.1f}s -> removed from the Swarm {removed - lost:.1f}s later")
     lines.append(f"  every worker drained, terminated and removed at {done - queued:.1f}s")

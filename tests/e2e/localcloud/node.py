@@ -111,12 +111,13 @@ class Timings:
     boot_exited: float | None = None
     exit_code: int | None = None
     joined: float | None = None  # its dockerd reports Swarm membership (LocalNodeState active)
-    stopped: float | None = None
+    killed: float | None = None  # every process killed: the VM is gone (its Swarm node goes Down)
+    stopped: float | None = None  # namespace, cgroups and disk removed as well
 
     def since_seen(self) -> dict[str, float | None]:
         base = self.seen
         out: dict[str, float | None] = {}
-        for key in ("started", "boot_started", "boot_exited", "joined", "stopped"):
+        for key in ("started", "boot_started", "boot_exited", "joined", "killed", "stopped"):
             value = getattr(self, key)
             out[key] = None if value is None or base is None else round(value - base, 2)
         out["exit_code"] = self.exit_code
@@ -514,6 +515,8 @@ class Node:
             return
         self._stopped = True
         cgroups.kill_all(*self._cgroup())
+        # The VM is gone from here on; the cleanup below (the disk above all) can take seconds.
+        self.timings.killed = time.monotonic()
         for proc in (self.anchor, self.boot_process):
             if proc is not None:
                 proc.wait(timeout=10)

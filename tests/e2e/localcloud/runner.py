@@ -231,7 +231,7 @@ class NodeRunner:
                 node.start()
                 process = node.boot(self.boot_env)
             deadline = time.monotonic() + self.boot_timeout
-            while node.timings.stopped is None and not self._stop.is_set():
+            while node.timings.killed is None and not self._stop.is_set():
                 if node.timings.exit_code is None and process.poll() is not None:
                     node.wait_boot()
                     log.info("node %s: user data exited %s", iid, node.timings.exit_code)
@@ -246,7 +246,7 @@ class NodeRunner:
                     return
                 time.sleep(0.25 if node.timings.exit_code is None else 1.0)
         except Exception as exc:
-            if node.timings.stopped is None:
+            if node.timings.killed is None:
                 self.errors.append(f"{iid}: {exc}")
                 log.warning("node %s failed to boot: %s", iid, exc)
 
