@@ -32,6 +32,7 @@ MAX_NODES = 3
 # Short windows so the chain fits in CI: a pass every 3 s, the group may shrink after 10 s below
 # its size, a node after 5 s without a task.
 SCALER = {"interval_seconds": 3, "stabilization_seconds": 10, "idle_seconds": 5}
+BURST_DAG = "airtasks_e2e_burst"  # tests/e2e/dags: six tasks on `default`, `seconds` long each
 
 
 def e2e_image(base: str) -> str:

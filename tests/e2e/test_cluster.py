@@ -21,57 +21,33 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from airtasks.airflow_access import AirflowAccess, AirflowAccessError, api_client, tls_verify
-from tests.e2e.chain import CLUSTER, MANAGERS, MAX_NODES, QUEUE, SLOTS
+from airtasks.airflow_access import tls_verify
+from tests.e2e.airflow_rest import epoch, log_in, run_state, task_instances, tries
+from tests.e2e.chain import BURST_DAG, CLUSTER, MANAGERS, MAX_NODES, QUEUE, SLOTS
 from tests.e2e.helpers import clients, group_state, swarm_nodes, wait
 from tests.e2e.localcloud.box import Box
 from tests.e2e.localcloud.cloud import LocalCloud
 from tests.e2e.localcloud.node import HOST_DOCKER_CLI
+from tests.support.images import ARTIFACTS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.chain]
 
-BURST_DAG = "airtasks_e2e_burst"
 HOLD_SECONDS = 20
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 AIRTASKS = str(Path(sys.executable).with_name("airtasks"))
-WALL_CLOCK = time.time() - time.monotonic()  # runner timings are monotonic
-
-
-def epoch(value: str | float | None) -> float | None:
-    """An Airflow timestamp (ISO) or a runner timing (monotonic) as epoch seconds."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    return value + WALL_CLOCK
 
 
 # ------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def api(box: Box) -> Iterator[httpx.Client]:
-    """A logged-in REST client through the proxy (a fresh api-server can be slow to answer at first)."""
-    access = AirflowAccess(
-        box.url, "admin", box.password_file.read_text().strip(), "test", str(box.ca_bundle)
-    )
-    client = wait(lambda: _login(access), 180, "a login through the proxy", box)
-    client.base_url = httpx.URL(box.url)
+    client = log_in(box)
     yield client
     client.close()
-
-
-def _login(access: AirflowAccess) -> httpx.Client | None:
-    try:
-        return api_client(access, timeout=60)
-    except AirflowAccessError as exc:
-        print(f"chain: login failed ({exc}); trying again")
-        return None
 
 
 def trigger(box: Box, dag_id: str, conf: dict[str, Any] | None = None) -> str:
@@ -92,24 +68,6 @@ def trigger(box: Box, dag_id: str, conf: dict[str, Any] | None = None) -> str:
         print(f"chain: {out.stderr.strip()}; trying again")
     assert out.returncode == 0, out.stdout + out.stderr
     return out.stdout.split()[0]
-
-
-def task_instances(api: httpx.Client, dag_id: str, run_id: str) -> list[dict[str, Any]]:
-    r = api.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances", params={"limit": 100})
-    r.raise_for_status()
-    return list(r.json()["task_instances"])
-
-
-def tries(api: httpx.Client, dag_id: str, run_id: str, task_id: str) -> list[dict[str, Any]]:
-    r = api.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/tries")
-    r.raise_for_status()
-    return sorted(r.json()["task_instances"], key=lambda t: int(t["try_number"]))
-
-
-def run_state(api: httpx.Client, dag_id: str, run_id: str) -> str:
-    r = api.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")
-    r.raise_for_status()
-    return str(r.json()["state"])
 
 
 # ------------------------------------------------------------------------------------------------

@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import ssl
 import time
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,23 +30,18 @@ import httpx
 import pytest
 import requests
 
-from airtasks.airflow_access import AirflowAccess, AirflowAccessError, api_client
-from tests.e2e.chain import MANAGERS, QUEUE
+from tests.e2e.airflow_rest import epoch, log_in, run_state
+from tests.e2e.chain import BURST_DAG, MANAGERS, QUEUE
 from tests.e2e.helpers import clients, group_state, managers, wait
 from tests.e2e.localcloud.box import Box
 from tests.e2e.localcloud.cloud import LocalCloud
 from tests.e2e.localcloud.node import Node
+from tests.support.images import ARTIFACTS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.chain]
 
 SCALER_DAG = "airtasks_scaler"
-BURST_DAG = "airtasks_e2e_burst"  # tests/e2e/dags: six tasks on `default`
 STATEFUL = ("postgres", "rabbitmq")  # their volumes live on one manager's disk
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
-
-
-def epoch(value: str | None) -> float:
-    return 0.0 if value is None else datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
 
 def running_on(manager: Node, service: str) -> set[str]:
@@ -83,7 +77,7 @@ def scaler_tasks(api: httpx.Client) -> list[dict[str, Any]]:
     r = api.get(f"/api/v2/dags/{SCALER_DAG}/dagRuns/~/taskInstances", params={"limit": 100})
     r.raise_for_status()
     tis = list(r.json()["task_instances"])
-    return sorted(tis, key=lambda ti: epoch(ti.get("start_date")), reverse=True)
+    return sorted(tis, key=lambda ti: epoch(ti.get("start_date")) or 0.0, reverse=True)
 
 
 def test_losing_a_manager_keeps_the_swarm_the_stack_and_the_scaler(box: Box, cloud: LocalCloud) -> None:
@@ -117,17 +111,7 @@ def test_losing_a_manager_keeps_the_swarm_the_stack_and_the_scaler(box: Box, clo
             box,
         )
 
-    access = AirflowAccess(
-        box.url, "admin", box.password_file.read_text().strip(), "test", str(box.ca_bundle)
-    )
-
-    def log_in() -> httpx.Client | None:
-        try:
-            return api_client(access, timeout=60)
-        except AirflowAccessError:  # a fresh api-server can be slow to answer at first
-            return None
-
-    login = wait(log_in, 180, "a login through the proxy", box)
+    login = log_in(box)
     token = login.headers["Authorization"].removeprefix("Bearer ")
     login.close()
     api = rest(box.url, box.ca_bundle, token)
@@ -192,19 +176,19 @@ def test_losing_a_manager_keeps_the_swarm_the_stack_and_the_scaler(box: Box, clo
     acted = [
         ti
         for ti in scaler_tasks(api)
-        if epoch(ti.get("start_date")) > lost and ti.get("hostname") and ti["state"] in ("running", "success")
+        if (epoch(ti.get("start_date")) or 0.0) > lost
+        and ti.get("hostname")
+        and ti["state"] in ("running", "success")
     ]
     assert acted, "no scaler task started after the loss"
     live_managers = group_state(autoscaling, box.manager_group)[1]
     assert {ti["hostname"] for ti in acted} <= live_managers - {victim}, (acted, live_managers)
 
-    def run_state() -> str | None:
-        r = api.get(f"/api/v2/dags/{BURST_DAG}/dagRuns/{run_id}")
-        r.raise_for_status()
-        state = str(r.json()["state"])
+    def finished() -> str | None:
+        state = run_state(api, BURST_DAG, run_id)
         return state if state in ("success", "failed") else None
 
-    assert wait(run_state, 420, f"{BURST_DAG} {run_id} to finish", box) == "success"
+    assert wait(finished, 420, f"{BURST_DAG} {run_id} to finish", box) == "success"
     ran_after = time.time() - lost
 
     # Every Airflow service runs on a live manager, the replacement included (one that ran on the

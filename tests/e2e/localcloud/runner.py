@@ -226,7 +226,7 @@ class NodeRunner:
         iid = node.instance_id
         try:
             with node.lifecycle:
-                if node.timings.stopped is not None or self._stop.is_set():
+                if node.timings.killed is not None or self._stop.is_set():
                     return
                 node.start()
                 process = node.boot(self.boot_env)
