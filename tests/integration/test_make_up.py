@@ -150,7 +150,10 @@ def test_make_up_trigger_scale_then_down(tmp_path: Path) -> None:
             assert password not in text, f"the admin password is in {where}"
     finally:
         pids |= descendants(pids)  # with the load's running tasks
-        down = run(clone, env, "dev", "down", timeout=300)
+        try:
+            down = run(clone, env, "dev", "down", timeout=300)
+        except subprocess.TimeoutExpired as exc:
+            pytest.fail(f"`airtasks dev down` ran over {exc.timeout:.0f}s\n{_stuck_down(run_dir, exc)}")
     assert down.returncode == 0, down.stdout + down.stderr
     assert not run_dir.exists()
     assert not (tmp_path / "xdg" / "airtasks" / "local.json").exists()
@@ -183,6 +186,24 @@ def cluster_page_shows_the_scale_out(url: str, password: str, reason: str) -> No
             driver.switch_to.default_content()
             driver.save_screenshot(str(ARTIFACTS / "make-up-cluster-page-failure.png"))
             raise
+
+
+def _stuck_down(run_dir: Path, exc: subprocess.TimeoutExpired) -> str:
+    """Where a `dev down` that did not finish was: its output so far, the end of Terraform's log,
+    and the requests moto refused (the logs are kept in tests/artifacts)."""
+    out = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else exc.stdout or ""
+    lines = [f"its output: {out.strip() or '(none)'}"]
+    logs = {"terraform": run_dir / "terraform" / "terraform.log", "moto": run_dir / "moto.log"}
+    ARTIFACTS.mkdir(exist_ok=True)
+    for name, log in logs.items():
+        text = log.read_text(errors="replace") if log.exists() else ""
+        (ARTIFACTS / f"make-down-{name}.log").write_text(text)
+        if name == "terraform":
+            lines += ["terraform.log ends:", *text.strip().splitlines()[-8:]]
+        else:
+            refused = [line for line in text.splitlines() if re.search(r'" [45]\d\d ', line)]
+            lines += [f"moto refused {len(refused)} requests; the last:", *refused[-4:]]
+    return "\n".join(lines)
 
 
 def _ours(pid: int) -> bool:

@@ -10,7 +10,7 @@ import pytest
 from airtasks.devstack import moto, state
 from airtasks.devstack.cli import MODES, find_repo
 from airtasks.devstack.steps import AirflowStep, MotoStep, SwarmStep, TerraformStep, describe
-from airtasks.devstack.terraform import _vars
+from airtasks.devstack.terraform import Terraform, _vars
 from airtasks.errors import AirtasksError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -64,6 +64,33 @@ def test_terraform_vars_are_hcl_literals() -> None:
         "-var=airflow_port=8080",
         '-var=queues={"q": {"min_size": 0}}',
     ]
+
+
+def _fake_terraform(tmp_path: Path, script: str) -> Terraform:
+    exe = tmp_path / "terraform"
+    exe.write_text(f"#!/bin/sh\n{script}\n")
+    exe.chmod(0o755)
+    tf = Terraform(tmp_path, tmp_path / "work", {})
+    tf.binary = str(exe)
+    return tf
+
+
+def test_a_stuck_terraform_is_stopped_and_its_log_shows_where_it_was(tmp_path: Path) -> None:
+    tf = _fake_terraform(tmp_path, 'echo "module.workers: Still destroying... [10s elapsed]"; exec sleep 30')
+    with pytest.raises(
+        AirtasksError, match=r"terraform destroy .* did not finish within 2s .*/terraform\.log"
+    ):
+        tf.stream("destroy", timeout=2)
+    assert "$ terraform destroy\nmodule.workers: Still destroying... [10s elapsed]" in tf.log.read_text()
+
+
+def test_a_failed_terraform_names_its_log_and_quotes_its_last_lines(tmp_path: Path) -> None:
+    tf = _fake_terraform(tmp_path, 'echo "Error: DependencyViolation"; exit 1')
+    tf.log.parent.mkdir(parents=True)
+    tf.log.write_text("an earlier run's output\n")
+    with pytest.raises(AirtasksError) as failed:
+        tf.stream("destroy")
+    assert str(failed.value).endswith(f"(full log: {tf.log}):\nError: DependencyViolation")
 
 
 def test_describe_lists_groups_parameters_and_config() -> None:

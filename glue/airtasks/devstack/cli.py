@@ -111,12 +111,15 @@ def down() -> None:
     )
     steps: list[Step] = [t() for t in MODES.get(mode, LOCAL_STEPS)]
     errors: list[str] = []
+    took: list[str] = []
     for step in reversed(steps):
+        started = time.monotonic()
         try:
             step.down(ctx)
         except AirtasksError as exc:
             errors.append(f"{step.name}: {exc}")
+        took.append(f"{step.name} {time.monotonic() - started:.0f}s")
     if errors:
         raise AirtasksError("some steps did not come down cleanly (.run/ kept):\n" + "\n".join(errors))
     shutil.rmtree(run_dir)
-    click.echo("Down: everything `make up` started is stopped, and .run/ is removed.")
+    click.echo(f"Down ({', '.join(took)}): everything `make up` started is stopped, and .run/ is removed.")

@@ -37,30 +37,57 @@ class Terraform:
             self.env["TF_CLI_CONFIG_FILE"] = str(cli_config)
 
     def run(self, *args: str, timeout: float = 900, log_stdout: bool = True) -> str:
-        if not self.binary:
-            raise AirtasksError("terraform is not on PATH; install Terraform >= 1.11")
-        self.work_dir.mkdir(parents=True, exist_ok=True)
-        cmd = [self.binary, f"-chdir={self.root}", *args]
-        proc = subprocess.run(cmd, env=self.env, capture_output=True, text=True, timeout=timeout, check=False)
+        """Run and return stdout (for `-json` output); logged when done."""
+        proc = self._run(args, timeout, capture_output=True, text=True)
         with self.log.open("a") as log:
             out = proc.stdout if log_stdout or proc.returncode else "(stdout not logged)\n"
             log.write(f"$ terraform {' '.join(args)}\n{out}{proc.stderr}\n")
         if proc.returncode != 0:
-            tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
-            raise AirtasksError(f"terraform {args[0]} in {self.root} failed (full log: {self.log}):\n{tail}")
-        return proc.stdout
+            self._fail(args, proc.stdout + proc.stderr)
+        return str(proc.stdout)
+
+    def stream(self, *args: str, timeout: float = 900) -> None:
+        """Run with the output going to the log as it comes: a slow apply or destroy shows there
+        which resource it waits for ("Still destroying... [2m0s elapsed]")."""
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        with self.log.open("a") as log:
+            log.write(f"$ terraform {' '.join(args)}\n")
+            log.flush()
+            start = log.tell()
+            proc = self._run(args, timeout, stdout=log, stderr=subprocess.STDOUT)
+        if proc.returncode != 0:
+            with self.log.open() as log:
+                log.seek(start)
+                self._fail(args, log.read())
+
+    def _run(self, args: tuple[str, ...], timeout: float, **how: Any) -> subprocess.CompletedProcess[Any]:
+        if not self.binary:
+            raise AirtasksError("terraform is not on PATH; install Terraform >= 1.11")
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        cmd = [self.binary, f"-chdir={self.root}", *args]
+        try:
+            return subprocess.run(cmd, env=self.env, timeout=timeout, check=False, **how)
+        except subprocess.TimeoutExpired:
+            raise AirtasksError(
+                f"terraform {args[0]} in {self.root} did not finish within {timeout:.0f}s and was "
+                f"stopped; its log {self.log} shows what it waited for"
+            ) from None
+
+    def _fail(self, args: tuple[str, ...], output: str) -> None:
+        tail = "\n".join(output.strip().splitlines()[-15:])
+        raise AirtasksError(f"terraform {args[0]} in {self.root} failed (full log: {self.log}):\n{tail}")
 
     def init(self) -> None:
-        self.run("init", "-input=false", "-no-color")
+        self.stream("init", "-input=false", "-no-color")
 
     def apply(self, variables: dict[str, Any] | None = None) -> None:
-        self.run("apply", "-auto-approve", *APPLY_ARGS, f"-state={self.state}", *_vars(variables))
+        self.stream("apply", "-auto-approve", *APPLY_ARGS, f"-state={self.state}", *_vars(variables))
 
     def plan(self, variables: dict[str, Any] | None = None) -> Path:
         """`terraform plan -out`: the saved plan `apply_plan` applies, without planning again."""
         out = self.work_dir / "up.tfplan"
         args = ["-input=false", "-no-color", f"-state={self.state}", f"-out={out}"]
-        self.run("plan", *args, *_vars(variables))
+        self.stream("plan", *args, *_vars(variables))
         return out
 
     def planned_outputs(self, plan: Path) -> dict[str, Any]:
@@ -70,10 +97,10 @@ class Terraform:
         return {name: item["value"] for name, item in planned.items() if "value" in item}
 
     def apply_plan(self, plan: Path) -> None:
-        self.run("apply", *APPLY_ARGS, f"-state={self.state}", str(plan))
+        self.stream("apply", *APPLY_ARGS, f"-state={self.state}", str(plan))
 
     def destroy(self, variables: dict[str, Any] | None = None) -> None:
-        self.run("destroy", "-auto-approve", *APPLY_ARGS, f"-state={self.state}", *_vars(variables))
+        self.stream("destroy", "-auto-approve", *APPLY_ARGS, f"-state={self.state}", *_vars(variables))
 
     def outputs(self) -> dict[str, Any]:
         raw = json.loads(self.run("output", "-json", f"-state={self.state}"))
