@@ -134,6 +134,7 @@ def test_apply_resize_replan_destroy(moto: MotoServer, aws: dict[str, Any], tmp_
                 assert inst["attributes"].get("value") in (None, ""), "a parameter value is in the state"
 
     # -- the scaler empties the group (terminate with decrement), then destroy ---------------------
+    # (moto's force delete leaves protected instances running; AWS terminates them with the group)
     for inst in group["Instances"]:
         asg.terminate_instance_in_auto_scaling_group(
             InstanceId=inst["InstanceId"], ShouldDecrementDesiredCapacity=True

@@ -77,10 +77,11 @@ def test_make_up_trigger_scale_then_down(tmp_path: Path) -> None:
         state = json.loads((run_dir / "local.json").read_text())
         moto_pid = json.loads((run_dir / "moto.json").read_text())["pid"]
         pids = {state["pid"], moto_pid} | descendants({state["pid"], moto_pid})
-        healthy = float(re.search(r"airflow: healthy after (\d+)s", up.stdout)[1])  # type: ignore[index]
-        assert healthy < 90, f"Airflow healthy {healthy:.0f}s after its start"
+        # How long it took is a figure to read (tests/artifacts), not a pass mark: it swings with load.
+        healthy = re.search(r"airflow: healthy after (\d+)s", up.stdout)
+        assert healthy, up.stdout
         ARTIFACTS.mkdir(exist_ok=True)
-        (ARTIFACTS / "make-up-seconds.txt").write_text(f"up {up_seconds:.1f}\nairflow {healthy:.1f}\n")
+        (ARTIFACTS / "make-up-seconds.txt").write_text(f"up {up_seconds:.1f}\nairflow {healthy[1]}\n")
 
         # What `make up` printed: the UI, the login (a file, never the password), the logs, what it built.
         password_file = Path(state["password_file"])
@@ -155,6 +156,10 @@ def test_make_up_trigger_scale_then_down(tmp_path: Path) -> None:
         except subprocess.TimeoutExpired as exc:
             pytest.fail(f"`airtasks dev down` ran over {exc.timeout:.0f}s\n{_stuck_down(run_dir, exc)}")
     assert down.returncode == 0, down.stdout + down.stderr
+    took = re.search(r"^Down \((.*)\)", down.stdout, re.M)
+    assert took, down.stdout
+    with (ARTIFACTS / "make-up-seconds.txt").open("a") as figures:
+        figures.write(f"down {took[1]}\n")
     assert not run_dir.exists()
     assert not (tmp_path / "xdg" / "airtasks" / "local.json").exists()
     assert [p for p in pids if _ours(p)] == [], "make down left processes running"

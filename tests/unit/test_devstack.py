@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 
-from airtasks.devstack import moto, state
+from airtasks.devstack import moto, state, steps
 from airtasks.devstack.cli import MODES, find_repo
+from airtasks.devstack.procs import alive
 from airtasks.devstack.steps import AirflowStep, MotoStep, SwarmStep, TerraformStep, describe
 from airtasks.devstack.terraform import Terraform, _vars
 from airtasks.errors import AirtasksError
@@ -75,12 +77,19 @@ def _fake_terraform(tmp_path: Path, script: str) -> Terraform:
     return tf
 
 
-def test_a_stuck_terraform_is_stopped_and_its_log_shows_where_it_was(tmp_path: Path) -> None:
-    tf = _fake_terraform(tmp_path, 'echo "module.workers: Still destroying... [10s elapsed]"; exec sleep 30')
-    with pytest.raises(
-        AirtasksError, match=r"terraform destroy .* did not finish within 2s .*/terraform\.log"
-    ):
+def test_a_stuck_terraform_is_stopped_with_its_plugins_and_its_log_shows_where_it_was(tmp_path: Path) -> None:
+    plugin = tmp_path / "plugin.pid"  # a child, as terraform's provider plugins are
+    tf = _fake_terraform(
+        tmp_path,
+        f'sleep 60 & echo $! > {plugin}; echo "module.workers: Still destroying... [10s elapsed]"; wait',
+    )
+    with pytest.raises(AirtasksError) as stuck:
         tf.stream("destroy", timeout=2)
+    assert not alive(int(plugin.read_text()))
+    assert str(stuck.value).endswith(
+        f"did not finish within 2s and was stopped (full log: {tf.log}):\n"
+        "module.workers: Still destroying... [10s elapsed]"
+    )
     assert "$ terraform destroy\nmodule.workers: Still destroying... [10s elapsed]" in tf.log.read_text()
 
 
@@ -91,6 +100,28 @@ def test_a_failed_terraform_names_its_log_and_quotes_its_last_lines(tmp_path: Pa
     with pytest.raises(AirtasksError) as failed:
         tf.stream("destroy")
     assert str(failed.value).endswith(f"(full log: {tf.log}):\nError: DependencyViolation")
+
+
+def test_make_down_goes_on_past_a_stuck_destroy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto holds everything envs/local applied: a destroy that hangs must not hold `make down`."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    _fake_terraform(
+        bin_dir, 'echo "module.network.aws_vpc.this: Still destroying... [10s elapsed]"; exec sleep 60'
+    )
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    monkeypatch.setattr(steps, "DESTROY_TIMEOUT", 1.0)
+    monkeypatch.setattr(MotoStep, "attach", staticmethod(lambda ctx: True))
+    run_dir = tmp_path / ".run"
+    (run_dir / "terraform").mkdir(parents=True)
+    (run_dir / "terraform" / "terraform.tfstate").write_text("{}")
+    said: list[str] = []
+    TerraformStep().down(steps.DevContext(repo=REPO, run_dir=run_dir, echo=said.append))
+    (text,) = said
+    assert "terraform destroy in" in text
+    assert "did not finish within 1s and was stopped" in text
+    assert "module.network.aws_vpc.this: Still destroying" in text
+    assert text.endswith("going on; moto, which stops next, takes it all with it")
 
 
 def test_describe_lists_groups_parameters_and_config() -> None:

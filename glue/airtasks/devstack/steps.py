@@ -17,8 +17,12 @@ from typing import Any, Protocol
 
 from airtasks.devstack import airflow, moto, state
 from airtasks.devstack.terraform import Terraform
+from airtasks.errors import AirtasksError
 
 SCALER_CONFIG = "scaler_config.json"
+# A destroy against the local moto takes ~6 s (11 s on a loaded host): past this
+# it is stuck, and `make down` goes on without it.
+DESTROY_TIMEOUT = 120.0
 
 
 @dataclass
@@ -132,7 +136,12 @@ class TerraformStep:
         if not MotoStep.attach(ctx):
             ctx.echo("terraform: the AWS API is gone, and with it everything applied; dropping the state")
             return
-        self._tf(ctx).destroy(self._vars(ctx))
+        try:
+            self._tf(ctx).destroy(self._vars(ctx), timeout=DESTROY_TIMEOUT)
+        except AirtasksError as exc:
+            # Not fatal: everything this root applied lives only in the moto server, which stops next.
+            ctx.echo(f"terraform: {exc}\nterraform: going on; moto, which stops next, takes it all with it")
+            return
         ctx.echo(f"terraform: destroyed {self.root}")
 
 

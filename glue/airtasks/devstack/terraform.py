@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from airtasks.errors import AirtasksError
 
@@ -38,7 +40,10 @@ class Terraform:
 
     def run(self, *args: str, timeout: float = 900, log_stdout: bool = True) -> str:
         """Run and return stdout (for `-json` output); logged when done."""
-        proc = self._run(args, timeout, capture_output=True, text=True)
+        try:
+            proc = self._run(args, timeout, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        except subprocess.TimeoutExpired:
+            self._fail(args, "", timeout)
         with self.log.open("a") as log:
             out = proc.stdout if log_stdout or proc.returncode else "(stdout not logged)\n"
             log.write(f"$ terraform {' '.join(args)}\n{out}{proc.stderr}\n")
@@ -54,28 +59,39 @@ class Terraform:
             log.write(f"$ terraform {' '.join(args)}\n")
             log.flush()
             start = log.tell()
-            proc = self._run(args, timeout, stdout=log, stderr=subprocess.STDOUT)
-        if proc.returncode != 0:
+            try:
+                failed = self._run(args, timeout, stdout=log, stderr=subprocess.STDOUT).returncode != 0
+                stopped = None
+            except subprocess.TimeoutExpired:
+                failed, stopped = True, timeout
+        if failed:
             with self.log.open() as log:
                 log.seek(start)
-                self._fail(args, log.read())
+                self._fail(args, log.read(), stopped)
 
     def _run(self, args: tuple[str, ...], timeout: float, **how: Any) -> subprocess.CompletedProcess[Any]:
         if not self.binary:
             raise AirtasksError("terraform is not on PATH; install Terraform >= 1.11")
         self.work_dir.mkdir(parents=True, exist_ok=True)
         cmd = [self.binary, f"-chdir={self.root}", *args]
-        try:
-            return subprocess.run(cmd, env=self.env, timeout=timeout, check=False, **how)
-        except subprocess.TimeoutExpired:
-            raise AirtasksError(
-                f"terraform {args[0]} in {self.root} did not finish within {timeout:.0f}s and was "
-                f"stopped; its log {self.log} shows what it waited for"
-            ) from None
+        # Its own process group, so that a stopped terraform takes its provider plugins with it.
+        with subprocess.Popen(cmd, env=self.env, start_new_session=True, **how) as proc:
+            try:
+                out, err = proc.communicate(timeout=timeout)
+            except BaseException:  # the timeout, or Ctrl-C (which reaches only our group)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                raise
+        return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
-    def _fail(self, args: tuple[str, ...], output: str) -> None:
+    def _fail(self, args: tuple[str, ...], output: str, stopped_after: float | None = None) -> NoReturn:
+        what = (
+            "failed"
+            if stopped_after is None
+            else f"did not finish within {stopped_after:.0f}s and was stopped"
+        )
         tail = "\n".join(output.strip().splitlines()[-15:])
-        raise AirtasksError(f"terraform {args[0]} in {self.root} failed (full log: {self.log}):\n{tail}")
+        raise AirtasksError(f"terraform {args[0]} in {self.root} {what} (full log: {self.log}):\n{tail}")
 
     def init(self) -> None:
         self.stream("init", "-input=false", "-no-color")
@@ -99,8 +115,9 @@ class Terraform:
     def apply_plan(self, plan: Path) -> None:
         self.stream("apply", *APPLY_ARGS, f"-state={self.state}", str(plan))
 
-    def destroy(self, variables: dict[str, Any] | None = None) -> None:
-        self.stream("destroy", "-auto-approve", *APPLY_ARGS, f"-state={self.state}", *_vars(variables))
+    def destroy(self, variables: dict[str, Any] | None = None, timeout: float = 900) -> None:
+        args = ("destroy", "-auto-approve", *APPLY_ARGS, f"-state={self.state}", *_vars(variables))
+        self.stream(*args, timeout=timeout)
 
     def outputs(self) -> dict[str, Any]:
         raw = json.loads(self.run("output", "-json", f"-state={self.state}"))
