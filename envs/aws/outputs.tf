@@ -3,6 +3,11 @@ output "manager_address" {
   value       = module.manager.private_ip
 }
 
+output "manager_group" {
+  description = "Auto Scaling group of the managers (1, 3 or 5; a lost manager is replaced from it)."
+  value       = module.manager.group_name
+}
+
 output "manager_instance_id" {
   description = "Instance id of the manager."
   value       = module.manager.instance_id

@@ -3,6 +3,11 @@ output "manager_address" {
   value       = module.manager.private_ip
 }
 
+output "manager_group" {
+  description = "Auto Scaling group of the (simulated) managers."
+  value       = module.manager.group_name
+}
+
 output "manager_instance_id" {
   description = "Instance id of the (simulated) manager."
   value       = module.manager.instance_id

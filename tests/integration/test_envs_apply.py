@@ -78,7 +78,8 @@ def test_apply_resize_replan_destroy(moto: MotoServer, aws: dict[str, Any], tmp_
         for g in aws["autoscaling"].describe_auto_scaling_groups()["AutoScalingGroups"]
     }
     assert sorted(groups) == ["airtasks-local-default", "airtasks-local-heavy", "airtasks-local-manager"]
-    manager_group = groups["airtasks-local-manager"]
+    manager_group = groups[outputs["manager_group"]]
+    assert outputs["manager_group"] == "airtasks-local-manager"
     assert (manager_group["MinSize"], manager_group["MaxSize"]) == (1, 1)  # replaced when lost
     assert outputs["manager_instance_id"] == manager_group["Instances"][0]["InstanceId"]
     for queue, group in [(q, groups[c["group"]]) for q, c in config["queues"].items()]:

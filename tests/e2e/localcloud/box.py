@@ -89,8 +89,8 @@ class Box:
 
     @property
     def manager_group(self) -> str:
-        """The managers' Auto Scaling group (modules/aws/swarm-manager names it so)."""
-        return f"airtasks-{self.config.cluster}-manager"
+        """The managers' Auto Scaling group."""
+        return str(self.outputs["manager_group"])
 
     def groups(self) -> dict[str, str]:
         return {q: str(g) for q, g in self.outputs["worker_groups"].items()}
