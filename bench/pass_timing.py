@@ -4,12 +4,14 @@ groups on moto, 50 passes; p50/p95 in ms. `python -m bench.pass_timing` prints t
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 from airtasks.config import parse_config
-from airtasks.history import HistoryRecorder, InProcessHistoryStore
-from airtasks.memory import InProcessMemoryStore
-from airtasks.scaling import build_scaler
+from airtasks.scaling.scaler import Scaler
+from airtasks.state.history import HistoryStore
+from airtasks.state.memory import MemoryStore
+from airtasks.wiring import build_clients
 from bench._common import credentials, services, summary
 from tests.support.services import aws_groups
 
@@ -35,12 +37,10 @@ def pass_timing(passes: int = 50, queues: int = 3) -> dict[str, Any]:
             broker.publish(q, 4 * (i + 1))
         for i, q in enumerate(names):
             broker.wait_depth(q, 4 * (i + 1))
-        scaler = build_scaler(
-            config,
-            credentials(broker),
-            memory=InProcessMemoryStore(),
-            history=HistoryRecorder(InProcessHistoryStore(), config.history_config),  # no file in ~
-        )
+        clients = build_clients(config, credentials(broker))
+        # In-process stores: no file in ~.
+        clients = replace(clients, memory=MemoryStore.in_process(), history=HistoryStore.in_process())
+        scaler = Scaler(config, clients)
         reports = [scaler.run_pass() for _ in range(passes)]
         scaler.close()
     durations = [r.duration_ms for r in reports]

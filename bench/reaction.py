@@ -14,13 +14,16 @@ import json
 import random
 import threading
 import time
+from dataclasses import replace
 from typing import Any
 
 from airtasks.backends.aws import AwsBackend
 from airtasks.config import ScalerConfig, parse_config
-from airtasks.history import HistoryRecorder, InProcessHistoryStore
-from airtasks.memory import InProcessMemoryStore
-from airtasks.scaling import build_scaler, watch
+from airtasks.scaling.loop import watch
+from airtasks.scaling.scaler import Scaler
+from airtasks.state.history import HistoryStore
+from airtasks.state.memory import MemoryStore
+from airtasks.wiring import build_clients
 from bench._common import credentials, services, summary
 from tests.support.services import aws_groups
 
@@ -58,13 +61,12 @@ def reaction(tries: int = 10, interval_seconds: float | None = None, seed: int =
         for q in names:  # queues exist and are empty before the clock starts
             broker.publish(q, 0)
         backend = _Recording("us-east-1")
-        scaler = build_scaler(
-            config,
-            credentials(broker),
-            backend=backend,
-            memory=InProcessMemoryStore(),
-            history=HistoryRecorder(InProcessHistoryStore(), config.history_config),  # no file in ~
+        clients = build_clients(config, credentials(broker))
+        # In-process stores: no file in ~.
+        clients = replace(
+            clients, backend=backend, memory=MemoryStore.in_process(), history=HistoryStore.in_process()
         )
+        scaler = Scaler(config, clients)
         stop = threading.Event()
         loop = threading.Thread(target=lambda: watch(scaler, interval_seconds, stop=stop), name="scaler")
         loop.start()

@@ -36,7 +36,7 @@ def airtasks_scaler() -> None:
         # Clients are built here, at run time, never while the DAG file is parsed.
         from airflow.sdk import Variable  # noqa: PLC0415
 
-        from airtasks.dag_task import run_minute  # noqa: PLC0415
+        from airtasks.scaling.task import run_minute  # noqa: PLC0415
 
         run = context.get("dag_run")
         start = getattr(run, "run_after", None) or context.get("logical_date")

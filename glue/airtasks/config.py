@@ -39,8 +39,6 @@ URL_OVERRIDES = {
     "AIRTASKS_RABBITMQ_URL": ("sources", "rabbitmq", "url"),
 }
 DOCKER_URL_ENV = "AIRTASKS_DOCKER_URL"
-REPO_ROOT = Path(__file__).resolve().parents[2]
-TF_MIRROR = Path("/opt/tf-plugins")
 
 
 class _Model(BaseModel):
@@ -157,7 +155,7 @@ class MemoryConfig(_Model):
 
 
 class HistoryConfig(_Model):
-    """The scaler's decision history (`airtasks.history`): a bounded ring the operations view charts.
+    """The scaler's decision history (`airtasks.state.history`): a bounded ring the operations view charts.
 
     A pass appends an entry per queue when its decision changed (action, sizes, nodes acted on),
     and otherwise at most every `sample_seconds` (a point for the chart), so the store is written
@@ -317,7 +315,7 @@ def source_credentials(source: _Credentials, env: Mapping[str, str] | None = Non
         and password.origin.startswith("file ")
         and password.get().startswith("{")
     ):
-        from airtasks.airflow_access import DEFAULT_USERNAME, password_from_text  # noqa: PLC0415
+        from airtasks.sources.airflow_access import DEFAULT_USERNAME, password_from_text  # noqa: PLC0415
 
         user = username.get() if username is not None else DEFAULT_USERNAME
         try:
@@ -462,14 +460,20 @@ def load_file(path: str | Path) -> Any:
     return load_text(text, f"file {p}")
 
 
-def terraform_output(directory: str | Path, env: Mapping[str, str] | None = None) -> Any:
-    """`terraform output -json scaler_config` in `directory`, with the repo's mirror config if present.
+def terraform_output(
+    directory: str | Path,
+    env: Mapping[str, str] | None = None,
+    *,
+    state: Path | None = None,
+    data_dir: Path | None = None,
+) -> Any:
+    """`terraform output -json scaler_config` in `directory`.
 
-    For the root `make up` applied (envs/local), its state and working data under `.run/` are used.
+    `state` and `data_dir` point at a root's state and working data kept elsewhere (the CLI passes
+    those of a root that `make up` applied). Reading outputs needs no provider, so no plugin
+    configuration is needed here.
     """
     env = dict(os.environ if env is None else env)
-    if TF_MIRROR.is_dir() and (REPO_ROOT / "terraform.rc").is_file():
-        env["TF_CLI_CONFIG_FILE"] = str(REPO_ROOT / "terraform.rc")
     env.setdefault("TF_IN_AUTOMATION", "1")
     env.setdefault("CHECKPOINT_DISABLE", "1")
     tf = shutil.which("terraform", path=env.get("PATH"))
@@ -480,12 +484,10 @@ def terraform_output(directory: str | Path, env: Mapping[str, str] | None = None
             f"--from-terraform {directory}: no such directory; pass a Terraform env (e.g. envs/aws)"
         )
     args = [tf, f"-chdir={directory}", "output", "-no-color", "-json"]
-    from airtasks.devstack.state import for_terraform_dir  # noqa: PLC0415 - rarely needed
-
-    deployment = for_terraform_dir(directory)
-    if deployment is not None:  # `make up` keeps this root's state and working data under .run/
-        env["TF_DATA_DIR"] = str(deployment.terraform_data_dir)
-        args.append(f"-state={deployment.terraform_state}")
+    if data_dir is not None:
+        env["TF_DATA_DIR"] = str(data_dir)
+    if state is not None:
+        args.append(f"-state={state}")
     proc = subprocess.run(
         [*args, "scaler_config"],
         capture_output=True,
@@ -511,8 +513,15 @@ def resolve(
     from_terraform: str | Path | None = None,
     env: Mapping[str, str] | None = None,
     data: Mapping[str, Any] | None = None,
+    *,
+    terraform_state: Path | None = None,
+    terraform_data_dir: Path | None = None,
 ) -> ResolvedConfig:
-    """Merge the config sources in order and validate once. Raises ConfigError (no cloud call made)."""
+    """Merge the config sources in order and validate once. Raises ConfigError (no cloud call made).
+
+    `terraform_state` / `terraform_data_dir`: where the `from_terraform` root keeps its state, when
+    not in the root itself (see `terraform_output`).
+    """
     env = os.environ if env is None else env
     if config_path is not None and from_terraform is not None:
         raise ConfigError("give either --config or --from-terraform, not both")
@@ -521,7 +530,8 @@ def resolve(
     elif config_path is not None:
         raw, origin = load_file(config_path), f"file {config_path}"
     elif from_terraform is not None:
-        raw, origin = terraform_output(from_terraform, env), f"terraform {from_terraform}"
+        raw = terraform_output(from_terraform, env, state=terraform_state, data_dir=terraform_data_dir)
+        origin = f"terraform {from_terraform}"
     elif env.get(CONFIG_ENV):
         value = env[CONFIG_ENV]
         if value.lstrip().startswith("{"):

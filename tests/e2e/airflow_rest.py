@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from airtasks.airflow_access import AirflowAccess, AirflowAccessError, api_client
+from airtasks.sources.airflow_access import AirflowAccess, AirflowAccessError, api_client
 from tests.e2e.helpers import wait
 from tests.e2e.localcloud.box import Box
 

@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 import pytest
 
-from airtasks.airflow_access import tls_verify
+from airtasks.sources.airflow_access import tls_verify
 from tests.e2e.airflow_rest import epoch, log_in, run_state, task_instances, tries
 from tests.e2e.chain import BURST_DAG, CLUSTER, MANAGERS, MAX_NODES, QUEUE, SLOTS
 from tests.e2e.helpers import clients, group_state, swarm_nodes, wait

@@ -29,10 +29,11 @@ from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
 from airtasks.config import RabbitMQSourceConfig, parse_config, source_credentials
-from airtasks.history import decode
-from airtasks.scaling import PassReport, build_scaler
+from airtasks.control.docker_swarm import SwarmNode
+from airtasks.scaling.report import PassReport
+from airtasks.scaling.scaler import build_scaler
 from airtasks.sources import RabbitMQSource
-from airtasks.swarm import SwarmNode
+from airtasks.state.history import decode
 from tests.integration.conftest import Scenario
 from tests.support.browser import chromium, login, open_cluster_page
 from tests.support.moto_server import MotoServer

@@ -23,9 +23,9 @@ from airtasks.config import (
     parse_config,
     source_credentials,
 )
-from airtasks.control import CeleryControl
-from airtasks.memory import decode
+from airtasks.control.celery import CeleryControl
 from airtasks.sources import AirflowSource, RabbitMQSource
+from airtasks.state.memory import decode
 from tests.integration.conftest import DAG_GROUP, Scenario
 from tests.support.moto_server import MotoServer
 from tests.support.services import aws_groups

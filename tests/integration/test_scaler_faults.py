@@ -10,7 +10,8 @@ from collections.abc import Iterator
 import pytest
 
 from airtasks.config import parse_config
-from airtasks.scaling import PassReport, Scaler, build_scaler
+from airtasks.scaling.report import PassReport
+from airtasks.scaling.scaler import Scaler, build_scaler
 from tests.support.moto_server import MotoServer
 from tests.support.services import aws_groups
 from tests.support.services.airflow import Airflow

@@ -16,9 +16,9 @@ import pytest
 from airtasks.backends.aws import AwsBackend
 from airtasks.backends.swarm import SwarmBackend
 from airtasks.config import parse_config
-from airtasks.memory import InProcessMemoryStore
-from airtasks.scaling import Scaler
-from airtasks.swarm import SwarmManager
+from airtasks.control.docker_swarm import SwarmManager
+from airtasks.scaling.scaler import Scaler
+from airtasks.wiring import Clients
 from tests.support.services import aws_groups
 from tests.support.services.swarm_node import extra_dockerd, join, tiny_image
 from tests.unit.fakes import FakeAirflow
@@ -98,7 +98,7 @@ def test_pass_drains_before_terminate_then_removes_the_down_node(
             "queues": {"beta": {"group": group, "max_size": 4, "slots_per_node": 2}},
         }
     )
-    airflow = FakeAirflow(running={"beta": Counter({busy: 1})})
+    airflow = FakeAirflow(on_hosts={"beta": Counter({busy: 1})})
     backend = AwsBackend("us-east-1")
     availability_at_terminate: dict[str, str] = {}
     real_remove = backend.remove
@@ -109,13 +109,7 @@ def test_pass_drains_before_terminate_then_removes_the_down_node(
         real_remove(group_name, instance_id)
 
     backend.remove = remove  # type: ignore[method-assign]
-    scaler = Scaler(
-        config,
-        backend,
-        airflow=airflow,
-        swarm=SwarmManager(SOCKET),
-        memory=InProcessMemoryStore(),  # type: ignore[arg-type]
-    )
+    scaler = Scaler(config, Clients(backend, airflow=airflow, swarm=SwarmManager(SOCKET)))
     with extra_dockerd(idle, "127.0.0.3", {"airtasks.role": "worker", "airtasks.queue": "beta"}) as node:
         nid = join(node, manager)
         wait_state(manager, nid, "ready")

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from airtasks.backends.base import Instance
 from airtasks.errors import BackendError, ControlError, SourceReadError
+from airtasks.sources.airflow import RunningTask
 
 
 @dataclass
@@ -47,11 +48,12 @@ class FakeBackend:
 
 @dataclass
 class FakeAirflow:
-    """count() = queued + running; busy() = running per host."""
+    """count() = queued + running; busy() = running per host; running() = the task instances."""
 
     name: str = "airflow"
     queued: dict[str, int] = field(default_factory=dict)
-    running: dict[str, Counter[str]] = field(default_factory=dict)
+    on_hosts: dict[str, Counter[str]] = field(default_factory=dict)
+    """Per queue: how many task instances run on each host."""
     down: bool = False
     variables: dict[str, str] = field(default_factory=dict)
     busy_after_cordon: dict[str, int] = field(default_factory=dict)
@@ -66,16 +68,26 @@ class FakeAirflow:
 
     def count(self, queue: str) -> int:
         self._check()
-        return self.queued.get(queue, 0) + sum(self.running.get(queue, Counter()).values())
+        return self.queued.get(queue, 0) + sum(self.on_hosts.get(queue, Counter()).values())
 
     def busy(self, queues: Iterable[str]) -> dict[str, Counter[str]]:
         self._check()
         self.busy_calls += 1
-        out = {q: Counter(self.running.get(q, Counter())) for q in queues}
+        out = {q: Counter(self.on_hosts.get(q, Counter())) for q in queues}
         if self.busy_calls > 1:
             for counter in out.values():
                 counter.update(self.busy_after_cordon)
         return out
+
+    def running(self, queues: Iterable[str]) -> list[RunningTask]:
+        """One anonymous task instance per running slot (no dag or task ids)."""
+        self._check()
+        return [
+            RunningTask(q, host, f"ti-{q}-{host}-{i}")
+            for q in queues
+            for host, n in self.on_hosts.get(q, Counter()).items()
+            for i in range(n)
+        ]
 
     def get_variable(self, key: str) -> str | None:
         self._check()

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from airtasks.devstack import moto, state, steps
+from airtasks.cli import local_deployment as state
+from airtasks.devstack import moto, steps
 from airtasks.devstack.cli import MODES, find_repo
 from airtasks.devstack.procs import alive
 from airtasks.devstack.steps import AirflowStep, MotoStep, SwarmStep, TerraformStep, describe

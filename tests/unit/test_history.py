@@ -10,20 +10,20 @@ import pytest
 
 from airtasks.config import HistoryConfig, parse_config
 from airtasks.errors import ConfigError, SourceReadError
-from airtasks.history import (
-    FileHistoryStore,
+from airtasks.scaling.scaler import Scaler
+from airtasks.state.history import (
     History,
     HistoryEntry,
     HistoryRecorder,
-    InProcessHistoryStore,
+    HistoryStore,
     SwarmNodeRecord,
     add,
     decode,
     encode,
     prune,
 )
-from airtasks.memory import InProcessMemoryStore
-from airtasks.scaling import Scaler
+from airtasks.state.stores import InProcessText
+from airtasks.wiring import Clients
 from tests.unit.fakes import FakeAirflow, FakeBackend, FakeControl, FakeRabbit
 
 CFG = HistoryConfig(sample_seconds=60, max_age_seconds=3600, max_entries=50)
@@ -115,22 +115,22 @@ def test_encode_decode_round_trip_and_damage_tolerated() -> None:
 
 def test_file_store_is_read_back_by_a_fresh_store(tmp_path: Path) -> None:
     path = tmp_path / "state" / "history.json"
-    assert FileHistoryStore(path).load() == History()
-    recorder = HistoryRecorder(FileHistoryStore(path), CFG)
-    report = make_scaler(InProcessHistoryStore()).run_pass().queues
+    assert HistoryStore.file(path).load() == History()
+    recorder = HistoryRecorder(HistoryStore.file(path), CFG)
+    report = make_scaler(HistoryStore.in_process()).run_pass().queues
     assert recorder.record(report, 1000.0)
-    again = FileHistoryStore(path).load()  # another process, after a restart
+    again = HistoryStore.file(path).load()  # another process, after a restart
     assert [e.action for e in again.entries("default")] == ["scale_out"]
 
 
-class BrokenStore(InProcessHistoryStore):
+class BrokenStore(HistoryStore):
     def load(self) -> History:
         raise SourceReadError(
             "airflow: GET /api/v2/variables/airtasks_scaler_history: HTTP 500 after 3 tries"
         )
 
 
-def make_scaler(store: InProcessHistoryStore, clock: list[float] | None = None) -> Scaler:
+def make_scaler(store: HistoryStore, clock: list[float] | None = None) -> Scaler:
     config = parse_config(
         {
             "backend": "aws",
@@ -144,20 +144,18 @@ def make_scaler(store: InProcessHistoryStore, clock: list[float] | None = None) 
     )
     airflow = FakeAirflow(queued={"default": 9})
     now = clock or [1000.0]
-    return Scaler(
-        config,
+    clients = Clients(
         FakeBackend(),
         airflow=airflow,  # type: ignore[arg-type]
         rabbitmq=FakeRabbit(depth={"default": 9}),  # type: ignore[arg-type]
         control=FakeControl(),
-        memory=InProcessMemoryStore(),
-        history=HistoryRecorder(store, config.history_config),
-        clock=lambda: now[0],
+        history=store,
     )
+    return Scaler(config, clients, clock=lambda: now[0])
 
 
 def test_the_scaler_writes_on_change_and_once_a_minute_otherwise() -> None:
-    store = InProcessHistoryStore()
+    store = HistoryStore.in_process()
     clock = [1000.0]
     scaler = make_scaler(store, clock)
     for _ in range(60):  # five minutes of 5 s passes
@@ -178,11 +176,11 @@ def test_the_scaler_writes_on_change_and_once_a_minute_otherwise() -> None:
 def test_dry_runs_are_not_recorded_and_store_errors_never_stop_a_pass(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    store = InProcessHistoryStore()
+    store = HistoryStore.in_process()
     scaler = make_scaler(store)
     scaler.run_pass(dry_run=True)
     assert store.writes == 0
-    broken = BrokenStore()
+    broken = BrokenStore(InProcessText())
     scaler = make_scaler(broken)
     report = scaler.run_pass()
     assert report.queues[0].action == "scale_out"
@@ -191,15 +189,15 @@ def test_dry_runs_are_not_recorded_and_store_errors_never_stop_a_pass(
 
 
 def test_a_pass_that_found_airflow_down_does_not_wait_on_its_variable() -> None:
-    store = InProcessHistoryStore()
-    store.name = "airflow"
+    store = HistoryStore.in_process()
+    store.store.name = "airflow"
     scaler = make_scaler(store)
-    assert scaler.airflow is not None
-    scaler.airflow.down = True  # type: ignore[attr-defined]
+    assert scaler.clients.airflow is not None
+    scaler.clients.airflow.down = True  # type: ignore[attr-defined]
     report = scaler.run_pass()
     assert report.queues[0].action == "hold"
     assert store.writes == 0
-    store.name = "file"  # elsewhere: the held pass is recorded ("why did it not scale?")
+    store.store.name = "file"  # elsewhere: the held pass is recorded ("why did it not scale?")
     scaler.run_pass()
     assert [e.action for e in store.load().entries("default")] == ["hold"]
 

@@ -15,19 +15,20 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-import airtasks.cmd_status
+import airtasks.cli.status_cmd
 from airtasks.backends.base import Instance
 from airtasks.cli import cli
 from airtasks.config import ScalerConfig, parse_config
+from airtasks.control.docker_swarm import SwarmNode
 from airtasks.decide import QueueMemory
 from airtasks.errors import ControlError
-from airtasks.history import HistoryRecorder, InProcessHistoryStore
-from airtasks.memory import GroupMemory, InProcessMemoryStore
 from airtasks.ops.page import render_content, render_page
-from airtasks.ops.view import ClusterView, build_view, chart_window, empty_view, open_scaler
-from airtasks.scaling import Scaler
+from airtasks.ops.view import ClusterView, build_view, chart_window, empty_view
+from airtasks.scaling.scaler import Scaler
 from airtasks.sources.airflow import RunningTask
-from airtasks.swarm import SwarmNode
+from airtasks.state.history import HistoryStore
+from airtasks.state.memory import GroupMemory, MemoryStore
+from airtasks.wiring import Clients, build_clients
 from tests.unit.fakes import FakeAirflow, FakeBackend, FakeControl, FakeRabbit
 
 NOW = 1_800_000_000.0
@@ -114,21 +115,23 @@ class World:
     airflow: TaskAirflow = field(default_factory=TaskAirflow)
     rabbit: FakeRabbit = field(default_factory=FakeRabbit)
     swarm: FakeSwarm | None = None
-    memory: InProcessMemoryStore = field(default_factory=InProcessMemoryStore)
-    history: InProcessHistoryStore = field(default_factory=InProcessHistoryStore)
+    memory: MemoryStore = field(default_factory=MemoryStore.in_process)
+    history: HistoryStore = field(default_factory=HistoryStore.in_process)
     clock: list[float] = field(default_factory=lambda: [NOW])
 
     def scaler(self, cfg: ScalerConfig | None = None) -> Scaler:
         cfg = cfg or config()
-        return Scaler(
-            cfg,
+        return Scaler(cfg, self.clients(control=FakeControl()))
+
+    def clients(self, control: FakeControl | None = None) -> Clients:
+        return Clients(
             self.backend,
             airflow=self.airflow,  # type: ignore[arg-type]
             rabbitmq=self.rabbit,  # type: ignore[arg-type]
-            control=FakeControl(),
+            control=control,
             swarm=self.swarm,  # type: ignore[arg-type]
             memory=self.memory,
-            history=HistoryRecorder(self.history, cfg.history_config),
+            history=self.history,
             clock=lambda: self.clock[0],
         )
 
@@ -146,7 +149,7 @@ def busy_world() -> World:
     ]
     b.groups["airtasks-demo-default"] = 6
     w.airflow.fake.queued = {"default": 3}
-    w.airflow.fake.running = {"default": Counter({"i-busy": 2, "i-drain": 1})}
+    w.airflow.fake.on_hosts = {"default": Counter({"i-busy": 2, "i-drain": 1})}
     w.airflow.tasks = [
         RunningTask("default", "i-busy", "etl.load.r1.0", "etl", "load", "r1", 0),
         RunningTask("default", "i-busy", "etl.load.r1.1", "etl", "load", "r1", 1),
@@ -175,7 +178,7 @@ def busy_world() -> World:
 
 def test_node_states_tasks_and_loads() -> None:
     w = busy_world()
-    view = build_view(config(), w.scaler())
+    view = build_view(config(), w.clients())
     default = view.queues[0]
     assert (default.queue, default.loads, default.load, default.current, default.want) == (
         "default",
@@ -216,7 +219,7 @@ def test_node_states_tasks_and_loads() -> None:
 def test_a_failed_read_shows_on_its_queue_and_nothing_else_fails() -> None:
     w = busy_world()
     w.rabbit.down = True
-    view = build_view(config(), w.scaler())
+    view = build_view(config(), w.clients())
     assert view.failed
     default = view.queues[0]
     assert default.load is None
@@ -232,7 +235,7 @@ def test_swarm_falls_back_to_what_the_scaler_recorded() -> None:
     assert w.swarm is not None
     w.swarm.down = True  # the view's own Docker API is out of reach (the API server has no socket)
     w.clock[0] += 30
-    view = build_view(config(), w.scaler())
+    view = build_view(config(), w.clients())
     assert view.swarm.source == "recorded"
     assert view.swarm.as_of == NOW
     assert view.swarm.error == "swarm: cannot list nodes: connection refused"
@@ -245,18 +248,18 @@ def test_swarm_falls_back_to_what_the_scaler_recorded() -> None:
     assert view.history_written_at == NOW
     assert not view.scaler_stale
     w.clock[0] += 3600
-    assert build_view(config(), w.scaler()).scaler_stale
+    assert build_view(config(), w.clients()).scaler_stale
 
 
 def test_status_json_is_the_view(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     w = busy_world()
-    monkeypatch.setattr(airtasks.cmd_status, "build_scaler", w.scaler)
+    monkeypatch.setattr(airtasks.cli.status_cmd, "build_clients", lambda cfg: w.clients())
     path = tmp_path / "scaler.json"
     path.write_text(json.dumps(config().model_dump(mode="json", exclude_none=True)))
     result = CliRunner().invoke(cli, ["status", "--json", "--config", str(path)])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert data == build_view(config(), w.scaler()).to_json()
+    assert data == build_view(config(), w.clients()).to_json()
     node = data["queues"][0]["nodes"][0]
     assert {"id", "status", "running", "busy", "tasks", "cordoned", "lifecycle", "swarm_state"} <= set(node)
     assert node["tasks"][0] == {
@@ -290,7 +293,7 @@ def view_with_history(reason: str = "load 9 needs 3 node(s) of 4 slots") -> Clus
     scaler = w.scaler()
     scaler.run_pass()
     w.clock[0] += 120
-    return build_view(config(), w.scaler(), problems=[f"a problem with <b>{reason}</b>"])
+    return build_view(config(), w.clients(), problems=[f"a problem with <b>{reason}</b>"])
 
 
 def test_page_shows_queues_nodes_decisions_chart_and_swarm() -> None:
@@ -329,12 +332,12 @@ def test_empty_view_and_tolerant_scaler() -> None:
     page = render_page(empty_view("no scaler config: set env AIRTASKS_CONFIG", NOW))
     assert "no scaler config: set env AIRTASKS_CONFIG" in page
     # No RabbitMQ credentials in this process: the view goes on without that source, and says so.
-    scaler, problems = open_scaler(config(), env={}, airflow_token="jwt")
-    assert scaler.rabbitmq is None
-    assert scaler.airflow is not None
-    assert scaler.control is None
-    assert problems == [
+    clients = build_clients(config(), env={}, read_only=True, airflow_token="jwt")
+    assert clients.rabbitmq is None
+    assert clients.airflow is not None
+    assert clients.control is None
+    assert list(clients.problems) == [
         "sources.rabbitmq: no credentials here; set AIRTASKS_RABBITMQ_USERNAME and "
         "AIRTASKS_RABBITMQ_PASSWORD (or their _FILE variants) in this process's environment"
     ]
-    scaler.close()
+    clients.close()

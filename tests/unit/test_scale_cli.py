@@ -12,12 +12,13 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-import airtasks.cmd_scale
-import airtasks.cmd_status
+import airtasks.cli.scale_cmd
+import airtasks.cli.status_cmd
 from airtasks.cli import cli
 from airtasks.config import ScalerConfig
-from airtasks.memory import FileMemoryStore
-from airtasks.scaling import Scaler
+from airtasks.scaling.scaler import Scaler
+from airtasks.state.memory import MemoryStore
+from airtasks.wiring import Clients
 from tests.unit.fakes import FakeAirflow, FakeBackend, FakeControl, FakeRabbit
 
 LOG_LINE = re.compile(
@@ -39,22 +40,24 @@ class World:
     def build(self, config: ScalerConfig, env: Any = None) -> Scaler:
         self.built += 1
         assert self.memory_path is not None
-        return Scaler(
-            config,
+        return Scaler(config, self.clients(config), clock=lambda: self.clock[0])
+
+    def clients(self, config: ScalerConfig, env: Any = None) -> Clients:
+        assert self.memory_path is not None
+        return Clients(
             self.backend,
             airflow=self.airflow,  # type: ignore[arg-type]
             rabbitmq=self.rabbit,  # type: ignore[arg-type]
             control=self.control,
-            memory=FileMemoryStore(self.memory_path),
-            clock=lambda: self.clock[0],
+            memory=MemoryStore.file(self.memory_path),
         )
 
 
 @pytest.fixture
 def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> World:
     w = World(memory_path=tmp_path / "memory.json")
-    monkeypatch.setattr(airtasks.cmd_scale, "build_scaler", w.build)
-    monkeypatch.setattr(airtasks.cmd_status, "build_scaler", w.build)
+    monkeypatch.setattr(airtasks.cli.scale_cmd, "build_scaler", w.build)
+    monkeypatch.setattr(airtasks.cli.status_cmd, "build_clients", w.clients)
     return w
 
 
@@ -129,7 +132,7 @@ def test_the_larger_source_wins(world: World, tmp_path: Path) -> None:
 
 def test_scale_in_removes_exactly_the_idle_node(world: World, tmp_path: Path) -> None:
     world.backend.add("airtasks-demo-default", "i-busy", "i-idle")
-    world.airflow.running = {"default": Counter({"i-busy": 2})}  # type: ignore[union-attr]
+    world.airflow.on_hosts = {"default": Counter({"i-busy": 2})}  # type: ignore[union-attr]
     world.control.workers = {"i-busy", "i-idle"}  # type: ignore[union-attr]
     result = scale(write_config(tmp_path))
     assert result.exit_code == 0, result.output
@@ -141,7 +144,7 @@ def test_scale_in_removes_exactly_the_idle_node(world: World, tmp_path: Path) ->
 
 def test_a_node_that_took_a_task_meanwhile_is_kept(world: World, tmp_path: Path) -> None:
     world.backend.add("airtasks-demo-default", "i-1", "i-2")
-    world.airflow.running = {"default": Counter({"i-1": 1})}  # type: ignore[union-attr]
+    world.airflow.on_hosts = {"default": Counter({"i-1": 1})}  # type: ignore[union-attr]
     world.airflow.busy_after_cordon = {"i-2": 1}  # type: ignore[union-attr]
     world.control.workers = {"i-1", "i-2"}  # type: ignore[union-attr]
     result = scale(write_config(tmp_path))
@@ -166,13 +169,13 @@ def test_a_worker_holding_a_prefetched_task_is_kept(world: World, tmp_path: Path
 
 def test_busy_surplus_is_cordoned_then_removed_when_empty(world: World, tmp_path: Path) -> None:
     world.backend.add("airtasks-demo-default", "i-1", "i-2")
-    world.airflow.running = {"default": Counter({"i-1": 3, "i-2": 1})}  # type: ignore[union-attr]
+    world.airflow.on_hosts = {"default": Counter({"i-1": 3, "i-2": 1})}  # type: ignore[union-attr]
     world.control.workers = {"i-1", "i-2"}  # type: ignore[union-attr]
     config = write_config(tmp_path)
     first = json.loads(scale(config).stdout)["queues"][0]
     assert first["cordoned"] == ["i-2"]
     assert world.backend.calls == []
-    world.airflow.running = {"default": Counter({"i-1": 3})}  # type: ignore[union-attr]
+    world.airflow.on_hosts = {"default": Counter({"i-1": 3})}  # type: ignore[union-attr]
     world.clock[0] += 10
     second = json.loads(scale(config).stdout)["queues"][0]
     assert second["removed"] == ["i-2"]
@@ -232,7 +235,7 @@ def test_without_airflow_it_never_scales_in(world: World, tmp_path: Path) -> Non
 def test_tasks_on_unknown_hosts_block_scale_in(world: World, tmp_path: Path) -> None:
     """A worker whose hostname is not its instance id would make every node look idle."""
     world.backend.add("airtasks-demo-default", "i-1", "i-2")
-    world.airflow.running = {"default": Counter({"ip-10-0-0-5": 1})}  # type: ignore[union-attr]
+    world.airflow.on_hosts = {"default": Counter({"ip-10-0-0-5": 1})}  # type: ignore[union-attr]
     result = scale(write_config(tmp_path))
     assert world.backend.calls == []
     assert (
@@ -273,7 +276,7 @@ def test_window_survives_a_restart(world: World, tmp_path: Path) -> None:
 def test_unlaunched_capacity_is_dropped_with_set_size(world: World, tmp_path: Path) -> None:
     world.backend.add("airtasks-demo-default", "i-1")
     world.backend.groups["airtasks-demo-default"] = 3
-    world.airflow.running = {"default": Counter({"i-1": 1})}  # type: ignore[union-attr]
+    world.airflow.on_hosts = {"default": Counter({"i-1": 1})}  # type: ignore[union-attr]
     result = scale(write_config(tmp_path))
     assert world.backend.calls == [("set_size", "airtasks-demo-default", "1")]
     assert json.loads(result.stdout)["queues"][0]["desired"] == 1
@@ -302,7 +305,7 @@ def test_missing_credentials_are_a_config_error(tmp_path: Path) -> None:
 def test_status_shows_loads_nodes_and_busy(world: World, tmp_path: Path) -> None:
     world.backend.add("airtasks-demo-default", "i-busy", "i-idle")
     world.airflow.queued = {"default": 3}  # type: ignore[union-attr]
-    world.airflow.running = {"default": Counter({"i-busy": 2})}  # type: ignore[union-attr]
+    world.airflow.on_hosts = {"default": Counter({"i-busy": 2})}  # type: ignore[union-attr]
     world.rabbit.depth = {"default": 4}  # type: ignore[union-attr]
     result = CliRunner().invoke(cli, ["status", "--json", "--config", str(write_config(tmp_path))])
     assert result.exit_code == 0, result.output
@@ -329,7 +332,7 @@ def test_watch_runs_a_pass_every_interval(
         if len(calls) == 2:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr("airtasks.scaling.time.sleep", fake_sleep)
+    monkeypatch.setattr("airtasks.scaling.loop.time.sleep", fake_sleep)
     result = CliRunner().invoke(
         cli, ["scale", "--watch", "--interval", "5", "--json", "--config", str(write_config(tmp_path))]
     )

@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-import airtasks.dag_task
+import airtasks.scaling.task
 from airtasks.config import ScalerConfig
-from airtasks.dag_task import CONFIG_VARIABLE, run_minute
 from airtasks.errors import ConfigError, SourceReadError
-from airtasks.memory import InProcessMemoryStore
-from airtasks.scaling import Scaler
+from airtasks.scaling.scaler import Scaler
+from airtasks.scaling.task import CONFIG_VARIABLE, run_minute
+from airtasks.wiring import Clients
 from tests.unit.fakes import FakeAirflow, FakeBackend
 
 REPO = Path(__file__).resolve().parents[2]
@@ -66,9 +66,9 @@ def test_task_passes_every_interval_until_the_minute_is_over(monkeypatch: pytest
     airflow = FakeAirflow(queued={"default": 3})
 
     def build(config: ScalerConfig, env: Any = None) -> Scaler:
-        return Scaler(config, backend, airflow=airflow, memory=InProcessMemoryStore())  # type: ignore[arg-type]
+        return Scaler(config, Clients(backend, airflow=airflow))  # type: ignore[arg-type]
 
-    monkeypatch.setattr(airtasks.dag_task, "build_scaler", build)
+    monkeypatch.setattr(airtasks.scaling.task, "build_scaler", build)
     variables = {CONFIG_VARIABLE: json.dumps(_config())}
     started = time.monotonic()
     summary = run_minute(variables.get, window_end=time.time() + 3.5, env={}, margin_seconds=0.5)
@@ -83,9 +83,9 @@ def test_task_prefers_the_env_and_fails_the_run_on_a_held_pass(monkeypatch: pyte
     airflow = FakeAirflow(down=True)
 
     def build(config: ScalerConfig, env: Any = None) -> Scaler:
-        return Scaler(config, FakeBackend(), airflow=airflow, memory=InProcessMemoryStore())  # type: ignore[arg-type]
+        return Scaler(config, Clients(FakeBackend(), airflow=airflow))  # type: ignore[arg-type]
 
-    monkeypatch.setattr(airtasks.dag_task, "build_scaler", build)
+    monkeypatch.setattr(airtasks.scaling.task, "build_scaler", build)
     env = {"AIRTASKS_CONFIG": json.dumps(_config())}
     with pytest.raises(SourceReadError, match="default: read failed: airflow"):
         run_minute(lambda key: None, window_end=time.time(), env=env)

@@ -10,7 +10,7 @@ import pytest
 from cryptography import x509
 from cryptography.fernet import Fernet
 
-from airtasks import secrets as sec
+from airtasks.stack import secrets as sec
 
 
 @dataclass

@@ -14,8 +14,8 @@ import yaml
 from click.testing import CliRunner
 
 from airtasks.cli import cli
-from airtasks.secrets import SECRET_NAMES
-from airtasks.stack import QueueSpec, StackError, render_nginx, render_rabbitmq, render_stack
+from airtasks.stack.render import QueueSpec, StackError, render_nginx, render_rabbitmq, render_stack
+from airtasks.stack.secrets import SECRET_NAMES
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = REPO / "docker" / "docker-compose-CeleryExecutor.yml"

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from airtasks import airflow_access
 from airtasks.cli import cli
-from airtasks.trigger import parse_conf
+from airtasks.cli.trigger import parse_conf
+from airtasks.sources import airflow_access
 
 
 def test_conf_must_be_a_json_object() -> None:

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import httpx
 
-from airtasks.airflow_access import STATE_NAME, user_state_file
 from airtasks.devstack.procs import alive, stop_tree
 from airtasks.errors import AirtasksError
+from airtasks.sources.airflow_access import STATE_NAME, user_state_file
 
 USERNAME = "admin"
 PASSWORD_FILE = "simple_auth_manager_passwords.json.generated"

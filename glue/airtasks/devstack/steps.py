@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from airtasks.devstack import airflow, moto, state
+from airtasks.cli import local_deployment as state
+from airtasks.devstack import airflow, moto
 from airtasks.devstack.terraform import Terraform
 from airtasks.errors import AirtasksError
 

@@ -21,10 +21,10 @@ from pathlib import Path
 import docker
 import httpx
 
-from airtasks import secrets as sec
-from airtasks.airflow_access import tls_verify
 from airtasks.errors import AirtasksError
-from airtasks.stack import QueueSpec, write_stack
+from airtasks.sources.airflow_access import tls_verify
+from airtasks.stack import secrets as sec
+from airtasks.stack.render import QueueSpec, write_stack
 
 STACK_NAME = "airtasks"
 DOCKER_CLI = "/usr/bin/docker" if Path("/usr/bin/docker").exists() else (shutil.which("docker") or "docker")

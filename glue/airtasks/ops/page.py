@@ -13,8 +13,8 @@ from html import escape
 from typing import Literal
 from urllib.parse import quote
 
-from airtasks.history import HistoryEntry
 from airtasks.ops.view import ClusterView, NodeView, Point, QueueView, SwarmView
+from airtasks.state.history import HistoryEntry
 
 Section = Literal["all", "nodes"]
 REFRESH_SECONDS = 10

@@ -103,20 +103,21 @@ def _get_variable(key: str) -> str | None:
 
 def current_view(token: str, hours: float | None = None) -> ClusterView:
     """The view for a viewer's request (blocking: FastAPI runs these routes in its thread pool)."""
-    from airtasks.dag_task import load_task_config  # noqa: PLC0415
     from airtasks.errors import AirtasksError  # noqa: PLC0415
-    from airtasks.ops.view import build_view, empty_view, open_scaler  # noqa: PLC0415
+    from airtasks.ops.view import build_view, empty_view  # noqa: PLC0415
+    from airtasks.scaling.task import load_task_config  # noqa: PLC0415
+    from airtasks.wiring import build_clients  # noqa: PLC0415
 
     try:
         config = load_task_config(_get_variable).config
     except AirtasksError as exc:
         return empty_view(str(exc))
-    scaler, problems = open_scaler(config, airflow_token=token)
+    clients = build_clients(config, read_only=True, airflow_token=token)
     try:
         window = hours * 3600.0 if hours is not None else None
-        return build_view(config, scaler, window_seconds=window, problems=problems)
+        return build_view(config, clients, window_seconds=window)
     finally:
-        scaler.close()
+        clients.close()
 
 
 def _page(request: Request, token: str, section: Any) -> HTMLResponse:

@@ -1,15 +1,15 @@
 """The operations view model: one typed picture of the cluster, its queues and the recent decisions.
 
-`build_view(config, scaler)` is the one code path behind `airtasks status [--json]` and the
+`build_view(config, clients)` is the one code path behind `airtasks status [--json]` and the
 Airflow plugin's page and API (`airtasks.ops.plugin`): it reads what a scaling pass reads (the
 load from each source, each group's size and instances, which node runs which task instances),
 adds the scaler's memory (nodes it cordoned, when each node last ran a task), the Swarm's nodes
 (live when the Docker API is reachable, else the list the scaler last recorded) and the decision
-history (`airtasks.history`), and derives each node's state. It decides and changes nothing.
+history (`airtasks.state.history`), and derives each node's state. It decides and changes nothing.
 
-The CLI builds its `Scaler` with `airtasks.scaling.build_scaler` (its own credentials); the
-plugin with `open_scaler`, which reads Airflow with the token of the user who opened the page
-and shows a missing credential as a problem instead of failing the page.
+Both build their clients with `airtasks.wiring.build_clients(..., read_only=True)`: the CLI with
+its own credentials, the plugin with the token of the user who opened the page. A missing
+credential then shows as a problem instead of failing the page.
 """
 
 from __future__ import annotations
@@ -20,15 +20,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from airtasks.backends import Instance, make_backend
-from airtasks.config import Credentials, ScalerConfig, source_credentials
-from airtasks.errors import AirtasksError, BackendError, ConfigError, ControlError
-from airtasks.history import History, HistoryEntry, HistoryRecorder, SwarmNodeRecord, make_store
-from airtasks.memory import AirflowVariableMemoryStore, FileMemoryStore, GroupMemory, MemoryStore
-from airtasks.scaling import QueueRead, Scaler
-from airtasks.sources.airflow import AirflowSource, RunningTask
-from airtasks.sources.rabbitmq import RabbitMQSource
-from airtasks.swarm import SwarmManager
+from airtasks.backends import Instance
+from airtasks.config import ScalerConfig
+from airtasks.errors import AirtasksError, ControlError
+from airtasks.scaling.read import QueueRead, read_queues
+from airtasks.sources.airflow import RunningTask
+from airtasks.state.history import History, HistoryEntry, SwarmNodeRecord
+from airtasks.state.memory import GroupMemory
+from airtasks.wiring import Clients
 
 NodeStatus = Literal["booting", "idle", "busy", "draining", "down", "unknown"]
 SwarmSource = Literal["live", "recorded", "none"]
@@ -383,13 +382,13 @@ def _queue_view(
 
 
 # ---------------------------------------------------------------------------------------------
-# The builder (I/O through the scaler's clients)
+# The builder (I/O through the clients `airtasks.wiring` builds)
 # ---------------------------------------------------------------------------------------------
 
 
 def build_view(
     config: ScalerConfig,
-    scaler: Scaler,
+    clients: Clients,
     *,
     now: float | None = None,
     window_seconds: float | None = None,
@@ -397,36 +396,35 @@ def build_view(
 ) -> ClusterView:
     """Read everything once and put it together. Never raises for a failed read: what could not
     be read shows as failed (a queue) or as a problem (the cluster)."""
-    now = scaler.clock() if now is None else now
-    issues = list(problems)
+    now = clients.clock() if now is None else now
+    issues = [*clients.problems, *problems]
 
-    reads = scaler.read()
+    reads = read_queues(config, clients)
     names = [r.queue for r in reads]
 
     tasks: dict[str, dict[str, list[TaskRef]]] = {q: {} for q in names}
-    lister = getattr(scaler.airflow, "running", None)
-    if callable(lister) and not all(r.busy is None for r in reads):
+    if clients.airflow is not None and not all(r.busy is None for r in reads):
         try:
-            for ti in lister(names):
+            for ti in clients.airflow.running(names):
                 tasks.setdefault(ti.queue, {}).setdefault(ti.host, []).append(TaskRef.from_running(ti))
         except AirtasksError as exc:
             issues.append(f"running task instances: {exc}")
 
     try:
-        memory = scaler.memory.load()
+        memory = clients.memory.load()
     except AirtasksError as exc:
         memory = {}
         issues.append(f"scaler memory: {exc}")
 
     history, history_error, store_name = History(), None, "none"
-    if scaler.history is not None:
-        store_name = scaler.history.store.name
+    if clients.history is not None:
+        store_name = clients.history.name
         try:
-            history = scaler.history.store.load()
+            history = clients.history.load()
         except AirtasksError as exc:
             history_error = str(exc)
 
-    swarm_view, swarm_nodes = _swarm(config, scaler, history, reads, now)
+    swarm_view, swarm_nodes = _swarm(config, clients, history, reads, now)
     window = chart_window(config, history, names, now) if window_seconds is None else window_seconds
 
     queues = tuple(
@@ -477,16 +475,16 @@ def chart_window(config: ScalerConfig, history: History, queues: Sequence[str], 
 
 
 def _swarm(
-    config: ScalerConfig, scaler: Scaler, history: History, reads: Sequence[QueueRead], now: float
+    config: ScalerConfig, clients: Clients, history: History, reads: Sequence[QueueRead], now: float
 ) -> tuple[SwarmView, dict[str, SwarmNodeRecord] | None]:
     """The Swarm's nodes, live when the Docker API answers, else as the scaler last recorded them."""
     records: list[SwarmNodeRecord] | None = None
     source: SwarmSource = "none"
     as_of: float | None = None
     error: str | None = None
-    if scaler.swarm is not None:
+    if clients.swarm is not None:
         try:
-            records = [SwarmNodeRecord.from_node(n) for n in scaler.swarm.nodes()]
+            records = [SwarmNodeRecord.from_node(n) for n in clients.swarm.nodes()]
             source, as_of = "live", now
         except ControlError as exc:
             error = str(exc)
@@ -511,86 +509,6 @@ def _swarm(
     return SwarmView(source, as_of, nodes, error), by_id
 
 
-# ---------------------------------------------------------------------------------------------
-# The plugin's scaler: the same clients, tolerant of a missing credential
-# ---------------------------------------------------------------------------------------------
-
-
-class _Unavailable:
-    """A backend that could not be built: every read fails with the reason (the queue shows failed)."""
-
-    def __init__(self, name: str, reason: str) -> None:
-        self.name = name
-        self.reason = reason
-
-    def size(self, group: str) -> int:
-        raise BackendError(f"{self.name}: {self.reason}")
-
-    def instances(self, group: str) -> list[Instance]:
-        raise BackendError(f"{self.name}: {self.reason}")
-
-    def set_size(self, group: str, size: int) -> None:
-        raise BackendError(f"{self.name}: {self.reason}")
-
-    def remove(self, group: str, instance_id: str) -> None:
-        raise BackendError(f"{self.name}: {self.reason}")
-
-
-def open_scaler(
-    config: ScalerConfig,
-    env: Mapping[str, str] | None = None,
-    *,
-    airflow_token: str | None = None,
-) -> tuple[Scaler, list[str]]:
-    """A read-only Scaler for the view: Airflow read with `airflow_token` (the viewer's JWT) when
-    given; a source, backend or store that cannot be built is left out and named in the problems.
-    No worker control: the view never cordons anything."""
-    problems: list[str] = []
-    airflow = None
-    src_a = config.sources.airflow
-    if src_a is not None:
-        if airflow_token is not None:
-            airflow = AirflowSource(src_a, Credentials(None, None), token=airflow_token)
-        else:
-            try:
-                airflow = AirflowSource(src_a, source_credentials(src_a, env))
-            except ConfigError as exc:
-                problems.append(str(exc))
-    rabbitmq = None
-    src_r = config.sources.rabbitmq
-    if src_r is not None:
-        try:
-            creds = source_credentials(src_r, env)
-        except ConfigError as exc:
-            problems.append(str(exc))
-        else:
-            if creds.username is None or creds.password is None:
-                problems.append(
-                    f"sources.rabbitmq: no credentials here; set {src_r.username_env} and "
-                    f"{src_r.password_env} (or their _FILE variants) in this process's environment"
-                )
-            else:
-                rabbitmq = RabbitMQSource(src_r, creds)
-    try:
-        backend: Any = make_backend(config)
-    except (ImportError, AirtasksError) as exc:
-        backend = _Unavailable(config.backend, f"cannot load the backend here ({exc})")
-        problems.append(f"backend {config.backend}: {exc}")
-    swarm = SwarmManager(config.swarm.docker_url) if config.swarm is not None else None
-    mem = config.memory_config
-    memory: MemoryStore
-    if mem.store == "airflow" and airflow is not None:
-        memory = AirflowVariableMemoryStore(airflow, mem.variable)
-    else:
-        memory = FileMemoryStore(mem.path)
-    store = make_store(config.history_config, airflow)
-    recorder = HistoryRecorder(store, config.history_config) if store is not None else None
-    scaler = Scaler(
-        config, backend, airflow=airflow, rabbitmq=rabbitmq, swarm=swarm, memory=memory, history=recorder
-    )
-    return scaler, problems
-
-
 __all__ = [
     "ClusterView",
     "NodeStatus",
@@ -604,5 +522,4 @@ __all__ = [
     "chart_window",
     "empty_view",
     "node_status",
-    "open_scaler",
 ]

@@ -3,7 +3,7 @@ which host runs what (the `hostname` of running task instances = the instance id
 
 Auth: a JWT from `POST /auth/token` (username + password), or `GET /auth/token` when no
 credentials are configured (SimpleAuthManager with all-admins). Refreshed once on a 401.
-Also keeps the scaler's memory in an Airflow Variable (see `airtasks.memory`).
+Also keeps the scaler's memory in an Airflow Variable (see `airtasks.state.memory`).
 """
 
 from __future__ import annotations

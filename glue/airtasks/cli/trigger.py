@@ -13,8 +13,8 @@ from urllib.parse import quote
 import click
 import httpx
 
-from airtasks import airflow_access
 from airtasks.errors import AirtasksError
+from airtasks.sources import airflow_access
 
 FINISHED = {"success", "failed"}
 

@@ -44,13 +44,13 @@ def main() -> None:
 
 
 # Each command lives in its own module; registering here keeps this file the one index of them.
-from airtasks.cmd_config import config as _config_cmd  # noqa: E402
-from airtasks.cmd_scale import scale as _scale_cmd  # noqa: E402
-from airtasks.cmd_status import status as _status_cmd  # noqa: E402
-from airtasks.secrets import secrets_command  # noqa: E402
+from airtasks.cli.config_cmd import config as _config_cmd  # noqa: E402
+from airtasks.cli.scale_cmd import scale as _scale_cmd  # noqa: E402
+from airtasks.cli.status_cmd import status as _status_cmd  # noqa: E402
+from airtasks.cli.trigger import trigger_command  # noqa: E402
 from airtasks.simulate.cli import simulate_command  # noqa: E402
-from airtasks.stack import stack_command  # noqa: E402
-from airtasks.trigger import trigger_command  # noqa: E402
+from airtasks.stack.render import stack_command  # noqa: E402
+from airtasks.stack.secrets import secrets_command  # noqa: E402
 
 for _command in (
     _scale_cmd,

@@ -1,7 +1,7 @@
 """The scaler's decision history: a bounded ring the operations view reads (and charts).
 
 Where: by default an Airflow Variable, `airtasks_scaler_history` (JSON), the same way the scale-in
-memory is kept (`airtasks.memory`): the page reads it with no database of its own, and it survives
+memory is kept (`airtasks.state.memory`): the page reads it with no database of its own, and it survives
 a restart of the scheduler, the worker or the scaler. A local file (or nothing) for laptops.
 Why not XComs: each scaler run is a new task instance, so the page would have to walk runs and
 their XComs to draw six hours; one document holds them in one read, and its size is bounded.
@@ -25,21 +25,18 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol, cast, get_args
+from typing import TYPE_CHECKING, Any, Literal, cast, get_args
 
 from airtasks.config import HistoryConfig
 from airtasks.decide import Action
-from airtasks.errors import AirtasksError, SourceReadError
+from airtasks.errors import AirtasksError
+from airtasks.state.stores import Document
 
 if TYPE_CHECKING:
-    from airtasks.scaling import QueueReport
-    from airtasks.sources.airflow import AirflowSource
-    from airtasks.swarm import SwarmNode
+    from airtasks.control.docker_swarm import SwarmNode
+    from airtasks.scaling.report import QueueReport
 
 LOG = logging.getLogger("airtasks.history")
 VERSION = 1
@@ -307,76 +304,17 @@ def add(
 # ---------------------------------------------------------------------------------------------
 
 
-class HistoryStore(Protocol):
-    name: str
+class HistoryStore(Document[History]):
+    """The decision history, in one document (see `airtasks.state.stores`)."""
 
-    def load(self) -> History: ...
+    what = "history"
+    description = "Air-Tasks scaler: recent decisions per queue (operations view)"
 
-    def save(self, history: History) -> None: ...
+    def decode(self, text: str | None) -> History:
+        return decode(text)
 
-
-class InProcessHistoryStore:
-    name = "in-process"
-
-    def __init__(self) -> None:
-        self.text: str | None = None
-        self.writes = 0
-
-    def load(self) -> History:
-        return decode(self.text)
-
-    def save(self, history: History) -> None:
-        self.text = encode(history)
-        self.writes += 1
-
-
-class FileHistoryStore:
-    name = "file"
-
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path).expanduser()
-
-    def load(self) -> History:
-        try:
-            return decode(self.path.read_text())
-        except FileNotFoundError:
-            return History()
-        except OSError as exc:
-            raise SourceReadError(f"history: cannot read {self.path}: {exc.strerror}") from None
-
-    def save(self, history: History) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".scaler-history.")
-        with os.fdopen(fd, "w") as fh:
-            fh.write(encode(history))
-        os.replace(tmp, self.path)
-
-
-class AirflowVariableHistoryStore:
-    name = "airflow"
-
-    def __init__(self, source: AirflowSource, key: str = "airtasks_scaler_history") -> None:
-        self.source = source
-        self.key = key
-
-    def load(self) -> History:
-        try:
-            return decode(self.source.get_variable(self.key))
-        except SourceReadError as exc:
-            raise SourceReadError(f"history (Airflow Variable {self.key}): {exc}") from None
-
-    def save(self, history: History) -> None:
-        self.source.set_variable(
-            self.key, encode(history), "Air-Tasks scaler: recent decisions per queue (operations view)"
-        )
-
-
-def make_store(config: HistoryConfig, airflow: AirflowSource | None) -> HistoryStore | None:
-    if config.store == "none":
-        return None
-    if config.store == "airflow" and airflow is not None:
-        return AirflowVariableHistoryStore(airflow, config.variable)
-    return FileHistoryStore(config.path)
+    def encode(self, value: History) -> str:
+        return encode(value)
 
 
 class HistoryRecorder:
@@ -412,19 +350,15 @@ class HistoryRecorder:
 
 
 __all__ = [
-    "AirflowVariableHistoryStore",
-    "FileHistoryStore",
     "History",
     "HistoryEntry",
     "HistoryRecorder",
     "HistoryStore",
-    "InProcessHistoryStore",
     "SwarmNodeRecord",
     "SwarmSnapshot",
     "add",
     "decode",
     "due",
     "encode",
-    "make_store",
     "prune",
 ]

@@ -16,7 +16,7 @@ from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from airtasks.airflow_access import find_state_file
+from airtasks.sources.airflow_access import find_state_file
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import click
 
+from airtasks.cli import local_deployment
 from airtasks.config import ResolvedConfig, resolve
 from airtasks.errors import ConfigError
 
@@ -53,19 +54,22 @@ def load_config(config_path: str | None, from_terraform: str | None) -> Resolved
     That env (the local AWS endpoint with dummy keys, the local Airflow's user and password file)
     only fills gaps in os.environ, and only for a config that came from that deployment.
     """
-    try:
-        resolved = resolve(config_path=config_path, from_terraform=from_terraform)
-    except ConfigError as exc:
-        raise ConfigFailure(str(exc)) from None
-    from airtasks.devstack import state  # noqa: PLC0415 - only for the local deployment
-
     deployment = (
-        state.for_terraform_dir(from_terraform)
+        local_deployment.for_terraform_dir(from_terraform)
         if from_terraform
-        else state.for_config_file(config_path)
+        else local_deployment.for_config_file(config_path)
         if config_path
         else None
     )
+    try:
+        resolved = resolve(
+            config_path=config_path,
+            from_terraform=from_terraform,
+            terraform_state=deployment.terraform_state if deployment else None,
+            terraform_data_dir=deployment.terraform_data_dir if deployment else None,
+        )
+    except ConfigError as exc:
+        raise ConfigFailure(str(exc)) from None
     if deployment is not None:
         deployment.apply_env()
     return resolved

@@ -11,17 +11,18 @@ from typing import TYPE_CHECKING
 
 import click
 
-from airtasks._cli_common import ConfigFailure, config_options, load_config, setup_logging
+from airtasks.cli.common import ConfigFailure, config_options, load_config, setup_logging
 from airtasks.config import ScalerConfig
 from airtasks.errors import ConfigError
 
 if TYPE_CHECKING:
-    from airtasks.scaling import PassReport, Scaler
+    from airtasks.scaling.report import PassReport
+    from airtasks.scaling.scaler import Scaler
 
 
 def build_scaler(config: ScalerConfig) -> Scaler:
     """Clients for a pass (imported here, so `airtasks --help` stays fast)."""
-    from airtasks.scaling import build_scaler as build  # noqa: PLC0415
+    from airtasks.scaling.scaler import build_scaler as build  # noqa: PLC0415
 
     return build(config)
 
@@ -61,7 +62,7 @@ def scale(  # noqa: PLR0917 - click passes options positionally
                 f"swarm: removed {report.swarm.removed_nodes or 'none'} {report.swarm.error or ''}".rstrip()
             )
 
-    from airtasks.scaling import watch  # noqa: PLC0415
+    from airtasks.scaling.loop import watch  # noqa: PLC0415
 
     try:
         if mode == "watch":

@@ -15,7 +15,9 @@ from typing import Any
 
 from airtasks.config import CONFIG_ENV, ResolvedConfig, load_text, resolve
 from airtasks.errors import ConfigError, SourceReadError
-from airtasks.scaling import PassReport, build_scaler, watch
+from airtasks.scaling.loop import watch
+from airtasks.scaling.report import PassReport
+from airtasks.scaling.scaler import build_scaler
 
 CONFIG_VARIABLE = "airtasks_scaler_config"
 LOG = logging.getLogger("airtasks.dag")

@@ -12,19 +12,20 @@ from typing import TYPE_CHECKING
 
 import click
 
-from airtasks._cli_common import ConfigFailure, config_options, load_config
+from airtasks.cli.common import ConfigFailure, config_options, load_config
 from airtasks.config import ScalerConfig
 from airtasks.errors import ConfigError
 
 if TYPE_CHECKING:
     from airtasks.ops.view import ClusterView, NodeView
-    from airtasks.scaling import Scaler
+    from airtasks.wiring import Clients
 
 DECISIONS_PRINTED = 5
 
 
-def build_scaler(config: ScalerConfig) -> Scaler:
-    from airtasks.scaling import build_scaler as build  # noqa: PLC0415
+def build_clients(config: ScalerConfig) -> Clients:
+    """The same clients a pass uses (imported here, so `airtasks --help` stays fast)."""
+    from airtasks.wiring import build_clients as build  # noqa: PLC0415
 
     return build(config)
 
@@ -76,13 +77,13 @@ def status(ctx: click.Context, as_json: bool, config_path: str | None, from_terr
 
     resolved = load_config(config_path, from_terraform)
     try:
-        scaler = build_scaler(resolved.config)
+        clients = build_clients(resolved.config)
     except ConfigError as exc:
         raise ConfigFailure(str(exc)) from None
     try:
-        view = build_view(resolved.config, scaler)
+        view = build_view(resolved.config, clients)
     finally:
-        scaler.close()
+        clients.close()
     if as_json:
         click.echo(json.dumps(view.to_json(), sort_keys=True))
     else:

@@ -7,7 +7,7 @@ import json
 
 import click
 
-from airtasks._cli_common import config_options, load_config
+from airtasks.cli.common import config_options, load_config
 
 
 @click.command("config")

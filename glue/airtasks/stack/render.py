@@ -2,7 +2,7 @@
 
 The stack (docker/docker-compose-CeleryExecutor.yml), the proxy configuration
 (docker/proxy/nginx.conf) and RabbitMQ's (docker/rabbitmq/20-airtasks.conf) are rendered from the
-templates in `airtasks/stack_templates/`; the shipped files are the rendering of the default
+templates in `airtasks/stack/templates/`; the shipped files are the rendering of the default
 queues (a test keeps them equal).
 """
 
@@ -60,7 +60,7 @@ class QueueSpec:
 
 
 def _template(name: str) -> str:
-    return resources.files("airtasks").joinpath("stack_templates", name).read_text()
+    return resources.files("airtasks.stack").joinpath("templates", name).read_text()
 
 
 def render_nginx() -> str:

@@ -1,0 +1,1 @@
+"""Stopping nodes from taking tasks: Celery's worker control and the Swarm's node API."""

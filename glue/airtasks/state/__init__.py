@@ -1,0 +1,1 @@
+"""What the scaler keeps between passes: its scale-in memory and its decision history."""
