@@ -1,4 +1,4 @@
-"""One scaling pass: read per queue -> decide -> act -> report (DESIGN.md, "Scaling: one pass").
+"""One scaling pass: read per queue -> decide -> act -> report (docs/design.md, "Scaling: one pass").
 
 The policy is `airtasks.decide.decide` (pure); this module does the I/O around it:
 
