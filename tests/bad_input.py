@@ -65,12 +65,17 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def _prose_cell(text: str) -> str:
+    """A cell outside a code span: `[` escaped too (a regex like `[a-z](...)` would be a link)."""
+    return _cell(text).replace("[", "\\[")
+
+
 def render() -> str:
     lines = [BEGIN]
     for kind in KINDS:
         lines += ["", f"**{TITLES[kind]}**", "", "| where | bad input | what you see |", "|---|---|---|"]
         for row in of_kind(kind):
-            lines.append(f"| `{row.where}` | `{_cell(shown_input(row))}` | {_cell(row.error)} |")
+            lines.append(f"| `{row.where}` | `{_cell(shown_input(row))}` | {_prose_cell(row.error)} |")
     lines += ["", END]
     return "\n".join(lines)
 
