@@ -1,5 +1,5 @@
-"""The bad-input catalogue (tests/bad_input.yaml): rows, and the README troubleshooting table
-rendered from them. Rewrite the README's table with `.venv/bin/python -m tests.bad_input`."""
+"""The bad-input catalogue (tests/bad_input.yaml): rows, and the table in docs/troubleshooting.md
+rendered from them. Rewrite that table with `.venv/bin/python -m tests.bad_input`."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 TABLE = Path(__file__).with_name("bad_input.yaml")
-README = REPO / "README.md"
+DOC = REPO / "docs" / "troubleshooting.md"
 BEGIN, END = "<!-- BEGIN BAD_INPUT (python -m tests.bad_input) -->", "<!-- END BAD_INPUT -->"
 KINDS = ("tfvars", "scaler-config", "cli", "dag-params")
 TITLES = {
@@ -65,32 +65,38 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def _prose_cell(text: str) -> str:
+    """A cell outside a code span: `[` escaped too (a regex like `[a-z](...)` would be a link)."""
+    return _cell(text).replace("[", "\\[")
+
+
 def render() -> str:
     lines = [BEGIN]
     for kind in KINDS:
         lines += ["", f"**{TITLES[kind]}**", "", "| where | bad input | what you see |", "|---|---|---|"]
         for row in of_kind(kind):
-            lines.append(f"| `{row.where}` | `{_cell(shown_input(row))}` | {_cell(row.error)} |")
+            lines.append(f"| `{row.where}` | `{_cell(shown_input(row))}` | {_prose_cell(row.error)} |")
     lines += ["", END]
     return "\n".join(lines)
 
 
-def readme_block(text: str) -> str | None:
+def doc_block(text: str) -> str | None:
     if BEGIN not in text or END not in text:
         return None
     return text[text.index(BEGIN) : text.index(END) + len(END)]
 
 
-def write_readme() -> bool:
-    text = README.read_text()
-    block = readme_block(text)
+def write_doc() -> bool:
+    text = DOC.read_text()
+    block = doc_block(text)
     if block is None:
-        raise SystemExit(f"{README} has no {BEGIN} ... {END} block; add one in Troubleshooting")
+        raise SystemExit(f"{DOC} has no {BEGIN} ... {END} block; add one under 'Bad input'")
     new = text.replace(block, render())
     if new != text:
-        README.write_text(new)
+        DOC.write_text(new)
     return new != text
 
 
 if __name__ == "__main__":
-    print("updated README.md" if write_readme() else "README.md is up to date", file=sys.stderr)
+    name = DOC.relative_to(REPO)
+    print(f"updated {name}" if write_doc() else f"{name} is up to date", file=sys.stderr)

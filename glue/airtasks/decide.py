@@ -4,7 +4,7 @@ The caller reads the world (load, group size, which node runs how many tasks), c
 then acts on the `Decision` and stores its `memory` for the next pass. The simulator calls the
 same function, so what `make bench` measures is what the scaler does.
 
-Rules (DESIGN.md, "Scaling: one pass"):
+Rules (docs/design.md, "Scaling: one pass" and "Scale-in"):
 - A failed read holds: nothing changes, the memory is kept.
 - want = clamp(ceil(load / slots_per_node), min_size, max_size); scale out at once.
 - Scale in only after want stayed below the group size for `stabilization_seconds` (a bound

@@ -8,7 +8,7 @@ the Swarm forgets them. Nothing is faked past the AWS API (moto): see tests/e2e/
 One deployment for everything (the stack takes minutes to converge on two cores), with three
 managers: the box is shared with the manager-HA test (test_cluster_ha.py), which runs after this
 one (tests/e2e/conftest.py `box`, tests/e2e/chain.py `config()`). The timeline of the run is
-printed and kept in tests/artifacts/cluster-timeline.txt (the README quotes one).
+printed and kept in tests/artifacts/cluster-timeline.txt (docs/measured-runs.md quotes one).
 The boot-script faults (a worker that boots before the manager published, a refused token) are
 in test_swarm_boot.py.
 """

@@ -11,10 +11,10 @@ What a user asks of three managers, each checked here:
 - the group replaces the lost manager and the replacement joins as a manager.
 
 PostgreSQL and RabbitMQ keep their data in volumes on one manager's disk, so the test loses a
-manager that runs neither (with three managers and two such services there is always one); the
-README says so: real high availability needs a managed database and broker (RDS / Cloud SQL,
-Amazon MQ). The stackless HA test (test_manager_ha.py) loses the manager that initialised the
-Swarm, whose address is the published one.
+manager that runs neither (with three managers and two such services there is always one);
+docs/high-availability.md says so: real high availability needs a managed database and broker
+(RDS / Cloud SQL, Amazon MQ). The stackless HA test (test_manager_ha.py) loses the manager that
+initialised the Swarm, whose address is the published one.
 """
 
 from __future__ import annotations

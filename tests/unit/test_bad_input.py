@@ -1,6 +1,6 @@
 """Every row of the bad-input catalogue (tests/bad_input.yaml) is a test.
 
-Here: the table's form, the README's copy of it, the Terraform rows' messages (the variables'
+Here: the table's form, its copy in docs/troubleshooting.md, the Terraform rows' messages (the variables'
 own error_message, planned by the test the row names), and the scaler-config and CLI rows, run
 in-process through `airtasks`'s entry point against a request counter that stands in for AWS,
 Airflow and Docker: a non-zero exit, the row's error in the output, no request, no file written.
@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from airtasks.cli import main
-from tests.bad_input import KINDS, README, REPO, Row, of_kind, readme_block, render, rows
+from tests.bad_input import DOC, KINDS, REPO, Row, doc_block, of_kind, render, rows
 from tests.support.services.http_stub import QuietHandler, serving
 
 
@@ -88,10 +88,10 @@ def test_rows_are_well_formed() -> None:
     assert len(rows()) >= 40
 
 
-def test_readme_troubleshooting_table_is_the_catalogue() -> None:
-    block = readme_block(README.read_text())
-    assert block is not None, "README.md has no bad-input block; see tests/bad_input.py"
-    assert block == render(), "README's bad-input table is stale: run .venv/bin/python -m tests.bad_input"
+def test_troubleshooting_table_is_the_catalogue() -> None:
+    block = doc_block(DOC.read_text())
+    assert block is not None, "docs/troubleshooting.md has no bad-input block; see tests/bad_input.py"
+    assert block == render(), "its bad-input table is stale: run .venv/bin/python -m tests.bad_input"
 
 
 @pytest.mark.parametrize("row", of_kind("tfvars"), ids=lambda r: r.id)

@@ -6,7 +6,7 @@
 - `copy_labels()`: a worker cannot set its own node labels; copy its engine labels
   (`airtasks.*` from daemon.json) to node labels, so the stack can place with `node.labels.*`.
 
-A node's hostname is its instance id (CONTRACTS.md), compared by first DNS label.
+A node's hostname is its instance id (docs/design.md, "Names"), compared by first DNS label.
 """
 
 from __future__ import annotations

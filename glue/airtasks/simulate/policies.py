@@ -15,7 +15,7 @@
   without regard to busy workers; a victim stops consuming and gets the chart's 600 s
   terminationGracePeriodSeconds to finish, then what still runs is killed. Charitable: no HPA
   scale-up rate limit and no 10 % tolerance.
-- `oracle`: the lower bound of DESIGN.md: every task starts on arrival, tasks pack freely onto
+- `oracle`: the lower bound of docs/design.md: every task starts on arrival, tasks pack freely onto
   n(t) = max(min_size, ceil(running(t) / slots_per_node)) nodes (max_size ignored), and each
   level k of n(t) pays one boot for its first episode and min(gap, boot) for each gap between
   episodes. No policy that starts every task on arrival beats it; one that lets tasks wait can

@@ -6,7 +6,7 @@ see `airflow_celery` in tests/support/fixtures.py). All components share one gen
 environment variables: the `[api] secret_key` / JWT secret (task SDK <-> execution API), the Fernet
 key, the metadata DB and the broker; log-server ports are free ports, so sessions never collide. A
 worker runs in its own UTS namespace whose hostname is given (a fake instance id), so the task
-instances it runs report that hostname, as on a real node (CONTRACTS.md: hostname = instance id).
+instances it runs report that hostname, as on a real node (docs/design.md "Names": hostname = instance id).
 """
 
 from __future__ import annotations

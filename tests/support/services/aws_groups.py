@@ -1,5 +1,5 @@
 """Real Auto Scaling groups on the moto server, built with boto3 the way envs/* build them
-(launch template, scale-in protection for new instances, tags per CONTRACTS.md)."""
+(launch template, scale-in protection for new instances, tags per docs/design.md)."""
 
 from __future__ import annotations
 
