@@ -34,9 +34,10 @@ from tests.e2e.helpers import clients, group_state, swarm_nodes, wait
 from tests.e2e.localcloud.box import Box
 from tests.e2e.localcloud.cloud import LocalCloud
 from tests.e2e.localcloud.node import HOST_DOCKER_CLI
+from tests.support.browser import cluster_page_shows_decision
 from tests.support.images import ARTIFACTS
 
-pytestmark = [pytest.mark.e2e, pytest.mark.chain]
+pytestmark = [pytest.mark.e2e, pytest.mark.chain, pytest.mark.browser]
 
 HOLD_SECONDS = 20
 AIRTASKS = str(Path(sys.executable).with_name("airtasks"))
@@ -143,6 +144,8 @@ def test_tasks_scale_the_group_out_run_and_scale_it_in_a_lost_node_included(
         assert labels["airtasks.role"] == "worker", labels
         assert labels["airtasks.queue"] == QUEUE, labels
 
+    cluster_page_shows_the_scale_out(box, api, group, workers)
+
     # A node is lost mid-task: the instance is terminated (the group replaces it, as an ASG does).
     # The victim runs burst tasks in both its slots, all started in the last 10 s: mid-task, and no
     # task of example_interleaved (no retries) can be there.
@@ -234,6 +237,42 @@ def test_tasks_scale_the_group_out_run_and_scale_it_in_a_lost_node_included(
         assert epoch(timing.killed) > last_end, f"{iid} was gone before its last task ended"
 
     report_timeline(box, history, triggered, lost, removed, done, victim, manager_ids)
+
+
+def cluster_page_shows_the_scale_out(box: Box, api: httpx.Client, group: str, workers: list[str]) -> None:
+    """The Cluster page on the cloud path: the API server's view (the same config as the scaler, read
+    with the viewer's token) lists the queue, its scale-out decision and its nodes; Chromium shows
+    the decision (screenshot in tests/artifacts)."""
+
+    def view() -> dict[str, Any] | None:
+        r = api.get("/airtasks/api/view", timeout=60)
+        assert r.status_code == 200, r.text
+        data: dict[str, Any] = r.json()
+        (queue,) = [q for q in data["queues"] if q["queue"] == QUEUE] or [None]
+        if queue is None or not {n["id"] for n in queue["nodes"]} >= set(workers):
+            return None  # the view reads live; a node may still be joining the group's list
+        return data
+
+    data = wait(view, 60, "the Cluster page's API to list every worker", box)
+    assert data["cluster_name"] == CLUSTER
+    assert data["backend"] == "aws"
+    assert data["problems"] == [], data["problems"]
+    (queue,) = [q for q in data["queues"] if q["queue"] == QUEUE]
+    assert queue["group"] == group
+    assert queue["current"] == MAX_NODES
+    assert not queue["failed"], queue["reason"]
+    outs = [d for d in data["decisions"] if d["queue"] == QUEUE and d["action"] == "scale_out"]
+    assert outs, data["decisions"]
+    assert max(d["desired"] for d in outs) == MAX_NODES
+    assert data["history"]["store"] == "airflow"
+    cluster_page_shows_decision(
+        box.url,
+        box.password_file.read_text().strip(),
+        QUEUE,
+        "scale_out",
+        outs[0]["reason"],
+        ARTIFACTS / "cluster-page-box.png",
+    )
 
 
 def report_timeline(

@@ -65,3 +65,34 @@ def open_cluster_page(driver: webdriver.Chrome) -> None:
     driver.switch_to.frame(
         wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "iframe[title='Cluster']")))
     )
+
+
+def cluster_page_shows_decision(
+    url: str, password: str, queue: str, action: str, reason: str, screenshot: Path
+) -> None:
+    """Log in, open the Cluster entry of the UI's navigation: the page shows `queue`'s card and a
+    decision row of `action` whose reason contains `reason`. A screenshot is saved either way
+    (`<screenshot>` on success, `<screenshot stem>-failure.png` otherwise)."""
+    screenshot.parent.mkdir(parents=True, exist_ok=True)
+    with chromium(log=screenshot.with_suffix(".chromedriver.log")) as driver:
+        wait = WebDriverWait(driver, 60)
+        try:
+            driver.set_window_size(1440, 1300)
+            login(driver, url, "admin", password)
+            open_cluster_page(driver)
+            card = wait.until(
+                ec.presence_of_element_located((By.CSS_SELECTOR, f"section[data-queue='{queue}']"))
+            )
+            assert f"Queue {queue}" in card.text
+            row = wait.until(
+                ec.presence_of_element_located(
+                    (By.CSS_SELECTOR, f"tr.decision[data-queue='{queue}'][data-action='{action}']")
+                )
+            )
+            assert reason in row.find_element(By.CSS_SELECTOR, "td.reason").text
+            driver.switch_to.default_content()
+            driver.save_screenshot(str(screenshot))
+        except Exception:
+            driver.switch_to.default_content()
+            driver.save_screenshot(str(screenshot.with_name(f"{screenshot.stem}-failure.png")))
+            raise

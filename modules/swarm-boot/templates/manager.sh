@@ -170,7 +170,9 @@ stack_cli() { # stack_cli [docker run options] -- <airtasks args>: the image's C
     "$AIRTASKS_STACK_IMAGE" "$@"
 }
 
-write_scaler_override() { # the manager's worker: AIRTASKS_CONFIG, and AWS_ENDPOINT_URL if set here
+# The scaler (the manager's worker) and the Cluster page (the API server) read the same config and
+# reach the same cloud endpoint: both get AIRTASKS_CONFIG, and AWS_ENDPOINT_URL if set here.
+write_scaler_override() {
   python3 - "$1" "$AIRTASKS_STACK_SCALER_CONFIG" "${AWS_ENDPOINT_URL:-}" <<'PY'
 import json, sys
 path, config, endpoint = sys.argv[1:4]
@@ -181,7 +183,8 @@ if endpoint:  # a private AWS endpoint this script was pointed at: the scaler us
     env["AWS_ENDPOINT_URL"] = endpoint
 env = {k: v.replace("$", "$$") for k, v in env.items()}  # no interpolation by `docker stack deploy`
 with open(path, "w") as fh:  # JSON is YAML
-    json.dump({"version": "3.8", "services": {"worker-manager": {"environment": env}}}, fh, indent=2)
+    services = {name: {"environment": env} for name in ("worker-manager", "airflow-apiserver")}
+    json.dump({"version": "3.8", "services": services}, fh, indent=2)
 PY
 }
 
