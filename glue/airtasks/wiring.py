@@ -14,6 +14,8 @@ history. `build_clients` makes them all, in two modes:
 
 from __future__ import annotations
 
+import json
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -131,14 +133,37 @@ def _rabbitmq(
     return RabbitMQSource(src, creds)
 
 
+_SHARED_BACKENDS: dict[str, GroupBackend] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_backend(config: ScalerConfig) -> GroupBackend:
+    """One backend per process for the config's cloud and region, built on first use.
+
+    Building a backend builds its SDK clients, and boto3 reads and parses its service models each
+    time (most of a second of CPU, holding the GIL). The Cluster page asks on every request, in
+    the API server's process that also serves the page's own REST calls, so it reuses one; the
+    SDK clients are safe to share between threads.
+    """
+    swarm_url = config.swarm.docker_url if config.swarm is not None else None
+    key = json.dumps([config.backend, config.region, config.project, swarm_url])
+    with _SHARED_LOCK:
+        backend = _SHARED_BACKENDS.get(key)
+        if backend is None:
+            backend = _SHARED_BACKENDS[key] = make_backend(config)
+        return backend
+
+
 def build_clients(
     config: ScalerConfig,
     env: Mapping[str, str] | None = None,
     *,
     read_only: bool = False,
     airflow_token: str | None = None,
+    share_backend: bool = False,
 ) -> Clients:
-    """Clients from the config (see the module docstring for the two modes)."""
+    """Clients from the config (see the module docstring for the two modes). `share_backend`:
+    take the process's backend for this config (`shared_backend`) instead of a new one."""
     problems: list[str] = []
     airflow = _airflow(config, env, read_only, airflow_token, problems)
     rabbitmq = _rabbitmq(config, env, read_only, problems)
@@ -152,7 +177,7 @@ def build_clients(
 
     backend: Any
     try:
-        backend = make_backend(config)
+        backend = shared_backend(config) if share_backend else make_backend(config)
     except (ImportError, AirtasksError) as exc:
         if not read_only:
             raise
@@ -184,4 +209,4 @@ def build_clients(
     )
 
 
-__all__ = ["Clients", "UnavailableBackend", "build_clients"]
+__all__ = ["Clients", "UnavailableBackend", "build_clients", "shared_backend"]

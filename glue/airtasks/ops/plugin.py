@@ -112,7 +112,7 @@ def current_view(token: str, hours: float | None = None) -> ClusterView:
         config = load_task_config(_get_variable).config
     except AirtasksError as exc:
         return empty_view(str(exc))
-    clients = build_clients(config, read_only=True, airflow_token=token)
+    clients = build_clients(config, read_only=True, airflow_token=token, share_backend=True)
     try:
         window = hours * 3600.0 if hours is not None else None
         return build_view(config, clients, window_seconds=window)
