@@ -55,9 +55,10 @@ test: $(STAMP) ## the whole suite (what CI runs), chain included: tests/e2e and 
 test-e2e: $(STAMP) ## only the e2e tests: local cloud, boot, the cluster-in-a-box chain (root)
 	$(BIN)/pytest --durations=10 -m e2e $(PYTEST_ARGS) tests/e2e
 
-lint: $(STAMP) $(TOOLS_STAMP) ## ruff, terraform fmt/validate, checkov, shellcheck of the boot scripts, README tables
-	$(BIN)/ruff check glue tests dags
-	$(BIN)/ruff format --check glue tests dags
+lint: $(STAMP) $(TOOLS_STAMP) ## ruff, mypy strict, terraform fmt/validate, checkov, shellcheck of the boot scripts, README tables
+	$(BIN)/ruff check glue tests dags bench
+	$(BIN)/ruff format --check glue tests dags bench
+	$(BIN)/mypy
 	terraform fmt -check -recursive -diff modules envs
 	@set -e; for d in $(TF_DIRS); do \
 	  case "$$d" in *gcp/*) if [ -z "$(GOOGLE_PROVIDER)" ]; then \
@@ -72,8 +73,8 @@ lint: $(STAMP) $(TOOLS_STAMP) ## ruff, terraform fmt/validate, checkov, shellche
 	$(BIN)/pytest -q -m "not integration and not e2e" tests/terraform/test_boot_scripts.py tests/terraform/test_readme_tables.py
 
 fmt: $(STAMP) ## rewrite Python and Terraform files in place
-	$(BIN)/ruff format glue tests dags
-	$(BIN)/ruff check --fix glue tests dags
+	$(BIN)/ruff format glue tests dags bench
+	$(BIN)/ruff check --fix glue tests dags bench
 	terraform fmt -recursive modules envs
 
 plan: ## terraform plan of envs/$(ENV) (ENV=aws|gcp|local)
