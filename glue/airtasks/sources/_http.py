@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+import ssl
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import certifi
 import httpx
 from tenacity import (
     RetryCallState,
@@ -24,6 +27,13 @@ class _Retryable(Exception):
     def __init__(self, response: httpx.Response) -> None:
         super().__init__(f"HTTP {response.status_code}")
         self.response = response
+
+
+@functools.cache
+def tls_context(verify: bool) -> ssl.SSLContext | bool:
+    """httpx's `verify`, one SSL context per process: httpx would build one per client, loading
+    the CA bundle each time, and the Cluster page builds its clients on every request."""
+    return ssl.create_default_context(cafile=certifi.where()) if verify else False
 
 
 def _retryable(exc: BaseException) -> bool:

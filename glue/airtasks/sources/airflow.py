@@ -17,7 +17,7 @@ import httpx
 
 from airtasks.config import AirflowSourceConfig, Credentials
 from airtasks.errors import SourceReadError
-from airtasks.sources._http import request
+from airtasks.sources._http import request, tls_context
 
 TI_PATH = "/api/v2/dags/~/dagRuns/~/taskInstances"
 PAGE = 100
@@ -69,7 +69,7 @@ class AirflowSource:
             self._client = httpx.Client(
                 base_url=self.config.url,
                 timeout=self.config.timeout_seconds,
-                verify=self.config.verify_tls,
+                verify=tls_context(self.config.verify_tls),
                 transport=self._transport,
                 headers={"Accept": "application/json"},
             )

@@ -13,7 +13,7 @@ import httpx
 
 from airtasks.config import Credentials, RabbitMQSourceConfig
 from airtasks.errors import SourceReadError
-from airtasks.sources._http import request
+from airtasks.sources._http import request, tls_context
 
 
 class RabbitMQSource:
@@ -38,7 +38,7 @@ class RabbitMQSource:
             self._client = httpx.Client(
                 base_url=self.config.url,
                 timeout=self.config.timeout_seconds,
-                verify=self.config.verify_tls,
+                verify=tls_context(self.config.verify_tls),
                 auth=auth,
                 transport=self._transport,
             )
