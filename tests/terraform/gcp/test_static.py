@@ -374,8 +374,8 @@ def test_manager_may_publish_its_secrets_and_scale_this_cluster_only() -> None:
     assert role["permissions"] == "local.scaler_permissions"
     assert mgr.locals["scaler_permissions"] == [
         "compute.instanceGroupManagers.get",
-        "compute.instanceGroupManagers.list",
         "compute.instanceGroupManagers.update",
+        "compute.instances.get",
         "compute.regionOperations.get",
     ]
     assert not [r for r in mgr.resources if r.type.endswith(("_iam_binding", "_iam_policy"))]
