@@ -16,6 +16,12 @@ what our policies use, following AWS's documented evaluation logic, and refuses 
   Bool, Null, each also with `IfExists`. A key missing from the request fails a positive operator,
   passes a negated one, passes anything `...IfExists`. Condition keys are case-insensitive.
   Set operators (ForAnyValue:/ForAllValues:) and policy variables are not supported: ValueError.
+
+GCP: `gcp_condition_holds` evaluates the part of IAM Conditions (CEL) that a binding limited by
+resource name uses (https://cloud.google.com/iam/docs/conditions-attribute-reference#resource-name):
+`resource.name` with `extract("<prefix>{var}<suffix>")` (the text after the first `<prefix>`, up
+to the next `<suffix>` or the end; "" when the template does not match), `startsWith`, `endsWith`,
+`==`, `!=`, `!`, `&&`, `||`, parentheses and string literals. Anything else: ValueError.
 """
 
 from __future__ import annotations
@@ -139,4 +145,122 @@ def allowed(
     return evaluate(policies, action, resource, context) == "allow"
 
 
-__all__ = ["Decision", "allowed", "evaluate"]
+# ---------------------------------------------------------------------------------------------------
+# GCP IAM Conditions: the resource-name subset of CEL
+# ---------------------------------------------------------------------------------------------------
+
+_CEL_TOKEN = re.compile(
+    r'\s*(\|\||&&|==|!=|!|\(|\)|"(?:[^"\\]|\\.)*"|resource\.name\b|\.(?:extract|startsWith|endsWith)\()'
+)
+
+
+def _extract(name: str, template: str) -> str:
+    match = re.fullmatch(r"(.*?)\{\w+\}(.*)", template)
+    if not match:
+        raise ValueError(f"extract template without a {{variable}}: {template!r}")
+    prefix, suffix = match.groups()
+    start = name.find(prefix)
+    if start < 0:
+        return ""
+    rest = name[start + len(prefix) :]
+    if not suffix:
+        return rest
+    end = rest.find(suffix)
+    return rest[:end] if end >= 0 else ""
+
+
+class _Cel:
+    def __init__(self, expression: str, resource_name: str) -> None:
+        self.tokens: list[str] = []
+        pos, text = 0, expression.strip()
+        while pos < len(text):
+            match = _CEL_TOKEN.match(text, pos)
+            if not match:
+                raise ValueError(f"CEL not supported here: {text[pos : pos + 40]!r}")
+            self.tokens.append(match.group(1))
+            pos = match.end()
+            while pos < len(text) and text[pos].isspace():
+                pos += 1
+        self.name = resource_name
+
+    def _take(self, want: str | None = None) -> str:
+        if not self.tokens:
+            raise ValueError("CEL expression ends early")
+        token = self.tokens.pop(0)
+        if want is not None and token != want:
+            raise ValueError(f"CEL: expected {want!r}, got {token!r}")
+        return token
+
+    def _peek(self) -> str | None:
+        return self.tokens[0] if self.tokens else None
+
+    def _string(self) -> str:
+        token = self._take()
+        if not token.startswith('"'):
+            raise ValueError(f"CEL: expected a string literal, got {token!r}")
+        return str(token[1:-1].encode().decode("unicode_escape"))
+
+    def parse(self) -> bool:
+        value = self._or()
+        if self.tokens:
+            raise ValueError(f"CEL: unexpected {self.tokens[0]!r}")
+        return value
+
+    def _or(self) -> bool:
+        value = self._and()
+        while self._peek() == "||":
+            self._take()
+            right = self._and()
+            value = value or right
+        return value
+
+    def _and(self) -> bool:
+        value = self._not()
+        while self._peek() == "&&":
+            self._take()
+            right = self._not()
+            value = value and right
+        return value
+
+    def _not(self) -> bool:
+        if self._peek() == "!":
+            self._take()
+            return not self._not()
+        if self._peek() == "(":
+            self._take()
+            value = self._or()
+            self._take(")")
+            return value
+        left = self._value()
+        if isinstance(left, bool):
+            return left
+        op = self._take()
+        if op not in {"==", "!="}:
+            raise ValueError(f"CEL: a string needs == or !=, got {op!r}")
+        right = self._value()
+        return (left == right) if op == "==" else (left != right)
+
+    def _value(self) -> str | bool:
+        token = self._peek()
+        if token is not None and token.startswith('"'):
+            return self._string()
+        self._take("resource.name")
+        value: str = self.name
+        if self._peek() == ".extract(":
+            self._take()
+            value = _extract(value, self._string())
+            self._take(")")
+        if self._peek() in {".startsWith(", ".endsWith("}:
+            method = self._take()
+            arg = self._string()
+            self._take(")")
+            return value.startswith(arg) if method == ".startsWith(" else value.endswith(arg)
+        return value
+
+
+def gcp_condition_holds(expression: str, resource_name: str) -> bool:
+    """Whether an IAM condition on `resource.name` holds for a request on `resource_name`."""
+    return _Cel(expression, resource_name).parse()
+
+
+__all__ = ["Decision", "allowed", "evaluate", "gcp_condition_holds"]

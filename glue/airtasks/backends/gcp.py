@@ -2,12 +2,15 @@
 
 `resize` sets the target size; `delete_instances` removes exactly the named instance and lowers
 the target size by one (the MIG never picks a victim). Instance creation times come from the
-Instances API once per instance and are cached.
+Instances API (`instances.get`, permission compute.instances.get) once per instance and are cached:
+the managed-instance listing carries no creation time. A VM the group is still creating has a URL
+but no instance yet (404): it is reported as booting, launched now, and looked up again next pass.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import time
 from typing import Any
 
 from airtasks.backends.base import Instance
@@ -15,6 +18,8 @@ from airtasks.errors import BackendError
 
 # MIG actions after which an instance no longer counts towards the group.
 LEAVING = frozenset({"DELETING", "ABANDONING"})
+# MIG actions under which the VM may not exist yet (the group retries until it does).
+COMING = frozenset({"CREATING", "CREATING_WITHOUT_RETRIES", "RECREATING"})
 
 
 def _describe(exc: Exception) -> str:
@@ -94,13 +99,16 @@ class GcpBackend:
         except Exception as exc:
             raise self._fail(f"resize to {size}", group, exc) from None
 
-    def _created_at(self, url: str, group: str) -> float:
+    def _created_at(self, url: str, group: str) -> float | None:
+        """Epoch seconds the VM was created; None while it does not exist yet (404)."""
         if url not in self._created:
             _, instances = self._clients()
             zone, name = _zone_and_name(url)
             try:
                 inst = instances.get(project=self.project, zone=zone, instance=name, timeout=self._timeout)
             except Exception as exc:
+                if getattr(exc, "code", None) == 404:
+                    return None  # not created yet (or gone, and the group recreates it): not cached
                 raise self._fail(f"get instance {name} of", group, exc) from None
             stamp = str(inst.creation_timestamp or "")
             try:
@@ -123,9 +131,11 @@ class GcpBackend:
             url = str(m.instance)
             _, name = _zone_and_name(url)
             state = str(m.instance_status) if m.instance_status else action
-            out.append(
-                Instance(id=str(m.name or name), launched_at=self._created_at(url, group), state=state)
-            )
+            created = self._created_at(url, group)
+            if created is None:
+                # Booting, and launched "now", so that it never looks idle for long to the scaler.
+                created, state = time.time(), action if action in COMING else "CREATING"
+            out.append(Instance(id=str(m.name or name), launched_at=created, state=state))
         return out
 
     def read(self, group: str) -> tuple[int, list[Instance]]:

@@ -25,6 +25,11 @@ resource "google_compute_network" "this" {
   description             = "Air-Tasks cluster ${var.cluster_name}"
   auto_create_subnetworks = false # custom mode: only the subnet below
   routing_mode            = "REGIONAL"
+
+  # Docker's overlay networks (Swarm ingress and the stack's) carry 1450-byte packets and VXLAN
+  # adds 50 bytes: 1500 on the wire, over GCP's default VPC MTU of 1460. 1500 fits them, is what
+  # the internet takes, and leaves every overlay at Docker's default (see the README).
+  mtu = 1500
 }
 
 resource "google_compute_subnetwork" "this" {

@@ -34,17 +34,20 @@ resource "google_secret_manager_secret_iam_member" "manager" {
 ################################################################################
 # Scaler: resize this cluster's worker MIGs and delete instances in them
 #
-# A custom role with just what the scaler calls (get, list managed instances,
-# resize, deleteInstances, wait for the region operation), bound with an IAM
-# condition that limits the MIG permissions to MIGs named airtasks-<cluster>-*.
-# See the README for what the condition cannot narrow.
+# A custom role with just what the scaler calls (glue/airtasks/backends/gcp.py:
+# get, listManagedInstances, resize, deleteInstances, wait for the region
+# operation, and instances.get for a VM's creation time, which the managed-
+# instance listing does not carry), bound with an IAM condition that limits MIGs
+# and VMs to names starting with airtasks-<cluster>-. See the README for what the
+# condition cannot narrow. tests/integration/test_gcp_permissions.py maps each
+# API call the backend makes to its permission and checks it is here.
 ################################################################################
 
 locals {
   scaler_permissions = [
     "compute.instanceGroupManagers.get",    # get, listManagedInstances
-    "compute.instanceGroupManagers.list",   # discover the cluster's groups
     "compute.instanceGroupManagers.update", # resize, deleteInstances
+    "compute.instances.get",                # a managed VM's creationTimestamp
     "compute.regionOperations.get",         # wait for resize / deleteInstances
   ]
   mig_prefix = "airtasks-${var.cluster_name}-"
@@ -63,14 +66,17 @@ resource "google_project_iam_member" "scaler" {
   role    = google_project_iam_custom_role.scaler.name
   member  = "serviceAccount:${google_service_account.manager.email}"
 
-  # Anything that is not a MIG (the project for list, region operations) passes;
-  # a MIG passes only when its name starts with airtasks-<cluster>-.
+  # A MIG or a VM passes only when its name starts with airtasks-<cluster>- (the
+  # worker VMs are named after their MIG); region operations, whose names carry
+  # neither, pass.
   condition {
-    title       = "airtasks-${var.cluster_name} MIGs only"
-    description = "Instance group managers named ${local.mig_prefix}* only."
+    title       = "airtasks-${var.cluster_name} MIGs and VMs only"
+    description = "Instance group managers and instances named ${local.mig_prefix}* only."
     expression  = <<-CEL
-      resource.name.extract("/instanceGroupManagers/{name}") == "" ||
-      resource.name.extract("/instanceGroupManagers/{name}").startsWith("${local.mig_prefix}")
+      (resource.name.extract("/instanceGroupManagers/{name}") == "" ||
+        resource.name.extract("/instanceGroupManagers/{name}").startsWith("${local.mig_prefix}")) &&
+      (resource.name.extract("/instances/{name}") == "" ||
+        resource.name.extract("/instances/{name}").startsWith("${local.mig_prefix}"))
     CEL
   }
 }

@@ -4,7 +4,7 @@ terraform {
   required_providers {
     google = {
       source  = "hashicorp/google"
-      version = ">= 5.0, < 7.0"
+      version = ">= 5.0" # no cap: 7.x changed nothing used here (envs/gcp/README.md)
     }
   }
 }

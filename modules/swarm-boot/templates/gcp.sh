@@ -48,15 +48,42 @@ print(base64.b64decode(json.load(sys.stdin)["payload"]["data"]).decode())' <<<"$
   }
 }
 
+# IAM grants made just before the VM can take minutes to reach Secret Manager (403 until then):
+# addVersion is tried again with the workers' back-off (2, 4, 8, 16, 30, 30 ... s, one log line
+# per try) for up to join_timeout_seconds, which is as long as the workers wait for it anyway.
 store_put() { # $3 (the SSM type) means nothing here: every secret is private
-  local header tmp rc=0
-  header="$(auth_header)" || die "no access token from the metadata server"
+  local header tmp code reason try=0 delay=2 left pause deadline=$((SECONDS + AIRTASKS_JOIN_TIMEOUT))
   tmp="$(umask 077 && mktemp)"
   printf '{"payload": {"data": "%s"}}' "$(printf '%s' "$2" | base64 -w0)" >"$tmp"
-  curl -fsS -o /dev/null -X POST -H @<(printf '%s\n' "$header") -H 'Content-Type: application/json' \
-    --data-binary "@$tmp" "$SECRETMANAGER/$AIRTASKS_PROJECT/secrets/$1:addVersion" || rc=$?
+  while true; do
+    try=$((try + 1))
+    code=000 reason="no access token from the metadata server"
+    if header="$(auth_header)"; then
+      code="$(curl -s -o /dev/null -w '%{http_code}' -X POST -H @<(printf '%s\n' "$header") \
+        -H 'Content-Type: application/json' --data-binary "@$tmp" \
+        "$SECRETMANAGER/$AIRTASKS_PROJECT/secrets/$1:addVersion" 2>/dev/null)" || true
+      case "$code" in
+      2??)
+        ((try == 1)) || log "try $try: added a version to secret $1"
+        break
+        ;;
+      000) reason="Secret Manager did not answer" ;;
+      403) reason="HTTP 403, permission denied (a new IAM grant can take minutes to apply)" ;;
+      *) reason="HTTP ${code:0:3}" ;;
+      esac
+    fi
+    left=$((deadline - SECONDS))
+    if ((left <= 0)) || [[ "$code" == 400 ]]; then
+      rm -f "$tmp"
+      die "could not add a version to secret $1 after $try tries: $reason" \
+        "(does the service account have secretmanager.versions.add on it?)"
+    fi
+    pause=$((delay < left ? delay : left))
+    log "try $try: adding a version to secret $1 failed: $reason; next try in ${pause}s (${left}s left of ${AIRTASKS_JOIN_TIMEOUT}s)"
+    sleep "$pause"
+    delay=$((delay * 2 > 30 ? 30 : delay * 2))
+  done
   rm -f "$tmp"
-  ((rc == 0)) || die "could not add a version to secret $1 (does the service account have secretmanager.versions.add?)"
 }
 
 # Managers (manager_count 3 or 5): the one that initialises a new Swarm is named by init_manager

@@ -2,8 +2,10 @@
 
 The real `google-cloud-compute` client (REST transport) is pointed at it with
 `client_options={"api_endpoint": "http://127.0.0.1:PORT"}` and anonymous credentials. It keeps
-regional MIGs with their managed instances, answers operations as DONE, records every call,
-and can be switched to answer HTTP 500.
+regional MIGs with their managed instances, answers operations as DONE (or, with
+`operations_pending`, as RUNNING until the client polls them), records every call, and can be
+switched to answer HTTP 500. An instance with `exists=False` is one the group is still creating:
+listed with currentAction CREATING and no status, while `instances.get` answers 404, as GCE does.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class FakeInstance:
     zone: str
     created: dt.datetime
     status: str = "RUNNING"
+    exists: bool = True
 
 
 @dataclass
@@ -49,6 +52,7 @@ class FakeCompute:
         self.migs: dict[str, FakeMig] = {}
         self.calls: list[tuple[str, str]] = []
         self.fail = False
+        self.operations_pending = False
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self.port = free_port()
@@ -84,7 +88,7 @@ class FakeCompute:
             "kind": "compute#operation",
             "name": f"operation-{next(self._ids)}",
             "operationType": kind,
-            "status": "DONE",
+            "status": "RUNNING" if self.operations_pending and kind != "get" else "DONE",
             "progress": 100,
             "region": region,
             "selfLink": f"https://www.googleapis.com/compute/v1/projects/{project}/regions/{region}/operations/x",
@@ -100,7 +104,7 @@ class FakeCompute:
             if m := INSTANCE.match(path):
                 for mig in self.migs.values():
                     for inst in mig.instances:
-                        if inst.name == m[3] and inst.zone == m[2]:
+                        if inst.name == m[3] and inst.zone == m[2] and inst.exists:
                             stamp = inst.created.isoformat(timespec="milliseconds")
                             return 200, {"name": inst.name, "status": inst.status, "creationTimestamp": stamp}
                 return 404, {"error": {"code": 404, "message": f"instance {m[3]} not found"}}
@@ -117,12 +121,12 @@ class FakeCompute:
                 return 200, self._operation(project, region, "compute.instanceGroupManagers.resize")
             if method == "POST" and verb == "listManagedInstances":
                 items = [
-                    {
-                        "instance": self.instance_url(project, i),
-                        "name": i.name,
-                        "instanceStatus": i.status,
-                        "currentAction": "NONE",
-                    }
+                    {"instance": self.instance_url(project, i), "name": i.name}
+                    | (
+                        {"instanceStatus": i.status, "currentAction": "NONE"}
+                        if i.exists
+                        else {"currentAction": "CREATING"}
+                    )
                     for i in mig.instances
                 ]
                 return 200, {"managedInstances": items}
