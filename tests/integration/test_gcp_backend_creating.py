@@ -12,9 +12,9 @@ from google.auth.credentials import AnonymousCredentials
 
 from airtasks.backends.gcp import GcpBackend
 from airtasks.config import parse_config
-from airtasks.memory import InProcessMemoryStore
 from airtasks.ops.view import node_status
-from airtasks.scaling import Scaler
+from airtasks.scaling.scaler import Scaler
+from airtasks.wiring import Clients
 from tests.support.services.gce_fake import FakeCompute, fake_compute
 from tests.unit.fakes import FakeAirflow
 
@@ -76,7 +76,7 @@ def test_the_scaler_pass_is_not_held_by_a_creating_vm(compute: FakeCompute, back
         }
     )
     airflow = FakeAirflow(queued={"default": 2})
-    scaler = Scaler(config, backend, airflow=airflow, memory=InProcessMemoryStore())  # type: ignore[arg-type]
+    scaler = Scaler(config, Clients(backend, airflow=airflow))  # type: ignore[arg-type]
     (report,) = scaler.run_pass(dry_run=True).queues
     assert not report.failed, report.reason
     assert "read failed" not in report.reason
