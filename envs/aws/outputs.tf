@@ -1,43 +1,39 @@
 output "manager_address" {
   description = "Private address of the manager (its Swarm advertise address)."
-  value       = module.manager.private_ip
+  value       = module.cluster.manager_address
 }
 
 output "manager_group" {
   description = "Auto Scaling group of the managers (1, 3 or 5; a lost manager is replaced from it)."
-  value       = module.manager.group_name
+  value       = module.cluster.manager_group
 }
 
 output "manager_instance_id" {
   description = "Instance id of the manager."
-  value       = module.manager.instance_id
+  value       = module.cluster.manager_instance_id
 }
 
 output "manager_public_ip" {
   description = "Public address of the manager."
-  value       = module.manager.public_ip
+  value       = module.cluster.manager_public_ip
 }
 
 output "scaler_config" {
   description = "What the scaler reads (`terraform output -json scaler_config`): backend, region, load sources, and per queue its group, min, max and slots per node."
-  value       = local.scaler_config
+  value       = module.cluster.scaler_config
 }
 
 output "ssm_parameters" {
   description = "Names (never values) of the SSM parameters holding the Swarm join info."
-  value = {
-    worker_token    = module.manager.worker_token_parameter
-    manager_token   = module.manager.manager_token_parameter
-    manager_address = module.manager.manager_address_parameter
-  }
+  value       = module.cluster.ssm_parameters
 }
 
 output "web_url" {
   description = "Where the Airflow UI is (HTTPS via the proxy on the manager; reachable from `web_cidrs`)."
-  value       = module.manager.public_ip == null || module.manager.public_ip == "" ? null : "https://${module.manager.public_ip}/"
+  value       = module.cluster.web_url
 }
 
 output "worker_groups" {
   description = "Auto Scaling group name per queue."
-  value       = { for q, w in module.workers : q => w.group_name }
+  value       = module.cluster.worker_groups
 }

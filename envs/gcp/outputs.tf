@@ -4,7 +4,7 @@
 
 output "scaler_config" {
   description = "What the scaler reads (`airtasks scale --config`): backend `gcp`, project, region, and per queue its MIG, min, max, slots_per_node."
-  value       = local.scaler_config
+  value       = module.cluster.scaler_config
 }
 
 ################################################################################
@@ -13,27 +13,27 @@ output "scaler_config" {
 
 output "manager_address" {
   description = "Internal address of the manager (its Swarm advertise address)."
-  value       = module.manager.internal_ip
+  value       = module.cluster.manager_address
 }
 
 output "manager_name" {
   description = "Name of the manager VM, for `gcloud compute ssh`."
-  value       = module.manager.name
+  value       = module.cluster.manager_name
 }
 
 output "manager_public_ip" {
   description = "Static external IP of the manager (point your DNS name at it); `null` without one."
-  value       = module.manager.external_ip
+  value       = module.cluster.manager_public_ip
 }
 
 output "manager_zone" {
   description = "Zone of the manager VM."
-  value       = module.manager.zone
+  value       = module.cluster.manager_zone
 }
 
 output "web_url" {
   description = "URL of the Airflow UI behind the manager's HTTPS proxy."
-  value       = module.manager.web_url
+  value       = module.cluster.web_url
 }
 
 ################################################################################
@@ -42,7 +42,7 @@ output "web_url" {
 
 output "secret_ids" {
   description = "Secret Manager secret ids holding the Swarm worker token, manager token and manager address (values are written by the manager at boot)."
-  value       = module.manager.secret_ids
+  value       = module.cluster.secret_ids
 }
 
 ################################################################################
@@ -51,5 +51,5 @@ output "secret_ids" {
 
 output "worker_groups" {
   description = "Regional MIG name per queue."
-  value       = { for q, w in module.workers : q => w.name }
+  value       = module.cluster.worker_groups
 }

@@ -3,32 +3,17 @@ variable "admin_cidrs" {
   type        = list(string)
   default     = []
   nullable    = false
-
-  validation {
-    condition     = alltrue([for c in var.admin_cidrs : can(cidrnetmask(c))]) && !contains(var.admin_cidrs, "0.0.0.0/0")
-    error_message = "admin_cidrs must hold IPv4 CIDR ranges such as \"203.0.113.7/32\", never \"0.0.0.0/0\"; fix or remove the bad entry."
-  }
 }
 
 variable "cluster_name" {
   description = "Name of the cluster; every resource is named `airtasks-<cluster_name>...`."
   type        = string
-
-  validation {
-    condition     = can(regex("^[a-z][a-z0-9-]{1,20}[a-z0-9]$", var.cluster_name))
-    error_message = "cluster_name must match ^[a-z][a-z0-9-]{1,20}[a-z0-9]$ (3-22 lowercase letters, digits, dashes; e.g. \"demo\")."
-  }
 }
 
 variable "image" {
   description = "Boot image of every VM (image family or path). `null` = Debian 12 (`debian-cloud/debian-12`); Docker is installed at boot if absent."
   type        = string
   default     = null
-
-  validation {
-    condition     = var.image == null || can(regex("^[a-z0-9][a-z0-9/._-]*$", var.image))
-    error_message = "image must be an image family or path such as \"debian-cloud/debian-12\" or \"projects/my-project/global/images/airtasks-1\", or null."
-  }
 }
 
 variable "manager_count" {
@@ -36,11 +21,6 @@ variable "manager_count" {
   type        = number
   default     = 1
   nullable    = false
-
-  validation {
-    condition     = contains([1, 3, 5], var.manager_count)
-    error_message = "manager_count must be 1, 3 or 5 (an odd number keeps a Raft quorum: 3 survive the loss of one manager, 5 of two); set manager_count = 3 for high availability."
-  }
 }
 
 variable "manager_machine_type" {
@@ -48,21 +28,11 @@ variable "manager_machine_type" {
   type        = string
   default     = "e2-standard-4"
   nullable    = false
-
-  validation {
-    condition     = can(regex("^[a-z][a-z0-9]*-[a-z0-9-]+$", var.manager_machine_type))
-    error_message = "manager_machine_type must be a GCE machine type such as \"e2-standard-4\"."
-  }
 }
 
 variable "project_id" {
   description = "GCP project id to deploy into (the project id, not its number)."
   type        = string
-
-  validation {
-    condition     = can(regex("^[a-z][a-z0-9-]{4,28}[a-z0-9]$", var.project_id))
-    error_message = "project_id must be a GCP project id (6-30 lowercase letters, digits, dashes), e.g. \"my-project-123\"."
-  }
 }
 
 variable "queues" {
@@ -76,44 +46,10 @@ variable "queues" {
   }))
   nullable = false
 
-  validation {
-    condition     = length(var.queues) > 0
-    error_message = "queues must define at least one queue, e.g. { default = { machine_type = \"e2-standard-4\", min_size = 0, max_size = 10, slots_per_node = 4 } }."
-  }
-
-  validation {
-    condition     = alltrue([for q in keys(var.queues) : can(regex("^[a-z]([a-z0-9-]{0,29}[a-z0-9])?$", q))])
-    error_message = "queues keys must be queue names matching ^[a-z]([a-z0-9-]{0,29}[a-z0-9])?$ (lowercase letter first, letters, digits, dashes, no dash at the end), e.g. \"default\"."
-  }
-
-  validation {
-    condition     = !contains(keys(var.queues), "manager")
-    error_message = "queues must not have a \"manager\" key: the manager VM serves that queue; rename the queue."
-  }
-
-  validation {
-    condition     = alltrue([for q in values(var.queues) : can(regex("^[a-z][a-z0-9]*-[a-z0-9-]+$", q.machine_type))])
-    error_message = "queues.<name>.machine_type must be a GCE machine type such as \"e2-standard-4\"."
-  }
-
-  validation {
-    condition     = alltrue([for q in values(var.queues) : q.min_size >= 0 && floor(q.min_size) == q.min_size])
-    error_message = "queues.<name>.min_size must be a whole number >= 0."
-  }
-
+  # This deployment's own cap (modules/gcp/cluster checks the rest).
   validation {
     condition     = alltrue([for q in values(var.queues) : q.max_size >= 1 && q.max_size <= 100 && floor(q.max_size) == q.max_size])
     error_message = "queues.<name>.max_size must be a whole number between 1 and 100 (a sanity cap against typos); split the queue or raise the cap in envs/gcp/variables.tf."
-  }
-
-  validation {
-    condition     = alltrue([for q in values(var.queues) : q.min_size <= q.max_size])
-    error_message = "queues.<name>.min_size must not exceed max_size: lower min_size or raise max_size."
-  }
-
-  validation {
-    condition     = alltrue([for q in values(var.queues) : q.slots_per_node >= 1 && floor(q.slots_per_node) == q.slots_per_node])
-    error_message = "queues.<name>.slots_per_node must be a whole number >= 1 (the tasks one VM runs at once)."
   }
 }
 
@@ -122,11 +58,6 @@ variable "region" {
   type        = string
   default     = "europe-west1"
   nullable    = false
-
-  validation {
-    condition     = can(regex("^[a-z]+-[a-z]+[0-9]+$", var.region))
-    error_message = "region must be a GCP region such as \"europe-west1\" (not a zone like \"europe-west1-b\")."
-  }
 }
 
 variable "scaler" {
@@ -141,16 +72,6 @@ variable "scaler" {
   })
   default  = {}
   nullable = false
-
-  validation {
-    condition     = var.scaler.interval_seconds >= 1 && var.scaler.stabilization_seconds >= 0 && var.scaler.idle_seconds >= 0
-    error_message = "scaler.interval_seconds must be >= 1, scaler.stabilization_seconds and scaler.idle_seconds >= 0."
-  }
-
-  validation {
-    condition     = can(regex("^https?://", var.scaler.airflow_url)) && (var.scaler.rabbitmq_url == "" || can(regex("^https?://", var.scaler.rabbitmq_url)))
-    error_message = "scaler.airflow_url must be an http(s) URL; scaler.rabbitmq_url an http(s) URL of the management API, or \"\" for none."
-  }
 }
 
 variable "ssh_from_iap" {
@@ -172,11 +93,6 @@ variable "stack" {
     tls_hostnames    = optional(list(string), [])
   })
   default = null
-
-  validation {
-    condition     = var.stack == null || can(regex("^[A-Za-z0-9][A-Za-z0-9._/:@-]*$", var.stack.image))
-    error_message = "stack.image must be an image reference such as \"ghcr.io/acme/airtasks:1.0\" (no spaces or quotes), or set stack = null."
-  }
 }
 
 variable "subnet_cidr" {
@@ -184,11 +100,6 @@ variable "subnet_cidr" {
   type        = string
   default     = "10.20.0.0/20"
   nullable    = false
-
-  validation {
-    condition     = can(cidrnetmask(var.subnet_cidr)) && try(tonumber(split("/", var.subnet_cidr)[1]) <= 26, false)
-    error_message = "subnet_cidr must be an IPv4 CIDR range of /26 or larger, such as \"10.20.0.0/20\"."
-  }
 }
 
 variable "web_cidrs" {
@@ -196,21 +107,11 @@ variable "web_cidrs" {
   type        = list(string)
   default     = []
   nullable    = false
-
-  validation {
-    condition     = alltrue([for c in var.web_cidrs : can(cidrnetmask(c))])
-    error_message = "web_cidrs must hold IPv4 CIDR ranges such as \"198.51.100.0/24\"; fix or remove the bad entry."
-  }
 }
 
 variable "zones" {
-  description = "Zones of `region` for the worker MIGs (two or more); the manager goes in the first. Default `[]` = every zone of the region that is UP."
+  description = "Zones of `region` for the worker MIGs (two or more); the manager goes in the first. Default `[]` = every zone of the region that is UP at the first apply, pinned in state (later plans never move a VM when a zone goes down or Google adds one)."
   type        = list(string)
   default     = []
   nullable    = false
-
-  validation {
-    condition     = length(var.zones) == 0 || (length(distinct(var.zones)) >= 2 && alltrue([for z in var.zones : can(regex("^[a-z]+-[a-z]+[0-9]+-[a-z]$", z))]))
-    error_message = "zones must be empty (all zones of region) or list two or more zones such as \"europe-west1-b\"."
-  }
 }

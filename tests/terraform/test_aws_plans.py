@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +58,7 @@ def test_imdsv2_required_on_every_instance_and_template(env_plan: PlanSummary) -
 def test_root_volumes_encrypted(env_plan: PlanSummary) -> None:
     assert env_plan.of_type("aws_instance") == {}  # the managers are a group too
     templates = env_plan.of_type("aws_launch_template")
-    assert "module.manager.aws_launch_template.this" in templates
+    assert "module.cluster.module.manager.aws_launch_template.this" in templates
     for address, template in templates.items():
         (mapping,) = template["block_device_mappings"]
         assert mapping["ebs"][0]["encrypted"] == "true", address
@@ -98,7 +99,7 @@ def test_one_group_per_queue_with_its_sizes(env_plan: PlanSummary) -> None:
     groups = {
         v["name"]: v
         for a, v in env_plan.of_type("aws_autoscaling_group").items()
-        if not a.startswith("module.manager.")
+        if not a.startswith("module.cluster.module.manager.")
     }
     assert {n: (g["min_size"], g["max_size"]) for n, g in groups.items()} == {
         "airtasks-demo-default": (0, 10),
@@ -117,7 +118,7 @@ def test_one_group_per_queue_with_its_sizes(env_plan: PlanSummary) -> None:
 
 
 def test_manager_iam_scoped_to_the_cluster(env_plan: PlanSummary) -> None:
-    (doc,) = _policies(env_plan, "module.manager")
+    (doc,) = _policies(env_plan, "module.cluster.module.manager")
     for st in _statements(doc):
         assert st["Effect"] == "Allow"
         if st["Resource"] == ["*"]:
@@ -146,7 +147,7 @@ def test_manager_iam_scoped_to_the_cluster(env_plan: PlanSummary) -> None:
 
 def test_worker_roles_read_only_the_join_info(env_plan: PlanSummary) -> None:
     for queue in ("default", "io", "heavy"):
-        (doc,) = _policies(env_plan, f'module.workers["{queue}"]')
+        (doc,) = _policies(env_plan, f'module.cluster.module.workers["{queue}"]')
         (st,) = _statements(doc)
         assert st["Action"] == ["ssm:GetParameter"]  # no Put, no Delete, no wildcard
         assert sorted(st["Resource"]) == [
@@ -172,7 +173,7 @@ def test_parameters_hold_no_value_in_the_plan(env_plan: PlanSummary) -> None:
 def test_user_data_is_the_boot_script_without_secrets(env_plan: PlanSummary) -> None:
     for address, template in env_plan.of_type("aws_launch_template").items():
         raw = base64.b64decode(template["user_data"])
-        if address.startswith("module.manager."):  # gzip: EC2 takes 16 KiB of user data
+        if address.startswith("module.cluster.module.manager."):  # gzip: EC2 takes 16 KiB of user data
             script = gzip.decompress(raw).decode()
             assert "AIRTASKS_ROLE='manager'" in script
             assert "AIRTASKS_MANAGER_COUNT='1'" in script
@@ -196,8 +197,8 @@ def test_worker_policy_denies_writes_on_a_policy_checking_endpoint(
     def actions_only(doc: dict[str, Any]) -> dict[str, Any]:
         return {**doc, "Statement": [{**st, "Resource": "*"} for st in doc["Statement"]]}
 
-    (worker_doc,) = [actions_only(d) for d in _policies(env_plan, 'module.workers["default"]')]
-    (manager_doc,) = [actions_only(d) for d in _policies(env_plan, "module.manager")]
+    (worker_doc,) = [actions_only(d) for d in _policies(env_plan, 'module.cluster.module.workers["default"]')]
+    (manager_doc,) = [actions_only(d) for d in _policies(env_plan, "module.cluster.module.manager")]
     token = "/airtasks/demo/swarm/worker-token"
     # The first 7 requests are unauthenticated setup; everything after is checked against IAM.
     with run_moto(log=tmp_path / "moto.log", extra_env={"INITIAL_NO_AUTH_ACTION_COUNT": "7"}) as server:
@@ -236,12 +237,12 @@ def test_ha_managers_are_a_fixed_size_group_over_the_zones(terraform: Terraform)
     """manager_count = 3: one group of exactly three, in every public subnet (one per zone), whose
     boot script joins the others to the one that initialises the Swarm."""
     plan = terraform.plan("envs/aws", [HERE / "env-aws" / "ha.tfvars"])
-    group = plan.values["module.manager.aws_autoscaling_group.this"]
+    group = plan.values["module.cluster.module.manager.aws_autoscaling_group.this"]
     assert (group["min_size"], group["max_size"], group["desired_capacity"]) == (3, 3, 3)
     tags = {t["key"]: t["value"] for t in group["tag"]}
     assert tags["airtasks:role"] == "manager"
     assert tags["airtasks:cluster"] == "demo"
-    template = plan.values["module.manager.aws_launch_template.this"]
+    template = plan.values["module.cluster.module.manager.aws_launch_template.this"]
     script = gzip.decompress(base64.b64decode(template["user_data"])).decode()
     assert "AIRTASKS_MANAGER_COUNT='3'" in script
     assert "swarm_init_or_join" in script
@@ -249,3 +250,17 @@ def test_ha_managers_are_a_fixed_size_group_over_the_zones(terraform: Terraform)
     (options,) = template["metadata_options"]
     assert options["http_put_response_hop_limit"] == 2  # the scaler's container needs the role
     assert plan.of_type("aws_instance") == {}
+
+
+def test_cluster_hands_the_managers_the_stack_with_queues_and_scaler_config(terraform: Terraform) -> None:
+    """modules/aws/cluster passes `stack` through (merge, no field-by-field copy): the user's own
+    attributes reach the boot script next to the queues and the scaler's config it adds."""
+    plan = terraform.plan("modules/aws/cluster", [HERE / "aws-cluster" / "stack.tfvars"])
+    template = plan.values["module.manager.aws_launch_template.this"]
+    script = gzip.decompress(base64.b64decode(template["user_data"])).decode()
+    assert "AIRTASKS_STACK_IMAGE='ghcr.io/acme/airtasks:1.0'" in script
+    assert "AIRTASKS_STACK_NAME='airtasks'" in script
+    assert "AIRTASKS_STACK_TLS_HOSTNAMES='airflow.example.com'" in script
+    assert "AIRTASKS_STACK_QUEUES='default:4 heavy:8'" in script
+    (config,) = re.findall(r"^AIRTASKS_STACK_SCALER_CONFIG='(.*)'$", script, re.M)
+    assert json.loads(config) == plan.output("scaler_config")

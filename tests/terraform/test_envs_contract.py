@@ -1,7 +1,9 @@
 """envs/aws and envs/gcp take the same `queues` and `scaler` shapes and print the same `scaler_config`.
 
 Static (python-hcl2), so it runs without either provider. The one intended difference: a queue's
-machine is `instance_types` (list) on AWS and `machine_type` (string) on GCP.
+machine is `instance_types` (list) on AWS and `machine_type` (string) on GCP. The envs are thin
+roots: the scaler config, the stack handed to the managers and the validations are in their
+cluster modules (modules/aws/cluster, modules/gcp/cluster), which envs/local shares with envs/aws.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from tests.support.tfdocs import TfModule, load_module, object_keys
 ENVS = ("envs/aws", "envs/gcp")
 MACHINE = {"envs/aws": "instance_types", "envs/gcp": "machine_type"}
 BACKEND = {"envs/aws": "aws", "envs/gcp": "gcp"}
+CLUSTER = {"envs/aws": "modules/aws/cluster", "envs/gcp": "modules/gcp/cluster", "envs/local": "modules/aws/cluster"}
 SHARED_INPUTS = {"cluster_name", "region", "queues", "scaler", "stack", "admin_cidrs", "web_cidrs"}
 SHARED_OUTPUTS = {"scaler_config", "manager_address", "web_url", "worker_groups"}
 
@@ -76,6 +79,8 @@ def test_scaler_settings_have_the_same_shape() -> None:
 
 def scaler_config(rel: str) -> dict[str, object]:
     """The `scaler_config` output's value, through the local it names (the manager gets it too)."""
+    assert str(env(rel).outputs["scaler_config"].value).strip("${}") == "module.cluster.scaler_config"
+    rel = CLUSTER[rel]
     value = env(rel).outputs["scaler_config"].value
     if isinstance(value, str) and value.strip("${}").startswith("local."):
         value = env(rel).locals[value.strip("${}").removeprefix("local.")]
@@ -109,6 +114,8 @@ def test_scaler_config_has_the_same_keys() -> None:
 def test_the_manager_gets_the_queues_and_the_scaler_config() -> None:
     """What the manager's boot script renders the stack for and hands the scaler (modules/swarm-boot)."""
     for rel in ENVS:
+        assert str(env(rel).module("cluster").body["stack"]).strip("${}") == "var.stack", rel
+        rel = CLUSTER[rel]
         stack = str(env(rel).module("manager").body.get("stack", ""))
         assert "var.stack" in stack, rel
         assert "cfg.slots_per_node" in stack, f"{rel}: the manager renders the stack for var.queues"
@@ -124,5 +131,18 @@ def test_both_envs_print_the_shared_outputs() -> None:
 def test_queue_names_validated_alike() -> None:
     """Both reserve `manager`; GCP is stricter only in forbidding a trailing dash (GCE names)."""
     for rel in ENVS:
-        messages = " ".join(str(v.get("error_message")) for v in env(rel).variables["queues"].validations)
+        messages = " ".join(str(v.get("error_message")) for v in env(CLUSTER[rel]).variables["queues"].validations)
         assert re.search(r'"manager"', messages), f"{rel}: queue name manager is reserved"
+
+
+@pytest.mark.parametrize("rel", [*ENVS, "envs/local"])
+def test_envs_are_thin_roots(rel: str) -> None:
+    """A provider, one call of the cluster module, outputs passed through; short enough to read."""
+    root = env(rel)
+    assert [m.name for m in root.modules] == ["cluster"], rel
+    assert str(root.module("cluster").body["source"]) == f"../../{CLUSTER[rel]}"
+    assert root.resources == [] and root.data == [], f"{rel}: resources belong in {CLUSTER[rel]}"
+    for name, out in root.outputs.items():
+        assert str(out.value).strip("${}") == f"module.cluster.{name}", f"{rel}: output {name}"
+    lines = len((REPO / rel / "main.tf").read_text().splitlines())
+    assert lines <= 60, f"{rel}/main.tf has {lines} lines"

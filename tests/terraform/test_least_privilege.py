@@ -44,7 +44,7 @@ def policies(terraform: Terraform) -> dict[str, dict[str, Any]]:
     plan: PlanSummary = terraform.plan("envs/aws", [HERE / "env-aws" / "three-queues.tfvars"])
     docs = {}
     for address, values in plan.of_type("aws_iam_role_policy").items():
-        role = "manager" if address.startswith("module.manager.") else address.split('"')[1]
+        role = "manager" if address.startswith("module.cluster.module.manager.") else address.split('"')[1]
         docs[role] = json.loads(values["policy"])
     assert set(docs) == {"manager", "default", "io", "heavy"}
     return docs

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -94,10 +95,21 @@ def test_troubleshooting_table_is_the_catalogue() -> None:
     assert block == render(), "its bad-input table is stale: run .venv/bin/python -m tests.bad_input"
 
 
+def _validated_in(where: str) -> list[Path]:
+    """`where`'s variables.tf, and those of the local modules its main.tf calls: an env passes its
+    variables to its cluster module (modules/*/cluster), which holds their validations."""
+    root = REPO / where
+    sources = re.findall(r'^\s*source\s*=\s*"(\.{1,2}/[^"]+)"', (root / "main.tf").read_text(), re.M)
+    return [root / "variables.tf", *((root / s).resolve() / "variables.tf" for s in sources)]
+
+
 @pytest.mark.parametrize("row", of_kind("tfvars"), ids=lambda r: r.id)
 def test_terraform_row_is_the_variables_own_message_and_planned_by_its_test(row: Row) -> None:
-    source = (REPO / row.where / "variables.tf").read_text().replace('\\"', '"')
-    assert row.error in source, f"{row.id}: {row.where}/variables.tf has no such error_message"
+    files = _validated_in(row.where)
+    sources = [f.read_text().replace('\\"', '"') for f in files if f.is_file()]
+    assert any(row.error in s for s in sources), (
+        f"{row.id}: no such error_message in {', '.join(str(f.relative_to(REPO)) for f in files)}"
+    )
     test_source = (REPO / str(row.test)).read_text()
     (key,) = row.input
     assert f'"{key}"' in test_source, f"{row.id}: {row.test} plans no bad {key}"

@@ -21,7 +21,8 @@ from tests.support.tfdocs import TfModule, blocks, load_module, readme_docs, ref
 from tests.terraform.gcp.inventory import PLANS
 from tests.terraform.gcp.test_plans import CASES
 
-MODULES = ("modules/gcp/network", "modules/gcp/swarm-manager", "modules/gcp/worker-group")
+MODULES = ("modules/gcp/network", "modules/gcp/swarm-manager", "modules/gcp/worker-group", "modules/gcp/cluster")
+CLUSTER = "modules/gcp/cluster"
 ROOTS = (*MODULES, "envs/gcp")
 
 SWARM_PORTS = {("tcp", 2377), ("tcp", 7946), ("udp", 7946), ("udp", 4789)}
@@ -68,7 +69,9 @@ def test_variables_typed_described_validated(rel: str) -> None:
             problems.append(f"{name}: no type")
         if not var.description or not var.description.rstrip("`").endswith((".", ")")):
             problems.append(f"{name}: description missing or not a sentence")
-        if var.type != "bool" and not var.validations:
+        # envs/gcp hands its variables to the cluster module, which validates them.
+        checked = var.validations or (rel == "envs/gcp" and tf(CLUSTER).variables[name].validations)
+        if var.type != "bool" and not checked:
             problems.append(f"{name}: a {var.type} can be wrong, add a validation block")
         for v in var.validations:
             message = _flat(v.get("error_message", ""))
@@ -393,12 +396,24 @@ def test_no_secret_value_in_terraform(rel: str) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------
-# envs/gcp
+# envs/gcp and modules/gcp/cluster
 # ---------------------------------------------------------------------------------------------------
 
 
-def test_env_fans_out_one_worker_group_per_queue() -> None:
+def test_env_is_a_thin_root_over_the_cluster_module() -> None:
+    """One module call passing every variable through by name; no resource of its own."""
     env = tf("envs/gcp")
+    assert [m.name for m in env.modules] == ["cluster"]
+    assert env.resources == [] and env.data == []
+    call = env.module("cluster").body
+    assert call["source"] == f"../../{CLUSTER}"
+    assert {k: str(v) for k, v in call.items() if k != "source"} == {n: f"var.{n}" for n in env.variables}
+    for name, out in env.outputs.items():
+        assert str(out.value).strip("${}") == f"module.cluster.{name}", name
+
+
+def test_cluster_fans_out_one_worker_group_per_queue() -> None:
+    env = tf(CLUSTER)
     workers = env.module("workers").body
     assert workers["for_each"] == "var.queues"
     assert workers["queue"] == "each.key"
@@ -410,9 +425,9 @@ def test_env_fans_out_one_worker_group_per_queue() -> None:
     assert workers["network_tags"] == ["module.network.tags.node"]
 
 
-def test_env_scaler_config_shape() -> None:
-    assert tf("envs/gcp").outputs["scaler_config"].value.strip("${}") == "local.scaler_config"
-    value = tf("envs/gcp").locals["scaler_config"]  # the output, and what the manager hands the scaler
+def test_cluster_scaler_config_shape() -> None:
+    assert tf(CLUSTER).outputs["scaler_config"].value.strip("${}") == "local.scaler_config"
+    value = tf(CLUSTER).locals["scaler_config"]  # the output, and what the manager hands the scaler
     assert value["backend"] == "gcp"
     assert value["project"] == "var.project_id"
     assert value["region"] == "var.region"
@@ -427,7 +442,7 @@ def test_env_scaler_config_shape() -> None:
         "sources",
         "queues",
     }
-    assert "group = group.name" in value["queues"]
+    assert "group = module.workers[q].name" in value["queues"]
 
 
 def test_tfvars_example_exists() -> None:
@@ -458,5 +473,5 @@ def test_manager_ha_is_manager_count_vms_the_first_inits() -> None:
     assert boot["manager_count"] == "var.manager_count"
     assert boot["init_manager"] == "local.names[0]"
     assert "google_compute_instance.manager[0]" in (REPO / "modules/gcp/swarm-manager/main.tf").read_text()
-    env = tf("envs/gcp").module("manager").body
+    env = tf(CLUSTER).module("manager").body
     assert env["manager_count"] == "var.manager_count"

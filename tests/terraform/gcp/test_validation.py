@@ -1,4 +1,5 @@
-"""Validation blocks of the GCP modules and envs/gcp, run by Terraform itself without the provider.
+"""Validation blocks of the GCP modules and envs/gcp (with modules/gcp/cluster), run by Terraform
+itself without the provider.
 
 Variable validation needs no provider: each case plans a root holding only the module's
 `variables.tf`, with a valid baseline plus one bad value, and expects the failure to name the
@@ -19,6 +20,8 @@ import pytest
 from tests.support.terraform import REPO, TERRAFORM, terraform_env
 
 pytestmark = pytest.mark.terraform
+
+CLUSTER = "modules/gcp/cluster"
 
 QUEUE = {"machine_type": "e2-standard-4", "min_size": 0, "max_size": 5, "slots_per_node": 4}
 
@@ -127,12 +130,30 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
 
 @pytest.fixture(scope="module")
 def variable_roots(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Per module/env: a root holding only its variables.tf (nothing to init, no provider)."""
+    """Per module/env: a root holding only its variables.tf (no provider). envs/gcp passes its
+    variables to modules/gcp/cluster, which validates most of them: its root is the env's
+    variables.tf and main.tf (the module call) over a copy of the cluster's variables.tf alone."""
     roots = {}
     for rel in BASELINES:
         root = tmp_path_factory.mktemp(rel.replace("/", "-"))
         shutil.copy(REPO / rel / "variables.tf", root / "variables.tf")
         roots[rel] = root
+    env = roots["envs/gcp"]
+    (env / "cluster").mkdir()
+    shutil.copy(REPO / CLUSTER / "variables.tf", env / "cluster" / "variables.tf")
+    main = (REPO / "envs/gcp/main.tf").read_text()
+    assert f'"../../{CLUSTER}"' in main, "envs/gcp calls modules/gcp/cluster"
+    (env / "main.tf").write_text(main.replace(f'"../../{CLUSTER}"', '"./cluster"'))
+    init = subprocess.run(
+        [TERRAFORM, "init", "-input=false", "-no-color", "-backend=false"],
+        cwd=env,
+        env=terraform_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert init.returncode == 0, init.stdout + init.stderr
     return roots
 
 

@@ -1,0 +1,48 @@
+output "manager_address" {
+  description = "Private address of the first manager (its Swarm advertise address)."
+  value       = module.manager.private_ip
+}
+
+output "manager_group" {
+  description = "Auto Scaling group of the managers (1, 3 or 5; a lost manager is replaced from it)."
+  value       = module.manager.group_name
+}
+
+output "manager_instance_id" {
+  description = "Instance id of the first manager."
+  value       = module.manager.instance_id
+}
+
+output "manager_public_ip" {
+  description = "Public address of the first manager, or null."
+  value       = module.manager.public_ip
+}
+
+output "scaler_config" {
+  description = "What the scaler reads (`terraform output -json scaler_config`): backend, region, load sources, and per queue its group, min, max and slots per node."
+  value       = local.scaler_config
+}
+
+output "ssm_parameters" {
+  description = "Names (never values) of the SSM parameters holding the Swarm join info."
+  value = {
+    worker_token    = module.manager.worker_token_parameter
+    manager_token   = module.manager.manager_token_parameter
+    manager_address = module.manager.manager_address_parameter
+  }
+}
+
+output "vpc_id" {
+  description = "Id of the cluster's VPC."
+  value       = module.network.vpc_id
+}
+
+output "web_url" {
+  description = "Where the Airflow UI is (HTTPS via the proxy on the manager; reachable from `web_cidrs`), or null without a public address."
+  value       = module.manager.public_ip == null || module.manager.public_ip == "" ? null : "https://${module.manager.public_ip}/"
+}
+
+output "worker_groups" {
+  description = "Auto Scaling group name per queue."
+  value       = { for q, w in module.workers : q => w.group_name }
+}

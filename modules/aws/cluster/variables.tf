@@ -1,0 +1,248 @@
+variable "admin_cidrs" {
+  description = "CIDR blocks allowed to SSH (22/tcp) into the nodes. Empty (the default) = no SSH."
+  type        = list(string)
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for c in var.admin_cidrs : can(cidrhost(c, 0)) && strcontains(c, "/")])
+    error_message = "admin_cidrs must be CIDR blocks such as \"203.0.113.7/32\"; use [] for no SSH."
+  }
+}
+
+variable "ami_id" {
+  description = "AMI for all nodes. `null` = the newest Canonical Ubuntu image matching `ami_name_pattern` (amd64), looked up in the region."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.ami_id == null || can(regex("^ami-[0-9a-f]{8,17}$", coalesce(var.ami_id, "x")))
+    error_message = "ami_id must be an AMI id such as \"ami-0123456789abcdef0\", or null to look up Ubuntu 22.04."
+  }
+}
+
+variable "ami_name_pattern" {
+  description = "Name filter of the Canonical image looked up when `ami_id` is null (default: Ubuntu 22.04 LTS)."
+  type        = string
+  default     = "ubuntu/images/hvm-ssd*/ubuntu-jammy-22.04-amd64-server-*"
+  nullable    = false
+
+  validation {
+    condition     = length(trimspace(var.ami_name_pattern)) > 0
+    error_message = "ami_name_pattern must be an image name filter such as \"ubuntu/images/hvm-ssd*/ubuntu-jammy-22.04-amd64-server-*\"."
+  }
+}
+
+variable "cluster_name" {
+  description = "Name of the cluster: prefixes every resource (`airtasks-<cluster>-...`) and the SSM parameters (`/airtasks/<cluster>/...`)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,20}[a-z0-9]$", var.cluster_name))
+    error_message = "cluster_name must match ^[a-z][a-z0-9-]{1,20}[a-z0-9]$ (3-22 lowercase letters, digits, dashes, not ending in a dash; e.g. \"demo\")."
+  }
+}
+
+variable "elastic_ip" {
+  description = "Give the first manager an Elastic IP, so its public address (the web URL) survives stop/start."
+  type        = bool
+  default     = true
+  nullable    = false
+}
+
+variable "key_name" {
+  description = "EC2 key pair for SSH into the nodes (needs `admin_cidrs` too). `null` = no key."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.key_name == null || length(trimspace(coalesce(var.key_name, "x"))) > 0
+    error_message = "key_name must be the name of an EC2 key pair, or null for no key."
+  }
+}
+
+variable "manager_count" {
+  description = "How many Swarm managers: `1`, `3` or `5`. 3 keep the Swarm, Airflow's control plane and the scaler running when one manager is lost (5: two); the managers are an Auto Scaling group of that size, so a lost one is replaced and rejoins."
+  type        = number
+  default     = 1
+  nullable    = false
+
+  validation {
+    condition     = contains([1, 3, 5], var.manager_count)
+    error_message = "manager_count must be 1, 3 or 5 (an odd number keeps a Raft quorum: 3 survive the loss of one manager, 5 of two); set manager_count = 3 for high availability."
+  }
+}
+
+variable "manager_instance_type" {
+  description = "EC2 instance type of the manager (Airflow, PostgreSQL, RabbitMQ, the scaler)."
+  type        = string
+  default     = "t3.large"
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]*\\.[a-z0-9]+$", var.manager_instance_type))
+    error_message = "manager_instance_type must be an EC2 instance type such as \"t3.large\"."
+  }
+}
+
+variable "manager_root_volume_size" {
+  description = "Size of each manager's encrypted gp3 root volume in GiB (images, PostgreSQL, logs)."
+  type        = number
+  default     = 40
+  nullable    = false
+
+  validation {
+    condition     = var.manager_root_volume_size >= 8 && var.manager_root_volume_size <= 16384
+    error_message = "manager_root_volume_size must be between 8 and 16384 GiB."
+  }
+}
+
+variable "private_subnets" {
+  description = "Put the workers in private subnets behind a NAT gateway (costs a NAT gateway). `false` = public subnets."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
+variable "queues" {
+  description = "One worker group per Celery queue, keyed by queue name: instance types (preferred first), min/max size, task slots per node (the worker's concurrency), optional spot."
+  type = map(object({
+    instance_types = list(string)
+    min_size       = number
+    max_size       = number
+    slots_per_node = number
+    spot           = optional(bool, false)
+  }))
+  nullable = false
+
+  validation {
+    condition     = length(var.queues) > 0
+    error_message = "queues must define at least one queue, e.g. { default = { instance_types = [\"t3.large\"], min_size = 0, max_size = 10, slots_per_node = 4 } }."
+  }
+
+  validation {
+    condition     = alltrue([for q in keys(var.queues) : can(regex("^[a-z]([a-z0-9-]{0,29}[a-z0-9])?$", q))])
+    error_message = "queues keys must be valid queue names: ^[a-z]([a-z0-9-]{0,29}[a-z0-9])?$ (lowercase letter first, then lowercase letters, digits, dashes; no dots or underscores), e.g. \"default\" or \"gpu-heavy\"."
+  }
+
+  validation {
+    condition     = !contains(keys(var.queues), "manager")
+    error_message = "queues must not define \"manager\": that queue is reserved for the manager node; rename the queue."
+  }
+
+  validation {
+    condition     = alltrue([for q in values(var.queues) : length(q.instance_types) > 0])
+    error_message = "queues: every queue needs at least one entry in instance_types, e.g. instance_types = [\"t3.large\"]."
+  }
+
+  validation {
+    condition     = alltrue([for q in values(var.queues) : q.min_size >= 0 && q.min_size <= q.max_size])
+    error_message = "queues: min_size must be between 0 and max_size for every queue; lower min_size or raise max_size."
+  }
+
+  validation {
+    condition     = alltrue([for q in values(var.queues) : q.slots_per_node >= 1 && floor(q.slots_per_node) == q.slots_per_node])
+    error_message = "queues: slots_per_node must be a whole number of 1 or more (the Celery concurrency of one node)."
+  }
+}
+
+variable "region" {
+  description = "AWS region the provider deploys into (the caller's provider block sets it; printed in `scaler_config`)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z]{2}(-[a-z]+)+-[0-9]$", var.region))
+    error_message = "region must be an AWS region name such as \"eu-west-1\"."
+  }
+}
+
+variable "scaler" {
+  description = "Scaler settings printed in `scaler_config`: pass interval, group stabilisation window, per-node idle time (all seconds), and the load sources' URLs (default: the stack's internal service names; `rabbitmq_url = \"\"` = no broker source)."
+  type = object({
+    interval_seconds      = optional(number, 5)
+    stabilization_seconds = optional(number, 30)
+    idle_seconds          = optional(number, 10)
+    airflow_url           = optional(string, "http://airflow-apiserver:8080")
+    rabbitmq_url          = optional(string, "http://rabbitmq:15672/rabbitmq")
+    rabbitmq_vhost        = optional(string, "/")
+  })
+  default  = {}
+  nullable = false
+
+  validation {
+    condition     = var.scaler.interval_seconds >= 1 && var.scaler.stabilization_seconds >= 0 && var.scaler.idle_seconds >= 0
+    error_message = "scaler: interval_seconds must be 1 or more, stabilization_seconds and idle_seconds 0 or more."
+  }
+
+  validation {
+    condition     = can(regex("^https?://[^/\\s]+", var.scaler.airflow_url)) && (var.scaler.rabbitmq_url == "" || can(regex("^https?://[^/\\s]+", var.scaler.rabbitmq_url)))
+    error_message = "scaler: airflow_url and rabbitmq_url must be http(s) URLs such as \"http://airflow-apiserver:8080\"."
+  }
+}
+
+variable "stack" {
+  description = "The Air-Tasks stack the manager deploys at boot (`image`: the Air-Tasks image; optional `name`, `postgres_image`/`rabbitmq_image`/`proxy_image` instead of the official images, `compose_override`: a compose file deployed on top, `tls_hostnames` for the self-signed certificate). The module adds the queues and `scaler_config`. `null` = build the Swarm only, deploy the stack yourself."
+  type = object({
+    image            = string
+    name             = optional(string, "airtasks")
+    postgres_image   = optional(string)
+    rabbitmq_image   = optional(string)
+    proxy_image      = optional(string)
+    compose_override = optional(string)
+    tls_hostnames    = optional(list(string), [])
+  })
+  default = null
+
+  validation {
+    condition     = var.stack == null ? true : can(regex("^[A-Za-z0-9][A-Za-z0-9._/:@-]*$", var.stack.image))
+    error_message = "stack.image must be an image reference such as \"ghcr.io/acme/airtasks:1.0\" (no spaces or quotes), or set stack = null."
+  }
+}
+
+variable "tags" {
+  description = "Extra tags for every resource."
+  type        = map(string)
+  default     = {}
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for k in keys(var.tags) : !startswith(k, "airtasks:")])
+    error_message = "tags must not set airtasks:* keys: the modules set those (the scaler's IAM conditions rely on them)."
+  }
+}
+
+variable "vpc_cidr" {
+  description = "CIDR block of the VPC (/16 to /24)."
+  type        = string
+  default     = "10.20.0.0/16"
+  nullable    = false
+
+  validation {
+    condition     = can(cidrhost(var.vpc_cidr, 0)) && can(regex("/(1[6-9]|2[0-4])$", var.vpc_cidr))
+    error_message = "vpc_cidr must be an IPv4 CIDR block from /16 to /24, such as \"10.20.0.0/16\"."
+  }
+}
+
+variable "web_cidrs" {
+  description = "CIDR blocks allowed to reach the UI (HTTPS on the manager). Empty (the default) = not reachable from outside the VPC."
+  type        = list(string)
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for c in var.web_cidrs : can(cidrhost(c, 0)) && strcontains(c, "/")])
+    error_message = "web_cidrs must be CIDR blocks such as \"203.0.113.0/24\" (\"0.0.0.0/0\" for everyone)."
+  }
+}
+
+variable "worker_root_volume_size" {
+  description = "Size of each worker's encrypted gp3 root volume in GiB."
+  type        = number
+  default     = 30
+  nullable    = false
+
+  validation {
+    condition     = var.worker_root_volume_size >= 8 && var.worker_root_volume_size <= 16384
+    error_message = "worker_root_volume_size must be between 8 and 16384 GiB."
+  }
+}

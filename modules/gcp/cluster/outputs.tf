@@ -1,0 +1,44 @@
+output "manager_address" {
+  description = "Internal address of the first manager (its Swarm advertise address)."
+  value       = module.manager.internal_ip
+}
+
+output "manager_name" {
+  description = "Name of the first manager VM, for `gcloud compute ssh`."
+  value       = module.manager.name
+}
+
+output "manager_public_ip" {
+  description = "Static external IP of the manager (point your DNS name at it); `null` without one."
+  value       = module.manager.external_ip
+}
+
+output "manager_zone" {
+  description = "Zone of the first manager VM."
+  value       = module.manager.zone
+}
+
+output "scaler_config" {
+  description = "What the scaler reads (`airtasks scale --config`): backend `gcp`, project, region, and per queue its MIG, min, max, slots_per_node."
+  value       = local.scaler_config
+}
+
+output "secret_ids" {
+  description = "Secret Manager secret ids holding the Swarm worker token, manager token and manager address (values are written by the manager at boot)."
+  value       = module.manager.secret_ids
+}
+
+output "web_url" {
+  description = "URL of the Airflow UI behind the manager's HTTPS proxy."
+  value       = module.manager.web_url
+}
+
+output "worker_groups" {
+  description = "Regional MIG name per queue."
+  value       = { for q, w in module.workers : q => w.name }
+}
+
+output "zones" {
+  description = "Zones the worker MIGs spread over (manager 0 is in the first): `zones` when set, else the region's zones pinned at the first apply."
+  value       = local.zones
+}

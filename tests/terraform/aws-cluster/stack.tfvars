@@ -1,0 +1,10 @@
+cluster_name = "demo"
+region       = "us-east-1"
+ami_id       = "ami-785db401"
+web_cidrs    = ["203.0.113.0/24"]
+stack        = { image = "ghcr.io/acme/airtasks:1.0", tls_hostnames = ["airflow.example.com"] }
+
+queues = {
+  default = { instance_types = ["t3.large"], min_size = 0, max_size = 10, slots_per_node = 4 }
+  heavy   = { instance_types = ["m6i.2xlarge", "m5.2xlarge"], min_size = 0, max_size = 5, slots_per_node = 8, spot = true }
+}
