@@ -1,5 +1,20 @@
 """Plan fixtures in the style of cloud-foundation-fabric: plan a module with tfvars, summarise the
-plan (values by address, counts by type, outputs) and check it against YAML inventories.
+plan (values by address, counts by type, outputs) and check it against YAML inventories. One
+harness and one case layout for AWS and GCP:
+
+    tests/terraform/<folder>/tftest.yaml   module: <path>, tests: [<case>, ...], optional
+                                           common: [<file>.tfvars, ...] (planned before each case)
+    tests/terraform/<folder>/<case>.tfvars
+    tests/terraform/<folder>/<case>.yaml   values (by address), counts (by type), outputs
+
+Inventories match a subset: only the listed keys of `values`, lists length-checked, `__missing__`
+for an address not planned or an attribute absent or null; `outputs` are compared whole (a
+mapping has exactly the listed keys). Strings compare without surrounding whitespace (YAML block
+scalars end in a newline).
+
+GCP modules need the hashicorp/google provider: where it cannot be installed their cases skip
+with GOOGLE_SKIP_REASON, the one skip CI tolerates (tests/support/ci_skips.py). Plans get a dummy
+Google access token: enough for the provider to plan, useless for any API call.
 
 Each module or env is initialised once per session into its own TF_DATA_DIR (the repo's own
 `.terraform` folders are left alone), and plans run in place with `-refresh=false` against the
@@ -28,7 +43,7 @@ import tftest
 import yaml
 
 from tests.support.moto_server import MotoServer
-from tests.support.terraform import REPO, TERRAFORM, terraform_env
+from tests.support.terraform import REPO, TERRAFORM, google_provider_available, terraform_env
 
 HERE = Path(__file__).parent
 ARTIFACTS = REPO / "tests" / "artifacts"
@@ -36,6 +51,52 @@ ARTIFACTS = REPO / "tests" / "artifacts"
 MOTO_AMI = "ami-785db401"
 # Terraform processes at once: a plan waits on its provider and moto about half the time (2 cores).
 PARALLEL = 3
+GOOGLE_SKIP_REASON = "hashicorp/google provider not installed"  # the one skip CI tolerates
+needs_google = pytest.mark.skipif(not google_provider_available(), reason=GOOGLE_SKIP_REASON)
+MISSING = "__missing__"
+
+
+def is_gcp(module: str) -> bool:
+    """Modules and envs planned with the google provider."""
+    return module.startswith(("modules/gcp/", "envs/gcp"))
+
+
+def google_missing(module: str) -> bool:
+    return is_gcp(module) and not google_provider_available()
+
+
+@dataclass(frozen=True)
+class Case:
+    """One plan case: `<folder>/<name>.tfvars` (after the folder's `common` files) against
+    `<folder>/<name>.yaml`."""
+
+    module: str
+    folder: Path
+    name: str
+    common: tuple[str, ...] = ()
+
+    @property
+    def id(self) -> str:
+        return f"{self.folder.name}/{self.name}"
+
+    @property
+    def tfvars(self) -> tuple[Path, ...]:
+        return (*(self.folder / c for c in self.common), self.folder / f"{self.name}.tfvars")
+
+    @property
+    def inventory(self) -> Path:
+        return self.folder / f"{self.name}.yaml"
+
+
+def cases(module_prefix: str = "") -> list[Case]:
+    """Every `tests/terraform/*/tftest.yaml` case (of modules under `module_prefix`)."""
+    found = []
+    for spec in sorted(HERE.glob("*/tftest.yaml")):
+        config = yaml.safe_load(spec.read_text())
+        if config["module"].startswith(module_prefix):
+            common = tuple(config.get("common") or ())
+            found += [Case(config["module"], spec.parent, name, common) for name in config["tests"]]
+    return found
 
 
 @dataclass(frozen=True)
@@ -216,23 +277,30 @@ def summarise(plan: Any) -> PlanSummary:
 # ---- inventories --------------------------------------------------------------------------------
 
 
-def _check(expected: Any, actual: Any, where: str) -> None:
-    """Subset match: listed keys only, lists length-checked, `__missing__` asserts absence."""
+def _check(expected: Any, actual: Any, where: str, *, exact: bool = False) -> None:
+    """Subset match (listed keys only; `exact`: the same keys), lists length-checked,
+    `__missing__` asserts an absent or null attribute, strings compared stripped."""
     if isinstance(expected, dict):
         assert isinstance(actual, dict), f"{where}: expected a mapping, plan has {actual!r}"
+        if exact:
+            assert set(actual) == set(expected), (
+                f"{where}: keys {sorted(actual)}, expected {sorted(expected)}"
+            )
         for key, value in expected.items():
-            if value == "__missing__":
+            if value == MISSING:
                 assert key not in actual or actual[key] is None, f"{where}.{key} should be absent"
                 continue
             assert key in actual, f"{where}.{key} is not in the plan"
-            _check(value, actual[key], f"{where}.{key}")
+            _check(value, actual[key], f"{where}.{key}", exact=exact)
     elif isinstance(expected, list):
         assert isinstance(actual, list), f"{where}: expected a list, plan has {actual!r}"
         assert len(actual) == len(expected), (
             f"{where}: {len(actual)} items in the plan, {len(expected)} expected"
         )
         for i, (exp, act) in enumerate(zip(expected, actual, strict=True)):
-            _check(exp, act, f"{where}[{i}]")
+            _check(exp, act, f"{where}[{i}]", exact=exact)
+    elif isinstance(expected, str) and isinstance(actual, str):
+        assert actual.strip() == expected.strip(), f"{where}: plan has {actual!r}, expected {expected!r}"
     else:
         assert actual == expected, f"{where}: plan has {actual!r}, expected {expected!r}"
 
@@ -243,7 +311,7 @@ def check_inventory(summary: PlanSummary, inventory_path: Path, regenerate: str)
     rel = inventory_path.relative_to(REPO)
     try:
         for address, expected in (inventory.get("values") or {}).items():
-            if expected == "__missing__":
+            if expected == MISSING:
                 assert address not in summary.values, f"{rel}: {address} should not be planned"
                 continue
             assert address in summary.values, f"{rel}: {address} is not in the plan"
@@ -253,7 +321,7 @@ def check_inventory(summary: PlanSummary, inventory_path: Path, regenerate: str)
             assert got == expected, f"{rel}: {got} x {type_} planned, {expected} expected"
         for name, expected in (inventory.get("outputs") or {}).items():
             assert name in summary.outputs, f"{rel}: no output {name}"
-            _check(expected, summary.output(name), f"{rel}: output {name}")
+            _check(expected, summary.output(name), f"{rel}: output {name}", exact=True)
     except AssertionError as exc:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         dump = ARTIFACTS / f"{rel.parent.name}-{inventory_path.stem}.summary.yaml"
@@ -285,6 +353,8 @@ def terraform(
     env = terraform_env(moto_server.env())
     for name in ("TF_LOG", "TF_WORKSPACE"):
         env.pop(name, None)
+    # The google provider refuses to configure without credentials; plans need no real ones.
+    env.update(GOOGLE_OAUTH_ACCESS_TOKEN="dummy-token-for-offline-plans", GOOGLE_PROJECT="my-project-123")
     tf = Terraform(tmp_path_factory.mktemp("tfdata"), env)
     by_module: dict[Any, list[pytest.Item]] = {}
     for item in request.session.items:

@@ -19,7 +19,11 @@ from tests.support.tfdocs import TfModule, load_module, object_keys
 ENVS = ("envs/aws", "envs/gcp")
 MACHINE = {"envs/aws": "instance_types", "envs/gcp": "machine_type"}
 BACKEND = {"envs/aws": "aws", "envs/gcp": "gcp"}
-CLUSTER = {"envs/aws": "modules/aws/cluster", "envs/gcp": "modules/gcp/cluster", "envs/local": "modules/aws/cluster"}
+CLUSTER = {
+    "envs/aws": "modules/aws/cluster",
+    "envs/gcp": "modules/gcp/cluster",
+    "envs/local": "modules/aws/cluster",
+}
 SHARED_INPUTS = {"cluster_name", "region", "queues", "scaler", "stack", "admin_cidrs", "web_cidrs"}
 SHARED_OUTPUTS = {"scaler_config", "manager_address", "web_url", "worker_groups"}
 
@@ -115,11 +119,13 @@ def test_the_manager_gets_the_queues_and_the_scaler_config() -> None:
     """What the manager's boot script renders the stack for and hands the scaler (modules/swarm-boot)."""
     for rel in ENVS:
         assert str(env(rel).module("cluster").body["stack"]).strip("${}") == "var.stack", rel
-        rel = CLUSTER[rel]
-        stack = str(env(rel).module("manager").body.get("stack", ""))
-        assert "var.stack" in stack, rel
-        assert "cfg.slots_per_node" in stack, f"{rel}: the manager renders the stack for var.queues"
-        assert "jsonencode(local.scaler_config)" in stack, f"{rel}: the scaler on the manager gets its config"
+        module = CLUSTER[rel]
+        stack = str(env(module).module("manager").body.get("stack", ""))
+        assert "var.stack" in stack, module
+        assert "cfg.slots_per_node" in stack, f"{module}: the manager renders the stack for var.queues"
+        assert "jsonencode(local.scaler_config)" in stack, (
+            f"{module}: the scaler on the manager gets its config"
+        )
 
 
 def test_both_envs_print_the_shared_outputs() -> None:
@@ -131,7 +137,9 @@ def test_both_envs_print_the_shared_outputs() -> None:
 def test_queue_names_validated_alike() -> None:
     """Both reserve `manager`; GCP is stricter only in forbidding a trailing dash (GCE names)."""
     for rel in ENVS:
-        messages = " ".join(str(v.get("error_message")) for v in env(CLUSTER[rel]).variables["queues"].validations)
+        messages = " ".join(
+            str(v.get("error_message")) for v in env(CLUSTER[rel]).variables["queues"].validations
+        )
         assert re.search(r'"manager"', messages), f"{rel}: queue name manager is reserved"
 
 
@@ -141,7 +149,8 @@ def test_envs_are_thin_roots(rel: str) -> None:
     root = env(rel)
     assert [m.name for m in root.modules] == ["cluster"], rel
     assert str(root.module("cluster").body["source"]) == f"../../{CLUSTER[rel]}"
-    assert root.resources == [] and root.data == [], f"{rel}: resources belong in {CLUSTER[rel]}"
+    assert root.resources == [], f"{rel}: resources belong in {CLUSTER[rel]}"
+    assert root.data == [], f"{rel}: data sources belong in {CLUSTER[rel]}"
     for name, out in root.outputs.items():
         assert str(out.value).strip("${}") == f"module.cluster.{name}", f"{rel}: output {name}"
     lines = len((REPO / rel / "main.tf").read_text().splitlines())

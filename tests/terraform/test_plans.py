@@ -1,36 +1,37 @@
-"""Every `tests/terraform/<module>/tftest.yaml` case: plan `<case>.tfvars`, check `<case>.yaml`."""
+"""Every `tests/terraform/<folder>/tftest.yaml` case, AWS and GCP alike: plan the folder's `common`
+tfvars and `<case>.tfvars`, check `<case>.yaml` (see conftest.py for the layout and matching)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-import yaml
 
-from tests.terraform.conftest import HERE, Plan, Terraform, check_inventory
+from tests.terraform.conftest import (
+    Case,
+    Plan,
+    Terraform,
+    cases,
+    check_inventory,
+    google_missing,
+    needs_google,
+)
 
-
-def _cases() -> list[tuple[str, Path, str]]:
-    cases = []
-    for spec in sorted(HERE.glob("*/tftest.yaml")):
-        config = yaml.safe_load(spec.read_text())
-        cases += [(config["module"], spec.parent, name) for name in config["tests"]]
-    return cases
+CASES = cases()
 
 
 @pytest.mark.parametrize(
-    ("module", "folder", "case"), _cases(), ids=[f"{f.name}/{c}" for _, f, c in _cases()]
+    "case",
+    [pytest.param(c, marks=[needs_google] if google_missing(c.module) else []) for c in CASES],
+    ids=[c.id for c in CASES],
 )
-def test_plan_matches_inventory(terraform: Terraform, module: str, folder: Path, case: str) -> None:
-    summary = terraform.plan(module, [folder / f"{case}.tfvars"])
+def test_plan_matches_inventory(terraform: Terraform, case: Case) -> None:
+    summary = terraform.plan(case.module, list(case.tfvars))
     check_inventory(
-        summary,
-        folder / f"{case}.yaml",
-        regenerate=f"pytest tests/terraform/test_plans.py -k '{folder.name}/{case}'",
+        summary, case.inventory, regenerate=f"pytest tests/terraform/test_plans.py -k '{case.id}'"
     )
 
 
 def planned(items: list[pytest.Item]) -> list[Plan]:
-    """The plans these tests ask for (the `terraform` fixture starts them in the background)."""
+    """The plans these tests ask for (the `terraform` fixture starts them in the background); none
+    that would skip for want of the google provider."""
     params = [item.callspec.params for item in items if hasattr(item, "callspec")]
-    return [Plan(p["module"], (p["folder"] / f"{p['case']}.tfvars",)) for p in params]
+    return [Plan(p["case"].module, p["case"].tfvars) for p in params if not google_missing(p["case"].module)]

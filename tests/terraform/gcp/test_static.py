@@ -18,10 +18,14 @@ import yaml
 
 from tests.support.terraform import REPO
 from tests.support.tfdocs import TfModule, blocks, load_module, readme_docs, references, render_docs
-from tests.terraform.gcp.inventory import PLANS
-from tests.terraform.gcp.test_plans import CASES
+from tests.terraform.conftest import cases
 
-MODULES = ("modules/gcp/network", "modules/gcp/swarm-manager", "modules/gcp/worker-group", "modules/gcp/cluster")
+MODULES = (
+    "modules/gcp/network",
+    "modules/gcp/swarm-manager",
+    "modules/gcp/worker-group",
+    "modules/gcp/cluster",
+)
 CLUSTER = "modules/gcp/cluster"
 ROOTS = (*MODULES, "envs/gcp")
 
@@ -404,7 +408,8 @@ def test_env_is_a_thin_root_over_the_cluster_module() -> None:
     """One module call passing every variable through by name; no resource of its own."""
     env = tf("envs/gcp")
     assert [m.name for m in env.modules] == ["cluster"]
-    assert env.resources == [] and env.data == []
+    assert env.resources == []
+    assert env.data == []
     call = env.module("cluster").body
     assert call["source"] == f"../../{CLUSTER}"
     assert {k: str(v) for k, v in call.items() if k != "source"} == {n: f"var.{n}" for n in env.variables}
@@ -453,11 +458,13 @@ def test_tfvars_example_exists() -> None:
 
 def test_every_plan_case_has_tfvars_and_inventory() -> None:
     """The plan tests skip here; at least their inputs exist and parse."""
-    for folder, cases in CASES.values():
-        for case in cases:
-            assert (PLANS / folder / f"{case}.tfvars").is_file(), f"{folder}/{case}.tfvars"
-            inventory = yaml.safe_load((PLANS / folder / f"{case}.yaml").read_text())
-            assert set(inventory) <= {"values", "counts", "outputs"}, f"{folder}/{case}.yaml"
+    gcp = [c for c in cases() if c.module in ROOTS]
+    assert {c.module for c in gcp} == set(ROOTS), "every GCP module and envs/gcp has plan cases"
+    for case in gcp:
+        for tfvars in case.tfvars:
+            assert tfvars.is_file(), f"{case.id}: {tfvars.name}"
+        inventory = yaml.safe_load(case.inventory.read_text())
+        assert set(inventory) <= {"values", "counts", "outputs"}, f"{case.id}.yaml"
 
 
 def test_manager_ha_is_manager_count_vms_the_first_inits() -> None:

@@ -54,11 +54,13 @@ def test_the_data_source_feeds_only_the_pinned_copy() -> None:
     assert DATA_REF in pin[1], "only terraform_data.zones may read the data source"
     assert re.search(r"ignore_changes\s*=\s*\[\s*input\s*\]", pin[1]), "the pin must ignore later inputs"
     data = re.search(r'data "google_compute_zones" "available" \{(.*?)\n\}', zones_tf, re.S)
-    assert data and re.search(r"count\s*=\s*length\(var\.zones\)\s*==\s*0", data[1]), (
+    assert data, "zones.tf reads the region's zones"
+    assert re.search(r"count\s*=\s*length\(var\.zones\)\s*==\s*0", data[1]), (
         "the data source is read only when zones is empty"
     )
     local = cluster().locals["zones"]
-    assert "terraform_data.zones.output" in str(local) and "var.zones" in str(local), local
+    assert "terraform_data.zones.output" in str(local), local
+    assert "var.zones" in str(local), local
     assert DATA_REF not in str(local)
 
 
@@ -91,7 +93,13 @@ def zones_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _tf(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [TERRAFORM, *args], cwd=root, env=terraform_env(), capture_output=True, text=True, timeout=120, check=False
+        [TERRAFORM, *args],
+        cwd=root,
+        env=terraform_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 
@@ -101,9 +109,19 @@ def _vars(zones: list[str], available: list[str]) -> list[str]:
 
 def _apply_then_plan(root: Path, state: Path, first: list[str], later: list[str], zones: list[str]) -> str:
     assert _tf(root, "init", "-input=false", "-no-color").returncode == 0
-    applied = _tf(root, "apply", "-auto-approve", "-input=false", "-no-color", f"-state={state}", *_vars(zones, first))
+    applied = _tf(
+        root, "apply", "-auto-approve", "-input=false", "-no-color", f"-state={state}", *_vars(zones, first)
+    )
     assert applied.returncode == 0, applied.stdout + applied.stderr
-    plan = _tf(root, "plan", "-detailed-exitcode", "-input=false", "-no-color", f"-state={state}", *_vars(zones, later))
+    plan = _tf(
+        root,
+        "plan",
+        "-detailed-exitcode",
+        "-input=false",
+        "-no-color",
+        f"-state={state}",
+        *_vars(zones, later),
+    )
     assert plan.returncode == 0, f"a changed zone list changes the plan:\n{plan.stdout}{plan.stderr}"
     out = _tf(root, "output", "-json", f"-state={state}", "zones")
     return json.loads(out.stdout)
@@ -122,5 +140,7 @@ def test_a_later_zone_list_changes_nothing(zones_root: Path, tmp_path: Path, lat
 
 
 def test_explicit_zones_win_over_the_pin(zones_root: Path, tmp_path: Path) -> None:
-    zones = _apply_then_plan(zones_root, tmp_path / "state.tfstate", THREE, THREE[:2], ["europe-west1-c", "europe-west1-d"])
+    zones = _apply_then_plan(
+        zones_root, tmp_path / "state.tfstate", THREE, THREE[:2], ["europe-west1-c", "europe-west1-d"]
+    )
     assert zones == ["europe-west1-c", "europe-west1-d"]

@@ -1,10 +1,7 @@
-"""Plan tests of the GCP modules and envs/gcp (tftest, cloud-foundation-fabric style).
-
-Each case plans a module or env with `plans/<dir>/common.tfvars` + `<case>.tfvars` and matches the
-plan against `<case>.yaml` (values by address, counts by type, outputs). They need the
-hashicorp/google provider: where it cannot be installed (our CI) they skip with the one reason CI
-tolerates; on a machine with the provider (or `AIRTASKS_GOOGLE_PROVIDER=registry`) they run.
-Regenerate an inventory from a failing run's printed summary.
+"""What a YAML inventory cannot say well about the GCP plans: sets in any order, properties of
+rendered text. The cases are the shared ones (tests/terraform/gcp-*/, planned by the one harness
+in conftest.py); they need the hashicorp/google provider and skip where it is missing, with the
+one reason CI tolerates.
 """
 
 from __future__ import annotations
@@ -15,35 +12,25 @@ from typing import Any
 
 import pytest
 
-from tests.terraform.gcp.inventory import PLANS, check_inventory, needs_google
+from tests.terraform.conftest import HERE, Plan, Terraform, cases, google_missing, needs_google
 
-pytestmark = [pytest.mark.terraform, pytest.mark.gcp, needs_google]
-
-CASES = {
-    "modules/gcp/network": ("network", ["default", "access", "iap"]),
-    "modules/gcp/swarm-manager": ("swarm_manager", ["default", "internal", "ha"]),
-    "modules/gcp/worker-group": ("worker_group", ["default", "spot", "long_names"]),
-    "envs/gcp": ("env", ["three_queues", "no_broker"]),
-}
-PARAMS = [
-    pytest.param(module, folder, case, id=f"{folder}-{case}")
-    for module, (folder, cases) in CASES.items()
-    for case in cases
-]
+pytestmark = [pytest.mark.gcp, needs_google]
 
 
-def _plan(gcp_plan: Any, module: str, folder: str, case: str) -> Any:
-    var_files = [PLANS / folder / f"{case}.tfvars"]
-    common = PLANS / folder / "common.tfvars"
-    if common.is_file():
-        var_files.insert(0, common)
-    return gcp_plan(module, *[str(f) for f in var_files])  # absolute paths: any base folder works
+def _case(folder: str, name: str) -> Any:
+    (case,) = [c for c in cases() if c.folder == HERE / folder and c.name == name]
+    return case
 
 
-@pytest.mark.parametrize(("module", "folder", "case"), PARAMS)
-def test_plan_matches_inventory(gcp_plan: Any, module: str, folder: str, case: str) -> None:
-    summary = _plan(gcp_plan, module, folder, case)
-    check_inventory(summary, PLANS / folder / f"{case}.yaml")
+def _plan(terraform: Terraform, folder: str, name: str) -> Any:
+    case = _case(folder, name)
+    return terraform.plan(case.module, list(case.tfvars))
+
+
+def planned(items: list[pytest.Item]) -> list[Plan]:
+    """Nothing to start in the background where these tests skip."""
+    gcp = [c for c in cases("modules/gcp/") if not google_missing(c.module)]
+    return [Plan(c.module, c.tfvars) for c in gcp] if items else []
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -55,8 +42,8 @@ def _allows(rule: dict[str, Any]) -> set[tuple[str, str]]:
     return {(a["protocol"], p) for a in rule["allow"] for p in a.get("ports") or ["all"]}
 
 
-def test_network_plan_swarm_ports_only_from_subnet(gcp_plan: Any) -> None:
-    values = _plan(gcp_plan, "modules/gcp/network", "network", "access").values
+def test_network_plan_swarm_ports_only_from_subnet(terraform: Terraform) -> None:
+    values = _plan(terraform, "gcp-network", "access").values
     rules = {a: v for a, v in values.items() if a.startswith("google_compute_firewall.")}
     swarm = rules["google_compute_firewall.swarm"]
     assert _allows(swarm) == {("tcp", "2377"), ("tcp", "7946"), ("udp", "7946"), ("udp", "4789")}
@@ -67,8 +54,8 @@ def test_network_plan_swarm_ports_only_from_subnet(gcp_plan: Any) -> None:
             assert not {p for _, p in _allows(rule)} & {"2377", "7946", "4789", "all"}, address
 
 
-def test_manager_plan_boot_script_and_scoped_scaler(gcp_plan: Any) -> None:
-    values = _plan(gcp_plan, "modules/gcp/swarm-manager", "swarm_manager", "default").values
+def test_manager_plan_boot_script_and_scoped_scaler(terraform: Terraform) -> None:
+    values = _plan(terraform, "gcp-swarm-manager", "default").values
     vm = values["google_compute_instance.manager[0]"]
     script = vm["metadata"]["startup-script"]
     assert script.startswith("#!")
@@ -92,9 +79,9 @@ def test_manager_plan_boot_script_and_scoped_scaler(gcp_plan: Any) -> None:
     }
 
 
-@pytest.mark.parametrize("case", ["default", "spot", "long_names"])
-def test_worker_group_plan_names_and_secrets(gcp_plan: Any, case: str) -> None:
-    values = _plan(gcp_plan, "modules/gcp/worker-group", "worker_group", case).values
+@pytest.mark.parametrize("case", ["default", "spot", "long-names"])
+def test_worker_group_plan_names_and_secrets(terraform: Terraform, case: str) -> None:
+    values = _plan(terraform, "gcp-worker-group", case).values
     mig = values["google_compute_region_instance_group_manager.this"]
     assert len(mig["name"]) <= 63
     assert len(mig["base_instance_name"]) <= 58
@@ -112,8 +99,8 @@ def test_worker_group_plan_names_and_secrets(gcp_plan: Any, case: str) -> None:
     assert readable == {f"airtasks-{cluster}-worker-token", f"airtasks-{cluster}-manager-address"}
 
 
-def test_ha_managers_share_one_script_and_the_first_inits(gcp_plan: Any) -> None:
-    values = _plan(gcp_plan, "modules/gcp/swarm-manager", "swarm_manager", "ha").values
+def test_ha_managers_share_one_script_and_the_first_inits(terraform: Terraform) -> None:
+    values = _plan(terraform, "gcp-swarm-manager", "ha").values
     scripts = {
         values[f"google_compute_instance.manager[{i}]"]["metadata"]["startup-script"] for i in range(3)
     }
@@ -121,3 +108,18 @@ def test_ha_managers_share_one_script_and_the_first_inits(gcp_plan: Any) -> None
     assert "AIRTASKS_MANAGER_COUNT='3'" in script
     assert "AIRTASKS_INIT_MANAGER='airtasks-demo-manager'" in script
     assert "SWMTKN" not in script
+
+
+def test_cluster_places_migs_and_managers_in_the_given_zones(terraform: Terraform) -> None:
+    """modules/gcp/cluster with `zones` given: every MIG spreads over them (a set), the managers go
+    round robin in the given order, and the region's zones are not read."""
+    values = _plan(terraform, "gcp-cluster", "pinned-zones").values
+    zones = ["europe-west1-c", "europe-west1-b", "europe-west1-d"]
+    migs = {
+        a: v for a, v in values.items() if a.endswith("google_compute_region_instance_group_manager.this")
+    }
+    assert len(migs) == 2
+    for address, mig in migs.items():
+        assert sorted(mig["distribution_policy_zones"]) == sorted(zones), address
+    assert [values[f"module.manager.google_compute_instance.manager[{i}]"]["zone"] for i in range(3)] == zones
+    assert not [a for a in values if a.startswith("data.google_compute_zones")]
