@@ -22,9 +22,9 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
+from airtasks_dev.images import base_image
 from tests import bad_input
 from tests.support.browser import chromium, login
-from tests.support.images import base_image
 from tests.support.services.airflow import Airflow
 
 pytestmark = pytest.mark.integration

@@ -23,10 +23,10 @@ import docker
 import httpx
 import pytest
 
-from airtasks.devstack import swarm as swarm_dev
 from airtasks.sources.airflow_access import tls_verify
 from airtasks.stack import secrets as sec
 from airtasks.stack.render import QueueSpec
+from airtasks_dev.devstack import swarm as swarm_dev
 from tests.support.ports import free_port
 
 pytestmark = pytest.mark.integration

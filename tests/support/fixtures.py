@@ -11,9 +11,9 @@ from pathlib import Path
 import docker
 import pytest
 
+from airtasks_dev.devstack.moto import MotoServer, run_moto
+from airtasks_dev.images import airtasks_image_spec, build, stack_images
 from tests.support.docker_daemon import docker_lock, ensure_dockerd, swarm_manager
-from tests.support.images import airtasks_image_spec, build, stack_images
-from tests.support.moto_server import MotoServer, run_moto
 from tests.support.services import aws_groups
 from tests.support.services.airflow import Airflow, run_airflow
 from tests.support.services.postgres import Postgres, run_postgres

@@ -27,7 +27,7 @@ import pytest
 import tftest
 import yaml
 
-from tests.support.moto_server import MotoServer
+from airtasks_dev.devstack.moto import MotoServer
 from tests.support.terraform import REPO, TERRAFORM, terraform_env
 
 HERE = Path(__file__).parent

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from airtasks.cli import local_deployment as state
-from airtasks.devstack import airflow, moto
-from airtasks.devstack.terraform import Terraform
 from airtasks.errors import AirtasksError
+from airtasks_dev.devstack import airflow, moto
+from airtasks_dev.devstack.terraform import Terraform
 
 SCALER_CONFIG = "scaler_config.json"
 # A destroy against the local moto takes ~6 s (11 s on a loaded host): past this
@@ -219,7 +219,7 @@ class SwarmStep:
     created_marker = "swarm-created-by-make-up"
 
     def up(self, ctx: DevContext) -> None:
-        from airtasks.devstack import swarm  # noqa: PLC0415 - needs Docker, only in this mode
+        from airtasks_dev.devstack import swarm  # noqa: PLC0415 - needs Docker, only in this mode
 
         client = swarm.docker_client()
         if swarm.ensure_swarm(client):
@@ -239,7 +239,7 @@ class SwarmStep:
         )
 
     def down(self, ctx: DevContext) -> None:
-        from airtasks.devstack import swarm  # noqa: PLC0415
+        from airtasks_dev.devstack import swarm  # noqa: PLC0415
 
         if not (ctx.run_dir / "swarm").exists() and not (ctx.run_dir / self.created_marker).exists():
             return

@@ -1,6 +1,6 @@
 """`make up MODE=swarm`: build the image, init a Swarm if needed, create secrets, deploy the stack.
 
-Functions for `airtasks dev up --mode swarm` / `airtasks dev down` (the CLI wiring lives in
+Functions for `python -m airtasks_dev up --mode swarm` / `down` (the CLI wiring lives in
 devstack/cli.py). Everything it generates lives under `<run_dir>/swarm/`; the admin password is
 written once to a 0600 file there (never printed), and `<run_dir>/local.json` points
 `airtasks trigger` at the proxy.
@@ -201,7 +201,7 @@ def up_swarm(
     """Build (unless `images` names them), Swarm, secrets, deploy, wait; write the state file.
 
     `images`: the stack's image variables (`AIRTASKS_IMAGE`, `AIRTASKS_POSTGRES_IMAGE`, ...), e.g.
-    from `tests/support/images.py` where nothing can be pulled. `extra_stack_files` are deployed
+    from `dev/airtasks_dev/images.py` where nothing can be pulled. `extra_stack_files` are deployed
     on top (compose overrides); `given_secrets` supplies values for secrets that do not exist yet.
     """
     client = docker_client()
