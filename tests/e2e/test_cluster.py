@@ -28,13 +28,13 @@ import httpx
 import pytest
 
 from airtasks.sources.airflow_access import tls_verify
-from airtasks_dev.images import ARTIFACTS
 from airtasks_dev.localcloud.box import Box
 from airtasks_dev.localcloud.cloud import LocalCloud
 from airtasks_dev.localcloud.node import HOST_DOCKER_CLI
 from tests.e2e.airflow_rest import epoch, log_in, run_state, task_instances, tries
 from tests.e2e.chain import BURST_DAG, CLUSTER, MANAGERS, MAX_NODES, QUEUE, SLOTS
 from tests.e2e.helpers import clients, group_state, swarm_nodes, wait
+from tests.support.artifacts import ARTIFACTS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.chain]
 

@@ -117,7 +117,7 @@ def test_multi_trigger_fans_out(airflow_celery: Airflow) -> None:
 
 
 def test_docker_example_runs_a_container(airflow_celery: Airflow, docker_client: docker.DockerClient) -> None:
-    image = base_image()  # any local image with /bin/sh; nothing can be pulled here
+    image = base_image()  # any local image with /bin/sh: the one the stack images are built on
     before = {c.id for c in docker_client.containers.list(all=True)}
     out = airtasks(
         airflow_celery,

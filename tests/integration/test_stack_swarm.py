@@ -1,4 +1,4 @@
-"""The Swarm stack on a Swarm started by the test, with images built here (debootstrap base).
+"""The Swarm stack on a Swarm started by the test, with images built here (airtasks_dev.images).
 
 Deploys docker/docker-compose-CeleryExecutor.yml (rendered for the queue `default`), then checks:
 the services carry their constraints, secrets, network and grace periods; the proxy answers HTTPS,
@@ -58,7 +58,6 @@ def deployed(
     progress: list[str] = []
     try:
         up = swarm_dev.up_swarm(
-            REPO,
             run_dir,
             queues=[QueueSpec("default", 2)],
             manager_slots=1,

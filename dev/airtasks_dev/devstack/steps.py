@@ -213,7 +213,8 @@ def _access_summary(ctx: DevContext, home: Path) -> str:
 
 
 class SwarmStep:
-    """`make up MODE=swarm`: the image built, a single-node Swarm (made if needed), secrets, the stack."""
+    """`make up MODE=swarm`: the images built (airtasks_dev.images), a single-node Swarm (made if
+    needed), secrets, the stack."""
 
     name = "swarm"
     created_marker = "swarm-created-by-make-up"
@@ -225,7 +226,7 @@ class SwarmStep:
         if swarm.ensure_swarm(client):
             (ctx.run_dir / self.created_marker).write_text("make down leaves this Swarm\n")
             ctx.echo("swarm: initialised a single-node Swarm (advertise 127.0.0.1)")
-        deployment = swarm.up_swarm(ctx.repo, ctx.run_dir, progress=ctx.echo)
+        deployment = swarm.up_swarm(ctx.run_dir, progress=ctx.echo)
         where = deployment.password_file or "the Swarm secret airtasks_admin_password"
         ctx.summary.append(
             "\n".join(
