@@ -117,7 +117,7 @@ def up(mode: str, airflow_port: int) -> None:
 
 @dev.command("down")
 def down() -> None:
-    """Undo what `dev up` did, in reverse order, and remove the run state (.run/)."""
+    """Undo what `up` did, in reverse order, and remove the run state (.run/)."""
     repo = find_repo()
     run_dir = repo / RUN_DIR
     state = _load_state(run_dir)

@@ -1,8 +1,9 @@
 """The steps of a local deployment. Each step brings one thing up and can take it down again.
 
 `up` may leave slow work running and return a `finish` callable: the later steps start
-meanwhile, and `dev up` calls the finishers in step order at the end. So Airflow boots while
-Terraform applies (the saved plan already gave the scaler config Airflow needs).
+meanwhile, and the `up` command (devstack/cli.py) calls the finishers in step order at the end.
+So Airflow boots while Terraform applies (the saved plan already gave the scaler config Airflow
+needs).
 """
 
 from __future__ import annotations
