@@ -34,11 +34,14 @@ GOOGLE_PROVIDER := $(if $(or $(wildcard /opt/tf-plugins/registry.terraform.io/ha
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
+# The development tooling (dev/airtasks_dev: make up/down, the local cloud, the image builder) is
+# not in the airtasks wheel; a .pth file puts dev/ on the venv's path instead.
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=python3"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/python -c 'import pathlib, sys, sysconfig; pathlib.Path(sysconfig.get_path("purelib"), "airtasks_dev.pth").write_text(sys.argv[1] + "\n")' '$(CURDIR)/dev'
 	@touch $@
 
 $(TOOLS_STAMP): .ci/tools-requirements.txt
@@ -56,8 +59,8 @@ test-e2e: $(STAMP) ## only the e2e tests: local cloud, boot, the cluster-in-a-bo
 	$(BIN)/pytest --durations=10 -m e2e $(PYTEST_ARGS) tests/e2e
 
 lint: $(STAMP) $(TOOLS_STAMP) ## ruff, mypy strict, terraform fmt/validate, checkov, shellcheck of the boot scripts, README tables
-	$(BIN)/ruff check glue tests dags bench
-	$(BIN)/ruff format --check glue tests dags bench
+	$(BIN)/ruff check glue dev tests bench dags
+	$(BIN)/ruff format --check glue dev tests bench dags
 	$(BIN)/mypy
 	terraform fmt -check -recursive -diff modules envs
 	@set -e; for d in $(TF_DIRS); do \
@@ -73,19 +76,19 @@ lint: $(STAMP) $(TOOLS_STAMP) ## ruff, mypy strict, terraform fmt/validate, chec
 	$(BIN)/pytest -q -m "not integration and not e2e" tests/terraform/test_boot_scripts.py tests/terraform/test_readme_tables.py
 
 fmt: $(STAMP) ## rewrite Python and Terraform files in place
-	$(BIN)/ruff format glue tests dags bench
-	$(BIN)/ruff check --fix glue tests dags bench
+	$(BIN)/ruff format glue dev tests bench dags
+	$(BIN)/ruff check --fix glue dev tests bench dags
 	terraform fmt -recursive modules envs
 
 plan: ## terraform plan of envs/$(ENV) (ENV=aws|gcp|local)
 	terraform -chdir=envs/$(ENV) init -input=false
 	terraform -chdir=envs/$(ENV) plan -input=false
 
-up: $(STAMP) ## bring Air-Tasks up locally (MODE=local|swarm, AIRFLOW_PORT=8080)
-	$(BIN)/airtasks dev up --mode $(MODE) --airflow-port $(AIRFLOW_PORT)
+up: $(STAMP) ## bring Air-Tasks up locally (MODE=local|swarm|cluster, AIRFLOW_PORT=8080)
+	$(BIN)/python -m airtasks_dev up --mode $(MODE) --airflow-port $(AIRFLOW_PORT)
 
 down: ## stop everything `make up` started and destroy what it applied
-	@if [ -x $(BIN)/airtasks ]; then $(BIN)/airtasks dev down; else echo "nothing to stop (no .venv)"; fi
+	@if [ -x $(BIN)/python ]; then $(BIN)/python -m airtasks_dev down; else echo "nothing to stop (no .venv)"; fi
 
 bench: $(STAMP) ## simulator table, one scaling pass and reaction time on real services
 	$(BIN)/python -m bench

@@ -9,7 +9,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from tests.support.moto_server import MotoServer, run_moto
+from airtasks_dev.devstack.moto import MotoServer, run_moto
 from tests.support.services.rabbitmq import RabbitMQ, run_rabbitmq
 
 

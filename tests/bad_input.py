@@ -49,6 +49,11 @@ def of_kind(kind: str) -> list[Row]:
 
 def shown_input(row: Row) -> str:
     """The input as a user writes it: tfvars assignments, config keys, a command line, a conf."""
+    if row.kind == "cli" and row.input[:2] == ["dev", "up"]:
+        # The development tool behind `make up`, not a command of the package.
+        return "make up " + " ".join(
+            f"{a.lstrip('-').upper()}={b}" for a, b in zip(row.input[2::2], row.input[3::2])
+        )
     if row.kind == "cli":
         return "airtasks " + " ".join(a if " " not in a else f"'{a}'" for a in row.input).replace(
             "{tmp}/", ""

@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 
 from airtasks.sources.airflow_access import AirflowAccess, AirflowAccessError, api_client
+from airtasks_dev.localcloud.box import Box
 from tests.e2e.helpers import wait
-from tests.e2e.localcloud.box import Box
 
 WALL_CLOCK = time.time() - time.monotonic()  # runner timings are monotonic
 

@@ -13,10 +13,11 @@ from typing import Any
 
 import yaml
 
-from tests.e2e.localcloud.box import Box, BoxConfig, deploy, push_stack_images, stack_refs
-from tests.e2e.localcloud.cloud import LocalCloud
-from tests.e2e.localcloud.node import HOST_DOCKER_CLI
-from tests.support.images import ARTIFACTS, ImageSpec, build
+from airtasks_dev.images import ImageSpec, build
+from airtasks_dev.localcloud.box import Box, BoxConfig, deploy, push_stack_images, stack_refs
+from airtasks_dev.localcloud.cloud import LocalCloud
+from airtasks_dev.localcloud.node import HOST_DOCKER_CLI
+from tests.support.artifacts import ARTIFACTS
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]

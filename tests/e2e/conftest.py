@@ -1,4 +1,4 @@
-"""Fixtures of the local cloud (tests/e2e/localcloud): one bridge, moto and registry per session.
+"""Fixtures of the local cloud (dev/airtasks_dev/localcloud): one bridge, moto and registry per session.
 
 The host dockerd is only used to build the test image and push it; its Swarm is never touched, so
 these fixtures do not take the machine-wide docker lock. Leftovers of a crashed earlier session are
@@ -12,15 +12,15 @@ from collections.abc import Iterator
 
 import pytest
 
+from airtasks_dev.devstack.moto import MotoServer
+from airtasks_dev.localcloud.box import Box
+from airtasks_dev.localcloud.cloud import LocalCloud, local_cloud
+from airtasks_dev.localcloud.images import e2e_base_image
+from airtasks_dev.localcloud.network import Network
+from airtasks_dev.localcloud.registry import Registry
+from airtasks_dev.localcloud.runner import NodeRunner
 from tests.e2e import chain
-from tests.e2e.localcloud.box import Box
-from tests.e2e.localcloud.cloud import LocalCloud, local_cloud
-from tests.e2e.localcloud.images import e2e_base_image
-from tests.e2e.localcloud.network import Network
-from tests.e2e.localcloud.registry import Registry
-from tests.e2e.localcloud.runner import NodeRunner
 from tests.support.docker_daemon import ensure_dockerd
-from tests.support.moto_server import MotoServer
 
 _clusters = itertools.count(1)
 

@@ -10,9 +10,9 @@ from typing import Any
 import boto3
 import httpx
 
-from tests.e2e.localcloud.box import Box
-from tests.e2e.localcloud.node import Node
-from tests.support.moto_server import MotoServer
+from airtasks_dev.devstack.moto import MotoServer
+from airtasks_dev.localcloud.box import Box
+from airtasks_dev.localcloud.node import Node
 
 REGION = "us-east-1"
 AMI = "ami-12c6146b"  # one of moto's default AMIs

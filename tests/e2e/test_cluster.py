@@ -3,7 +3,7 @@ and the stack from its own user data -> tasks queue on `default` -> the scaler D
 grows the group in moto -> every instance the group starts boots, joins with its labels and runs
 the queue's worker -> the runs succeed (one node is lost mid-task on the way; its task is retried
 elsewhere) -> the queue empties -> the scaler drains and terminates exactly the idle nodes, and
-the Swarm forgets them. Nothing is faked past the AWS API (moto): see tests/e2e/localcloud.
+the Swarm forgets them. Nothing is faked past the AWS API (moto): see dev/airtasks_dev/localcloud.
 
 One deployment for everything (the stack takes minutes to converge on two cores), with three
 managers: the box is shared with the manager-HA test (test_cluster_ha.py), which runs after this
@@ -28,14 +28,14 @@ import httpx
 import pytest
 
 from airtasks.sources.airflow_access import tls_verify
+from airtasks_dev.localcloud.box import Box
+from airtasks_dev.localcloud.cloud import LocalCloud
+from airtasks_dev.localcloud.node import HOST_DOCKER_CLI
 from tests.e2e.airflow_rest import epoch, log_in, run_state, task_instances, tries
 from tests.e2e.chain import BURST_DAG, CLUSTER, MANAGERS, MAX_NODES, QUEUE, SLOTS
 from tests.e2e.helpers import clients, group_state, swarm_nodes, wait
-from tests.e2e.localcloud.box import Box
-from tests.e2e.localcloud.cloud import LocalCloud
-from tests.e2e.localcloud.node import HOST_DOCKER_CLI
+from tests.support.artifacts import ARTIFACTS
 from tests.support.browser import cluster_page_shows_decision
-from tests.support.images import ARTIFACTS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.chain, pytest.mark.browser]
 

@@ -30,13 +30,13 @@ import httpx
 import pytest
 import requests
 
+from airtasks_dev.localcloud.box import Box
+from airtasks_dev.localcloud.cloud import LocalCloud
+from airtasks_dev.localcloud.node import Node
 from tests.e2e.airflow_rest import epoch, log_in, run_state
 from tests.e2e.chain import BURST_DAG, MANAGERS, QUEUE
 from tests.e2e.helpers import clients, group_state, managers, wait
-from tests.e2e.localcloud.box import Box
-from tests.e2e.localcloud.cloud import LocalCloud
-from tests.e2e.localcloud.node import Node
-from tests.support.images import ARTIFACTS
+from tests.support.artifacts import ARTIFACTS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.chain]
 

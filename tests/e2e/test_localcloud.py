@@ -19,14 +19,14 @@ from pathlib import Path
 
 import pytest
 
+from airtasks_dev.devstack.moto import MotoServer
+from airtasks_dev.localcloud import cgroups
+from airtasks_dev.localcloud.images import tiny_image
+from airtasks_dev.localcloud.network import PREFIX, Network, cleanup_leftovers
+from airtasks_dev.localcloud.node import Instance, Node
+from airtasks_dev.localcloud.registry import save_load
+from airtasks_dev.localcloud.runner import NodeRunner
 from tests.e2e.helpers import AMI, REGION, clients, cluster_tags, swarm_nodes
-from tests.e2e.localcloud import cgroups
-from tests.e2e.localcloud.images import tiny_image
-from tests.e2e.localcloud.network import PREFIX, Network, cleanup_leftovers
-from tests.e2e.localcloud.node import Instance, Node
-from tests.e2e.localcloud.registry import save_load
-from tests.e2e.localcloud.runner import NodeRunner
-from tests.support.moto_server import MotoServer
 
 pytestmark = pytest.mark.e2e
 
@@ -329,8 +329,8 @@ def leftovers(run_id: str) -> list[str]:
 CRASHING_OWNER = """
 import sys, time
 from pathlib import Path
-from tests.e2e.localcloud.network import Network
-from tests.e2e.localcloud.node import Instance, Node
+from airtasks_dev.localcloud.network import Network
+from airtasks_dev.localcloud.node import Instance, Node
 net = Network.create()
 node = Node(net, Instance("i-0000000000000dead"), Path(sys.argv[1]))
 node.start()
@@ -364,7 +364,7 @@ def test_teardown_and_crash_cleanup_leave_nothing_behind(
         stdout=subprocess.PIPE,
         text=True,
         cwd=repo,
-        env={**os.environ, "PYTHONPATH": str(repo)},
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(repo / "dev"), str(repo / "glue")])},
     )
     assert owner.stdout is not None
     line = owner.stdout.readline().split()

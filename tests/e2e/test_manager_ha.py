@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
+from airtasks_dev.devstack.moto import MotoServer
+from airtasks_dev.localcloud.runner import NodeRunner
 from tests.e2e.helpers import REGION, clients, group_state, make_group, managers, put_placeholders
-from tests.e2e.localcloud.runner import NodeRunner
-from tests.support.moto_server import MotoServer
 from tests.support.terraform import REPO, TERRAFORM, terraform_env
 
 pytestmark = pytest.mark.e2e

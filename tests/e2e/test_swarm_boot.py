@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 
+from airtasks_dev.devstack.moto import MotoServer
+from airtasks_dev.localcloud.runner import NodeRunner
 from tests.e2e.helpers import (
     AMI,
     REGION,
@@ -28,8 +30,6 @@ from tests.e2e.helpers import (
     put_placeholders,
     swarm_nodes,
 )
-from tests.e2e.localcloud.runner import NodeRunner
-from tests.support.moto_server import MotoServer
 from tests.support.terraform import REPO, TERRAFORM, terraform_env
 
 pytestmark = pytest.mark.e2e

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import pytest
 
+from airtasks_dev.devstack.moto import MotoServer
 from tests.support.fixtures import DAG_GROUP
-from tests.support.moto_server import MotoServer
 from tests.support.services import aws_groups
 from tests.support.services.airflow import Airflow
 from tests.support.services.postgres import Postgres

@@ -25,7 +25,7 @@ import boto3
 import docker
 import pytest
 
-from tests.support.moto_server import MotoServer, run_moto
+from airtasks_dev.devstack.moto import MotoServer, run_moto
 from tests.support.services.http_stub import QuietHandler, serving
 from tests.support.services.imds_stub import imds_stub
 from tests.terraform.render import render_boot_scripts

@@ -14,8 +14,8 @@ from typing import Any
 import boto3
 import pytest
 
-from airtasks.devstack.terraform import Terraform
-from tests.support.moto_server import MotoServer, run_moto
+from airtasks_dev.devstack.moto import MotoServer, run_moto
+from airtasks_dev.devstack.terraform import Terraform
 from tests.support.terraform import REPO, terraform_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.terraform]

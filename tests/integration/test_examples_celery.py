@@ -22,9 +22,9 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
+from airtasks_dev.images import base_image
 from tests import bad_input
 from tests.support.browser import chromium, login
-from tests.support.images import base_image
 from tests.support.services.airflow import Airflow
 
 pytestmark = pytest.mark.integration
@@ -117,7 +117,7 @@ def test_multi_trigger_fans_out(airflow_celery: Airflow) -> None:
 
 
 def test_docker_example_runs_a_container(airflow_celery: Airflow, docker_client: docker.DockerClient) -> None:
-    image = base_image()  # any local image with /bin/sh; nothing can be pulled here
+    image = base_image()  # any local image with /bin/sh: the one the stack images are built on
     before = {c.id for c in docker_client.containers.list(all=True)}
     out = airtasks(
         airflow_celery,

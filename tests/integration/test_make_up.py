@@ -1,8 +1,9 @@
-"""`make up` / `make down` (local mode) as a user runs them, in a copy of the repo: `airtasks dev up`
+"""`make up` / `make down` (local mode) as a user runs them, in a copy of the repo: `make up`
 starts moto, applies envs/local, starts Airflow standalone with the scaler DAG; then, with no
 settings at all, `airtasks trigger ... --wait` succeeds, tasks on queue `default` make the scaler
 DAG grow the group on moto, and `airtasks scale --once --dry-run --json --from-terraform
-envs/local` works; `airtasks dev down` leaves no process and no state behind."""
+envs/local` works; `make down` leaves no process and no state behind. Both run the dev tool,
+`python -m airtasks_dev up|down`, as the Makefile does."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
-from airtasks.devstack.procs import alive, descendants
+from airtasks_dev.devstack.procs import alive, descendants
 from tests.support.browser import chromium, login, open_cluster_page
 from tests.support.ports import free_port
 
@@ -62,13 +63,29 @@ def run(
     )
 
 
+def dev_tool(
+    clone: Path, env: dict[str, str], *args: str, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """What `make up` / `make down` run: the clone's dev tool (the Makefile's venv finds it by a
+    .pth file), with `airtasks` from this venv as for the other commands here."""
+    return subprocess.run(
+        [sys.executable, "-m", "airtasks_dev", *args],
+        cwd=clone,
+        env={**env, "PYTHONPATH": str(clone / "dev")},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
 def test_make_up_trigger_scale_then_down(tmp_path: Path) -> None:
     clone = clone_of_the_repo(tmp_path)
     # No settings: nothing from the developer's shell, and no per-user state file to fall back on.
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRTASKS_", "AWS_"))}
     env["XDG_STATE_HOME"] = str(tmp_path / "xdg")
     started = time.monotonic()
-    up = run(clone, env, "dev", "up", "--airflow-port", str(free_port()), timeout=600)
+    up = dev_tool(clone, env, "up", "--airflow-port", str(free_port()), timeout=600)
     up_seconds = time.monotonic() - started
     run_dir = clone / ".run"
     pids: set[int] = set()
@@ -152,9 +169,9 @@ def test_make_up_trigger_scale_then_down(tmp_path: Path) -> None:
     finally:
         pids |= descendants(pids)  # with the load's running tasks
         try:
-            down = run(clone, env, "dev", "down", timeout=300)
+            down = dev_tool(clone, env, "down", timeout=300)
         except subprocess.TimeoutExpired as exc:
-            pytest.fail(f"`airtasks dev down` ran over {exc.timeout:.0f}s\n{_stuck_down(run_dir, exc)}")
+            pytest.fail(f"`make down` ran over {exc.timeout:.0f}s\n{_stuck_down(run_dir, exc)}")
     assert down.returncode == 0, down.stdout + down.stderr
     took = re.search(r"^Down \((.*)\)", down.stdout, re.M)
     assert took, down.stdout

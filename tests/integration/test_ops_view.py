@@ -34,9 +34,9 @@ from airtasks.scaling.report import PassReport
 from airtasks.scaling.scaler import build_scaler
 from airtasks.sources import RabbitMQSource
 from airtasks.state.history import decode
+from airtasks_dev.devstack.moto import MotoServer
 from tests.integration.conftest import Scenario
 from tests.support.browser import chromium, login, open_cluster_page
-from tests.support.moto_server import MotoServer
 from tests.support.services import aws_groups
 from tests.support.services.airflow import Airflow
 from tests.support.services.rabbitmq import RabbitMQ

@@ -26,8 +26,8 @@ from airtasks.config import (
 from airtasks.control.celery import CeleryControl
 from airtasks.sources import AirflowSource, RabbitMQSource
 from airtasks.state.memory import decode
+from airtasks_dev.devstack.moto import MotoServer
 from tests.integration.conftest import DAG_GROUP, Scenario
-from tests.support.moto_server import MotoServer
 from tests.support.services import aws_groups
 from tests.support.services.airflow import Airflow
 from tests.support.services.rabbitmq import RabbitMQ

@@ -12,7 +12,7 @@ import pytest
 from airtasks.config import parse_config
 from airtasks.scaling.report import PassReport
 from airtasks.scaling.scaler import Scaler, build_scaler
-from tests.support.moto_server import MotoServer
+from airtasks_dev.devstack.moto import MotoServer
 from tests.support.services import aws_groups
 from tests.support.services.airflow import Airflow
 from tests.support.services.fault_proxy import FaultProxy, fault_proxy

@@ -39,8 +39,8 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.parsers import ResponseParserError
 
-from airtasks.devstack.terraform import Terraform
-from tests.support.moto_server import MotoServer, run_moto
+from airtasks_dev.devstack.moto import MotoServer, run_moto
+from airtasks_dev.devstack.terraform import Terraform
 from tests.support.services.imds_stub import imds_stub
 from tests.support.terraform import REPO, terraform_env
 

@@ -1,4 +1,4 @@
-"""The Swarm stack on a Swarm started by the test, with images built here (debootstrap base).
+"""The Swarm stack on a Swarm started by the test, with images built here (airtasks_dev.images).
 
 Deploys docker/docker-compose-CeleryExecutor.yml (rendered for the queue `default`), then checks:
 the services carry their constraints, secrets, network and grace periods; the proxy answers HTTPS,
@@ -23,10 +23,10 @@ import docker
 import httpx
 import pytest
 
-from airtasks.devstack import swarm as swarm_dev
 from airtasks.sources.airflow_access import tls_verify
 from airtasks.stack import secrets as sec
 from airtasks.stack.render import QueueSpec
+from airtasks_dev.devstack import swarm as swarm_dev
 from tests.support.ports import free_port
 
 pytestmark = pytest.mark.integration
@@ -58,7 +58,6 @@ def deployed(
     progress: list[str] = []
     try:
         up = swarm_dev.up_swarm(
-            REPO,
             run_dir,
             queues=[QueueSpec("default", 2)],
             manager_slots=1,

@@ -11,9 +11,10 @@ from pathlib import Path
 import docker
 import pytest
 
+from airtasks_dev.devstack.moto import MotoServer, run_moto
+from airtasks_dev.images import airtasks_image_spec, build, stack_images
+from tests.support.artifacts import ARTIFACTS
 from tests.support.docker_daemon import docker_lock, ensure_dockerd, swarm_manager
-from tests.support.images import airtasks_image_spec, build, stack_images
-from tests.support.moto_server import MotoServer, run_moto
 from tests.support.services import aws_groups
 from tests.support.services.airflow import Airflow, run_airflow
 from tests.support.services.postgres import Postgres, run_postgres
@@ -76,9 +77,9 @@ def rabbitmq(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitMQ]:
 
 @pytest.fixture(scope="session")
 def airtasks_image(docker_client: docker.DockerClient) -> str:
-    """The Air-Tasks image (docker/Dockerfile) on the debootstrap base, built once per content hash."""
-    artifacts = Path(__file__).resolve().parents[1] / "artifacts"
-    return build(airtasks_image_spec(), log=artifacts / "build-airtasks.log").tag
+    """The Air-Tasks image (docker/Dockerfile) on `airtasks_dev.images.base_image()`, built once per
+    content hash."""
+    return build(airtasks_image_spec(), log=ARTIFACTS / "build-airtasks.log").tag
 
 
 def shared_dags(folder: Path) -> Path:
@@ -160,7 +161,7 @@ _stack_images: Future[dict[str, str]] | None = None
 
 def _build_stack_images() -> dict[str, str]:
     ensure_dockerd()  # builds need the daemon, not the Swarm lock
-    return stack_images()
+    return stack_images(ARTIFACTS)
 
 
 @pytest.hookimpl(trylast=True)

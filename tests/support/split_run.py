@@ -3,7 +3,7 @@
 The local-cloud tests (tests/e2e: nodes are dockerds in network namespaces, with their own moto and
 registry; the host's Swarm is never touched) and the rest (services on loopback, the host's Swarm
 under its file lock) share nothing but the image builds, which wait for each other (file locks in
-tests/support/images.py). Both parts spend most of their time waiting for boots, schedulers and
+dev/airtasks_dev/images.py). Both parts spend most of their time waiting for boots, schedulers and
 Terraform's provider, so on two cores they overlap well. With arguments, one plain session runs
 them (`make test PYTEST_ARGS=tests/unit`).
 

@@ -42,7 +42,7 @@ import pytest
 import tftest
 import yaml
 
-from tests.support.moto_server import MotoServer
+from airtasks_dev.devstack.moto import MotoServer
 from tests.support.terraform import REPO, TERRAFORM, google_provider_available, terraform_env
 
 HERE = Path(__file__).parent

@@ -14,7 +14,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.support.moto_server import run_moto
+from airtasks_dev.devstack.moto import run_moto
 from tests.terraform.conftest import HERE, PlanSummary, Terraform
 
 SWARM_PORTS = {2377, 7946, 4789}

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from airtasks.cli import main
+from airtasks_dev.devstack.cli import main as dev_main
 from tests.bad_input import DOC, KINDS, REPO, Row, doc_block, of_kind, render, rows
 from tests.support.services.http_stub import QuietHandler, serving
 
@@ -64,10 +65,15 @@ def with_overrides(config: dict[str, Any], overrides: dict[str, Any]) -> dict[st
 def run_airtasks(
     args: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> tuple[int, str]:
+    # Rows whose input starts with `dev` run the development tool behind `make up`
+    # (`python -m airtasks_dev`), not a command of the package.
+    entry = main
+    if args[:1] == ["dev"]:
+        args, entry = args[1:], dev_main
     monkeypatch.setattr(sys, "argv", ["airtasks", *args])
     code = 0
     try:
-        main()
+        entry()
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1
     out = capsys.readouterr()

@@ -1,4 +1,5 @@
-"""`airtasks dev`: repo discovery, modes, the moto launcher, terraform variables, the summary."""
+"""`python -m airtasks_dev` (make up / make down): repo discovery, modes, the moto launcher,
+terraform variables, the summary."""
 
 from __future__ import annotations
 
@@ -9,13 +10,15 @@ from pathlib import Path
 
 import pytest
 
+import airtasks
 from airtasks.cli import local_deployment as state
-from airtasks.devstack import moto, steps
-from airtasks.devstack.cli import MODES, find_repo
-from airtasks.devstack.procs import alive
-from airtasks.devstack.steps import AirflowStep, MotoStep, SwarmStep, TerraformStep, describe
-from airtasks.devstack.terraform import Terraform, _vars
 from airtasks.errors import AirtasksError
+from airtasks_dev.devstack import moto, steps
+from airtasks_dev.devstack.cli import MODES, find_repo
+from airtasks_dev.devstack.cli import main as dev_main
+from airtasks_dev.devstack.procs import alive
+from airtasks_dev.devstack.steps import AirflowStep, MotoStep, SwarmStep, TerraformStep, describe
+from airtasks_dev.devstack.terraform import Terraform, _vars
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -34,7 +37,7 @@ def test_modes_and_their_steps() -> None:
 
 
 def test_cluster_mode_summary_names_the_ui_login_and_how_to_watch_nodes(tmp_path: Path) -> None:
-    from airtasks.devstack import cluster  # noqa: PLC0415
+    from airtasks_dev.devstack import cluster  # noqa: PLC0415
 
     assert [s.name for s in MODES["cluster"]] == [cluster.ClusterStep.name]
     text = cluster.describe(
@@ -56,11 +59,27 @@ def test_cluster_mode_summary_names_the_ui_login_and_how_to_watch_nodes(tmp_path
     assert "default: airtasks-local-default" in text
 
 
-def test_cluster_mode_needs_the_checkout(tmp_path: Path) -> None:
-    from airtasks.devstack import cluster  # noqa: PLC0415
+def test_cluster_mode_runs_the_box_with_both_packages_importable() -> None:
+    from airtasks_dev.devstack import cluster  # noqa: PLC0415
 
-    with pytest.raises(AirtasksError, match="full repository checkout"):
-        cluster._checkout(tmp_path)
+    path = cluster._import_path().split(os.pathsep)
+    assert str(REPO / "dev") == path[0]
+    assert str(Path(airtasks.__file__).resolve().parents[1]) in path
+
+
+def test_the_runtime_cli_has_no_dev_command() -> None:
+    from airtasks.cli import cli  # noqa: PLC0415
+
+    assert "dev" not in cli.commands
+
+
+def test_dev_tool_errors_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        dev_main(["up", "--mode", "cloud"])
+    assert exited.value.code == 2
+    assert "Invalid value for '--mode': 'cloud' is not one of 'local', 'swarm', 'cluster'." in (
+        capsys.readouterr().err
+    )
 
 
 def test_terraform_vars_are_hcl_literals() -> None:

@@ -3,7 +3,7 @@ Scaling launch (moto leaves it out of DescribeInstances) reaches the node's IMDS
 
 from __future__ import annotations
 
-from tests.e2e.localcloud.runner import instance_from
+from airtasks_dev.localcloud.runner import instance_from
 
 PROFILE_ARN = "arn:aws:iam::123456789012:instance-profile/airtasks-local-manager"
 

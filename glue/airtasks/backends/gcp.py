@@ -61,7 +61,12 @@ class GcpBackend:
 
     def _clients(self) -> tuple[Any, Any]:
         if self._migs is None:
-            from google.cloud import compute_v1  # noqa: PLC0415 - optional extra airtasks[gcp]
+            try:
+                from google.cloud import compute_v1  # noqa: PLC0415 - optional extra airtasks[gcp]
+            except ImportError:
+                raise BackendError(
+                    "the gcp backend needs google-cloud-compute: pip install 'airtasks[gcp]'"
+                ) from None
 
             kwargs: dict[str, Any] = {"transport": self._transport}
             if self._credentials is not None:
@@ -142,9 +147,9 @@ class GcpBackend:
         return self.size(group), self.instances(group)
 
     def remove(self, group: str, instance_id: str) -> None:
+        migs, _ = self._clients()  # first: it names the extra when google-cloud-compute is missing
         from google.cloud import compute_v1  # noqa: PLC0415 - optional extra airtasks[gcp]
 
-        migs, _ = self._clients()
         try:
             url = next(
                 str(m.instance)

@@ -10,7 +10,6 @@ import sys
 import click
 
 from airtasks import __version__
-from airtasks.devstack.cli import dev
 from airtasks.errors import AirtasksError
 
 
@@ -18,9 +17,6 @@ from airtasks.errors import AirtasksError
 @click.version_option(__version__, "--version", "-V", prog_name="airtasks")
 def cli() -> None:
     """Air-Tasks: size the worker groups of an Airflow cluster from its queues."""
-
-
-cli.add_command(dev)
 
 
 def main() -> None:

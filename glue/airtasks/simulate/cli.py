@@ -72,8 +72,10 @@ def simulate_command(
     except AirtasksError as exc:
         raise click.ClickException(str(exc)) from None
     if plot_path is not None:
-        from airtasks.simulate.plot import plot  # noqa: PLC0415 - matplotlib only when plotting
-
+        try:
+            from airtasks.simulate.plot import plot  # noqa: PLC0415 - matplotlib only when plotting
+        except ImportError:
+            raise click.ClickException("--plot needs matplotlib: pip install 'airtasks[plot]'") from None
         plot(report, plot_path, title=trace_path.stem)
     if as_json:
         doc = {

@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 from cryptography.fernet import Fernet
 
-from airtasks.devstack.procs import descendants
+from airtasks_dev.devstack.procs import descendants
 from tests.support.ports import free_port
 from tests.support.services.postgres import Postgres
 from tests.support.services.rabbitmq import RabbitMQ

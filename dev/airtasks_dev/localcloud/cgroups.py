@@ -17,7 +17,7 @@ import os
 import time
 from pathlib import Path
 
-from tests.e2e.localcloud._sys import LocalCloudError, kill
+from airtasks_dev.localcloud._sys import LocalCloudError, kill
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 TOP = "airtasks-localcloud"

@@ -21,10 +21,10 @@ from typing import Any
 
 import boto3
 
-from tests.e2e.localcloud import userdata
-from tests.e2e.localcloud._sys import LocalCloudError
-from tests.e2e.localcloud.network import Network
-from tests.e2e.localcloud.node import Instance, Node, Timings
+from airtasks_dev.localcloud import userdata
+from airtasks_dev.localcloud._sys import LocalCloudError
+from airtasks_dev.localcloud.network import Network
+from airtasks_dev.localcloud.node import Instance, Node, Timings
 
 log = logging.getLogger("airtasks.localcloud")
 

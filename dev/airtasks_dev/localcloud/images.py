@@ -12,7 +12,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from tests.support.images import BASE_MIRROR, BASE_SUITE, debootstrap_image, image_exists, import_rootfs
+from airtasks_dev.images import BASE_MIRROR, BASE_SUITE, debootstrap_image, image_exists, import_rootfs
 
 MIRROR = BASE_MIRROR
 SUITE = BASE_SUITE

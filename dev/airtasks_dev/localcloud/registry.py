@@ -21,12 +21,12 @@ from pathlib import Path
 
 import httpx
 
-from tests.e2e.localcloud import cgroups
-from tests.e2e.localcloud._sys import LocalCloudError, kill
-from tests.e2e.localcloud.network import Network
-from tests.e2e.localcloud.node import HOST_DOCKER_CLI, Node, _in_cgroup
-from tests.e2e.localcloud.push import push_uncompressed
-from tests.support.ports import free_port
+from airtasks_dev.devstack.moto import free_port
+from airtasks_dev.localcloud import cgroups
+from airtasks_dev.localcloud._sys import LocalCloudError, kill
+from airtasks_dev.localcloud.network import Network
+from airtasks_dev.localcloud.node import HOST_DOCKER_CLI, Node, _in_cgroup
+from airtasks_dev.localcloud.push import push_uncompressed
 
 REGISTRY_BIN = "/usr/bin/docker-registry"
 

@@ -20,7 +20,7 @@ from typing import IO, Any
 
 import httpx
 
-from tests.e2e.localcloud._sys import LocalCloudError
+from airtasks_dev.localcloud._sys import LocalCloudError
 
 MANIFEST_TYPE = "application/vnd.docker.distribution.manifest.v2+json"
 CONFIG_TYPE = "application/vnd.docker.container.image.v1+json"

@@ -1,7 +1,9 @@
 # PostgreSQL 15, RabbitMQ (management) and nginx from Debian bookworm packages, in one image that
-# stands in for the official postgres / rabbitmq / nginx images where nothing can be pulled (tests,
-# cluster in a box). Its docker-entrypoint.sh follows the official images' conventions that the
-# stack uses: POSTGRES_USER / POSTGRES_DB / POSTGRES_PASSWORD_FILE, RABBITMQ_DEFAULT_USER /
+# stands in for the official postgres / rabbitmq / nginx images in the local stack (`make up
+# MODE=swarm|cluster`, the tests). Built on the same base as the Air-Tasks image
+# (dev/airtasks_dev/images.py), it needs no registry beyond the one that base came from.
+# Its docker-entrypoint.sh follows the official images' conventions that the stack uses:
+# POSTGRES_USER / POSTGRES_DB / POSTGRES_PASSWORD_FILE, RABBITMQ_DEFAULT_USER /
 # RABBITMQ_DEFAULT_PASS, and `nginx -g 'daemon off;'` with /etc/nginx/nginx.conf.
 ARG BASE_IMAGE=debian:bookworm-slim
 FROM ${BASE_IMAGE}

@@ -1,6 +1,6 @@
 """`make up MODE=swarm`: build the image, init a Swarm if needed, create secrets, deploy the stack.
 
-Functions for `airtasks dev up --mode swarm` / `airtasks dev down` (the CLI wiring lives in
+Functions for `python -m airtasks_dev up --mode swarm` / `down` (the CLI wiring lives in
 devstack/cli.py). Everything it generates lives under `<run_dir>/swarm/`; the admin password is
 written once to a 0600 file there (never printed), and `<run_dir>/local.json` points
 `airtasks trigger` at the proxy.
@@ -25,10 +25,10 @@ from airtasks.errors import AirtasksError
 from airtasks.sources.airflow_access import tls_verify
 from airtasks.stack import secrets as sec
 from airtasks.stack.render import QueueSpec, write_stack
+from airtasks_dev.images import base_image, stack_images
 
 STACK_NAME = "airtasks"
 DOCKER_CLI = "/usr/bin/docker" if Path("/usr/bin/docker").exists() else (shutil.which("docker") or "docker")
-CA_ENV = ("AIRTASKS_BUILD_CA_BUNDLE", "PIP_CERT", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE")
 
 
 class SwarmDevError(AirtasksError):
@@ -86,28 +86,6 @@ def label_local_node(client: docker.DockerClient, queues: Sequence[QueueSpec]) -
         labels.setdefault("airtasks.queue", queues[0].name)
     spec["Labels"] = labels
     node.update(spec)
-
-
-def build_image(repo: Path, tag: str = "airtasks:latest", base_image: str | None = None) -> str:
-    """`docker build` of docker/Dockerfile (BuildKit; a CA bundle from the env goes in as a secret)."""
-    cmd = [DOCKER_CLI, "build", "--network", "host", "-f", str(repo / "docker" / "Dockerfile"), "-t", tag]
-    if base_image:
-        cmd += ["--build-arg", f"BASE_IMAGE={base_image}"]
-    ca = next((os.environ[k] for k in CA_ENV if os.environ.get(k) and Path(os.environ[k]).is_file()), None)
-    if ca:
-        cmd += ["--secret", f"id=ca,src={ca}"]
-    out = subprocess.run(
-        [*cmd, str(repo)],
-        env=dict(os.environ, DOCKER_BUILDKIT="1"),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if out.returncode:
-        raise SwarmDevError(
-            "docker build failed:\n" + "\n".join((out.stdout + out.stderr).splitlines()[-30:])
-        )
-    return tag
 
 
 def deploy(stack_file: Path | Sequence[Path], env: Mapping[str, str], stack: str = STACK_NAME) -> None:
@@ -184,7 +162,6 @@ def create_stack_secrets(
 
 
 def up_swarm(
-    repo: Path,
     run_dir: Path,
     *,
     queues: Sequence[QueueSpec] = (QueueSpec("default", 4),),
@@ -200,18 +177,19 @@ def up_swarm(
 ) -> SwarmDeployment:
     """Build (unless `images` names them), Swarm, secrets, deploy, wait; write the state file.
 
-    `images`: the stack's image variables (`AIRTASKS_IMAGE`, `AIRTASKS_POSTGRES_IMAGE`, ...), e.g.
-    from `tests/support/images.py` where nothing can be pulled. `extra_stack_files` are deployed
-    on top (compose overrides); `given_secrets` supplies values for secrets that do not exist yet.
+    `images`: the stack's image variables (`AIRTASKS_IMAGE`, `AIRTASKS_POSTGRES_IMAGE`, ...); by
+    default `airtasks_dev.images.stack_images()` builds them (build logs in `<run_dir>/images/`).
+    `extra_stack_files` are deployed on top (compose overrides); `given_secrets` supplies values for
+    secrets that do not exist yet.
     """
     client = docker_client()
     if ensure_swarm(client):
         progress("initialised a single-node Swarm (advertise 127.0.0.1)")
     label_local_node(client, queues)
-    env = dict(images or {})
-    if "AIRTASKS_IMAGE" not in env:
-        progress("building the Air-Tasks image (docker/Dockerfile)")
-        env["AIRTASKS_IMAGE"] = build_image(repo)
+    if images is None:
+        progress(f"building the stack's images on {base_image()} (cached by content; minutes the first time)")
+        images = stack_images(run_dir / "images")
+    env = dict(images)
     env.update(AIRTASKS_HTTPS_PORT=str(https_port), AIRTASKS_HTTP_PORT=str(http_port))
     password_file, ca_file = create_stack_secrets(client, run_dir, ["localhost", "127.0.0.1"], given_secrets)
     stack_file = run_dir / "swarm" / "docker-compose-CeleryExecutor.yml"

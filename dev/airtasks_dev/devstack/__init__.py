@@ -1,4 +1,4 @@
-"""`airtasks dev up|down`: the local deployment behind `make up` / `make down`.
+"""`python -m airtasks_dev up|down`: the local deployment behind `make up` / `make down`.
 
 A deployment is an ordered list of steps (`steps.Step`); `up` runs them in order and records each
 one in `.run/state.json`, `down` undoes the recorded ones in reverse. Mode `local` is: a moto

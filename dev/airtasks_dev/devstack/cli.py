@@ -1,17 +1,19 @@
-"""`airtasks dev up|down`: bring the local deployment up and take it down again."""
+"""`python -m airtasks_dev up|down` (`make up` / `make down`): bring the local deployment up and
+take it down again."""
 
 from __future__ import annotations
 
 import json
 import shutil
+import sys
 import time
 from pathlib import Path
 
 import click
 
-from airtasks.devstack.cluster import ClusterStep
-from airtasks.devstack.steps import LOCAL_STEPS, SWARM_STEPS, DevContext, Step
 from airtasks.errors import AirtasksError
+from airtasks_dev.devstack.cluster import ClusterStep
+from airtasks_dev.devstack.steps import LOCAL_STEPS, SWARM_STEPS, DevContext, Step
 
 RUN_DIR = ".run"
 STATE_FILE = "state.json"
@@ -47,9 +49,26 @@ def _write_env(ctx: DevContext) -> None:
     )
 
 
-@click.group("dev")
+@click.group("airtasks_dev", context_settings={"help_option_names": ["-h", "--help"]})
 def dev() -> None:
     """The local deployment (`make up` / `make down`)."""
+
+
+def main(args: list[str] | None = None) -> None:
+    """`python -m airtasks_dev`: errors become one line on stderr and exit 1, as in `airtasks`."""
+    try:
+        dev.main(args, prog_name="python -m airtasks_dev", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(1)
+    except AirtasksError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
 
 
 @dev.command("up")
@@ -98,7 +117,7 @@ def up(mode: str, airflow_port: int) -> None:
 
 @dev.command("down")
 def down() -> None:
-    """Undo what `dev up` did, in reverse order, and remove the run state (.run/)."""
+    """Undo what `up` did, in reverse order, and remove the run state (.run/)."""
     repo = find_repo()
     run_dir = repo / RUN_DIR
     state = _load_state(run_dir)

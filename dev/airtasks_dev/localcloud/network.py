@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.localcloud import cgroups
-from tests.e2e.localcloud._sys import LocalCloudError, alive, process_start_time, require_root, run
+from airtasks_dev.localcloud import cgroups
+from airtasks_dev.localcloud._sys import LocalCloudError, alive, process_start_time, require_root, run
 
 PREFIX = "at-"
 STATE_ROOT = Path("/run/airtasks-localcloud")

@@ -14,7 +14,7 @@ import email
 import email.policy
 import gzip
 
-from tests.e2e.localcloud._sys import LocalCloudError
+from airtasks_dev.localcloud._sys import LocalCloudError
 
 GZIP_MAGIC = b"\x1f\x8b"
 

@@ -1,13 +1,12 @@
 """`make up MODE=cluster`: the cluster in a box, left running for a user.
 
-The same local cloud and deployment as the e2e chain (tests/e2e/localcloud): a bridge with moto
-and a registry on it, `envs/local` applied with its `stack` set, the manager instance booting the
-Swarm and the stack from its user data, and every instance the scaler starts becoming a real Swarm
-node. That machinery needs root (network namespaces, iptables, mounts) and the repository
-checkout, and has no place in the `airtasks` package or its image: it is imported from the
-checkout (`tests/e2e/localcloud`, `tests/support/images.py`), which `make up` always runs in.
+The same local cloud and deployment as the e2e chain (`airtasks_dev.localcloud`): a bridge with
+moto and a registry on it, `envs/local` applied with its `stack` set, the manager instance booting
+the Swarm and the stack from its user data, and every instance the scaler starts becoming a real
+Swarm node. That machinery needs root (network namespaces, iptables, mounts) and the repository
+checkout, and has no place in the `airtasks` package or its image.
 
-A background process (`python -m tests.e2e.localcloud.box serve`) owns the local cloud until
+A background process (`python -m airtasks_dev.localcloud.box serve`) owns the local cloud until
 `make down` sends it SIGTERM; its log, state (`box.json`) and the nodes' boot logs live in
 `.run/cluster/`.
 """
@@ -23,22 +22,21 @@ import time
 from pathlib import Path
 from typing import Any
 
-from airtasks.devstack.moto import client_env
-from airtasks.devstack.steps import DevContext
+import airtasks
+import airtasks_dev
 from airtasks.errors import AirtasksError
+from airtasks_dev.devstack.moto import client_env
+from airtasks_dev.devstack.steps import DevContext
 
 SUBDIR = "cluster"
 UP_TIMEOUT = 1500.0  # a fresh machine builds the images first (minutes)
 
 
-def _checkout(repo: Path) -> None:
-    """Make the checkout's test machinery importable (tests/ is a package at the repo root)."""
-    if not (repo / "tests" / "e2e" / "localcloud" / "box.py").is_file():
-        raise AirtasksError(
-            f"{repo} has no tests/e2e/localcloud: MODE=cluster needs the full repository checkout"
-        )
-    if str(repo) not in sys.path:
-        sys.path.insert(0, str(repo))
+def _import_path() -> str:
+    """PYTHONPATH for the background process: where this package and `airtasks` are imported from
+    now (pytest's pythonpath, the dev venv's .pth file or an editable install alike)."""
+    dirs = [str(Path(pkg.__file__ or "").resolve().parents[1]) for pkg in (airtasks_dev, airtasks)]
+    return os.pathsep.join(dict.fromkeys([*dirs, *filter(None, [os.environ.get("PYTHONPATH")])]))
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -64,19 +62,18 @@ class ClusterStep:
     def up(self, ctx: DevContext) -> None:
         if os.geteuid() != 0:
             raise AirtasksError("MODE=cluster needs root (network namespaces, iptables): run it with sudo")
-        _checkout(ctx.repo)
-        from tests.support.images import stack_images  # noqa: PLC0415 - from the checkout
+        from airtasks_dev.images import stack_images  # noqa: PLC0415 - needs Docker, only in this mode
 
         work = ctx.run_dir / SUBDIR
         work.mkdir(parents=True, exist_ok=True)
         ctx.echo("cluster: building the stack's images (cached by content; minutes on a fresh machine) ...")
         images = stack_images()
         log = work / "box.log"
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ctx.repo), str(ctx.repo / "glue")])}
+        env = {**os.environ, "PYTHONPATH": _import_path()}
         cmd = [
             sys.executable,
             "-m",
-            "tests.e2e.localcloud.box",
+            "airtasks_dev.localcloud.box",
             "serve",
             "--run-dir",
             str(work),
@@ -150,8 +147,7 @@ class ClusterStep:
             if _alive(pid):
                 os.kill(pid, signal.SIGKILL)
         # Whatever a killed process left (nodes, namespaces, rules) goes too.
-        _checkout(ctx.repo)
-        from tests.e2e.localcloud.network import cleanup_leftovers  # noqa: PLC0415 - from the checkout
+        from airtasks_dev.localcloud.network import cleanup_leftovers  # noqa: PLC0415 - root only
 
         cleanup_leftovers()
         pid_file.unlink()

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import httpx
 
-from airtasks.devstack.procs import alive, stop_tree
 from airtasks.errors import AirtasksError
 from airtasks.sources.airflow_access import STATE_NAME, user_state_file
+from airtasks_dev.devstack.procs import alive, stop_tree
 
 USERNAME = "admin"
 PASSWORD_FILE = "simple_auth_manager_passwords.json.generated"
@@ -231,7 +231,7 @@ def launch_airflow(
     if _port_in_use(port):
         raise AirflowStartError(
             f"port {port} on 127.0.0.1 is taken by another program; free it, or pick another port "
-            f"(`make up AIRFLOW_PORT={port + 1}`, `airtasks dev up --airflow-port {port + 1}`)"
+            f"(`make up AIRFLOW_PORT={port + 1}`, `python -m airtasks_dev up --airflow-port {port + 1}`)"
         )
     home, password_file, dags = _layout(run_dir, dags_folder)
     log = home / "standalone.log"

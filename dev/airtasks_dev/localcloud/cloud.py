@@ -17,11 +17,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.e2e.localcloud.network import Network, cleanup_leftovers
-from tests.e2e.localcloud.node import ensure_tools
-from tests.e2e.localcloud.registry import Registry
-from tests.e2e.localcloud.runner import NodeRunner
-from tests.support.moto_server import MotoServer, run_moto
+from airtasks_dev.devstack.moto import MotoServer, run_moto
+from airtasks_dev.localcloud.network import Network, cleanup_leftovers
+from airtasks_dev.localcloud.node import ensure_tools
+from airtasks_dev.localcloud.registry import Registry
+from airtasks_dev.localcloud.runner import NodeRunner
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
 """The steps of a local deployment. Each step brings one thing up and can take it down again.
 
 `up` may leave slow work running and return a `finish` callable: the later steps start
-meanwhile, and `dev up` calls the finishers in step order at the end. So Airflow boots while
-Terraform applies (the saved plan already gave the scaler config Airflow needs).
+meanwhile, and the `up` command (devstack/cli.py) calls the finishers in step order at the end.
+So Airflow boots while Terraform applies (the saved plan already gave the scaler config Airflow
+needs).
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from airtasks.cli import local_deployment as state
-from airtasks.devstack import airflow, moto
-from airtasks.devstack.terraform import Terraform
 from airtasks.errors import AirtasksError
+from airtasks_dev.devstack import airflow, moto
+from airtasks_dev.devstack.terraform import Terraform
 
 SCALER_CONFIG = "scaler_config.json"
 # A destroy against the local moto takes ~6 s (11 s on a loaded host): past this
@@ -213,19 +214,20 @@ def _access_summary(ctx: DevContext, home: Path) -> str:
 
 
 class SwarmStep:
-    """`make up MODE=swarm`: the image built, a single-node Swarm (made if needed), secrets, the stack."""
+    """`make up MODE=swarm`: the images built (airtasks_dev.images), a single-node Swarm (made if
+    needed), secrets, the stack."""
 
     name = "swarm"
     created_marker = "swarm-created-by-make-up"
 
     def up(self, ctx: DevContext) -> None:
-        from airtasks.devstack import swarm  # noqa: PLC0415 - needs Docker, only in this mode
+        from airtasks_dev.devstack import swarm  # noqa: PLC0415 - needs Docker, only in this mode
 
         client = swarm.docker_client()
         if swarm.ensure_swarm(client):
             (ctx.run_dir / self.created_marker).write_text("make down leaves this Swarm\n")
             ctx.echo("swarm: initialised a single-node Swarm (advertise 127.0.0.1)")
-        deployment = swarm.up_swarm(ctx.repo, ctx.run_dir, progress=ctx.echo)
+        deployment = swarm.up_swarm(ctx.run_dir, progress=ctx.echo)
         where = deployment.password_file or "the Swarm secret airtasks_admin_password"
         ctx.summary.append(
             "\n".join(
@@ -239,7 +241,7 @@ class SwarmStep:
         )
 
     def down(self, ctx: DevContext) -> None:
-        from airtasks.devstack import swarm  # noqa: PLC0415
+        from airtasks_dev.devstack import swarm  # noqa: PLC0415
 
         if not (ctx.run_dir / "swarm").exists() and not (ctx.run_dir / self.created_marker).exists():
             return

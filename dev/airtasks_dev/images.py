@@ -1,9 +1,13 @@
-"""Docker images built here, where nothing can be pulled: a debootstrap base and the Air-Tasks images.
+"""The stack's Docker images, one path on every host: `make up MODE=swarm|cluster` and the tests.
+
+The base is the official slim Python image (docker/Dockerfile's default) where it is present or
+can be pulled, and a Debian bookworm minbase made with debootstrap + `docker import` where no
+registry can be reached; both are bookworm, so the same Dockerfiles build on either. On it: the
+Air-Tasks image (docker/Dockerfile) and one image with PostgreSQL, RabbitMQ and nginx from Debian
+packages (dev/images/services.Dockerfile), standing in for the official ones in the local stack.
 
 Every image is tagged by a hash of what it is built from (recipe, Dockerfile, build context files,
 build args), so a second run finds it and builds nothing; in a fresh CI each is built once.
-Reusable by the stack tests, `make up MODE=swarm` on machines without a registry, and the
-cluster-in-a-box tests.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import calendar
 import contextlib
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -24,10 +29,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-ARTIFACTS = REPO / "tests" / "artifacts"
 DOCKER_CLI = "/usr/bin/docker" if Path("/usr/bin/docker").exists() else (shutil.which("docker") or "docker")
-CA_BUNDLE = Path(os.environ.get("AIRTASKS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt"))
 LOCK_DIR = Path(os.environ.get("AIRTASKS_IMAGE_LOCK_DIR", "/tmp"))
+# Where PyPI and Debian sit behind a TLS-inspecting proxy, its CA reaches the builds as a BuildKit
+# secret (never a layer): the first of these that names a file, else the system bundle.
+CA_ENV = ("AIRTASKS_CA_BUNDLE", "AIRTASKS_BUILD_CA_BUNDLE", "PIP_CERT", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE")
+SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+
+# docker/Dockerfile's default base. AIRTASKS_BASE_IMAGE overrides the choice: an image reference,
+# or `debootstrap` for the Debian base even where the official one could be pulled.
+OFFICIAL_BASE = "python:3.11-slim-bookworm"
+BASE_ENV = "AIRTASKS_BASE_IMAGE"
+# Where no registry answers a pull fails within seconds; a stalled one must not hold the build long.
+PULL_TIMEOUT = 120.0
 
 BASE_REPOSITORY = "airtasks-base"
 BASE_SUITE = "bookworm"
@@ -100,13 +114,40 @@ def debootstrap_image(tag: str, include: Sequence[str], lock: str, suite: str = 
     return tag
 
 
-def base_image() -> str:
+def debootstrap_base() -> str:
     """A Debian bookworm minbase image made with debootstrap + `docker import`; returns its tag."""
     recipe = json.dumps(
         {"suite": BASE_SUITE, "variant": "minbase", "mirror": BASE_MIRROR, "include": BASE_INCLUDE}
     )
     tag = f"{BASE_REPOSITORY}:{BASE_SUITE}-{_digest([recipe.encode()])}"
     return debootstrap_image(tag, BASE_INCLUDE, "base")
+
+
+def pull(ref: str, timeout: float = PULL_TIMEOUT) -> bool:
+    """`docker pull ref`; False when it fails or stalls (no registry reachable from here)."""
+    try:
+        return _docker("pull", "--quiet", ref, check=False, timeout=timeout).returncode == 0
+    except subprocess.TimeoutExpired:
+        return False
+
+
+@functools.cache
+def base_image() -> str:
+    """The base of the images built here: $AIRTASKS_BASE_IMAGE if set; else the official slim
+    Python image if present or pullable; else the debootstrap Debian base. Decided once a process."""
+    forced = os.environ.get(BASE_ENV, "").strip()
+    if forced == "debootstrap":
+        return debootstrap_base()
+    if forced:
+        return forced
+    if image_exists(OFFICIAL_BASE) or pull(OFFICIAL_BASE):
+        return OFFICIAL_BASE
+    return debootstrap_base()
+
+
+def ca_bundle() -> str | None:
+    candidates = [os.environ.get(k, "") for k in CA_ENV] + [SYSTEM_CA_BUNDLE]
+    return next((c for c in candidates if c and Path(c).is_file()), None)
 
 
 @dataclass(frozen=True)
@@ -166,8 +207,10 @@ def build(spec: ImageSpec, log: Path | None = None, latest: bool = True) -> Buil
                 cmd += ["--build-arg", f"{key}={value}"]
             if spec.target:
                 cmd += ["--target", spec.target]
-            # The CA bundle reaches the build as a BuildKit secret: never in a layer.
-            cmd += ["--secret", f"id=ca,src={CA_BUNDLE}", "--progress=plain", str(spec.context)]
+            ca = ca_bundle()
+            if ca:
+                cmd += ["--secret", f"id=ca,src={ca}"]
+            cmd += ["--progress=plain", str(spec.context)]
             env = dict(os.environ, DOCKER_BUILDKIT="1")
             out = subprocess.run(cmd, env=env, text=True, capture_output=True, check=False)
             if log is not None:
@@ -205,7 +248,7 @@ def prune_old_tags(repository: str, keep: str) -> None:
 
 
 def airtasks_image_spec(base: str | None = None) -> ImageSpec:
-    """The Air-Tasks image (docker/Dockerfile) on `base` (default: the debootstrap base)."""
+    """The Air-Tasks image (docker/Dockerfile) on `base` (default: `base_image()`)."""
     return ImageSpec(
         repository="airtasks",
         dockerfile=REPO / "docker" / "Dockerfile",
@@ -226,9 +269,9 @@ def airtasks_image_spec(base: str | None = None) -> ImageSpec:
 
 
 def services_image_spec(base: str | None = None) -> ImageSpec:
-    """PostgreSQL, RabbitMQ and nginx from Debian packages (tests/e2e/images/services.Dockerfile):
-    the stand-in for the official postgres / rabbitmq / nginx images where nothing can be pulled."""
-    images = REPO / "tests" / "e2e" / "images"
+    """PostgreSQL, RabbitMQ and nginx from Debian packages (dev/images/services.Dockerfile): the
+    local stack's stand-in for the official postgres / rabbitmq / nginx images."""
+    images = REPO / "dev" / "images"
     return ImageSpec(
         repository="airtasks-services",
         dockerfile=images / "services.Dockerfile",
@@ -238,13 +281,15 @@ def services_image_spec(base: str | None = None) -> ImageSpec:
     )
 
 
-def stack_images() -> dict[str, str]:
-    """Build (or find) every image the stack needs; return the stack's image variables."""
+def stack_images(log_dir: Path | None = None) -> dict[str, str]:
+    """Build (or find) every image the stack needs; return the stack's image variables.
+    `log_dir` keeps each build's output (`build-airtasks.log`, `build-services.log`)."""
     base = base_image()
+    logs = {name: log_dir / f"build-{name}.log" if log_dir else None for name in ("airtasks", "services")}
     # Two builds at once: mostly downloads (pip, apt), so they overlap well even on 2 cores.
     with ThreadPoolExecutor(max_workers=2) as pool:
-        airtasks_job = pool.submit(build, airtasks_image_spec(base), ARTIFACTS / "build-airtasks.log")
-        services_job = pool.submit(build, services_image_spec(base), ARTIFACTS / "build-services.log")
+        airtasks_job = pool.submit(build, airtasks_image_spec(base), logs["airtasks"])
+        services_job = pool.submit(build, services_image_spec(base), logs["services"])
         airtasks, services = airtasks_job.result().tag, services_job.result().tag
     return {
         "AIRTASKS_IMAGE": airtasks,

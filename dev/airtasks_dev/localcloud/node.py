@@ -42,9 +42,9 @@ from typing import IO, Any
 
 import docker
 
-from tests.e2e.localcloud import cgroups, userdata
-from tests.e2e.localcloud._sys import LocalCloudError, run
-from tests.e2e.localcloud.network import IMDS_ADDRESS, IMDS_PORT, Network, NodeLink
+from airtasks_dev.localcloud import cgroups, userdata
+from airtasks_dev.localcloud._sys import LocalCloudError, run
+from airtasks_dev.localcloud.network import IMDS_ADDRESS, IMDS_PORT, Network, NodeLink
 
 HERE = Path(__file__).resolve().parent
 MACHINE_FILES = HERE / "machine"
@@ -291,7 +291,7 @@ class Node:
             *self.docker_opts,
         ]
         (etc / "default/docker").write_text(
-            "# Written by the local cloud (tests/e2e/localcloud/node.py): dockerd options for this node.\n"
+            "# Written by the local cloud (airtasks_dev/localcloud/node.py): dockerd options for this node.\n"
             f'DOCKER_OPTS="{" ".join(opts)}"\n'
         )
         (etc / "hostname").write_text(f"{self.instance_id}\n")

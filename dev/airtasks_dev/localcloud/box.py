@@ -12,7 +12,7 @@ DAG on it resizes the groups, and every worker instance the group starts boots a
             box.url, box.password_file, box.ca_bundle                 # the UI through the proxy
 
 Used by the e2e chain (`tests/e2e/test_cluster.py`) and by `make up MODE=cluster`, whose
-background process is `python -m tests.e2e.localcloud.box serve` (`main()` below).
+background process is `python -m airtasks_dev.localcloud.box serve` (`main()` below).
 """
 
 from __future__ import annotations
@@ -30,17 +30,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from airtasks.devstack.swarm import wait_ready
-from airtasks.devstack.terraform import Terraform
-from tests.e2e.localcloud._sys import LocalCloudError
-from tests.e2e.localcloud.cloud import LocalCloud, local_cloud
-from tests.e2e.localcloud.node import Node
-from tests.e2e.localcloud.registry import Registry
-from tests.e2e.localcloud.runner import NodeRunner
+from airtasks_dev.devstack.swarm import wait_ready
+from airtasks_dev.devstack.terraform import Terraform
+from airtasks_dev.localcloud._sys import LocalCloudError
+from airtasks_dev.localcloud.cloud import LocalCloud, local_cloud
+from airtasks_dev.localcloud.node import Node
+from airtasks_dev.localcloud.registry import Registry
+from airtasks_dev.localcloud.runner import NodeRunner
 
 REPO = Path(__file__).resolve().parents[3]
 ENV_ROOT = REPO / "envs" / "local"
-# The stack's image variables (tests/support/images.py `stack_images()`) -> envs/local `stack` fields.
+# The stack's image variables (dev/airtasks_dev/images.py `stack_images()`) -> envs/local `stack` fields.
 IMAGE_FIELDS = {
     "AIRTASKS_IMAGE": "image",
     "AIRTASKS_POSTGRES_IMAGE": "postgres_image",
@@ -280,7 +280,7 @@ def _link_manager_socket(box: Box, run_dir: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.e2e.localcloud.box")
+    parser = argparse.ArgumentParser(prog="python -m airtasks_dev.localcloud.box")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("serve", help="bring the cluster in a box up and keep it until SIGTERM")
     run.add_argument("--run-dir", type=Path, required=True)
