@@ -21,6 +21,8 @@ class Metrics:
     tasks_killed: int
     scale_actions: int
     node_seconds_vs_oracle: float
+    wait_p95_scheduled_s: float
+    """p95 wait of the tasks of scheduled DAG runs (0 when the trace has none)."""
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,9 @@ def simulate(
     outcomes: dict[str, Outcome] = {}
     for name in names:
         outcomes[name] = (
-            bound if name == "oracle" else run(tasks, make_policy(name, settings), settings, boot_seconds)
+            bound
+            if name == "oracle"
+            else run(tasks, make_policy(name, settings, tasks), settings, boot_seconds)
         )
     metrics = {
         name: Metrics(
@@ -68,6 +72,9 @@ def simulate(
             node_seconds_vs_oracle=round(o.node_seconds / bound.node_seconds, 3)
             if bound.node_seconds
             else 0.0,
+            wait_p95_scheduled_s=round(
+                percentile([w for w, t in zip(o.waits, tasks, strict=True) if t.run_s is not None], 95), 1
+            ),
         )
         for name, o in outcomes.items()
     }
