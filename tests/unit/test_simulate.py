@@ -340,6 +340,7 @@ def test_cli_json_has_every_metric_per_policy(tmp_path: Path) -> None:
             "scale_actions",
             "node_seconds_vs_oracle",
             "wait_p95_scheduled_s",
+            "wait_p95_scheduled_warm_s",
         }
         assert all(isinstance(v, int | float) for v in metrics.values())
     assert doc["policies"]["oracle"]["node_seconds_vs_oracle"] == 1.0
