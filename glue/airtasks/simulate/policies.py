@@ -91,8 +91,8 @@ class Schedule:
             k = max(0, math.ceil((now - self.grace - last) / period))  # 0: the last run, still in grace
             nxt = last + k * period
             learned = [r for r in runs[:known] if r + PRESCALE_WINDOW_S <= now][-PRESCALE_RUNS:]
-            # The most of the recent runs: the median or the least cost 5-15 % fewer node-seconds
-            # on the scheduled traces but leave a run's extra tasks waiting a boot (docs/simulator.md).
+            # The most of the recent runs: the median or the least cost less on the scheduled traces
+            # but leave a run's extra tasks waiting a boot (docs/simulator.md, "Pre-scaling").
             slots = max((self.demand[(dag, r)].get(queue, 0) for r in learned), default=0)
             if slots:
                 out.append(DueRun(dag, nxt, slots, queue))
