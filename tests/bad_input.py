@@ -52,7 +52,7 @@ def shown_input(row: Row) -> str:
     if row.kind == "cli" and row.input[:2] == ["dev", "up"]:
         # The development tool behind `make up`, not a command of the package.
         return "make up " + " ".join(
-            f"{a.lstrip('-').upper()}={b}" for a, b in zip(row.input[2::2], row.input[3::2])
+            f"{a.lstrip('-').upper()}={b}" for a, b in zip(row.input[2::2], row.input[3::2], strict=True)
         )
     if row.kind == "cli":
         return "airtasks " + " ".join(a if " " not in a else f"'{a}'" for a in row.input).replace(
