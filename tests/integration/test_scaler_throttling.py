@@ -106,8 +106,16 @@ def test_a_throttled_group_holds_its_queue_only(aws_env: dict[str, str]) -> None
         assert aws_groups.group(groups[q])["DesiredCapacity"] == 3
     assert aws_groups.group(groups["blue"])["DesiredCapacity"] == 0
     assert report.exit_code == 2  # a queue held: the pass says so
-    assert took < config.interval_seconds, f"the pass took {took:.1f} s"
+    # Within the interval on a quiet host (1 to 3 s here). What the throttle adds is bounded
+    # whatever the host's load: at most 1 + 2 s of backoff, and one describe per group, each no
+    # slower than an unthrottled pass (timed below, once the throttle is lifted).
+    throttle.group = "no-group-is-throttled"
+    plain_started = time.monotonic()
+    after = scaler.run_pass()
+    plain = time.monotonic() - plain_started
+    assert after.exit_code == 0
+    assert took < max(config.interval_seconds, 3.0 + plain * (1 + len(queues))), (took, plain)
     # The batched describe was tried 3 times (standard mode), then each group was asked
     # for once on its own: blue's own describe is the one more throttled call.
     assert throttle.throttled == ["DescribeAutoScalingGroups"] * 4
-    assert throttle.sent.count("SetDesiredCapacity") == 3
+    assert throttle.sent.count("SetDesiredCapacity") == 3 + 1  # and blue's, once lifted
