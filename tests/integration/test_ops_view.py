@@ -140,7 +140,7 @@ def ops(
             for key, value in moto_server.env().items():
                 mp.setenv(key, value)
             scaler = build_scaler(parse_config(config), env)
-            scaler.swarm = FakeSwarm(s.busy, s.idle)  # type: ignore[assignment]
+            scaler.clients.swarm = FakeSwarm(s.busy, s.idle)  # type: ignore[assignment]
             passed_at = time.time()
             scaler.clock = lambda: passed_at
             report = scaler.run_pass()
