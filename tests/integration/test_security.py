@@ -33,6 +33,9 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import botocore
+import botocore.model
+import botocore.session
 import docker
 import httpx
 import pytest
@@ -179,8 +182,22 @@ def scaler_calls() -> set[str]:
     source = (REPO / "glue" / "airtasks" / "backends" / "aws.py").read_text()
     calls = {f"autoscaling:{m}" for m in re.findall(r"self\.autoscaling\.(\w+)\(", source)}
     calls |= {f"ec2:{m}" for m in re.findall(r"self\.ec2\.(\w+)\(", source) if m != "get_paginator"}
-    calls |= {f"ec2:{m}" for m in re.findall(r'get_paginator\("(\w+)"\)', source)}
+    calls.discard("autoscaling:get_paginator")
+    # A paginator is named by its operation only: the service that has that operation calls it.
+    session = botocore.session.get_session()
+    for m in re.findall(r'get_paginator\("(\w+)"\)', source):
+        (service,) = [
+            s
+            for s in ("autoscaling", "ec2")
+            if xform_name_reverse(session.get_service_model(s), m) is not None
+        ]
+        calls.add(f"{service}:{m}")
     return calls
+
+
+def xform_name_reverse(model: botocore.model.ServiceModel, snake: str) -> str | None:
+    """The operation of `model` whose snake_case name is `snake`, if any."""
+    return next((op for op in model.operation_names if botocore.xform_name(op) == snake), None)
 
 
 def denied(call: Callable[[], Any]) -> bool:
