@@ -8,16 +8,13 @@
    `p50_ms` and `p95_ms` (3 queues, real RabbitMQ + moto, 50 passes).
 3. Reaction time on real services: `bench/reaction.py`, `run() -> dict` with at least `p50_s` and
    `p95_s` (task queued -> `set_size` called, 10 tries).
-4. The scaler at scale: `bench/scale.py`, `run() -> dict` (20 queues, 2,000 instances on moto,
-   an Airflow REST stand-in with 15,000 task instances; docs/scale.md), with its own goals.
-5. The goals, each with its measured value and met / not met.
+4. The goals, each with its measured value and met / not met.
 
 Writes bench/results/<trace>.json and .png, bench/results/bursty-burst.png (one burst, zoomed),
-bench/results/heldout.json, bench/results/scale.json and bench/results/bench.json. The box figure (a
-scheduled run's first task start minus its run_after, from zero nodes, on the local cloud) comes
-from the box test's artifact; it is printed here as not measured. A missing or failing
-real-service part is reported and makes the exit status non-zero, after everything else has run.
-Goals are printed, never asserted.
+bench/results/heldout.json and bench/results/bench.json. The box figure (a scheduled run's first
+task start minus its run_after, from zero nodes, on the local cloud) comes from the box test's
+artifact; it is printed here as not measured. A missing or failing real-service part is reported
+and makes the exit status non-zero, after everything else has run. Goals are printed, never asserted.
 """
 
 from __future__ import annotations
@@ -266,17 +263,7 @@ def main() -> int:
     reaction, why_reaction = _real_part("reaction", "reaction time")
     print("   " + _fmt_real(reaction, why_reaction, ("p50_s", "p95_s"), "s"))
 
-    print("\n== at scale: 20 queues, 2,000 instances (moto), 15,000 task instances (REST stand-in)")
-    at_scale, why_scale = _real_part("scale", "figures at scale")
-    if at_scale is None:
-        print(f"   NOT MEASURED: {why_scale}")
-    else:
-        keys = ("pass_p50_s", "pass_p95_s", "describe_calls_per_pass", "view_p50_s")
-        print("   " + ", ".join(f"{k} {at_scale.get(k)}" for k in keys))
-
     goals = _goals(reports, pass_timing, reaction, held)
-    if at_scale is not None:
-        goals.extend({**g, "goal": f"at scale: {g['goal']}"} for g in at_scale.get("goals", []))
     print("\n== goals")
     for g in goals:
         status = "met" if g["met"] else ("NOT MEASURED" if g["met"] is None else "NOT MET")
@@ -287,12 +274,11 @@ def main() -> int:
         "held_out": {k: v for k, v in held.items() if k != "runs"},
         "pass_timing": pass_timing,
         "reaction": reaction,
-        "scale": at_scale,
         "goals": goals,
     }
     (RESULTS / "bench.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
     print(f"\nwrote {RESULTS.relative_to(HERE.parent)}/*.json and *.png")
-    missing = [w for w in (why_pass, why_reaction, why_scale) if w]
+    missing = [w for w in (why_pass, why_reaction) if w]
     if missing:
         print("\nbench incomplete:", file=sys.stderr)
         for w in missing:

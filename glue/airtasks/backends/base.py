@@ -4,23 +4,12 @@ A group is what one queue's nodes belong to: an AWS Auto Scaling group, a GCP re
 instance group, or (single-host mode) the replicas of a Swarm service. `size` is the group's
 desired/target size, `instances` what exists now, `remove` terminates exactly one instance and
 shrinks the group by one. Backends raise `BackendError` naming the backend, the group and the fix.
-
-Two optional methods let a backend do many groups or many instances in fewer API calls (AWS);
-`read_groups` and `remove_instances` below fall back to one group / one instance at a time for a
-backend without them (GCP, Swarm):
-
-- `read_groups(groups) -> {group: (size, instances) | BackendError}`: a failure is returned for
-  the groups it concerns, never raised;
-- `remove_many(group, ids) -> {id: BackendError | None}`: terminate exactly these instances.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
-
-from airtasks.errors import BackendError
 
 
 @dataclass(frozen=True)
@@ -65,40 +54,4 @@ def read_group(backend: GroupBackend, group: str) -> tuple[int, list[Instance]]:
     return backend.size(group), backend.instances(group)
 
 
-GroupRead = tuple[int, list[Instance]] | BackendError
-
-
-def read_groups(backend: GroupBackend, groups: Sequence[str]) -> dict[str, GroupRead]:
-    """Size and instances of each group, batched where the backend offers it (`read_groups`);
-    a group that could not be read maps to its BackendError."""
-    batched = getattr(backend, "read_groups", None)
-    if callable(batched):
-        return dict(batched(list(groups)))
-    out: dict[str, GroupRead] = {}
-    for group in dict.fromkeys(groups):
-        try:
-            out[group] = read_group(backend, group)
-        except BackendError as exc:
-            out[group] = exc
-    return out
-
-
-def remove_instances(backend: GroupBackend, group: str, ids: Sequence[str]) -> dict[str, BackendError | None]:
-    """Terminate exactly these instances of one group, in bulk where the backend offers it
-    (`remove_many`); per instance: None when removed, else why not."""
-    if not ids:
-        return {}
-    bulk = getattr(backend, "remove_many", None)
-    if callable(bulk):
-        return dict(bulk(group, list(ids)))
-    out: dict[str, BackendError | None] = {}
-    for instance_id in ids:
-        try:
-            backend.remove(group, instance_id)
-            out[instance_id] = None
-        except BackendError as exc:
-            out[instance_id] = exc
-    return out
-
-
-__all__ = ["GroupBackend", "GroupRead", "Instance", "read_group", "read_groups", "remove_instances"]
+__all__ = ["GroupBackend", "Instance", "read_group"]

@@ -56,10 +56,6 @@ def print_text(view: ClusterView) -> None:
         )
         if q.error:
             click.echo(f"  error: {q.error}")
-        if q.nodes_total > len(q.nodes):
-            counts = ", ".join(f"{n} {s}" for s, n in q.node_counts.items())
-            shown = f"{q.nodes_offset + 1}-{q.nodes_offset + len(q.nodes)}" if q.nodes else "none"
-            click.echo(f"  nodes: {q.nodes_total} ({counts}); listed {shown}")
         for n in q.nodes:
             click.echo(_node_line(n))
     if view.decisions:
@@ -73,22 +69,9 @@ def print_text(view: ClusterView) -> None:
 
 @click.command("status")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout (the cluster page's view).")
-@click.option("--queue", default=None, help="Only this queue.")
-@click.option("--offset", default=0, type=click.IntRange(min=0), help="Skip this many nodes per queue.")
-@click.option(
-    "--limit", default=None, type=click.IntRange(min=0), help="List at most this many nodes per queue."
-)
 @config_options
 @click.pass_context
-def status(  # noqa: PLR0917 - click passes options positionally
-    ctx: click.Context,
-    as_json: bool,
-    queue: str | None,
-    offset: int,
-    limit: int | None,
-    config_path: str | None,
-    from_terraform: str | None,
-) -> None:
+def status(ctx: click.Context, as_json: bool, config_path: str | None, from_terraform: str | None) -> None:
     """Show each queue's load, group size, nodes (booting/idle/busy/draining/down), last decisions."""
     from airtasks.ops.view import build_view  # noqa: PLC0415
 
@@ -98,7 +81,7 @@ def status(  # noqa: PLR0917 - click passes options positionally
     except ConfigError as exc:
         raise ConfigFailure(str(exc)) from None
     try:
-        view = build_view(resolved.config, clients, queue=queue, node_offset=offset, node_limit=limit)
+        view = build_view(resolved.config, clients)
     finally:
         clients.close()
     if as_json:

@@ -45,7 +45,6 @@ th { color: var(--muted); font-weight: 600; font-size: 12px; }
 .a-scale_out { color: #2563eb; }
 .a-pre_scale { color: #7c3aed; } .a-scale_in { color: #c2410c; } .a-hold { color: #b91c1c; }
 .a-none { color: var(--muted); }
-details.nodes > summary { cursor: pointer; } .pager { margin: 6px 0; }
 svg text { fill: var(--muted); font-size: 11px; } .problems li { color: var(--bad); }
 a { color: inherit; }
 """
@@ -57,21 +56,10 @@ SCRIPT = """
   setInterval(function () {
     if (busy || document.hidden) { return; }
     busy = true;
-    fetch(window.location.pathname + window.location.search,
-          {headers: {"X-Airtasks-Fragment": "1"}, credentials: "same-origin", cache: "no-store"})
+    fetch(window.location.pathname, {headers: {"X-Airtasks-Fragment": "1"}, credentials: "same-origin",
+                                     cache: "no-store"})
       .then(function (r) { if (!r.ok) { throw new Error("HTTP " + r.status); } return r.text(); })
-      .then(function (html) {
-        // Keep the node lists the reader opened (or closed) open (or closed) across the refresh.
-        var state = {};
-        document.querySelectorAll("details[data-queue]").forEach(function (d) {
-          state[d.getAttribute("data-queue")] = d.open;
-        });
-        document.getElementById("content").innerHTML = html;
-        document.querySelectorAll("details[data-queue]").forEach(function (d) {
-          var q = d.getAttribute("data-queue");
-          if (q in state) { d.open = state[q]; }
-        });
-      })
+      .then(function (html) { document.getElementById("content").innerHTML = html; })
       .catch(function (e) {
         var el = document.getElementById("refresh");
         if (el) { el.textContent = "refresh failed (" + e.message + "); reload, log in again if asked"; }
@@ -250,34 +238,6 @@ def _nodes_table(q: QueueView, now: float) -> str:
     )
 
 
-OPEN_UP_TO = 20
-"""A group this small shows its node table open; a larger one shows the counts, click to list."""
-
-
-def _node_summary(q: QueueView) -> str:
-    counts = " ".join(
-        f'<span class="badge s-{_e(status)}" data-count="{_e(status)}">{n} {_e(status)}</span>'
-        for status, n in q.node_counts.items()
-    )
-    return f"Nodes: {q.nodes_total} {counts}"
-
-
-def _pager(q: QueueView, view: ClusterView) -> str:
-    """Links to the previous and next page of this queue's nodes (`?queue=&offset=`)."""
-    if view.node_limit is None or q.nodes_total <= len(q.nodes):
-        return ""
-    first, last = q.nodes_offset + 1, q.nodes_offset + len(q.nodes)
-    base = f"?queue={quote(q.queue, safe='')}&offset="
-    links = [f"nodes {first}-{last} of {q.nodes_total} (by id)"]
-    if q.nodes_offset > 0:
-        links.append(f'<a href="{base}{max(q.nodes_offset - view.node_limit, 0)}">previous</a>')
-    if last < q.nodes_total:
-        links.append(f'<a href="{base}{last}">next {min(view.node_limit, q.nodes_total - last)}</a>')
-    if view.queue_filter is not None:
-        links.append('<a href="?">all queues</a>')
-    return f'<p class="pager muted">{" &middot; ".join(links)}</p>'
-
-
 def _queue_card(q: QueueView, view: ClusterView, with_chart: bool) -> str:
     loads = "".join(
         f'<div class="figure load-{_e(src)}"><b>{_n(v)}</b><span>{_e(src)}</span></div>'
@@ -317,12 +277,7 @@ def _queue_card(q: QueueView, view: ClusterView, with_chart: bool) -> str:
         )
     if with_chart:
         parts.append(chart(q, view.generated_at, view.window_seconds or 3600.0))
-    opened = " open" if q.nodes_total <= OPEN_UP_TO or view.queue_filter is not None else ""
-    parts.append(
-        f'<details class="nodes" data-queue="{_e(q.queue)}"{opened}>'
-        f"<summary><h3 style=display:inline>{_node_summary(q)}</h3></summary>"
-        f"{_pager(q, view)}{_nodes_table(q, view.generated_at)}</details></section>"
-    )
+    parts.append(f"<h3>Nodes</h3>{_nodes_table(q, view.generated_at)}</section>")
     return "".join(parts)
 
 

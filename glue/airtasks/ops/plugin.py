@@ -6,8 +6,7 @@ into a plugins folder. It adds:
 
 - a FastAPI app mounted at `/airtasks`: `/airtasks/` (the page), `/airtasks/visualizer` (the
   nodes only: what the proxy serves at `/visualizer`), `/airtasks/api/view` (JSON: exactly
-  `airtasks status --json`; `?hours=` narrows the chart window, `?queue=` shows one queue,
-  `?offset=` and `?limit=` page through each queue's nodes, which are all counted per state);
+  `airtasks status --json`; `?hours=` narrows the chart window);
 - an external view "Cluster" in the UI's navigation bar, which frames `/airtasks/`.
 
 Authentication: Airflow attaches a plugin's app with `app.mount()`, and a mount inherits none of
@@ -102,22 +101,7 @@ def _get_variable(key: str) -> str | None:
     return None if value is None else str(value)
 
 
-API_NODE_LIMIT = 100
-"""Nodes per queue in one API answer unless `?limit=` says otherwise (counts cover them all)."""
-PAGE_NODE_LIMIT = 50
-"""Nodes per queue listed on the page; the rest are a link away (`?queue=...&offset=...`)."""
-QueueQuery = Annotated[str | None, Query(max_length=200)]
-OffsetQuery = Annotated[int, Query(ge=0)]
-
-
-def current_view(
-    token: str,
-    hours: float | None = None,
-    *,
-    queue: str | None = None,
-    offset: int = 0,
-    limit: int | None = None,
-) -> ClusterView:
+def current_view(token: str, hours: float | None = None) -> ClusterView:
     """The view for a viewer's request (blocking: FastAPI runs these routes in its thread pool)."""
     from airtasks.errors import AirtasksError  # noqa: PLC0415
     from airtasks.ops.view import build_view, empty_view  # noqa: PLC0415
@@ -131,17 +115,15 @@ def current_view(
     clients = build_clients(config, read_only=True, airflow_token=token, share_backend=True)
     try:
         window = hours * 3600.0 if hours is not None else None
-        return build_view(
-            config, clients, window_seconds=window, queue=queue, node_offset=offset, node_limit=limit
-        )
+        return build_view(config, clients, window_seconds=window)
     finally:
         clients.close()
 
 
-def _page(request: Request, token: str, section: Any, queue: str | None, offset: int) -> HTMLResponse:
+def _page(request: Request, token: str, section: Any) -> HTMLResponse:
     from airtasks.ops.page import render_content, render_page  # noqa: PLC0415
 
-    view = current_view(token, queue=queue, offset=offset, limit=PAGE_NODE_LIMIT)
+    view = current_view(token)
     fragment = FRAGMENT_HEADER in request.headers
     body = render_content(view, section) if fragment else render_page(view, section)
     return HTMLResponse(body, headers={"Cache-Control": "no-store"})
@@ -161,33 +143,21 @@ def icon() -> Response:
 
 
 @app.get("/", response_class=HTMLResponse)
-def cluster_page(
-    request: Request, who: ViewerDep, queue: QueueQuery = None, offset: OffsetQuery = 0
-) -> HTMLResponse:
+def cluster_page(request: Request, who: ViewerDep) -> HTMLResponse:
     """Queues, nodes, charts, decisions and the Swarm."""
-    return _page(request, who.token, "all", queue, offset)
+    return _page(request, who.token, "all")
 
 
 @app.get("/visualizer", response_class=HTMLResponse)
-def visualizer_page(
-    request: Request, who: ViewerDep, queue: QueueQuery = None, offset: OffsetQuery = 0
-) -> HTMLResponse:
+def visualizer_page(request: Request, who: ViewerDep) -> HTMLResponse:
     """The nodes of every queue and of the Swarm (served by the proxy at /visualizer)."""
-    return _page(request, who.token, "nodes", queue, offset)
+    return _page(request, who.token, "nodes")
 
 
 @app.get("/api/view")
-def api_view(
-    who: ViewerDep,
-    hours: Annotated[float | None, Query(gt=0, le=168)] = None,
-    queue: QueueQuery = None,
-    offset: OffsetQuery = 0,
-    limit: Annotated[int, Query(ge=0, le=5000)] = API_NODE_LIMIT,
-) -> JSONResponse:
-    """The view model as JSON (the same document as `airtasks status --json` with the same
-    `--queue/--offset/--limit`); each queue's `node_counts` and `nodes_total` cover all its nodes."""
-    view = current_view(who.token, hours, queue=queue, offset=offset, limit=limit)
-    return JSONResponse(view.to_json(), headers={"Cache-Control": "no-store"})
+def api_view(who: ViewerDep, hours: Annotated[float | None, Query(gt=0, le=168)] = None) -> JSONResponse:
+    """The view model as JSON (the same document as `airtasks status --json`)."""
+    return JSONResponse(current_view(who.token, hours).to_json(), headers={"Cache-Control": "no-store"})
 
 
 class AirtasksPlugin(AirflowPlugin):

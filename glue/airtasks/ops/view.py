@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
@@ -155,15 +154,10 @@ class QueueView:
     failed: bool
     error: str
     nodes: tuple[NodeView, ...] = ()
-    """One page of the group's nodes: `nodes_offset` onwards, at most the view's node limit."""
     stray_hosts: tuple[str, ...] = ()
     """Hosts running this queue's tasks that are not instances of its group."""
     series: tuple[Point, ...] = ()
     last_decision: HistoryEntry | None = None
-    node_counts: Mapping[str, int] = field(default_factory=dict)
-    """Nodes per status, over the whole group (not only the page)."""
-    nodes_total: int = 0
-    nodes_offset: int = 0
 
 
 @dataclass(frozen=True)
@@ -196,10 +190,6 @@ class ClusterView:
     idle_seconds: float
     window_seconds: float
     queues: tuple[QueueView, ...] = ()
-    queue_filter: str | None = None
-    """The one queue asked for (`?queue=`), None for all."""
-    node_limit: int | None = None
-    """Nodes listed per queue (None: all)."""
     decisions: tuple[HistoryEntry, ...] = ()
     """The last decisions of every queue (not the periodic samples), newest first."""
     swarm: SwarmView = field(default_factory=lambda: SwarmView("none"))
@@ -249,9 +239,6 @@ class ClusterView:
                 "want": q.want,
                 "failed": q.failed,
                 "reason": q.error,
-                "node_counts": dict(q.node_counts),
-                "nodes_total": q.nodes_total,
-                "nodes_offset": q.nodes_offset,
                 "nodes": [node(n) for n in q.nodes],
                 "stray_hosts": list(q.stray_hosts),
                 "series": [asdict(p) for p in q.series],
@@ -266,8 +253,6 @@ class ClusterView:
             "stabilization_seconds": self.stabilization_seconds,
             "idle_seconds": self.idle_seconds,
             "window_seconds": self.window_seconds,
-            "queue_filter": self.queue_filter,
-            "node_limit": self.node_limit,
             "queues": [queue(q) for q in self.queues],
             "decisions": [entry(e) for e in self.decisions],
             "swarm": {
@@ -344,16 +329,11 @@ def _queue_view(
     history: History,
     now: float,
     since: float,
-    node_offset: int = 0,
-    node_limit: int | None = None,
 ) -> QueueView:
     q = config.queues[read.queue]
     load = read.load
     nodes = []
-    counts: Counter[str] = Counter()
-    instances = sorted(read.instances or [], key=lambda i: i.id)
-    end = len(instances) if node_limit is None else node_offset + node_limit
-    for index, inst in enumerate(instances):
+    for inst in read.instances or []:
         running = None if read.busy is None else read.busy.get(inst.id, 0)
         cordoned = inst.id in memory.cordoned
         record = swarm.get(inst.id.split(".", 1)[0].lower()) if swarm is not None else None
@@ -363,9 +343,6 @@ def _queue_view(
             swarm_known = swarm is not None
         last_busy = memory.queue.last_busy.get(inst.id)
         status = node_status(inst, running, cordoned, record, swarm_known)
-        counts[status] += 1
-        if not node_offset <= index < end:
-            continue  # counted, not listed: the page asks for the rest by offset
         idle = None
         if running == 0 and status in {"idle", "draining"}:
             idle = max(now - max(last_busy or inst.launched_at, inst.launched_at), 0.0)
@@ -401,9 +378,6 @@ def _queue_view(
         stray_hosts=tuple(read.stray_hosts),
         series=_series(entries, since),
         last_decision=decisions[-1] if decisions else None,
-        node_counts=dict(sorted(counts.items())),
-        nodes_total=len(instances),
-        nodes_offset=node_offset,
     )
 
 
@@ -419,44 +393,22 @@ def build_view(
     now: float | None = None,
     window_seconds: float | None = None,
     problems: Sequence[str] = (),
-    queue: str | None = None,
-    node_offset: int = 0,
-    node_limit: int | None = None,
 ) -> ClusterView:
     """Read everything once and put it together. Never raises for a failed read: what could not
-    be read shows as failed (a queue) or as a problem (the cluster).
-
-    `queue`: only that queue (an unknown name gives no queue and a problem). `node_offset` and
-    `node_limit`: which of each queue's nodes (sorted by id) are listed; all are counted."""
+    be read shows as failed (a queue) or as a problem (the cluster)."""
     now = clients.clock() if now is None else now
     issues = [*clients.problems, *problems]
-    if queue is not None:
-        if queue not in config.queues:
-            issues.append(f"no queue named {queue} in the scaler config")
-        config = config.model_copy(update={"queues": {q: c for q, c in config.queues.items() if q == queue}})
 
-    # Who runs what is read once, below, for the busy counts and the task links alike.
-    reads = read_queues(config, clients, busy_for="none")
+    reads = read_queues(config, clients)
     names = [r.queue for r in reads]
 
     tasks: dict[str, dict[str, list[TaskRef]]] = {q: {} for q in names}
-    airflow_read = clients.airflow is not None and bool(names)
-    if airflow_read and all(r.loads.get("airflow") is not None for r in reads):
-        assert clients.airflow is not None
+    if clients.airflow is not None and not all(r.busy is None for r in reads):
         try:
-            running = clients.airflow.running(names)
+            for ti in clients.airflow.running(names):
+                tasks.setdefault(ti.queue, {}).setdefault(ti.host, []).append(TaskRef.from_running(ti))
         except AirtasksError as exc:
             issues.append(f"running task instances: {exc}")
-            for r in reads:
-                r.errors.append(str(exc))
-        else:
-            busy: dict[str, Counter[str]] = {q: Counter() for q in names}
-            for ti in running:
-                if ti.queue in busy:
-                    busy[ti.queue][ti.host] += 1
-                tasks.setdefault(ti.queue, {}).setdefault(ti.host, []).append(TaskRef.from_running(ti))
-            for r in reads:
-                r.busy = busy[r.queue]
 
     try:
         memory = clients.memory.load()
@@ -485,8 +437,6 @@ def build_view(
             history=history,
             now=now,
             since=now - window,
-            node_offset=max(node_offset, 0),
-            node_limit=node_limit,
         )
         for r in reads
     )
@@ -504,8 +454,6 @@ def build_view(
         idle_seconds=config.idle_seconds,
         window_seconds=window,
         queues=queues,
-        queue_filter=queue,
-        node_limit=node_limit,
         decisions=tuple(decisions),
         swarm=swarm_view,
         history_store=store_name,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
-from airtasks.backends import Instance, read_groups
+from airtasks.backends import Instance, read_group
 from airtasks.config import ScalerConfig
 from airtasks.errors import BackendError, SourceReadError
 
@@ -40,44 +40,34 @@ class QueueRead:
         return sorted(h or "(no hostname)" for h, n in self.busy.items() if n and h not in ids)
 
 
-BusyFor = Literal["shrinking", "all", "none"]
-
-
-def may_shrink(config: ScalerConfig, r: QueueRead) -> bool:
-    """The load needs fewer nodes than the group has: the only case in which `decide` looks at
-    which node runs what (to pick idle victims, cordon busy ones, or time the idle window)."""
-    load = r.load
-    if load is None or r.size is None:
-        return False
-    return config.policy(r.queue).want(load) < r.size
-
-
-def read_queues(
-    config: ScalerConfig, clients: Clients, *, busy_for: BusyFor = "shrinking"
-) -> list[QueueRead]:
+def read_queues(config: ScalerConfig, clients: Clients) -> list[QueueRead]:
     """Per queue: the load from each source, the group's size and instances, and which instance
-    runs how many of its tasks. A failed read is recorded on the queues it concerns, never raised.
-
-    The calls grow with queues and pages, not with nodes: one count per queue, the groups in
-    batches (`backends.read_groups`), and the running task instances (paged, ~one request per 100)
-    only for `busy_for`: the queues that may shrink (a pass), every queue, or none (the caller
-    reads them itself). A queue whose nodes were not read has `busy` None."""
+    runs how many of its tasks. A failed read is recorded on the queues it concerns, never raised."""
     names = list(config.queues)
     reads = {q: QueueRead(q, config.queues[q].group) for q in names}
 
-    airflow_down: str | None = None
     if clients.airflow is not None:
+        down: str | None = None
         for q in names:
-            if airflow_down is not None:
+            if down is not None:
                 reads[q].loads["airflow"] = None
-                reads[q].errors.append(airflow_down)
+                reads[q].errors.append(down)
                 continue
             try:
                 reads[q].loads["airflow"] = clients.airflow.count(q)
             except SourceReadError as exc:
                 reads[q].loads["airflow"] = None
                 reads[q].errors.append(str(exc))
-                airflow_down = str(exc)
+                down = str(exc)
+        if down is None:
+            try:
+                busy = clients.airflow.busy(names)
+            except SourceReadError as exc:
+                for r in reads.values():
+                    r.errors.append(str(exc))
+            else:
+                for q in names:
+                    reads[q].busy = busy.get(q, Counter())
 
     if clients.rabbitmq is not None:
         try:
@@ -90,26 +80,12 @@ def read_queues(
             for q in names:
                 reads[q].loads["rabbitmq"] = depths[q]
 
-    groups = read_groups(clients.backend, [r.group for r in reads.values()])
     for r in reads.values():
-        result = groups.get(r.group)
-        if isinstance(result, BackendError):
-            r.errors.append(str(result))
-        elif result is not None:
-            r.size, r.instances = result
-
-    if clients.airflow is not None and airflow_down is None and busy_for != "none":
-        wanted = [q for q in names if busy_for == "all" or may_shrink(config, reads[q])]
-        if wanted:
-            try:
-                busy = clients.airflow.busy(wanted)
-            except SourceReadError as exc:
-                for q in wanted:
-                    reads[q].errors.append(str(exc))
-            else:
-                for q in wanted:
-                    reads[q].busy = busy.get(q, Counter())
+        try:
+            r.size, r.instances = read_group(clients.backend, r.group)
+        except BackendError as exc:
+            r.errors.append(str(exc))
     return [reads[q] for q in names]
 
 
-__all__ = ["BusyFor", "QueueRead", "may_shrink", "read_queues"]
+__all__ = ["QueueRead", "read_queues"]

@@ -22,7 +22,6 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 
-from airtasks.backends import remove_instances
 from airtasks.config import ScalerConfig
 from airtasks.control.docker_swarm import SwarmNode
 from airtasks.decide import Decision, DueRun, NodeState, Observation, decide
@@ -155,9 +154,6 @@ class Scaler:
                 f"task(s) running on {', '.join(r.stray_hosts)}, not an instance of {r.group} "
                 "(worker hostname must be the instance id): never scaling in"
             )
-        elif r.busy is None:
-            # read_queues reads who runs what only for a queue that may shrink; never act without it.
-            why_unknown = "which nodes are busy was not read this pass: not scaling in"
         elif self.clients.control is None and self.clients.swarm is None:
             why_unknown = (
                 "no way to stop a node taking tasks (set AIRTASKS_BROKER_URL or sources.rabbitmq for Celery "
@@ -319,10 +315,10 @@ class Scaler:
                             notes.append(f"{node_id}: Swarm tasks still stopping after {wait:.0f}s")
                 except ControlError as exc:
                     notes.append(f"{node_id}: drain failed ({exc}); terminating anyway, it runs no task")
-        # Drained: terminate them together (the backend batches what its API allows).
-        for node_id, error in remove_instances(self.clients.backend, r.group, ready).items():
-            if error is not None:
-                notes.append(f"kept {node_id}: {error}")
+            try:
+                self.clients.backend.remove(r.group, node_id)
+            except BackendError as exc:
+                notes.append(f"kept {node_id}: {exc}")
                 report.failed = True
                 continue
             report.removed.append(node_id)

@@ -27,13 +27,7 @@ def _image(ec2: Any) -> str:
 
 
 def make_group(
-    cluster: str,
-    queue: str,
-    size: int,
-    *,
-    protected: bool = True,
-    region: str = "us-east-1",
-    max_size: int = 10,
+    cluster: str, queue: str, size: int, *, protected: bool = True, region: str = "us-east-1"
 ) -> str:
     """An ASG `airtasks-<cluster>-<queue>` with `size` InService instances; returns its name."""
     asg, ec2 = clients(region)
@@ -47,7 +41,7 @@ def make_group(
         AutoScalingGroupName=name,
         LaunchTemplate={"LaunchTemplateName": name, "Version": "$Latest"},
         MinSize=0,
-        MaxSize=max(max_size, size),
+        MaxSize=10,
         DesiredCapacity=size,
         VPCZoneIdentifier=subnet,
         NewInstancesProtectedFromScaleIn=protected,
