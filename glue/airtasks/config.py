@@ -104,11 +104,6 @@ class QueueConfig(_Model):
     min_size: int = Field(default=0, ge=0)
     max_size: int = Field(ge=0)
     slots_per_node: int = Field(default=1, ge=1)
-    prescale: bool = True
-    """Raise the group one learned boot time before a scheduled DAG run that uses this queue is due
-    (needs sources.airflow); false: react to queued tasks only."""
-    boot_seconds: float = Field(default=QueuePolicy.boot_seconds, gt=0, le=3600)
-    """Launch to first task for this group until the scaler has measured its own boots."""
 
     @model_validator(mode="after")
     def _bounds(self) -> QueueConfig:
@@ -242,9 +237,6 @@ class ScalerConfig(_Model):
             slots_per_node=q.slots_per_node,
             stabilization_seconds=self.stabilization_seconds,
             idle_seconds=self.idle_seconds,
-            interval_seconds=self.interval_seconds,
-            boot_seconds=q.boot_seconds,
-            prescale=q.prescale,
         )
 
     @property

@@ -13,28 +13,16 @@ Rules (docs/design.md, "Scaling: one pass" and "Scale-in"):
   emptied. Surplus nodes that are still busy are cordoned, emptiest first: they stop taking new
   tasks, finish what they run, and go. That packs the remaining work onto fewer nodes.
 - Without a source that tells which node is busy, never scale in.
-- Pre-scaling (schedule-aware): a scheduled DAG run due within one learned boot time plus one
-  interval, and what it needs of this queue in its first minutes (learned by the caller from the
-  DAG's recent runs), adds its slots to the load until `prescale_grace_seconds` after it was due;
-  the group grows as for any load (action `pre_scale`), so the run's first tasks find warm nodes.
-  A run that does not come costs the nodes' idle time until the normal scale-in removes them.
-- Boot time per group is learned from the scaler's own passes: a node that was seen idle while
-  tasks queued (so it was still booting) and is now busy booted in about now - launched_at.
 """
 
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Action = Literal["scale_out", "pre_scale", "scale_in", "hold", "none"]
-BOOT_SAMPLES = 5
-"""Boot times remembered per group; the estimate is their maximum (a late node costs waits)."""
-BOOT_SAMPLE_CAP = 4.0
-"""A measured boot above this many times the configured `boot_seconds` is not taken as one."""
+Action = Literal["scale_out", "scale_in", "hold", "none"]
 
 
 @dataclass(frozen=True)
@@ -44,33 +32,15 @@ class QueuePolicy:
     min_size: int
     max_size: int
     slots_per_node: int
-    stabilization_seconds: float = 0.0
+    stabilization_seconds: float = 30.0
     """How long want must stay below the group size before any node is cordoned or removed: a bound
-    against flapping. At 0 the gap between a task and its downstream task is bridged by
-    `idle_seconds` alone (a cordoned node is resumed as soon as the load needs it)."""
+    against flapping (it bridges the scheduler's gap between a task and its downstream task)."""
     idle_seconds: float = 10.0
     """How long a surplus node must have run nothing before it is removed (two 5 s passes)."""
-    interval_seconds: float = 5.0
-    """The scaler's pass interval (the reasons and the simulator use it; a measured boot already
-    includes up to one interval, since it is seen at the first pass after the node took a task)."""
-    boot_seconds: float = 60.0
-    """Launch to first task, until the group's own boots were measured (then their maximum)."""
-    prescale: bool = True
-    """Raise the group ahead of scheduled DAG runs (per queue: QueueConfig.prescale)."""
-    prescale_grace_seconds: float = 30.0
-    """How long after a run was due its slots still count: the scheduler queues a run's first
-    tasks within seconds; a run that has not come by then is assumed not to come."""
-    # Window and idle time come from `python -m bench.sweep` (bench/results/sweep.json): generated
-    # traces of every kind (steady, bursty, diurnal, long-tail, mixed, scheduled), training seeds
-    # 1-4, 5 s passes, 60 s boot; the pair with the lowest worst-kind mean node-seconds vs the
-    # oracle (within 0.005, the largest window then idle) among those that keep p95 wait within
-    # boot + 2 intervals and kill no task: 0/10 (worst kind 1.21x, scheduled; 30/10 gave 1.28x).
-    # A 0 s window cordons surplus busy nodes at once: the packing that the sweep rewarded.
-    # `make bench` reports them on held-out seeds (bench/heldout.py, docs/simulator.md).
-
-    def boot_estimate(self, memory: QueueMemory) -> float:
-        samples = memory.boot_samples[-BOOT_SAMPLES:]
-        return max(samples) if samples else self.boot_seconds
+    # Defaults chosen with the simulator (`python -m bench.sweep`, README "How scaling works"):
+    # node-seconds vs the oracle on the bursty trace, mean of 5 seeds, 5 s passes: window/idle
+    # 300/60 -> 2.14x, 60/30 -> 1.22x, 30/10 -> 1.14x, 0/0 -> 1.12x; steady, diurnal, long-tail
+    # stay within 1.09x at 30/10.
 
     def want(self, load: int) -> int:
         """Nodes needed for `load` tasks, within [min_size, max_size]."""
@@ -99,18 +69,9 @@ class QueueMemory:
     """Since when want has stayed below the group size, without a break."""
     last_busy: Mapping[str, float] = field(default_factory=dict)
     """Per node id: the last pass at which it ran a task."""
-    booting: tuple[str, ...] = ()
-    """Nodes that never ran a task and were idle at the last pass while tasks queued: booting."""
-    boot_samples: tuple[float, ...] = ()
-    """The group's last measured boot times (launch to first task), oldest first."""
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "below_since": self.below_since,
-            "last_busy": dict(self.last_busy),
-            "booting": list(self.booting),
-            "boot_samples": list(self.boot_samples),
-        }
+        return {"below_since": self.below_since, "last_busy": dict(self.last_busy)}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any] | None) -> QueueMemory:
@@ -119,32 +80,12 @@ class QueueMemory:
             return cls()
         below = data.get("below_since")
         busy = data.get("last_busy")
-        booting = data.get("booting")
-        samples = data.get("boot_samples")
         return cls(
             below_since=float(below) if isinstance(below, int | float) else None,
             last_busy={str(k): float(v) for k, v in (busy or {}).items() if isinstance(v, int | float)}
             if isinstance(busy, Mapping)
             else {},
-            booting=tuple(str(b) for b in booting) if isinstance(booting, list) else (),
-            boot_samples=tuple(
-                float(x) for x in samples if isinstance(x, int | float) and not isinstance(x, bool)
-            )[-BOOT_SAMPLES:]
-            if isinstance(samples, list)
-            else (),
         )
-
-
-@dataclass(frozen=True)
-class DueRun:
-    """A scheduled DAG run expected soon, and what it needs of this queue in its first minutes."""
-
-    dag_id: str
-    due: float
-    """When the run is due (Airflow's `run_after`, epoch seconds)."""
-    slots: int
-    """Task slots of this queue its recent runs used at once in their first minutes."""
-    queue: str = ""
 
 
 @dataclass(frozen=True)
@@ -160,8 +101,6 @@ class Observation:
     """False when no source could tell which node runs what: then the group never shrinks."""
     error: str | None = None
     """Why `load` is None (names the source that failed)."""
-    due_runs: Sequence[DueRun] = ()
-    """Scheduled runs of unpaused DAGs that use this queue (any horizon; decide picks the near ones)."""
 
 
 @dataclass(frozen=True)
@@ -189,36 +128,14 @@ def decide(policy: QueuePolicy, obs: Observation, memory: QueueMemory, now: floa
 
     present = {n.id for n in obs.nodes}
     last_busy = {k: v for k, v in memory.last_busy.items() if k in present}
-    samples = memory.boot_samples
     for node in obs.nodes:
         if node.running > 0:
-            # (A sample far above the prior is a node that sat idle behind a lagging load, not a boot.)
-            boot = now - node.launched_at
-            if node.id in memory.booting and 0 <= boot <= BOOT_SAMPLE_CAP * policy.boot_seconds:
-                samples = (*samples, boot)[-BOOT_SAMPLES:]
             last_busy[node.id] = now
-    backlog = obs.load > sum(n.running for n in obs.nodes)
-    booting = (
-        tuple(n.id for n in obs.nodes if n.running == 0 and n.id not in last_busy and not n.cordoned)
-        if backlog
-        else ()
-    )
-    learned = QueueMemory(memory.below_since, last_busy, booting, samples)
     want = policy.want(obs.load)
-    pre = _prescale(policy, obs, learned, now)
     cordoned = [n.id for n in obs.nodes if n.cordoned]
 
-    if pre is not None and pre[0] > want:
-        want, why = pre
-        mem = QueueMemory(None, last_busy, booting, samples)
-        if want > obs.current:
-            return Decision("pre_scale", obs.current, want, want, why, mem, uncordon=tuple(cordoned))
-        return Decision(
-            "none", obs.current, want, obs.current, f"{why} (held)", mem, uncordon=tuple(cordoned)
-        )
-
     if want >= obs.current:
-        mem = QueueMemory(None, last_busy, booting, samples)
+        mem = QueueMemory(below_since=None, last_busy=last_busy)
         if want > obs.current:
             reason = f"load {obs.load} needs {want} node(s) of {policy.slots_per_node} slots"
             return Decision("scale_out", obs.current, want, want, reason, mem, uncordon=tuple(cordoned))
@@ -226,7 +143,7 @@ def decide(policy: QueuePolicy, obs: Observation, memory: QueueMemory, now: floa
         return Decision("none", obs.current, want, obs.current, reason, mem, uncordon=tuple(cordoned))
 
     below_since = memory.below_since if memory.below_since is not None else now
-    mem = QueueMemory(below_since, last_busy, booting, samples)
+    mem = QueueMemory(below_since=below_since, last_busy=last_busy)
     if not obs.busy_known:
         reason = "cannot tell which nodes are busy (no Airflow source): never scaling in"
         return Decision("hold", obs.current, want, obs.current, reason, mem)
@@ -273,41 +190,9 @@ def decide(policy: QueuePolicy, obs: Observation, memory: QueueMemory, now: floa
     return Decision(action, obs.current, want, desired, "; ".join(parts), mem, remove, cordon, uncordon)
 
 
-def _prescale(
-    policy: QueuePolicy, obs: Observation, memory: QueueMemory, now: float
-) -> tuple[int, str] | None:
-    """Nodes wanted for the load plus the scheduled runs due within one boot and one interval."""
-    if not policy.prescale or obs.load is None:
-        return None
-    # The estimate is measured at the first pass after a boot: it includes up to one interval,
-    # which covers launching at the first pass after due - lead.
-    lead = policy.boot_estimate(memory)
-    near = [
-        r
-        for r in obs.due_runs
-        if r.slots > 0 and r.due - lead <= now <= r.due + policy.prescale_grace_seconds
-    ]
-    if not near:
-        return None
-    # Before a run is due its tasks are not in the load yet: add them. Once due they may or may not
-    # be (the scheduler queues them within seconds): keep the nodes raised for them, but grow no
-    # further for them (counting them twice would launch nodes for nothing).
-    ahead = sum(r.slots for r in near if r.due > now)
-    due = sum(r.slots for r in near if r.due <= now)
-    want = max(policy.want(obs.load + ahead), min(obs.current, policy.want(obs.load + ahead + due)))
-    first = min(near, key=lambda r: (r.due, r.dag_id))
-    clock = time.strftime("%H:%M", time.gmtime(first.due))
-    on = f" on {first.queue}" if first.queue else ""
-    why = f"pre-scale: {first.dag_id} due {clock}, needs {first.slots} slots{on}"
-    if len(near) > 1:
-        why += f" (+{len(near) - 1} more run(s), {ahead + due} slots)"
-    return want, why
-
-
 __all__ = [
     "Action",
     "Decision",
-    "DueRun",
     "NodeState",
     "Observation",
     "QueueMemory",

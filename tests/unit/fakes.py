@@ -59,13 +59,6 @@ class FakeAirflow:
     busy_after_cordon: dict[str, int] = field(default_factory=dict)
     """A node that takes a task between the idle check and the re-check."""
     busy_calls: int = 0
-    dags: dict[str, float] = field(default_factory=dict)
-    """Unpaused DAG -> its next run's run_after (epoch seconds)."""
-    runs: dict[str, list[tuple[str, float, list[tuple[str, float | None, float | None]]]]] = field(
-        default_factory=dict
-    )
-    """DAG -> its scheduled runs, newest first: (run_id, run_after, [(queue, queued, ended)])."""
-    schedule_down: bool = False
 
     def _check(self) -> None:
         if self.down:
@@ -95,20 +88,6 @@ class FakeAirflow:
             for host, n in self.on_hosts.get(q, Counter()).items()
             for i in range(n)
         ]
-
-    def next_runs(self) -> list[tuple[str, float]]:
-        self._check()
-        if self.schedule_down:
-            raise SourceReadError("airflow: GET /api/v2/dags: HTTP 500 after 3 tries")
-        return sorted(self.dags.items())
-
-    def recent_runs(self, dag_id: str, limit: int) -> list[tuple[str, float]]:
-        self._check()
-        return [(r, t) for r, t, _ in self.runs.get(dag_id, [])[:limit]]
-
-    def run_tasks(self, dag_id: str, run_id: str) -> list[tuple[str, float | None, float | None]]:
-        self._check()
-        return next(tis for r, _, tis in self.runs[dag_id] if r == run_id)
 
     def get_variable(self, key: str) -> str | None:
         self._check()

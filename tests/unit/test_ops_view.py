@@ -47,9 +47,6 @@ class TaskAirflow:
     def count(self, queue: str) -> int:
         return self.fake.count(queue)
 
-    def next_runs(self) -> list[tuple[str, float]]:
-        return self.fake.next_runs()
-
     def busy(self, queues: Iterable[str]) -> dict[str, Counter[str]]:
         return self.fake.busy(queues)
 

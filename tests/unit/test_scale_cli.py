@@ -23,7 +23,7 @@ from tests.unit.fakes import FakeAirflow, FakeBackend, FakeControl, FakeRabbit
 
 LOG_LINE = re.compile(
     r"^queue=(?P<queue>[a-z][a-z0-9-]*) load=(?P<load>\d+|\?) current=(?P<current>\d+|\?) "
-    r"want=(?P<want>\d+|\?) action=(?P<action>scale_out|pre_scale|scale_in|hold|none) reason=(?P<reason>.+)$"
+    r"want=(?P<want>\d+|\?) action=(?P<action>scale_out|scale_in|hold|none) reason=(?P<reason>.+)$"
 )
 
 
@@ -121,47 +121,6 @@ def test_scale_out_from_zero_at_once(world: World, tmp_path: Path) -> None:
         "reason": "load 9 needs 3 node(s) of 4 slots",
     }
     assert lines(result)["gpu"]["action"] == "none"
-
-
-def test_a_scheduled_run_due_within_a_boot_raises_its_group(world: World, tmp_path: Path) -> None:
-    now = world.clock[0]  # 1_000_000 s = 1970-01-12 13:46:40 UTC
-    assert world.airflow is not None
-    world.rabbit.depth = {"default": 0, "gpu": 0}  # type: ignore[union-attr]
-    world.airflow.dags = {"nightly_etl": now + 50, "weekly": now + 86400}
-    # Its last runs had 6 and then 5 task instances on default at once in their first minutes.
-    world.airflow.runs = {
-        "nightly_etl": [
-            ("r2", now - 3550, [("default", now - 3548, now - 3400)] * 5),
-            ("r1", now - 7150, [("default", now - 7148, now - 7000)] * 6 + [("gpu", None, None)]),
-        ]
-    }
-    config = write_config(tmp_path)
-    result = scale(config)
-    assert result.exit_code == 0, result.output
-    assert world.backend.calls == [("set_size", "airtasks-demo-default", "2")]
-    assert lines(result)["default"]["action"] == "pre_scale"
-    assert lines(result)["default"]["reason"] == "pre-scale: nightly_etl due 13:47, needs 6 slots on default"
-    assert lines(result)["gpu"]["action"] == "none"
-
-    # Off for the queue: react to queued tasks only.
-    world.backend.calls.clear()
-    world.backend.groups["airtasks-demo-default"] = 0
-    data = json.loads(config.read_text())
-    data["queues"]["default"]["prescale"] = False
-    config.write_text(json.dumps(data))
-    result = scale(config)
-    assert result.exit_code == 0, result.output
-    assert world.backend.calls == []
-
-
-def test_a_failed_schedule_read_only_skips_pre_scaling(world: World, tmp_path: Path) -> None:
-    assert world.airflow is not None
-    world.airflow.queued = {"default": 5}
-    world.airflow.schedule_down = True
-    result = scale(write_config(tmp_path))
-    assert result.exit_code == 0, result.output
-    assert world.backend.calls == [("set_size", "airtasks-demo-default", "2")]
-    assert "schedule: airflow: GET /api/v2/dags: HTTP 500" in result.stderr
 
 
 def test_the_larger_source_wins(world: World, tmp_path: Path) -> None:

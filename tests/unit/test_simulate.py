@@ -212,55 +212,11 @@ def test_shipped_traces_are_the_generators_seed_1(kind: str) -> None:
     assert path.stat().st_size < 200_000
 
 
-@pytest.mark.parametrize("kind", ["steady", "scheduled"])
-def test_trace_round_trips(kind: str) -> None:
-    tasks = generate(kind, 2)
+def test_trace_round_trips() -> None:
+    tasks = generate("steady", 2)
     out = io.StringIO()
     write_trace(tasks, out)
     assert parse_trace(out.getvalue()) == tasks
-
-
-def test_optional_columns_follow_the_fixed_three() -> None:
-    out = io.StringIO()
-    write_trace(generate("scheduled", 1)[:3], out)
-    assert out.getvalue().startswith("submit_s,queue,duration_s,key,dag,run_s\n")
-    tasks = parse_trace(
-        "submit_s,queue,duration_s,key,dag,run_s\n5,default,10,etl.a,etl,3\n7,default,9,x,,\n"
-    )
-    assert tasks == [Task(5, "default", 10, "etl.a", "etl", 3), Task(7, "default", 9, "x")]
-
-
-def _hourly(runs: int, fanout: int, skip: tuple[int, ...] = ()) -> list[Task]:
-    """An hourly DAG whose runs queue `fanout` 2-minute tasks 2 s after they are due."""
-    return [
-        Task(3600.0 * r + 2, "default", 120.0, f"etl.t{i}", "etl", 3600.0 * r)
-        for r in range(1, runs + 1)
-        if r not in skip
-        for i in range(fanout)
-    ]
-
-
-def test_prescaling_starts_a_known_run_on_warm_nodes() -> None:
-    tasks = _hourly(4, 8)
-    settings = one_queue(slots=4, interval_seconds=5)
-    pre = run(tasks, policies.make_policy("airtasks", settings, tasks), settings, 60)
-    react = run(tasks, policies.make_policy("airtasks-no-prescale", settings, tasks), settings, 60)
-    # The first run shows what the DAG needs; the next three start on nodes raised before they were due.
-    assert [w for w in pre.waits[8:]] == [0.0] * 24
-    assert min(react.waits[8:]) >= 60
-    assert pre.tasks_killed == 0
-    # Each pre-scaled run costs at most its two nodes' lead (boot + an interval) more.
-    assert pre.node_seconds <= react.node_seconds + 3 * 2 * 10
-
-
-def test_a_predicted_run_that_does_not_come_costs_only_idle_time() -> None:
-    tasks = _hourly(4, 8, skip=(3,))
-    settings = one_queue(slots=4, interval_seconds=5)
-    pre = run(tasks, policies.make_policy("airtasks", settings, tasks), settings, 60)
-    react = run(tasks, policies.make_policy("airtasks-no-prescale", settings, tasks), settings, 60)
-    # Two nodes raised for the missing run: lead + grace + window + idle + removal each, no more.
-    missed = 2 * (65 + 30 + 30 + 10 + 5 + 10)
-    assert pre.node_seconds <= react.node_seconds + missed + 2 * 2 * 10
 
 
 @pytest.mark.parametrize(
@@ -330,7 +286,7 @@ def test_cli_json_has_every_metric_per_policy(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["simulate", "--trace", str(_trace(tmp_path)), "--json"])
     assert result.exit_code == 0, result.output
     doc = json.loads(result.output)
-    assert set(doc["policies"]) == {"airtasks", "airtasks-no-prescale", "seed", "keda", "oracle"}
+    assert set(doc["policies"]) == {"airtasks", "seed", "keda", "oracle"}
     for metrics in doc["policies"].values():
         assert set(metrics) == {
             "node_seconds",
@@ -339,8 +295,6 @@ def test_cli_json_has_every_metric_per_policy(tmp_path: Path) -> None:
             "tasks_killed",
             "scale_actions",
             "node_seconds_vs_oracle",
-            "wait_p95_scheduled_s",
-            "wait_p95_scheduled_warm_s",
         }
         assert all(isinstance(v, int | float) for v in metrics.values())
     assert doc["policies"]["oracle"]["node_seconds_vs_oracle"] == 1.0
@@ -370,11 +324,7 @@ def test_cli_generate_writes_a_trace(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (
-            ["--policy", "hpa"],
-            "unknown policy 'hpa'; use --policy with one of: airtasks, airtasks-no-prescale, seed, keda, "
-            "oracle",
-        ),
+        (["--policy", "hpa"], "unknown policy 'hpa'; use --policy with one of: airtasks, seed, keda, oracle"),
         (["--boot-seconds", "-1"], "--boot-seconds must be >= 0"),
         (["--config", "nope.json"], "cannot read config nope.json"),
     ],

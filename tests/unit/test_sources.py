@@ -121,39 +121,3 @@ def test_rabbitmq_depths_sum_ready_and_unacked_and_default_missing_to_zero() -> 
 )
 def test_host_id_is_the_first_dns_label(hostname: str | None, expected: str) -> None:
     assert host_id(hostname) == expected
-
-
-def test_schedule_reads_next_runs_recent_runs_and_their_task_instances() -> None:
-    seen: list[tuple[str, dict[str, list[str]]]] = []
-
-    def handle(request: httpx.Request) -> httpx.Response:
-        if request.url.path == "/auth/token":
-            return httpx.Response(201, json={"access_token": "jwt"})
-        params = request.url.params
-        seen.append((request.url.path, {k: params.get_list(k) for k in params}))
-        if request.url.path == "/api/v2/dags":
-            dags = [
-                {"dag_id": "etl", "is_paused": False, "next_dagrun_run_after": "2026-12-03T02:00:00Z"},
-                {"dag_id": "manual", "is_paused": False, "next_dagrun_run_after": None},
-            ]
-            return httpx.Response(200, json={"dags": dags, "total_entries": 2})
-        if request.url.path == "/api/v2/dags/etl/dagRuns":
-            run = {"dag_run_id": "scheduled__1", "run_after": "2026-12-02T02:00:00+00:00"}
-            return httpx.Response(200, json={"dag_runs": [run], "total_entries": 1})
-        tis = [
-            {"queue": "default", "queued_when": "2026-12-02T02:00:03Z", "end_date": "2026-12-02T02:01:00Z"},
-            {"queue": "default", "queued_when": None, "start_date": None, "end_date": None},
-        ]
-        return httpx.Response(200, json={"task_instances": tis, "total_entries": 2})
-
-    source = airflow(httpx.MockTransport(handle))
-    assert source.next_runs() == [("etl", 1796263200.0)]
-    assert source.recent_runs("etl", 3) == [("scheduled__1", 1796176800.0)]
-    assert source.run_tasks("etl", "scheduled__1") == [
-        ("default", 1796176803.0, 1796176860.0),
-        ("default", None, None),
-    ]
-    assert seen[0][1]["paused"] == ["false"]
-    assert seen[1][1]["run_type"] == ["scheduled"]
-    assert seen[1][1]["order_by"] == ["-run_after"]
-    assert seen[2][0] == "/api/v2/dags/etl/dagRuns/scheduled__1/taskInstances"

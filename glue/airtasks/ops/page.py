@@ -42,8 +42,7 @@ th { color: var(--muted); font-weight: 600; font-size: 12px; }
   border: 1px solid currentColor; white-space: nowrap; }
 .s-busy { color: #2563eb; } .s-idle { color: #15803d; } .s-booting { color: #7c3aed; }
 .s-draining { color: #c2410c; } .s-down { color: #b91c1c; } .s-unknown { color: var(--muted); }
-.a-scale_out { color: #2563eb; }
-.a-pre_scale { color: #7c3aed; } .a-scale_in { color: #c2410c; } .a-hold { color: #b91c1c; }
+.a-scale_out { color: #2563eb; } .a-scale_in { color: #c2410c; } .a-hold { color: #b91c1c; }
 .a-none { color: var(--muted); }
 svg text { fill: var(--muted); font-size: 11px; } .problems li { color: var(--bad); }
 a { color: inherit; }

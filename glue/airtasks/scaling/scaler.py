@@ -24,11 +24,10 @@ from collections.abc import Callable, Mapping
 
 from airtasks.config import ScalerConfig
 from airtasks.control.docker_swarm import SwarmNode
-from airtasks.decide import Decision, DueRun, NodeState, Observation, decide
+from airtasks.decide import Decision, NodeState, Observation, decide
 from airtasks.errors import AirtasksError, BackendError, ControlError, SourceReadError
 from airtasks.scaling.read import QueueRead, read_queues
 from airtasks.scaling.report import NodeReport, PassReport, QueueReport, SwarmReport
-from airtasks.scaling.schedule import ScheduleReader
 from airtasks.state.history import HistoryRecorder, SwarmNodeRecord
 from airtasks.state.memory import GroupMemory
 from airtasks.wiring import Clients, build_clients
@@ -55,11 +54,6 @@ class Scaler:
         self.clock = clock or clients.clock
         self.log = logger
         self._dry_memory: dict[str, GroupMemory] | None = None
-        prescaled = [q for q, qc in config.queues.items() if qc.prescale]
-        self.schedule = (
-            ScheduleReader(clients.airflow, prescaled) if clients.airflow is not None and prescaled else None
-        )
-        self._due: dict[str, list[DueRun]] = {}
 
     # -- read ----------------------------------------------------------------------------------
 
@@ -85,7 +79,6 @@ class Scaler:
         except SourceReadError as exc:
             memory, memory_error = {}, str(exc)
         new_memory = dict(memory)
-        self._due = self._read_schedule(now) if not every_queue_held else {}
 
         reports = []
         for r in reads:
@@ -115,16 +108,6 @@ class Scaler:
                 # (The history lives in that Airflow: a pass that found it down does not wait on it twice.)
                 self.history.record(reports, now, self._swarm_records())
         return PassReport(reports, swarm, (time.monotonic() - started) * 1000.0, dry_run)
-
-    def _read_schedule(self, now: float) -> dict[str, list[DueRun]]:
-        """Scheduled runs due soon per queue; a failed read only means no pre-scaling this pass."""
-        if self.schedule is None:
-            return {}
-        try:
-            return self.schedule.due(now)
-        except SourceReadError as exc:
-            self.log.warning("schedule: %s; no pre-scaling this pass", exc)
-            return {}
 
     def _swarm_records(self) -> list[SwarmNodeRecord] | None:
         """The Swarm's nodes for the history (None: no Swarm configured, or it did not answer)."""
@@ -166,7 +149,6 @@ class Scaler:
             nodes=nodes,
             busy_known=why_unknown is None,
             error=error,
-            due_runs=tuple(self._due.get(r.queue, ())),
         )
         return obs, why_unknown
 
@@ -243,7 +225,7 @@ class Scaler:
             else:
                 notes.append(f"{node_id}: no worker answered the cordon")
 
-        if d.action in ("scale_out", "pre_scale"):
+        if d.action == "scale_out":
             self.clients.backend.set_size(r.group, d.desired)
             return
 

@@ -6,9 +6,7 @@
   broker's ready + unacked as its management API shows it (`RABBITMQ_LAG_S` old); load is the
   larger of the two. It acts like the scaler (`airtasks.scaling`): cordon / uncordon, then
   drain-and-terminate exactly the idle nodes it names (a node found busy then is kept; the
-  drain takes `removal_seconds`, paid for), or grow the group. It also gets the scheduled runs
-  the scaler would read from Airflow (`Schedule`): pre-scaling is on, as at the scaler's default.
-- `airtasks-no-prescale`: the same without the scheduled runs (QueueConfig.prescale false).
+  drain takes `removal_seconds`, paid for), or grow the group.
 - `seed`: the original project: every 60 s, RabbitMQ ready + unacked, resize the group to fit;
   the group picks its victims at random, busy or not, and terminates them (tasks killed).
 - `keda`: the Airflow Helm chart's KEDA rule, ceil((queued + running) / concurrency) read from the
@@ -28,12 +26,10 @@ from __future__ import annotations
 
 import math
 import random
-from bisect import bisect_right
 from collections.abc import Callable, Sequence
-from itertools import pairwise
 
 from airtasks import decide as decide_mod
-from airtasks.decide import DueRun, NodeState, Observation, QueueMemory
+from airtasks.decide import NodeState, Observation, QueueMemory
 from airtasks.errors import AirtasksError
 from airtasks.simulate.engine import Cluster, Outcome, Series
 from airtasks.simulate.settings import Settings
@@ -46,90 +42,16 @@ KEDA_INTERVAL_S = 5.0
 KEDA_STABILIZATION_S = 300.0
 KEDA_GRACE_S = 600.0
 
-PRESCALE_WINDOW_S = 120.0
-"""A run's "first minutes": pre-scaling provides the slots its recent runs used at once in them."""
-PRESCALE_RUNS = 3
-"""How many recent runs it learns from (their maximum)."""
-
-POLICIES = ("airtasks", "airtasks-no-prescale", "seed", "keda", "oracle")
-
-
-class Schedule:
-    """What the scaler reads from Airflow about scheduled DAGs, as the trace's past shows it.
-
-    Only what has happened by `now` is used: runs that were due by then, and the demand of a run's
-    first `PRESCALE_WINDOW_S` only once that window is over (its tasks as if started on arrival,
-    clipped to the window). A DAG's next run is its last run plus its period, skipping slots that
-    passed: Airflow's `next_dagrun_run_after` from the timetable. The period is the shortest gap
-    between the DAG's runs in the whole trace: it stands for the timetable (the cron expression in
-    the DAG file), which Airflow knows before any run; the load of those runs is not used. A DAG's
-    first run is not pre-scaled: no run has shown what it needs.
-    """
-
-    def __init__(self, tasks: Sequence[Task], grace_seconds: float) -> None:
-        self.grace = grace_seconds
-        by_run: dict[tuple[str, float], list[Task]] = {}
-        for t in tasks:
-            if t.dag and t.run_s is not None:
-                by_run.setdefault((t.dag, t.run_s), []).append(t)
-        self.runs: dict[str, list[float]] = {}
-        for dag, run_s in sorted(by_run):
-            self.runs.setdefault(dag, []).append(run_s)
-        self.demand = {key: _peak_per_queue(run, key[1]) for key, run in by_run.items()}
-        self.period = {
-            dag: min((b - a for a, b in pairwise(runs)), default=0.0) for dag, runs in self.runs.items()
-        }
-
-    def due(self, queue: str, now: float) -> list[DueRun]:
-        out = []
-        for dag, runs in self.runs.items():
-            known = bisect_right(runs, now)
-            period = self.period[dag]
-            if known < 1 or period <= 0:
-                continue
-            last = runs[known - 1]
-            k = max(0, math.ceil((now - self.grace - last) / period))  # 0: the last run, still in grace
-            nxt = last + k * period
-            learned = [r for r in runs[:known] if r + PRESCALE_WINDOW_S <= now][-PRESCALE_RUNS:]
-            # The most of the recent runs: the median or the least cost less on the scheduled traces
-            # but leave a run's extra tasks waiting a boot (docs/simulator.md, "Pre-scaling").
-            slots = max((self.demand[(dag, r)].get(queue, 0) for r in learned), default=0)
-            if slots:
-                out.append(DueRun(dag, nxt, slots, queue))
-        return out
-
-
-def _peak_per_queue(tasks: Sequence[Task], run_s: float) -> dict[str, int]:
-    """Per queue, the most of a run's tasks running at once in its first window."""
-    end = run_s + PRESCALE_WINDOW_S
-    events: dict[str, list[tuple[float, int]]] = {}
-    for t in tasks:
-        if t.submit_s < end:
-            events.setdefault(t.queue, []).extend(
-                [(t.submit_s, 1), (min(t.submit_s + t.duration_s, end), -1)]
-            )
-    peaks = {}
-    for q, ev in events.items():
-        n = top = 0
-        for _, d in sorted(ev, key=lambda e: (e[0], e[1])):
-            n += d
-            top = max(top, n)
-        peaks[q] = top
-    return peaks
+POLICIES = ("airtasks", "seed", "keda", "oracle")
 
 
 class AirtasksPolicy:
     name = "airtasks"
 
-    def __init__(self, settings: Settings, tasks: Sequence[Task] = (), prescale: bool = True) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.interval_seconds = settings.interval_seconds
         self.memory: dict[str, QueueMemory] = {}
-        self.schedule = (
-            Schedule(tasks, settings.policy_defaults().prescale_grace_seconds) if prescale else None
-        )
-        if not prescale:
-            self.name = "airtasks-no-prescale"
 
     def on_pass(self, cluster: Cluster, queue: str) -> None:
         load = cluster.queued(queue) + cluster.running(queue)
@@ -140,7 +62,6 @@ class AirtasksPolicy:
             load=load,
             current=len(group),
             nodes=tuple(NodeState(n.id, len(n.running), n.launched_at, n.cordoned) for n in group),
-            due_runs=self.schedule.due(queue, cluster.now) if self.schedule is not None else (),
         )
         d = decide_mod.decide(
             self.settings.policy(queue), obs, self.memory.get(queue, QueueMemory()), cluster.now
@@ -206,12 +127,9 @@ class KedaPolicy:
                 cluster.retire(node, KEDA_GRACE_S)
 
 
-def make_policy(
-    name: str, settings: Settings, tasks: Sequence[Task] = ()
-) -> AirtasksPolicy | SeedPolicy | KedaPolicy:
+def make_policy(name: str, settings: Settings) -> AirtasksPolicy | SeedPolicy | KedaPolicy:
     factories: dict[str, Callable[[], AirtasksPolicy | SeedPolicy | KedaPolicy]] = {
-        "airtasks": lambda: AirtasksPolicy(settings, tasks),
-        "airtasks-no-prescale": lambda: AirtasksPolicy(settings, tasks, prescale=False),
+        "airtasks": lambda: AirtasksPolicy(settings),
         "seed": lambda: SeedPolicy(settings),
         "keda": lambda: KedaPolicy(settings),
     }
@@ -308,7 +226,6 @@ __all__ = [
     "POLICIES",
     "AirtasksPolicy",
     "KedaPolicy",
-    "Schedule",
     "SeedPolicy",
     "make_policy",
     "oracle",

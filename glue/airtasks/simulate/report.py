@@ -21,11 +21,6 @@ class Metrics:
     tasks_killed: int
     scale_actions: int
     node_seconds_vs_oracle: float
-    wait_p95_scheduled_s: float
-    """p95 wait of the tasks of scheduled DAG runs (0 when the trace has none)."""
-    wait_p95_scheduled_warm_s: float
-    """The same without each DAG's first run in the trace: no run before it showed what it needs,
-    which in a running cluster happens once per new DAG, not once per trace."""
 
 
 @dataclass(frozen=True)
@@ -61,14 +56,8 @@ def simulate(
     outcomes: dict[str, Outcome] = {}
     for name in names:
         outcomes[name] = (
-            bound
-            if name == "oracle"
-            else run(tasks, make_policy(name, settings, tasks), settings, boot_seconds)
+            bound if name == "oracle" else run(tasks, make_policy(name, settings), settings, boot_seconds)
         )
-    first: dict[str, float] = {}
-    for t in tasks:
-        if t.run_s is not None:
-            first[t.dag] = min(first.get(t.dag, t.run_s), t.run_s)
     metrics = {
         name: Metrics(
             node_seconds=round(o.node_seconds, 1),
@@ -79,20 +68,6 @@ def simulate(
             node_seconds_vs_oracle=round(o.node_seconds / bound.node_seconds, 3)
             if bound.node_seconds
             else 0.0,
-            wait_p95_scheduled_s=round(
-                percentile([w for w, t in zip(o.waits, tasks, strict=True) if t.run_s is not None], 95), 1
-            ),
-            wait_p95_scheduled_warm_s=round(
-                percentile(
-                    [
-                        w
-                        for w, t in zip(o.waits, tasks, strict=True)
-                        if t.run_s is not None and t.run_s > first[t.dag]
-                    ],
-                    95,
-                ),
-                1,
-            ),
         )
         for name, o in outcomes.items()
     }

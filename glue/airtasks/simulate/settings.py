@@ -33,7 +33,6 @@ class QueueSettings:
     min_size: int = 0
     max_size: int = 100
     slots_per_node: int = 4
-    prescale: bool = True
 
 
 @dataclass(frozen=True)
@@ -71,13 +70,7 @@ class Settings:
             slots_per_node=q.slots_per_node,
             stabilization_seconds=self.stabilization_seconds,
             idle_seconds=self.idle_seconds,
-            interval_seconds=self.interval_seconds,
-            prescale=q.prescale,
         )
-
-    def policy_defaults(self) -> QueuePolicy:
-        """The knobs that are not per queue."""
-        return QueuePolicy(0, 0, 1, self.stabilization_seconds, self.idle_seconds, self.interval_seconds)
 
 
 def load_settings(path: str | Path) -> Settings:
@@ -124,7 +117,6 @@ def settings_from(data: Any, name: str = "config") -> Settings:
                 )
             d = QueueSettings()
             qs = QueueSettings(
-                prescale=bool(body.get("prescale", d.prescale)),
                 min_size=int(_num(body.get("min_size", d.min_size), f"{name}: queues.{q}.min_size", 0)),
                 max_size=int(_num(body.get("max_size", d.max_size), f"{name}: queues.{q}.max_size", 0)),
                 slots_per_node=int(

@@ -1,9 +1,6 @@
 """Workload traces: the fixed CSV format, and deterministic generators.
 
-A trace is one task per row, header `submit_s,queue,duration_s` (seconds from the trace start),
-optionally followed by `key,dag,run_s`: the task's key (DAG and task id: the same key is the same
-task on another run), and for a task of a scheduled DAG run, the DAG and the run's scheduled time
-(seconds from the trace start; Airflow's `run_after`). Schedule-aware policies read those.
+A trace is one task per row, header `submit_s,queue,duration_s` (seconds from the trace start).
 Generators are pure functions of their seed: the same kind and seed always give the same rows.
 """
 
@@ -22,7 +19,6 @@ from typing import TextIO
 from airtasks.errors import AirtasksError
 
 COLUMNS = ("submit_s", "queue", "duration_s")
-OPTIONAL_COLUMNS = ("key", "dag", "run_s")
 QUEUE_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 
 
@@ -35,12 +31,6 @@ class Task:
     submit_s: float
     queue: str
     duration_s: float
-    key: str = ""
-    """The task's identity across runs (`dag.task`); '' when the trace does not say."""
-    dag: str = ""
-    """The scheduled DAG whose run submitted it; '' for unscheduled work (manual, triggered)."""
-    run_s: float | None = None
-    """When that run was due (its `run_after`); None for unscheduled work."""
 
 
 def read_trace(path: str | Path) -> list[Task]:
@@ -73,11 +63,7 @@ def parse_trace(text: str, name: str = "trace") -> list[Task]:
                 f"{name} line {line}: queue {queue!r} is not a queue name; use lower-case letters, "
                 "digits and '-', starting with a letter (at most 31 characters)"
             )
-        key = (row.get("key") or "").strip()
-        dag = (row.get("dag") or "").strip()
-        raw_run = (row.get("run_s") or "").strip()
-        run_s = _number(raw_run, name, line, "run_s", positive=False) if raw_run else None
-        tasks.append(Task(submit, queue, duration, key, dag if run_s is not None else "", run_s))
+        tasks.append(Task(submit, queue, duration))
     if not tasks:
         raise TraceError(f"{name}: no tasks; add one row per task under the header {','.join(COLUMNS)}")
     tasks.sort(key=lambda t: t.submit_s)
@@ -100,16 +86,10 @@ def _number(raw: str | None, name: str, line: int, column: str, *, positive: boo
 
 
 def write_trace(tasks: Iterable[Task], out: TextIO) -> None:
-    """The three fixed columns; `key,dag,run_s` too when any task carries them."""
-    rows = list(tasks)
-    extra = any(t.key or t.run_s is not None for t in rows)
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(COLUMNS + OPTIONAL_COLUMNS if extra else COLUMNS)
-    for t in rows:
-        row: tuple[str, ...] = (_fmt(t.submit_s), t.queue, _fmt(t.duration_s))
-        if extra:
-            row += (t.key, t.dag, "" if t.run_s is None else _fmt(t.run_s))
-        writer.writerow(row)
+    writer.writerow(COLUMNS)
+    for t in tasks:
+        writer.writerow((_fmt(t.submit_s), t.queue, _fmt(t.duration_s)))
 
 
 def _fmt(x: float) -> str:
@@ -119,11 +99,8 @@ def _fmt(x: float) -> str:
 # ---------------------------------------------------------------- generators
 
 
-def _task(
-    submit: float, queue: str, duration: float, key: str = "", *, dag: str = "", run_s: float | None = None
-) -> Task:
-    run = None if run_s is None else round(float(run_s), 1)
-    return Task(round(submit, 1), queue, round(max(duration, 1.0), 1), key, dag, run)
+def _task(submit: float, queue: str, duration: float) -> Task:
+    return Task(round(submit, 1), queue, round(max(duration, 1.0), 1))
 
 
 def _poisson(
@@ -188,82 +165,11 @@ def long_tail(rng: random.Random) -> list[Task]:
     ]
 
 
-def mixed(rng: random.Random) -> list[Task]:
-    """8 h: diurnal-shaped arrivals on `default` (one 'day' compressed into the trace), fan-out
-    bursts of 20-80 short tasks every 15-60 min on `default`, and long tasks on `long`."""
-    length = 8 * 3600.0
-
-    def rate(t: float) -> float:
-        return (1 / 40) * (1 + 0.8 * math.sin(2 * math.pi * (t / length - 0.25)))
-
-    tasks = [
-        _task(t, "default", rng.lognormvariate(math.log(180), 0.6), "web.handle")
-        for t in _poisson(rng, rate, 1.8 / 40, 0, length)
-    ]
-    t = rng.uniform(300, 1800)
-    while t < length - 600:
-        n = rng.randint(20, 80)
-        spread = rng.uniform(5, 40)
-        tasks += [
-            _task(t + rng.uniform(0, spread), "default", rng.uniform(15, 75), "fanout.part") for _ in range(n)
-        ]
-        t += rng.uniform(900, 3600)
-    tasks += [
-        _task(s, "long", rng.uniform(1200, 3600), "batch.crunch")
-        for s in _poisson(rng, lambda _t: 1 / 600, 1 / 600, 0, length)
-    ]
-    return sorted(tasks, key=lambda x: x.submit_s)
-
-
-# name, period, first run, per stage: (queue, tasks (low, high), duration (low, high))
-_DAGS: tuple[tuple[str, float, float, tuple[tuple[str, tuple[int, int], tuple[float, float]], ...]], ...] = (
-    ("sync_15m", 900, 120, (("default", (2, 4), (20, 60)),)),
-    ("report_30m", 1800, 420, (("default", (5, 8), (30, 120)), ("default", (1, 2), (20, 40)))),
-    (
-        "etl_hourly",
-        3600,
-        900,
-        (("default", (20, 28), (60, 180)), ("default", (6, 10), (60, 120)), ("default", (1, 1), (30, 30))),
-    ),
-    ("batch_hourly", 3600, 1500, (("long", (3, 5), (600, 1800)), ("long", (1, 2), (60, 240)))),
-)
-SKIP_RUN = 0.05
-"""Share of scheduled runs that do not come (paused DAG, failed dependency): what a wrong
-prediction costs shows in the figures."""
-
-
-def scheduled(rng: random.Random) -> list[Task]:
-    """12 h of cron-like DAGs whose runs fan out onto `default` and `long` in stages (a stage's tasks
-    are submitted a few seconds after the run is due, or after the previous stage's last task ended,
-    as if it started on arrival), over a trickle of unscheduled work on `default`."""
-    length = 12 * 3600.0
-    tasks = [
-        _task(t, "default", rng.lognormvariate(math.log(120), 0.5), "adhoc.run")
-        for t in _poisson(rng, lambda _t: 1 / 90, 1 / 90, 0, length)
-    ]
-    for dag, period, first, stages in _DAGS:
-        run = first
-        while run < length - 600:
-            if rng.random() >= SKIP_RUN:
-                at = run + rng.uniform(1, 4)  # the scheduler creates the run, then queues its first tasks
-                for i, (queue, (lo, hi), (dlo, dhi)) in enumerate(stages):
-                    ends = []
-                    for j in range(rng.randint(lo, hi)):
-                        d = rng.uniform(dlo, dhi)
-                        tasks.append(_task(at, queue, d, f"{dag}.s{i}t{j}", dag=dag, run_s=run))
-                        ends.append(at + d)
-                    at = max(ends) + rng.uniform(1, 3)
-            run += period
-    return sorted(tasks, key=lambda x: x.submit_s)
-
-
 GENERATORS: dict[str, Callable[[random.Random], list[Task]]] = {
     "steady": steady,
     "bursty": bursty,
     "diurnal": diurnal,
     "long-tail": long_tail,
-    "mixed": mixed,
-    "scheduled": scheduled,
 }
 KINDS: Sequence[str] = tuple(GENERATORS)
 
@@ -277,14 +183,4 @@ def generate(kind: str, seed: int) -> list[Task]:
     return gen(random.Random(f"{kind}:{seed}"))
 
 
-__all__ = [
-    "COLUMNS",
-    "KINDS",
-    "OPTIONAL_COLUMNS",
-    "Task",
-    "TraceError",
-    "generate",
-    "parse_trace",
-    "read_trace",
-    "write_trace",
-]
+__all__ = ["COLUMNS", "KINDS", "Task", "TraceError", "generate", "parse_trace", "read_trace", "write_trace"]

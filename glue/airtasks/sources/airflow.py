@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import httpx
@@ -192,47 +191,6 @@ class AirflowSource:
             result.setdefault(ti.queue, Counter())[ti.host] += 1
         return result
 
-    # -- schedules (pre-scaling) ---------------------------------------------------------------------
-
-    def _pages(self, path: str, key: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
-        offset = 0
-        while True:
-            data = self._call("GET", path, params={**params, "limit": PAGE, "offset": offset}).json()
-            items = data.get(key) or []
-            out += [i for i in items if isinstance(i, dict)]
-            offset += len(items)
-            if not items or offset >= int(data.get("total_entries") or 0):
-                return out
-
-    def next_runs(self) -> list[tuple[str, float]]:
-        """(dag_id, next_dagrun_run_after as epoch seconds) of every unpaused DAG that has a next run."""
-        out = []
-        for dag in self._pages("/api/v2/dags", "dags", {"paused": False, "order_by": "dag_id"}):
-            when = _epoch(dag.get("next_dagrun_run_after"))
-            if dag.get("dag_id") and when is not None and not dag.get("is_paused"):
-                out.append((str(dag["dag_id"]), when))
-        return out
-
-    def recent_runs(self, dag_id: str, limit: int) -> list[tuple[str, float]]:
-        """(run_id, run_after) of the DAG's latest scheduled runs, newest first."""
-        params = {"run_type": ["scheduled"], "order_by": "-run_after", "limit": limit}
-        data = self._call("GET", f"/api/v2/dags/{dag_id}/dagRuns", params=params).json()
-        out = []
-        for run in data.get("dag_runs") or []:
-            when = _epoch(run.get("run_after"))
-            if run.get("dag_run_id") and when is not None:
-                out.append((str(run["dag_run_id"]), when))
-        return out
-
-    def run_tasks(self, dag_id: str, run_id: str) -> list[tuple[str, float | None, float | None]]:
-        """(queue, queued or started, ended) of each task instance of one run (None: not yet)."""
-        out = []
-        for ti in self._pages(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances", "task_instances", {}):
-            begin = _epoch(ti.get("queued_when")) or _epoch(ti.get("start_date"))
-            out.append((str(ti.get("queue") or ""), begin, _epoch(ti.get("end_date"))))
-        return out
-
     # -- Variables (scaler memory) -----------------------------------------------------------------
 
     def get_variable(self, key: str) -> str | None:
@@ -247,16 +205,6 @@ class AirflowSource:
         response = self._call("PATCH", f"/api/v2/variables/{key}", json=body, ok=(404,))
         if response.status_code == 404:
             self._call("POST", "/api/v2/variables", json=body)
-
-
-def _epoch(value: Any) -> float | None:
-    """An ISO timestamp from the API as epoch seconds (None for null or garbage)."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
 
 
 __all__ = ["AirflowSource", "RunningTask", "host_id"]

@@ -86,7 +86,7 @@ class HistoryEntry:
 
     @property
     def acted(self) -> bool:
-        return self.action in {"scale_out", "pre_scale", "scale_in"} or bool(
+        return self.action in {"scale_out", "scale_in"} or bool(
             self.removed or self.cordoned or self.uncordoned
         )
 
