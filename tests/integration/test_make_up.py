@@ -19,12 +19,9 @@ from pathlib import Path
 import boto3
 import httpx
 import pytest
-from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions as ec
-from selenium.webdriver.support.ui import WebDriverWait
 
 from airtasks_dev.devstack.procs import alive, descendants
-from tests.support.browser import chromium, login, open_cluster_page
+from tests.support.browser import cluster_page_shows_decision
 from tests.support.ports import free_port
 
 pytestmark = pytest.mark.integration
@@ -151,7 +148,14 @@ def test_make_up_trigger_scale_then_down(tmp_path: Path) -> None:
         assert outs, view["decisions"]
         assert outs[0]["desired"] >= 2
         assert "load" in outs[0]["reason"], outs[0]
-        cluster_page_shows_the_scale_out(state["url"], password, outs[0]["reason"])
+        cluster_page_shows_decision(
+            state["url"],
+            password,
+            "default",
+            "scale_out",
+            outs[0]["reason"],
+            ARTIFACTS / "make-up-cluster-page.png",
+        )
 
         scale = run(clone, env, "scale", "--once", "--dry-run", "--json", "--from-terraform", "envs/local")
         assert scale.returncode == 0, scale.stdout + scale.stderr
@@ -180,34 +184,6 @@ def test_make_up_trigger_scale_then_down(tmp_path: Path) -> None:
     assert not run_dir.exists()
     assert not (tmp_path / "xdg" / "airtasks" / "local.json").exists()
     assert [p for p in pids if _ours(p)] == [], "make down left processes running"
-
-
-def cluster_page_shows_the_scale_out(url: str, password: str, reason: str) -> None:
-    """Headless Chromium: log in, open the Cluster entry of the UI's navigation; the page shows
-    queue `default` and the scale-out row with its reason (screenshot: tests/artifacts)."""
-    ARTIFACTS.mkdir(exist_ok=True)
-    with chromium(log=ARTIFACTS / "chromedriver-make-up.log") as driver:
-        wait = WebDriverWait(driver, 60)
-        try:
-            driver.set_window_size(1440, 1300)
-            login(driver, url, "admin", password)
-            open_cluster_page(driver)
-            card = wait.until(
-                ec.presence_of_element_located((By.CSS_SELECTOR, "section[data-queue='default']"))
-            )
-            assert "Queue default" in card.text
-            row = wait.until(
-                ec.presence_of_element_located(
-                    (By.CSS_SELECTOR, "tr.decision[data-queue='default'][data-action='scale_out']")
-                )
-            )
-            assert reason in row.find_element(By.CSS_SELECTOR, "td.reason").text
-            driver.switch_to.default_content()
-            driver.save_screenshot(str(ARTIFACTS / "make-up-cluster-page.png"))
-        except Exception:
-            driver.switch_to.default_content()
-            driver.save_screenshot(str(ARTIFACTS / "make-up-cluster-page-failure.png"))
-            raise
 
 
 def _stuck_down(run_dir: Path, exc: subprocess.TimeoutExpired) -> str:
