@@ -41,7 +41,7 @@ def make_scaler(
             "stabilization_seconds": 0,
             "idle_seconds": 0,
             "sources": {
-                "airflow": {"url": airflow_url, "timeout_seconds": 1},
+                "airflow": {"url": airflow_url, "timeout_seconds": airflow_timeout},
                 "rabbitmq": {
                     "url": broker.management_url,
                     "amqp_port": broker.amqp_port,
@@ -90,7 +90,9 @@ def test_rabbitmq_stopped_mid_run(
     scaler_rabbitmq.wait_depth("rmq", 1)
     scaler = make_scaler("rmq", group, scaler_airflow.url, scaler_rabbitmq, creds)
     first = scaler.run_pass()
-    assert (first.exit_code, first.queues[0].action, first.queues[0].load) == (0, "none", 1)
+    assert (first.exit_code, first.queues[0].action, first.queues[0].load) == (0, "none", 1), first.queues[
+        0
+    ].reason
     scaler_rabbitmq.stop_app()
     try:
         started = time.monotonic()
