@@ -244,6 +244,8 @@ def cluster_page_shows_the_scale_out(box: Box, api: httpx.Client, group: str, wo
     with the viewer's token) lists the queue, its scale-out decision and its nodes; Chromium shows
     the decision (screenshot in tests/artifacts)."""
 
+    read_failures: list[str] = []
+
     def view() -> dict[str, Any] | None:
         r = api.get("/airtasks/api/view", timeout=60)
         assert r.status_code == 200, r.text
@@ -251,9 +253,17 @@ def cluster_page_shows_the_scale_out(box: Box, api: httpx.Client, group: str, wo
         (queue,) = [q for q in data["queues"] if q["queue"] == QUEUE] or [None]
         if queue is None or not {n["id"] for n in queue["nodes"]} >= set(workers):
             return None  # the view reads live; a node may still be joining the group's list
+        if queue["failed"]:
+            # A read that failed is shown as such, and the page reads again at its next refresh
+            # (10 s), as a user sees it; every failure is kept for the message below.
+            read_failures.append(str(queue["reason"]))
+            return None
         return data
 
-    data = wait(view, 60, "the Cluster page's API to list every worker", box)
+    try:
+        data = wait(view, 60, "the Cluster page's API to list every worker, read without a failure", box)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\nthe view's read failures: {read_failures}") from None
     assert data["cluster_name"] == CLUSTER
     assert data["backend"] == "aws"
     assert data["problems"] == [], data["problems"]
