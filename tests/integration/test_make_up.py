@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from airtasks_dev.devstack.procs import alive, descendants
+from tests.support.artifacts import ARTIFACTS
 from tests.support.browser import cluster_page_shows_decision
 from tests.support.ports import free_port
 
@@ -28,7 +29,6 @@ pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
 AIRTASKS = str(Path(sys.executable).with_name("airtasks"))
-ARTIFACTS = REPO / "tests" / "artifacts"
 LOAD_DAG = REPO / "tests" / "integration" / "dags" / "airtasks_default_load.py"
 SKIP = (
     ".venv",
