@@ -90,9 +90,8 @@ def test_rabbitmq_stopped_mid_run(
     scaler_rabbitmq.wait_depth("rmq", 1)
     scaler = make_scaler("rmq", group, scaler_airflow.url, scaler_rabbitmq, creds)
     first = scaler.run_pass()
-    assert (first.exit_code, first.queues[0].action, first.queues[0].load) == (0, "none", 1), first.queues[
-        0
-    ].reason
+    q = first.queues[0]
+    assert (first.exit_code, q.action, q.load) == (0, "none", 1), q.reason
     scaler_rabbitmq.stop_app()
     try:
         started = time.monotonic()

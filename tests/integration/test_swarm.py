@@ -38,7 +38,7 @@ def manager(swarm: docker.DockerClient) -> Iterator[docker.DockerClient]:
     """The test Swarm with a 1 s dispatcher heartbeat, so a dead node shows Down in ~2 s."""
     had_docker0 = docker0_present()
     swarm.swarm.update(dispatcher_heartbeat_period=1_000_000_000)
-    # The host Swarm outlives sessions: a worker left Down by an earlier, killed run would be
+    # The host Swarm outlives sessions: a worker left Down by an earlier failed or killed run would be
     # "gone" to the scaler here too. Start from a Swarm whose workers are all ours.
     leftovers = [n for n in swarm.nodes.list() if n.attrs["Spec"]["Role"] == "worker"]
     for node in leftovers:
