@@ -7,11 +7,14 @@ dev/airtasks_dev/images.py). Both parts spend most of their time waiting for boo
 Terraform's provider, so on two cores they overlap well. With arguments, one plain session runs
 them (`make test PYTEST_ARGS=tests/unit`).
 
-Exit status: 0 when both parts passed, else the first non-zero status (e2e part first).
+Exit status: 0 when both parts passed, else the first non-zero status (e2e part first). A failed
+part's FAILED/ERROR summary lines are repeated after the closing line: CI keeps only the end of a
+long log, and the other part's durations would otherwise push them out of it.
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -20,14 +23,19 @@ from pathlib import Path
 from typing import IO
 
 PYTEST = [sys.executable, "-m", "pytest"]
+# pytest cuts a summary line's message at the terminal width, 80 columns in a pipe.
+WIDE = {"COLUMNS": "240"}
+VERDICTS = ("FAILED ", "ERROR ")
 PARTS = {
     "e2e": ["--durations=10", "tests/e2e"],
     "main": ["--durations=15", "--ignore=tests/e2e"],
 }
 
 
-def _relay(name: str, stream: IO[str], lock: threading.Lock) -> None:
+def _relay(name: str, stream: IO[str], lock: threading.Lock, verdicts: list[str]) -> None:
     for line in stream:
+        if line.startswith(VERDICTS):
+            verdicts.append(line.rstrip("\n"))
         with lock:
             sys.stdout.write(f"[{name}] {line}")
             sys.stdout.flush()
@@ -38,6 +46,7 @@ def run_parts(parts: dict[str, list[str]], cwd: Path) -> int:
     started = time.monotonic()
     procs: dict[str, subprocess.Popen[str]] = {}
     relays = []
+    verdicts: dict[str, list[str]] = {name: [] for name in parts}
     for name, args in parts.items():
         proc = subprocess.Popen(
             [*PYTEST, *args],
@@ -46,9 +55,10 @@ def run_parts(parts: dict[str, list[str]], cwd: Path) -> int:
             stderr=subprocess.STDOUT,
             text=True,
             bufsize=1,
+            env={**os.environ, **WIDE},
         )
         procs[name] = proc
-        relay = threading.Thread(target=_relay, args=(name, proc.stdout, lock), daemon=True)
+        relay = threading.Thread(target=_relay, args=(name, proc.stdout, lock, verdicts[name]), daemon=True)
         relay.start()
         relays.append(relay)
     codes = {name: proc.wait() for name, proc in procs.items()}
@@ -59,6 +69,10 @@ def run_parts(parts: dict[str, list[str]], cwd: Path) -> int:
         f"{name}: {'passed' if code == 0 else f'FAILED (exit {code})'}" for name, code in codes.items()
     )
     print(f"make test: {summary}; {took / 60:.1f} min wall time for both parts", flush=True)
+    for name, code in codes.items():
+        if code != 0:
+            print(f"make test: {name} failures:", *verdicts[name] or ["(none reported)"], sep="\n  ")
+    sys.stdout.flush()
     return next((code for code in codes.values() if code != 0), 0)
 
 

@@ -27,6 +27,10 @@ def test_both_parts_run_and_a_failing_part_fails_the_run(
     assert any(line.startswith("[left] ") and "1 passed" in line for line in out.splitlines())
     assert "[right] FAILED test_bad.py::test_broken" in out or "[right] test_bad.py F" in out
     assert "left: passed, right: FAILED (exit 1)" in out
+    # The failing test is named again at the very end, where CI's shortened log still shows it.
+    tail = out.splitlines()[-2:]
+    assert tail[0] == "make test: right failures:"
+    assert tail[1].startswith("  FAILED test_bad.py::test_broken - assert 1 == 2")
 
 
 def test_two_passing_parts_pass(tmp_path: Path) -> None:
