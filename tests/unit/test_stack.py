@@ -3,6 +3,7 @@ service carries the placement, secrets, network, healthcheck and grace period th
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -14,7 +15,14 @@ import yaml
 from click.testing import CliRunner
 
 from airtasks.cli import cli
-from airtasks.stack.render import QueueSpec, StackError, render_nginx, render_rabbitmq, render_stack
+from airtasks.stack.render import (
+    QueueSpec,
+    StackError,
+    TaskLogs,
+    render_nginx,
+    render_rabbitmq,
+    render_stack,
+)
 from airtasks.stack.secrets import SECRET_NAMES
 
 REPO = Path(__file__).resolve().parents[2]
@@ -198,3 +206,40 @@ def test_docker_stack_config_accepts_the_stack(tmp_path: Path) -> None:
         res = subprocess.run([client, "stack", "config", *args], capture_output=True, text=True, check=False)
         assert res.returncode == 0, res.stderr
         assert "worker-default" in res.stdout
+
+
+def test_task_logs_off_by_default_and_on_for_every_airflow_service() -> None:
+    """Without a location nothing logs remotely (the shipped stack); with one, every Airflow service
+    does, through a connection that carries no key (the node's own cloud identity signs)."""
+    off = load(render_stack())["services"]
+    assert not any("AIRFLOW__LOGGING__REMOTE_LOGGING" in s.get("environment", {}) for s in off.values())
+    for url, region, conn in (
+        ("s3://acme-logs/logs", "eu-west-1", {"conn_type": "aws", "extra": {"region_name": "eu-west-1"}}),
+        ("gs://acme-logs/logs/", None, {"conn_type": "google_cloud_platform", "extra": {}}),
+    ):
+        services = load(render_stack(task_logs=TaskLogs.parse(url, region)))["services"]
+        airflow = {n: s for n, s in services.items() if n.startswith(("airflow-", "worker-"))}
+        assert set(airflow) == {n for n in MANAGER_SERVICES if n.startswith(("airflow-", "worker-"))} | {
+            "worker-default"
+        }
+        for name, service in airflow.items():
+            env = service["environment"]
+            assert env["AIRFLOW__LOGGING__REMOTE_LOGGING"] == "True", name
+            assert env["AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER"] == url.rstrip("/"), name
+            assert env["AIRFLOW__LOGGING__REMOTE_LOG_CONN_ID"] == "airtasks_task_logs", name
+            assert json.loads(env["AIRFLOW_CONN_AIRTASKS_TASK_LOGS"]) == conn, name
+        assert "postgres" not in airflow
+
+
+@pytest.mark.parametrize(
+    ("url", "region", "words"),
+    [
+        ("ftp://logs/x", None, "must be s3://BUCKET/PREFIX or gs://BUCKET/PREFIX"),
+        ("s3://Bad_Bucket/logs", "us-east-1", "must be s3://BUCKET/PREFIX"),
+        ("s3://acme-logs/logs", None, "need the bucket's region"),
+        ("s3://acme-logs/logs", "Europe", "need the bucket's region"),
+    ],
+)
+def test_task_logs_location_is_checked(url: str, region: str | None, words: str) -> None:
+    with pytest.raises(StackError, match=re.escape(words)):
+        TaskLogs.parse(url, region)

@@ -9,6 +9,7 @@ queues (a test keeps them equal).
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -59,6 +60,51 @@ class QueueSpec:
         return cls(name, int(slots))
 
 
+# Where task logs go when a cluster keeps them (`--task-logs`): Airflow's remote logging to the
+# cluster's bucket, through a connection that names no key, so each node uses its own identity (the
+# instance profile on AWS, the service account on GCP).
+TASK_LOGS_RE = re.compile(r"^(s3|gs)://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(/[A-Za-z0-9._/-]*)?$")
+REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]+$")
+TASK_LOGS_CONN_ID = "airtasks_task_logs"
+
+
+@dataclass(frozen=True)
+class TaskLogs:
+    """Remote task logs: `url` is the remote base folder (s3://bucket/prefix or gs://bucket/prefix)."""
+
+    url: str
+    region: str | None = None
+
+    @classmethod
+    def parse(cls, url: str, region: str | None = None) -> TaskLogs:
+        match = TASK_LOGS_RE.fullmatch(url.rstrip("/"))
+        if match is None:
+            raise StackError(
+                f"task logs location {url!r} must be s3://BUCKET/PREFIX or gs://BUCKET/PREFIX, "
+                "e.g. s3://acme-airtasks-logs/logs"
+            )
+        if match.group(1) == "s3" and (region is None or not REGION_RE.fullmatch(region)):
+            raise StackError(
+                "task logs in S3 need the bucket's region, e.g. --task-logs-region us-east-1 "
+                f"(got {region!r})"
+            )
+        return cls(url.rstrip("/"), region if match.group(1) == "s3" else None)
+
+    def env(self) -> dict[str, str]:
+        """The Airflow settings, for every Airflow service: workers write, the API server reads."""
+        extra = {"region_name": self.region} if self.region else {}
+        conn_type = "aws" if self.url.startswith("s3://") else "google_cloud_platform"
+        conn = json.dumps({"conn_type": conn_type, "extra": extra}, separators=(",", ":"))
+        return {
+            "AIRFLOW__LOGGING__REMOTE_LOGGING": '"True"',
+            "AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER": self.url,
+            "AIRFLOW__LOGGING__REMOTE_LOG_CONN_ID": TASK_LOGS_CONN_ID,
+            # Once a log is uploaded the node's copy only fills its disk (managers live long).
+            "AIRFLOW__LOGGING__DELETE_LOCAL_LOGS": '"True"',
+            f"AIRFLOW_CONN_{TASK_LOGS_CONN_ID.upper()}": f"'{conn}'",
+        }
+
+
 def _template(name: str) -> str:
     return resources.files("airtasks.stack").joinpath("templates", name).read_text()
 
@@ -106,10 +152,14 @@ def _worker(queue: str, slots: int, placement: str, extra_env: dict[str, str] | 
 
 
 def render_stack(
-    queues: Sequence[QueueSpec] = (), manager_slots: int = MANAGER_SLOTS, placement: str = "node"
+    queues: Sequence[QueueSpec] = (),
+    manager_slots: int = MANAGER_SLOTS,
+    placement: str = "node",
+    task_logs: TaskLogs | None = None,
 ) -> str:
     """The stack text for these worker queues (default: `default:4`) plus the manager's worker;
-    `placement` (`node` or `engine`) picks which labels place the queues' workers."""
+    `placement` (`node` or `engine`) picks which labels place the queues' workers; `task_logs`
+    turns on remote task logging (off: logs stay on the node that ran the task)."""
     specs = list(queues) or [QueueSpec(n, s) for n, s in DEFAULT_QUEUES]
     names = [q.name for q in specs]
     if len(set(names)) != len(names):
@@ -130,6 +180,10 @@ def render_stack(
         .replace("@@NGINX_HASH@@", _hash(render_nginx()))
         .replace("@@RABBITMQ_HASH@@", _hash(render_rabbitmq()))
         .replace("@@QUEUES@@", summary)
+        .replace(
+            "@@TASK_LOGS@@\n",
+            "".join(f"  {k}: {v}\n" for k, v in task_logs.env().items()) if task_logs else "",
+        )
     )
 
 
@@ -138,11 +192,12 @@ def write_stack(
     queues: Sequence[QueueSpec] = (),
     manager_slots: int = MANAGER_SLOTS,
     placement: str = "node",
+    task_logs: TaskLogs | None = None,
 ) -> list[Path]:
     """Write the stack file and, beside it, the files of the stack's `configs`: proxy/nginx.conf and
     rabbitmq/20-airtasks.conf."""
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(render_stack(queues, manager_slots, placement))
+    output.write_text(render_stack(queues, manager_slots, placement, task_logs))
     written = [output]
     for rel, text in ((NGINX_FILE, render_nginx()), (RABBITMQ_FILE, render_rabbitmq())):
         path = output.parent / rel
@@ -183,16 +238,40 @@ def stack_command() -> None:
     help="Place queue workers by node labels (set by a manager) or engine labels (daemon.json, set at boot).",
 )
 @click.option(
+    "--task-logs",
+    "task_logs_url",
+    default=None,
+    metavar="URL",
+    help="Send task logs to s3://BUCKET/PREFIX or gs://BUCKET/PREFIX (written with the nodes' own identity).",
+)
+@click.option(
+    "--task-logs-region", default=None, metavar="REGION", help="The S3 bucket's region, e.g. us-east-1."
+)
+@click.option(
     "--output",
     "-o",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
     help=f"Write here (and the proxy and RabbitMQ configs beside it), e.g. docker/{STACK_FILE}.",
 )
-def render_command(queues: list[QueueSpec], manager_slots: int, placement: str, output: Path | None) -> None:
+def render_command(
+    *,
+    queues: list[QueueSpec],
+    manager_slots: int,
+    placement: str,
+    task_logs_url: str | None,
+    task_logs_region: str | None,
+    output: Path | None,
+) -> None:
     """Render the stack with one worker service per queue (plus `worker-manager`)."""
+    task_logs = None
+    if task_logs_url:
+        try:
+            task_logs = TaskLogs.parse(task_logs_url, task_logs_region)
+        except StackError as exc:
+            raise click.BadParameter(str(exc), param_hint="--task-logs") from None
     if output is None:
-        click.echo(render_stack(queues, manager_slots, placement), nl=False)
+        click.echo(render_stack(queues, manager_slots, placement, task_logs), nl=False)
         return
-    for path in write_stack(output, queues, manager_slots, placement):
+    for path in write_stack(output, queues, manager_slots, placement, task_logs):
         click.echo(f"wrote {path}", err=True)
