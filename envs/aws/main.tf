@@ -20,4 +20,5 @@ module "cluster" {
   queues                = var.queues
   scaler                = var.scaler
   stack                 = var.stack
+  task_logs             = var.task_logs
 }

@@ -106,3 +106,12 @@ variable "web_cidrs" {
   default     = []
   nullable    = false
 }
+
+variable "task_logs" {
+  description = "Task logs in an S3 bucket of the cluster's own, under `logs/` (see docs/task-logs.md): `retention_days` (default 30) before they expire, `force_destroy` to let `terraform destroy` delete a bucket that still holds logs. `null` = logs stay on the worker nodes and are lost with them."
+  type = object({
+    retention_days = optional(number, 30)
+    force_destroy  = optional(bool, false)
+  })
+  default = {}
+}

@@ -17,4 +17,5 @@ module "cluster" {
   queues               = var.queues
   scaler               = var.scaler
   stack                = var.stack
+  task_logs            = var.task_logs
 }

@@ -46,6 +46,15 @@ output "secret_ids" {
 }
 
 ################################################################################
+# Task logs
+################################################################################
+
+output "task_logs" {
+  description = "Where task logs are kept: `bucket`, `prefix` (`logs/`), `url` (Airflow's remote base log folder, `gs://<bucket>/logs`) and `retention_days`; `null` when `task_logs = null`."
+  value       = module.cluster.task_logs
+}
+
+################################################################################
 # Worker groups
 ################################################################################
 

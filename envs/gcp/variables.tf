@@ -102,6 +102,15 @@ variable "subnet_cidr" {
   nullable    = false
 }
 
+variable "task_logs" {
+  description = "Remote task logs in a Cloud Storage bucket of the cluster's own (`<project_id>-airtasks-<cluster_name>-logs` in `region`; uniform bucket-level access, public access prevented), under the prefix `logs/`, so a log outlives the node that ran its task. `retention_days`: objects under `logs/` older than this are deleted (a lifecycle rule); `force_destroy`: let `terraform destroy` delete the bucket with the logs in it (off: destroy stops at a bucket that still holds logs). `null` = no bucket: logs stay on the worker node and are lost with it."
+  type = object({
+    retention_days = optional(number, 30)
+    force_destroy  = optional(bool, false)
+  })
+  default = {}
+}
+
 variable "web_cidrs" {
   description = "CIDR ranges allowed to reach the manager's HTTPS proxy (Airflow UI, Flower). Default none."
   type        = list(string)

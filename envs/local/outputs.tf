@@ -27,3 +27,8 @@ output "worker_groups" {
   description = "Auto Scaling group name per queue."
   value       = module.cluster.worker_groups
 }
+
+output "task_logs" {
+  description = "Where task logs are kept (`bucket`, `prefix`, `url`, `retention_days`), or null."
+  value       = module.cluster.task_logs
+}

@@ -79,3 +79,12 @@ variable "stack" {
   })
   default = null
 }
+
+variable "task_logs" {
+  description = "Task logs in a bucket of the local AWS API (moto), under `logs/`: `retention_days` before they expire, `force_destroy` (here on by default: `make down` removes the bucket with its logs). `null` = logs stay on the nodes."
+  type = object({
+    retention_days = optional(number, 30)
+    force_destroy  = optional(bool, true)
+  })
+  default = {}
+}

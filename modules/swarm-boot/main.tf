@@ -48,6 +48,7 @@ locals {
         AIRTASKS_STACK_PROXY_IMAGE    = try(coalesce(var.stack.proxy_image, ""), "")
         AIRTASKS_STACK_OVERRIDE       = try(coalesce(var.stack.compose_override, ""), "")
         AIRTASKS_STACK_TLS_HOSTNAMES  = var.stack == null ? "" : join(" ", var.stack.tls_hostnames)
+        AIRTASKS_STACK_TASK_LOGS      = try(coalesce(var.stack.task_logs, ""), "")
       }
       : {
         AIRTASKS_QUEUE = var.queue == null ? "" : var.queue

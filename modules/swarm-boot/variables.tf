@@ -171,7 +171,7 @@ variable "docker_install" {
 }
 
 variable "stack" {
-  description = "Manager only: the Air-Tasks stack to deploy once the Swarm is up. `image`: the Air-Tasks image (its `airtasks` CLI renders the stack and creates the secrets); `queues`: worker queue => Celery slots per node (`{}` = the image's default, `default:4`); `scaler_config`: JSON given to the scaler on the manager (env `AIRTASKS_CONFIG` of `worker-manager`; the `scaler_config` output of an env); `postgres_image`, `rabbitmq_image`, `proxy_image`: instead of the official images; `compose_override`: a compose file (YAML text) deployed on top of the stack; `tls_hostnames`: names for the self-signed certificate besides the node's address. `null` = do not deploy."
+  description = "Manager only: the Air-Tasks stack to deploy once the Swarm is up. `image`: the Air-Tasks image (its `airtasks` CLI renders the stack and creates the secrets); `queues`: worker queue => Celery slots per node (`{}` = the image's default, `default:4`); `scaler_config`: JSON given to the scaler on the manager (env `AIRTASKS_CONFIG` of `worker-manager`; the `scaler_config` output of an env); `postgres_image`, `rabbitmq_image`, `proxy_image`: instead of the official images; `compose_override`: a compose file (YAML text) deployed on top of the stack; `tls_hostnames`: names for the self-signed certificate besides the node's address; `task_logs`: where Airflow writes task logs (`s3://bucket/prefix` or `gs://bucket/prefix`; null = on the nodes). `null` = do not deploy."
   type = object({
     image            = string
     name             = optional(string, "airtasks")
@@ -182,6 +182,7 @@ variable "stack" {
     proxy_image      = optional(string)
     compose_override = optional(string)
     tls_hostnames    = optional(list(string), [])
+    task_logs        = optional(string)
   })
   default = null
 

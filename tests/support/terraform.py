@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -31,3 +32,16 @@ def google_provider_available() -> bool:
     if (MIRROR / "registry.terraform.io" / "hashicorp" / "google").is_dir():
         return True
     return os.environ.get("AIRTASKS_GOOGLE_PROVIDER") == "registry"
+
+
+def run_terraform(root: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """`terraform <args>` in `root` with the project's CLI config; the caller checks the result."""
+    return subprocess.run(
+        [TERRAFORM, *args],
+        cwd=root,
+        env=terraform_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )

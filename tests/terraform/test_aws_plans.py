@@ -12,8 +12,10 @@ from typing import Any
 
 import boto3
 import pytest
+import yaml
 from botocore.exceptions import ClientError
 
+from airtasks.stack.render import TaskLogs, render_stack
 from airtasks_dev.devstack.moto import run_moto
 from tests.terraform.conftest import HERE, PlanSummary, Terraform
 
@@ -264,3 +266,122 @@ def test_cluster_hands_the_managers_the_stack_with_queues_and_scaler_config(terr
     assert "AIRTASKS_STACK_QUEUES='default:4 heavy:8'" in script
     (config,) = re.findall(r"^AIRTASKS_STACK_SCALER_CONFIG='(.*)'$", script, re.M)
     assert json.loads(config) == plan.output("scaler_config")
+
+
+LOG_BUCKET = "airtasks-demo-log-123456789012-us-east-1"
+
+
+def test_task_logs_bucket_is_guarded_and_expires(env_plan: PlanSummary) -> None:
+    """The default (`task_logs = {}`): a bucket of the cluster's own, encrypted, versioned, closed to
+    the public, TLS only, whose objects under logs/ (and their earlier versions) expire after 30 days."""
+    (bucket,) = env_plan.of_type("aws_s3_bucket").values()
+    assert bucket["bucket"] == LOG_BUCKET
+    assert bucket["force_destroy"] is False
+    (block,) = env_plan.of_type("aws_s3_bucket_public_access_block").values()
+    assert all(
+        block[k] is True
+        for k in ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets")
+    )
+    (sse,) = env_plan.of_type("aws_s3_bucket_server_side_encryption_configuration").values()
+    assert sse["rule"][0]["apply_server_side_encryption_by_default"][0]["sse_algorithm"] == "AES256"
+    (versioning,) = env_plan.of_type("aws_s3_bucket_versioning").values()
+    assert versioning["versioning_configuration"][0]["status"] == "Enabled"
+    (owner,) = env_plan.of_type("aws_s3_bucket_ownership_controls").values()
+    assert owner["rule"][0]["object_ownership"] == "BucketOwnerEnforced"
+    (lifecycle,) = env_plan.of_type("aws_s3_bucket_lifecycle_configuration").values()
+    rule, aborts = sorted(lifecycle["rule"], key=lambda r: r["id"] != "expire-task-logs")
+    assert aborts["abort_incomplete_multipart_upload"][0]["days_after_initiation"] == 1
+    assert rule["status"] == "Enabled"
+    assert rule["filter"][0]["prefix"] == "logs/"
+    assert rule["expiration"][0]["days"] == 30
+    assert rule["noncurrent_version_expiration"][0]["noncurrent_days"] == 30
+    (policy,) = env_plan.of_type("aws_s3_bucket_policy").values()
+    (deny,) = json.loads(policy["policy"])["Statement"]
+    assert deny["Effect"] == "Deny"
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert env_plan.output("task_logs") == {
+        "bucket": LOG_BUCKET,
+        "prefix": "logs/",
+        "url": f"s3://{LOG_BUCKET}/logs",
+        "retention_days": 30,
+    }
+
+
+def test_task_logs_reach_every_airflow_service_in_the_managers_stack(terraform: Terraform) -> None:
+    """The manager's boot script renders the stack with the logs location; rendered the same way,
+    every Airflow service logs remotely through a keyless connection in the bucket's region, and
+    the workers' containers may reach the instance role that writes them (hop limit 2)."""
+    plan = terraform.plan("modules/aws/cluster", [HERE / "aws-cluster" / "stack.tfvars"])
+    template = plan.values["module.manager.aws_launch_template.this"]
+    script = gzip.decompress(base64.b64decode(template["user_data"])).decode()
+    (url,) = re.findall(r"^AIRTASKS_STACK_TASK_LOGS='(.*)'$", script, re.M)
+    assert url == f"s3://{LOG_BUCKET}/logs"
+    assert "--task-logs-region" in script  # manager.sh passes AIRTASKS_REGION on AWS
+    services = yaml.safe_load(render_stack(task_logs=TaskLogs.parse(url, "us-east-1")))["services"]
+    airflow = [n for n in services if n.startswith(("airflow-", "worker-"))]
+    assert len(airflow) == 7
+    for name in airflow:
+        env = services[name]["environment"]
+        assert env["AIRFLOW__LOGGING__REMOTE_LOGGING"] == "True", name
+        assert env["AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER"] == url, name
+        conn = json.loads(env["AIRFLOW_CONN_AIRTASKS_TASK_LOGS"])
+        assert conn == {"conn_type": "aws", "extra": {"region_name": "us-east-1"}}  # no key: the node's role
+    for queue in ("default", "heavy"):
+        (options,) = plan.values[f'module.workers["{queue}"].aws_launch_template.this']["metadata_options"]
+        assert options["http_put_response_hop_limit"] == 2
+
+
+def test_log_bucket_guards_hold_on_a_policy_checking_endpoint(env_plan: PlanSummary, tmp_path: Path) -> None:
+    """The planned bucket policy and the workers' task-logs policy, on a moto server that enforces
+    bucket policies and IAM actions: a worker writes and reads a log back, but cannot delete it;
+    and over plain HTTP the bucket refuses even that (moto matches no resource ARN for IAM; the
+    prefix and bucket scoping is test_least_privilege.py's)."""
+    (bucket_policy,) = [v["policy"] for v in env_plan.of_type("aws_s3_bucket_policy").values()]
+    (writer,) = [
+        json.loads(v["policy"])
+        for a, v in env_plan.of_type("aws_iam_role_policy").items()
+        if a == 'module.cluster.aws_iam_role_policy.logs["default"]'
+    ]
+    everything = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}],
+    }
+    key = "logs/dag_id=d/run_id=r/task_id=t/attempt=1.log"
+    # The first 7 requests are unauthenticated setup; everything after is checked against IAM.
+    with run_moto(log=tmp_path / "moto.log", extra_env={"INITIAL_NO_AUTH_ACTION_COUNT": "7"}) as server:
+        kw = {"endpoint_url": server.url, "region_name": "us-east-1"}
+        root = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+        boto3.client("s3", **kw, **root).create_bucket(Bucket=LOG_BUCKET)
+        iam = boto3.client("iam", **kw, **root)
+        s3 = {}
+        for user, doc in (
+            ("worker", {**writer, "Statement": [{**st, "Resource": "*"} for st in writer["Statement"]]}),
+            ("admin", everything),
+        ):
+            iam.create_user(UserName=user)
+            iam.put_user_policy(UserName=user, PolicyName=user, PolicyDocument=json.dumps(doc))
+            created = iam.create_access_key(UserName=user)["AccessKey"]
+            s3[user] = boto3.client(
+                "s3",
+                **kw,
+                aws_access_key_id=created["AccessKeyId"],
+                aws_secret_access_key=created["SecretAccessKey"],
+            )
+        worker = s3["worker"]
+        with pytest.raises(ClientError) as absent:  # what Airflow's log writer asks first
+            worker.head_object(Bucket=LOG_BUCKET, Key=key)
+        assert absent.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+        worker.put_object(Bucket=LOG_BUCKET, Key=key, Body=b"task 0: done\n")
+        assert worker.get_object(Bucket=LOG_BUCKET, Key=key)["Body"].read() == b"task 0: done\n"
+        with pytest.raises(ClientError, match="AccessDenied"):
+            worker.delete_object(Bucket=LOG_BUCKET, Key=key)
+
+        s3["admin"].put_bucket_policy(Bucket=LOG_BUCKET, Policy=bucket_policy)
+        for call in (
+            lambda: worker.put_object(Bucket=LOG_BUCKET, Key=key, Body=b"x"),
+            lambda: worker.get_object(Bucket=LOG_BUCKET, Key=key),
+            lambda: s3["admin"].get_object(Bucket=LOG_BUCKET, Key=key),
+        ):
+            with pytest.raises(ClientError) as refused:  # the endpoint is plain HTTP
+                call()
+            assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403

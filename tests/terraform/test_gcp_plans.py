@@ -123,3 +123,44 @@ def test_cluster_places_migs_and_managers_in_the_given_zones(terraform: Terrafor
         assert sorted(mig["distribution_policy_zones"]) == sorted(zones), address
     assert [values[f"module.manager.google_compute_instance.manager[{i}]"]["zone"] for i in range(3)] == zones
     assert not [a for a in values if a.startswith("data.google_compute_zones")]
+
+
+LOGS_BUCKET = "my-project-123-airtasks-demo-logs"
+WRITER_ROLES = ("roles/storage.objectCreator", "roles/storage.objectViewer")
+
+
+def test_cluster_task_logs_bucket_grants_and_stack(terraform: Terraform) -> None:
+    """Task logs on (the default): each worker group and the managers may create, read back and
+    overwrite logs in the cluster's bucket, all on the bucket (no project role but
+    the scaler's), and the managers' stack is rendered with the bucket's URL."""
+    summary = _plan(terraform, "gcp-cluster", "task-logs")
+    values = summary.values
+    members = summary.of_type("google_storage_bucket_iam_member")
+    assert {v["bucket"] for v in members.values()} == {LOGS_BUCKET}
+    prefix = "google_storage_bucket_iam_member."
+    nodes = ("default", "batch", "manager")  # the managers run the scaler DAG's worker and the triggerer
+    assert {a: v["role"] for a, v in members.items() if a.startswith(f"{prefix}logs_write[")} == {
+        f'{prefix}logs_write["{q}/{r}"]': r for q in nodes for r in WRITER_ROLES
+    }
+    assert sorted(a for a in members if a.startswith(f"{prefix}logs_overwrite[")) == sorted(
+        f'{prefix}logs_overwrite["{q}"]' for q in nodes
+    )
+    assert len(members) == 9
+    role = values["google_project_iam_custom_role.logs_overwrite[0]"]
+    assert role["permissions"] == ["storage.objects.delete"], "only the permission objectCreator lacks"
+    project_members = [a for a in values if a.split(".")[-2] == "google_project_iam_member"]
+    assert project_members == ["module.manager.google_project_iam_member.scaler"]
+    (rule,) = values["google_storage_bucket.logs[0]"]["lifecycle_rule"]
+    assert [a["type"] for a in rule["action"]] == ["Delete"]
+    assert [(c["age"], c["matches_prefix"]) for c in rule["condition"]] == [(30, ["logs/"])]
+    script = values["module.manager.google_compute_instance.manager[0]"]["metadata"]["startup-script"]
+    assert f"AIRTASKS_STACK_TASK_LOGS='gs://{LOGS_BUCKET}/logs'" in script
+
+
+def test_cluster_without_task_logs_has_no_bucket(terraform: Terraform) -> None:
+    summary = _plan(terraform, "gcp-cluster", "no-task-logs")
+    assert not [a for a in summary.values if "storage_bucket" in a or "logs_overwrite" in a]
+    script = summary.values["module.manager.google_compute_instance.manager[0]"]["metadata"]["startup-script"]
+    assert "AIRTASKS_STACK_TASK_LOGS=''" in script
+    assert LOGS_BUCKET not in script
+    assert summary.output("task_logs") is None

@@ -39,14 +39,23 @@ def tags(cluster: str | None, role: str | None) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def policies(terraform: Terraform) -> dict[str, dict[str, Any]]:
-    """The planned inline policies of envs/aws (three queues, cluster demo), by role."""
-    plan: PlanSummary = terraform.plan("envs/aws", [HERE / "env-aws" / "three-queues.tfvars"])
-    docs = {}
+def plan(terraform: Terraform) -> PlanSummary:
+    return terraform.plan("envs/aws", [HERE / "env-aws" / "three-queues.tfvars"])
+
+
+@pytest.fixture(scope="module")
+def policies(plan: PlanSummary) -> dict[str, list[dict[str, Any]]]:
+    """The planned inline policies of envs/aws (three queues, cluster demo), by role: each role's
+    own policy and, with task logs on (the default), the cluster's task-logs policy on it."""
+    docs: dict[str, list[dict[str, Any]]] = {}
     for address, values in plan.of_type("aws_iam_role_policy").items():
-        role = "manager" if address.startswith("module.cluster.module.manager.") else address.split('"')[1]
-        docs[role] = json.loads(values["policy"])
+        manager = address.startswith(
+            ("module.cluster.module.manager.", 'module.cluster.aws_iam_role_policy.logs["manager"]')
+        )
+        role = "manager" if manager else address.split('"')[1]
+        docs.setdefault(role, []).append(json.loads(values["policy"]))
     assert set(docs) == {"manager", "default", "io", "heavy"}
+    assert all(len(d) == 2 for d in docs.values()), "each role: its own policy and the task-logs one"
     return docs
 
 
@@ -74,7 +83,7 @@ WORKER_QUESTIONS = [
 @pytest.mark.parametrize("queue", ["default", "io", "heavy"])
 @pytest.mark.parametrize(("action", "resource", "expected"), WORKER_QUESTIONS)
 def test_worker_role_reads_only_the_join_info(
-    policies: dict[str, dict[str, Any]], queue: str, action: str, resource: str, expected: str
+    policies: dict[str, list[dict[str, Any]]], queue: str, action: str, resource: str, expected: str
 ) -> None:
     context = tags("demo", "worker")  # even on its own cluster's resources
     assert evaluate(policies[queue], action, resource, context) == expected
@@ -107,7 +116,7 @@ GROUP_QUESTIONS = [
 @pytest.mark.parametrize("action", SCALER_ACTIONS)
 @pytest.mark.parametrize(("group", "group_tags", "expected"), GROUP_QUESTIONS)
 def test_manager_resizes_and_terminates_only_its_clusters_worker_groups(
-    policies: dict[str, dict[str, Any]],
+    policies: dict[str, list[dict[str, Any]]],
     action: str,
     group: str,
     group_tags: tuple[str | None, str | None],
@@ -136,6 +145,44 @@ def test_manager_resizes_and_terminates_only_its_clusters_worker_groups(
     ],
 )
 def test_manager_parameters_and_nothing_beyond_the_scaler(
-    policies: dict[str, dict[str, Any]], action: str, resource: str, expected: str
+    policies: dict[str, list[dict[str, Any]]], action: str, resource: str, expected: str
 ) -> None:
     assert evaluate(policies["manager"], action, resource, tags("demo", "worker")) == expected
+
+
+LOGS = "arn:aws:s3:::airtasks-demo-log-123456789012-us-east-1"
+OTHER_BUCKET = "arn:aws:s3:::airtasks-demo-dags-123456789012-us-east-1"
+LOG_OBJECT = f"{LOGS}/logs/dag_id=d/run_id=r/task_id=t/attempt=1.log"
+# (action, resource, expected) for every node, workers and managers alike (the managers run the
+# scaler DAG's worker and the triggerer, and the API server reads): write and read back under
+# logs/, list the log bucket, never delete; nothing in another bucket or under another prefix.
+TASK_LOG_QUESTIONS = [
+    ("s3:PutObject", LOG_OBJECT, "allow"),
+    ("s3:GetObject", LOG_OBJECT, "allow"),
+    ("s3:ListBucket", LOGS, "allow"),
+    ("s3:DeleteObject", LOG_OBJECT, "implicit-deny"),
+    ("s3:DeleteObjectVersion", LOG_OBJECT, "implicit-deny"),
+    ("s3:PutObject", f"{LOGS}/backups/db.dump", "implicit-deny"),
+    ("s3:GetObject", f"{LOGS}/backups/db.dump", "implicit-deny"),
+    ("s3:PutBucketPolicy", LOGS, "implicit-deny"),
+    ("s3:PutLifecycleConfiguration", LOGS, "implicit-deny"),
+    ("s3:GetObject", f"{OTHER_BUCKET}/logs/x.log", "implicit-deny"),
+    ("s3:ListBucket", OTHER_BUCKET, "implicit-deny"),
+    ("s3:PutObject", "arn:aws:s3:::airtasks-other-log-123456789012-us-east-1/logs/x.log", "implicit-deny"),
+]
+
+
+@pytest.mark.parametrize(("action", "resource", "expected"), TASK_LOG_QUESTIONS)
+def test_task_logs_written_and_read_under_the_prefix_never_deleted(
+    policies: dict[str, list[dict[str, Any]]], action: str, resource: str, expected: str
+) -> None:
+    for role in ("default", "io", "heavy", "manager"):
+        assert evaluate(policies[role], action, resource) == expected, role
+
+
+@pytest.mark.parametrize("resource", [LOGS, LOG_OBJECT])
+def test_log_bucket_refuses_requests_without_tls(plan: PlanSummary, resource: str) -> None:
+    (bucket_policy,) = [json.loads(v["policy"]) for v in plan.of_type("aws_s3_bucket_policy").values()]
+    for action in ("s3:GetObject", "s3:PutObject", "s3:ListBucket"):
+        assert evaluate(bucket_policy, action, resource, {"aws:SecureTransport": "false"}) == "deny"
+        assert evaluate(bucket_policy, action, resource, {"aws:SecureTransport": "true"}) == "implicit-deny"

@@ -34,6 +34,8 @@ CASES = [
     (ENV, ENV_VARS, {"region": "Europe"}, ["region", "eu-west-1"]),
     (ENV, ENV_VARS, {"ami_id": "ubuntu"}, ["ami_id", "ami-0123456789abcdef0"]),
     (ENV, ENV_VARS, {"manager_count": 2}, ["manager_count", "set manager_count = 3 for high availability"]),
+    (ENV, ENV_VARS, {"task_logs": {"retention_days": 0}}, ["task_logs.retention_days", "task_logs = null"]),
+    (ENV, ENV_VARS, {"task_logs": {"retention_days": 3651}}, ["task_logs.retention_days", "from 1 to 3650"]),
     (
         "envs/local",
         HERE / "env-local" / "defaults.tfvars",

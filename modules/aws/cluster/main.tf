@@ -73,6 +73,7 @@ module "manager" {
   stack = one([for s in var.stack[*] : merge(s, {
     queues        = { for q, cfg in var.queues : q => cfg.slots_per_node }
     scaler_config = jsonencode(local.scaler_config)
+    task_logs     = local.task_logs_url
   })])
 }
 
@@ -94,4 +95,6 @@ module "workers" {
   tags                      = var.tags
   worker_token_parameter    = module.manager.worker_token_parameter
   manager_address_parameter = module.manager.manager_address_parameter
+  # The Celery worker runs in a container and uploads task logs with the node's role.
+  metadata_hop_limit = var.task_logs == null ? 1 : 2
 }

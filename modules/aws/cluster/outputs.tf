@@ -32,6 +32,16 @@ output "ssm_parameters" {
   }
 }
 
+output "task_logs" {
+  description = "Where task logs are kept: `bucket`, `prefix`, `url` (Airflow's remote base log folder) and `retention_days`; null when `task_logs = null`."
+  value = var.task_logs == null ? null : {
+    bucket         = local.task_logs_bucket
+    prefix         = "${local.task_logs_prefix}/"
+    url            = local.task_logs_url
+    retention_days = var.task_logs.retention_days
+  }
+}
+
 output "vpc_id" {
   description = "Id of the cluster's VPC."
   value       = module.network.vpc_id

@@ -246,3 +246,18 @@ variable "worker_root_volume_size" {
     error_message = "worker_root_volume_size must be between 8 and 16384 GiB."
   }
 }
+
+variable "task_logs" {
+  description = "Task logs in an S3 bucket of the cluster's own (SSE, versioned, public access blocked, TLS only), under `logs/`, so a log outlives the node that ran its task. `retention_days`: objects (and earlier versions) under `logs/` expire after this many days; `force_destroy`: let `terraform destroy` delete the bucket with the logs in it (off: destroy stops at a bucket that still holds logs); `deny_insecure_transport`: the bucket policy that refuses requests without TLS (turn off only for a local S3 API without TLS, as envs/local does). `null` = no bucket; logs stay on the nodes and are lost with them."
+  type = object({
+    retention_days          = optional(number, 30)
+    force_destroy           = optional(bool, false)
+    deny_insecure_transport = optional(bool, true)
+  })
+  default = {}
+
+  validation {
+    condition     = var.task_logs == null ? true : (floor(var.task_logs.retention_days) == var.task_logs.retention_days && var.task_logs.retention_days >= 1 && var.task_logs.retention_days <= 3650)
+    error_message = "task_logs.retention_days must be a whole number of days from 1 to 3650 (e.g. 30), or set task_logs = null to keep logs on the nodes."
+  }
+}

@@ -91,6 +91,7 @@ module "boot" {
 }
 
 resource "aws_launch_template" "this" {
+  #checkov:skip=CKV_AWS_341:2 only with task logs on (the cluster module): the Celery worker's container uploads them with the node's role
   name                   = local.name
   description            = "Air-Tasks ${var.cluster_name} worker, queue ${var.queue}"
   image_id               = var.ami_id
@@ -107,7 +108,7 @@ resource "aws_launch_template" "this" {
   metadata_options {
     http_endpoint               = "enabled"
     http_tokens                 = "required" # IMDSv2 only
-    http_put_response_hop_limit = 1          # task containers cannot reach the instance role
+    http_put_response_hop_limit = var.metadata_hop_limit
   }
 
   # The OS hostname is the instance id from the start (the boot script sets it again).

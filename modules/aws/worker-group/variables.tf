@@ -169,3 +169,14 @@ variable "worker_token_parameter" {
     error_message = "worker_token_parameter must be an SSM parameter name such as \"/airtasks/demo/swarm/worker-token\"."
   }
 }
+
+variable "metadata_hop_limit" {
+  description = "IMDSv2 hop limit of the nodes: 1 keeps the instance role from containers on the node; 2 lets the Celery worker's container use it (it uploads task logs)."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = contains([1, 2], var.metadata_hop_limit)
+    error_message = "metadata_hop_limit must be 1 (containers cannot reach the instance role) or 2 (the Celery worker's container can)."
+  }
+}

@@ -58,12 +58,14 @@ module "manager" {
   network_tags  = [module.network.tags.node, module.network.tags.manager]
   boot_disk     = local.boot_disk
   # The user's stack as given, plus what only the cluster knows: the queues to render and the
-  # scaler's config. merge() keeps any attribute added to `stack` flowing through untouched;
-  # one([... var.stack[*]]) is null without a stack (a plain conditional would type the null
-  # as merge()'s partial object, which the manager's `stack` type then rejects).
+  # scaler's config, and where task logs go (task_logs.tf; null = on the nodes). merge() keeps any
+  # attribute added to `stack` flowing through untouched; one([... var.stack[*]]) is null without
+  # a stack (a plain conditional would type the null as merge()'s partial object, which the
+  # manager's `stack` type then rejects).
   stack = one([for s in var.stack[*] : merge(s, {
     queues        = { for q, cfg in var.queues : q => cfg.slots_per_node }
     scaler_config = jsonencode(local.scaler_config)
+    task_logs     = local.task_logs_url
   })])
 }
 

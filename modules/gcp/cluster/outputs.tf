@@ -28,6 +28,16 @@ output "secret_ids" {
   value       = module.manager.secret_ids
 }
 
+output "task_logs" {
+  description = "Where task logs are kept: `bucket`, `prefix` (`logs/`), `url` (Airflow's remote base log folder, `gs://<bucket>/logs`) and `retention_days`; `null` when `task_logs = null`."
+  value = var.task_logs == null ? null : {
+    bucket         = local.task_logs_bucket
+    prefix         = "${local.task_logs_prefix}/"
+    url            = local.task_logs_url
+    retention_days = var.task_logs.retention_days
+  }
+}
+
 output "web_url" {
   description = "URL of the Airflow UI behind the manager's HTTPS proxy."
   value       = module.manager.web_url

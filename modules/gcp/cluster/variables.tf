@@ -161,7 +161,7 @@ variable "ssh_from_iap" {
 }
 
 variable "stack" {
-  description = "The Air-Tasks stack the manager deploys at boot (`image`: the Air-Tasks image; optional `name`, `postgres_image`/`rabbitmq_image`/`proxy_image` instead of the official images, `compose_override`: a compose file deployed on top, `tls_hostnames` for the self-signed certificate). The module adds the queues and `scaler_config`. `null` = build the Swarm only, deploy the stack yourself."
+  description = "The Air-Tasks stack the manager deploys at boot (`image`: the Air-Tasks image; optional `name`, `postgres_image`/`rabbitmq_image`/`proxy_image` instead of the official images, `compose_override`: a compose file deployed on top, `tls_hostnames` for the self-signed certificate). The module adds the queues, `scaler_config` and the task logs location (`task_logs`). `null` = build the Swarm only, deploy the stack yourself."
   type = object({
     image            = string
     name             = optional(string, "airtasks")
@@ -188,6 +188,20 @@ variable "subnet_cidr" {
   validation {
     condition     = can(cidrnetmask(var.subnet_cidr)) && try(tonumber(split("/", var.subnet_cidr)[1]) <= 26, false)
     error_message = "subnet_cidr must be an IPv4 CIDR range of /26 or larger, such as \"10.20.0.0/20\"."
+  }
+}
+
+variable "task_logs" {
+  description = "Remote task logs in a Cloud Storage bucket of the cluster's own (`<project_id>-airtasks-<cluster_name>-logs` in `region`; uniform bucket-level access, public access prevented), under the prefix `logs/`, so a log outlives the node that ran its task. `retention_days`: objects under `logs/` older than this are deleted (a lifecycle rule); `force_destroy`: let `terraform destroy` delete the bucket with the logs in it (off: destroy stops at a bucket that still holds logs). `null` = no bucket: logs stay on the worker node and are lost with it."
+  type = object({
+    retention_days = optional(number, 30)
+    force_destroy  = optional(bool, false)
+  })
+  default = {}
+
+  validation {
+    condition     = var.task_logs == null ? true : (floor(var.task_logs.retention_days) == var.task_logs.retention_days && var.task_logs.retention_days >= 1 && var.task_logs.retention_days <= 3650)
+    error_message = "task_logs.retention_days must be a whole number of days from 1 to 3650 (e.g. 30), or set task_logs = null to keep logs on the nodes."
   }
 }
 

@@ -127,7 +127,7 @@ variable "project_id" {
 }
 
 variable "stack" {
-  description = "The Air-Tasks stack the manager deploys once the Swarm is up (`image`: the Air-Tasks image; `name`: stack name; `queues`: worker queue => slots per node; `scaler_config`: JSON for the scaler on the manager; `postgres_image`/`rabbitmq_image`/`proxy_image`, `compose_override`, `tls_hostnames`: see modules/swarm-boot). `null` = Swarm only."
+  description = "The Air-Tasks stack the manager deploys once the Swarm is up (`image`: the Air-Tasks image; `name`: stack name; `queues`: worker queue => slots per node; `scaler_config`: JSON for the scaler on the manager; `task_logs`: Airflow's remote base log folder, `gs://<bucket>/<prefix>`, rendered into the stack by the manager's boot script (null = logs stay on the nodes); `postgres_image`/`rabbitmq_image`/`proxy_image`, `compose_override`, `tls_hostnames`: see modules/swarm-boot). `null` = Swarm only."
   type = object({
     image            = string
     name             = optional(string, "airtasks")
@@ -138,12 +138,18 @@ variable "stack" {
     proxy_image      = optional(string)
     compose_override = optional(string)
     tls_hostnames    = optional(list(string), [])
+    task_logs        = optional(string)
   })
   default = null
 
   validation {
     condition     = var.stack == null || can(regex("^[A-Za-z0-9][A-Za-z0-9._/:@-]*$", var.stack.image))
     error_message = "stack.image must be an image reference such as \"ghcr.io/acme/airtasks:1.0\" (no spaces or quotes), or set stack = null."
+  }
+
+  validation {
+    condition     = var.stack == null ? true : (var.stack.task_logs == null || can(regex("^gs://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[A-Za-z0-9._/-]*)?$", var.stack.task_logs)))
+    error_message = "stack.task_logs must be a gs://BUCKET/PREFIX URL such as \"gs://my-project-123-airtasks-demo-logs/logs\", or null to keep task logs on the nodes."
   }
 }
 

@@ -170,20 +170,25 @@ stack_cli() { # stack_cli [docker run options] -- <airtasks args>: the image's C
     "$AIRTASKS_STACK_IMAGE" "$@"
 }
 
-# The scaler (the manager's worker) and the Cluster page (the API server) read the same config and
-# reach the same cloud endpoint: both get AIRTASKS_CONFIG, and AWS_ENDPOINT_URL if set here.
+# The scaler (the manager's worker) and the Cluster page (the API server) read the same config:
+# both get AIRTASKS_CONFIG. A private AWS endpoint this script was pointed at (AWS_ENDPOINT_URL)
+# is where every service that calls AWS goes too: those two, and each worker, which writes task logs.
 write_scaler_override() {
-  python3 - "$1" "$AIRTASKS_STACK_SCALER_CONFIG" "${AWS_ENDPOINT_URL:-}" <<'PY'
+  python3 - "$1" "$AIRTASKS_STACK_SCALER_CONFIG" "${AWS_ENDPOINT_URL:-}" "$AIRTASKS_STACK_QUEUES" <<'PY'
 import json, sys
-path, config, endpoint = sys.argv[1:4]
-env = {}
+path, config, endpoint, queues = sys.argv[1:5]
+scaler = ("worker-manager", "airflow-apiserver")
+services = {name: {} for name in scaler + ("airflow-triggerer",)}
+services.update({f"worker-{q.split(':')[0]}": {} for q in queues.split() or ["default:4"]})
 if config:
-    env["AIRTASKS_CONFIG"] = json.dumps(json.loads(config), separators=(",", ":"))
-if endpoint:  # a private AWS endpoint this script was pointed at: the scaler uses the same
-    env["AWS_ENDPOINT_URL"] = endpoint
-env = {k: v.replace("$", "$$") for k, v in env.items()}  # no interpolation by `docker stack deploy`
+    for name in scaler:
+        services[name]["AIRTASKS_CONFIG"] = json.dumps(json.loads(config), separators=(",", ":"))
+if endpoint:
+    for env in services.values():
+        env["AWS_ENDPOINT_URL"] = endpoint
+# No interpolation by `docker stack deploy`; a service with nothing to add is left out.
+services = {n: {"environment": {k: v.replace("$", "$$") for k, v in e.items()}} for n, e in services.items() if e}
 with open(path, "w") as fh:  # JSON is YAML
-    services = {name: {"environment": env} for name in ("worker-manager", "airflow-apiserver")}
     json.dump({"version": "3.8", "services": services}, fh, indent=2)
 PY
 }
@@ -224,9 +229,14 @@ deploy_stack() {
   install -d -m 0755 "$STACK_DIR"
   pull_stack_images
   for item in $AIRTASKS_STACK_QUEUES; do render+=(--queue "$item"); done
+  if [[ -n "$AIRTASKS_STACK_TASK_LOGS" ]]; then
+    render+=(--task-logs "$AIRTASKS_STACK_TASK_LOGS")
+    [[ "$AIRTASKS_CLOUD" != aws ]] || render+=(--task-logs-region "$AIRTASKS_REGION")
+  fi
   stack_cli -- stack render "${render[@]}" --worker-placement engine --output "$STACK_DIR/stack.yml" 2>/dev/null ||
     die "airtasks stack render failed (is $image an Air-Tasks image?)"
-  log "stack rendered for queues: ${AIRTASKS_STACK_QUEUES:-default:4 (the default)}"
+  log "stack rendered for queues: ${AIRTASKS_STACK_QUEUES:-default:4 (the default)};" \
+    "task logs: ${AIRTASKS_STACK_TASK_LOGS:-on the nodes}"
 
   render=()
   for item in "$NODE_IP" $AIRTASKS_STACK_TLS_HOSTNAMES localhost 127.0.0.1; do render+=(--tls-hostname "$item"); done

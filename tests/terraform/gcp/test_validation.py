@@ -87,6 +87,14 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
     ("envs/gcp", {"scaler": {"interval_seconds": 0}}, "scaler.interval_seconds must be >= 1"),
     ("envs/gcp", {"scaler": {"airflow_url": "airflow:8080"}}, "scaler.airflow_url must be an http(s) URL"),
     ("envs/gcp", {"stack": {"image": "my image"}}, "stack.image must be an image reference"),
+    (
+        "envs/gcp",
+        {"task_logs": {"retention_days": 0}},
+        "task_logs.retention_days must be a whole number of days from 1 to 3650 (e.g. 30), "
+        "or set task_logs = null to keep logs on the nodes.",
+    ),
+    ("envs/gcp", {"task_logs": {"retention_days": 3651}}, "task_logs.retention_days must be a whole number"),
+    ("envs/gcp", {"task_logs": {"retention_days": 1.5}}, "task_logs.retention_days must be a whole number"),
     # network
     ("modules/gcp/network", {"admin_cidrs": ["0.0.0.0/0"]}, "admin_cidrs must not contain 0.0.0.0/0"),
     ("modules/gcp/network", {"subnet_cidr": "10.20.1.5/20"}, "subnet_cidr must start at its network address"),
@@ -101,6 +109,11 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
     ("modules/gcp/swarm-manager", {"gcp_labels": {"Team": "x"}}, "gcp_labels keys must match"),
     ("modules/gcp/swarm-manager", {"labels": {"airtasks.role": "x"}}, "labels must not set airtasks.cluster"),
     ("modules/gcp/swarm-manager", {"stack": {"image": "a b"}}, "stack.image must be an image reference"),
+    (
+        "modules/gcp/swarm-manager",
+        {"stack": {"image": "ghcr.io/acme/airtasks:1.0", "task_logs": "s3://acme-logs/logs"}},
+        "stack.task_logs must be a gs://BUCKET/PREFIX URL",
+    ),
     # worker-group
     ("modules/gcp/worker-group", {"queue": "manager"}, "queue must match"),
     ("modules/gcp/worker-group", {"queue": "gpu-"}, "queue must match"),

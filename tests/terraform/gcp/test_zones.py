@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from functools import cache
 from pathlib import Path
 
 import pytest
 
-from tests.support.terraform import REPO, TERRAFORM, terraform_env
+from tests.support.terraform import REPO, run_terraform
 from tests.support.tfdocs import TfModule, load_module
 
 pytestmark = pytest.mark.terraform
@@ -91,29 +90,17 @@ def zones_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def _tf(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [TERRAFORM, *args],
-        cwd=root,
-        env=terraform_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
 def _vars(zones: list[str], available: list[str]) -> list[str]:
     return [f"-var=zones={json.dumps(zones)}", f"-var=available={json.dumps(available)}"]
 
 
 def _apply_then_plan(root: Path, state: Path, first: list[str], later: list[str], zones: list[str]) -> str:
-    assert _tf(root, "init", "-input=false", "-no-color").returncode == 0
-    applied = _tf(
+    assert run_terraform(root, "init", "-input=false", "-no-color").returncode == 0
+    applied = run_terraform(
         root, "apply", "-auto-approve", "-input=false", "-no-color", f"-state={state}", *_vars(zones, first)
     )
     assert applied.returncode == 0, applied.stdout + applied.stderr
-    plan = _tf(
+    plan = run_terraform(
         root,
         "plan",
         "-detailed-exitcode",
@@ -123,7 +110,7 @@ def _apply_then_plan(root: Path, state: Path, first: list[str], later: list[str]
         *_vars(zones, later),
     )
     assert plan.returncode == 0, f"a changed zone list changes the plan:\n{plan.stdout}{plan.stderr}"
-    out = _tf(root, "output", "-json", f"-state={state}", "zones")
+    out = run_terraform(root, "output", "-json", f"-state={state}", "zones")
     return json.loads(out.stdout)
 
 
