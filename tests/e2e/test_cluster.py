@@ -3,7 +3,8 @@ and the stack from its own user data -> tasks queue on `default` -> the scaler D
 grows the group in moto -> every instance the group starts boots, joins with its labels and runs
 the queue's worker -> the runs succeed (one node is lost mid-task on the way; its task is retried
 elsewhere) -> the queue empties -> the scaler drains and terminates exactly the idle nodes, and
-the Swarm forgets them. Nothing is faked past the AWS API (moto): see dev/airtasks_dev/localcloud.
+the Swarm forgets them, and every task's log is still there, read from the cluster's bucket.
+Nothing is faked past the AWS API (moto): see dev/airtasks_dev/localcloud.
 
 One deployment for everything (the stack takes minutes to converge on two cores), with three
 managers: the box is shared with the manager-HA test (test_cluster_ha.py), which runs after this
@@ -24,6 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import httpx
 import pytest
 
@@ -35,7 +37,7 @@ from tests.e2e.airflow_rest import epoch, log_in, run_state, task_instances, tri
 from tests.e2e.chain import BURST_DAG, CLUSTER, MANAGERS, MAX_NODES, QUEUE, SLOTS
 from tests.e2e.helpers import clients, group_state, swarm_nodes, wait
 from tests.support.artifacts import ARTIFACTS
-from tests.support.browser import cluster_page_shows_decision
+from tests.support.browser import cluster_page_shows_decision, task_log_page_shows
 
 pytestmark = [pytest.mark.e2e, pytest.mark.chain, pytest.mark.browser]
 
@@ -236,7 +238,55 @@ def test_tasks_scale_the_group_out_run_and_scale_it_in_a_lost_node_included(
         assert timing.killed is not None, f"{iid} still runs"
         assert epoch(timing.killed) > last_end, f"{iid} was gone before its last task ended"
 
+    task_logs_outlive_their_nodes(box, api, cloud, burst, history)
     report_timeline(box, history, triggered, lost, removed, done, victim, manager_ids)
+
+
+def task_logs_outlive_their_nodes(
+    box: Box,
+    api: httpx.Client,
+    cloud: LocalCloud,
+    burst: str,
+    history: dict[tuple[str, str], list[dict[str, Any]]],
+) -> None:
+    """Every worker is terminated and gone; still, each burst task's last try has its log: the REST
+    API serves it from the cluster's bucket with the line the task printed, the objects are in
+    S3 under logs/, and the UI shows one (screenshot in tests/artifacts). A try cut short with its
+    node has no log there: Airflow uploads a log when its task ends."""
+    logs = box.outputs["task_logs"]
+    s3 = boto3.client("s3", endpoint_url=cloud.moto.url, region_name=box.config.region)
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=logs["bucket"], Prefix=logs["prefix"])
+    keys = [o["Key"] for page in pages for o in page.get("Contents", [])]
+    shown: tuple[str, str] | None = None
+    for (dag_id, task_id), attempts in sorted(history.items()):
+        if dag_id != BURST_DAG:
+            continue
+        last = attempts[-1]
+        index, try_number = task_id.removeprefix("hold_"), int(last["try_number"])
+        seconds = HOLD_SECONDS if try_number == 1 else min(HOLD_SECONDS, 5)
+        line = f"task {index}: holding a slot on {last['hostname']} for {seconds}s"
+        suffix = f"/task_id={task_id}/attempt={try_number}.log"
+        assert any(k.endswith(suffix) and f"dag_id={BURST_DAG}/" in k for k in keys), (suffix, keys)
+        r = api.get(
+            f"/api/v2/dags/{BURST_DAG}/dagRuns/{burst}/taskInstances/{task_id}/logs/{try_number}",
+            params={"full_content": "true"},
+            timeout=60,
+        )
+        assert r.status_code == 200, r.text
+        # Structured lines: each line's `event`, and first the sources the log was read from.
+        text = json.dumps(r.json()["content"])
+        assert line in text, f"{task_id} try {try_number}: {line!r} not in its log:\n{text[-2000:]}"
+        assert f"s3://{logs['bucket']}/{logs['prefix']}" in text, text[:1000]  # where it was read
+        shown = (task_id, line)
+    assert shown is not None
+    task_id, line = shown
+    task_log_page_shows(
+        box.url,
+        box.password_file.read_text().strip(),
+        f"/dags/{BURST_DAG}/runs/{burst}/tasks/{task_id}",
+        line,
+        ARTIFACTS / "task-log-box.png",
+    )
 
 
 def cluster_page_shows_the_scale_out(box: Box, api: httpx.Client, group: str, workers: list[str]) -> None:

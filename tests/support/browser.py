@@ -96,3 +96,18 @@ def cluster_page_shows_decision(
             driver.switch_to.default_content()
             driver.save_screenshot(str(screenshot.with_name(f"{screenshot.stem}-failure.png")))
             raise
+
+
+def task_log_page_shows(url: str, password: str, path: str, line: str, screenshot: Path) -> None:
+    """Log in, open a task instance's page at `path` (its Logs tab comes first) and wait until the
+    log shows `line`. A screenshot is saved either way (`-failure` added on failure)."""
+    screenshot.parent.mkdir(parents=True, exist_ok=True)
+    with chromium(log=screenshot.with_suffix(".chromedriver.log")) as driver:
+        try:
+            login(driver, url, "admin", password)
+            driver.get(f"{url}{path}")
+            WebDriverWait(driver, 90).until(lambda d: line in d.find_element(By.TAG_NAME, "body").text)
+            driver.save_screenshot(str(screenshot))
+        except Exception:
+            driver.save_screenshot(str(screenshot.with_name(f"{screenshot.stem}-failure.png")))
+            raise
