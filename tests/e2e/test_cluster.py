@@ -303,10 +303,13 @@ def cluster_page_shows_the_scale_out(box: Box, api: httpx.Client, group: str, wo
         (queue,) = [q for q in data["queues"] if q["queue"] == QUEUE] or [None]
         if queue is None or not {n["id"] for n in queue["nodes"]} >= set(workers):
             return None  # the view reads live; a node may still be joining the group's list
-        if queue["failed"]:
-            # A read that failed is shown as such, and the page reads again at its next refresh
-            # (10 s), as a user sees it; every failure is kept for the message below.
-            read_failures.append(str(queue["reason"]))
+        failures = [str(queue["reason"])] if queue["failed"] else []
+        failures += [str(p) for p in data["problems"]]
+        if failures:
+            # A read that failed (a queue's or the cluster-wide one of running task instances) is
+            # shown as such, and the page reads again at its next refresh (10 s), as a user sees
+            # it; every failure is kept for the message below.
+            read_failures.extend(failures)
             return None
         return data
 
@@ -316,7 +319,6 @@ def cluster_page_shows_the_scale_out(box: Box, api: httpx.Client, group: str, wo
         raise AssertionError(f"{exc}\nthe view's read failures: {read_failures}") from None
     assert data["cluster_name"] == CLUSTER
     assert data["backend"] == "aws"
-    assert data["problems"] == [], data["problems"]
     (queue,) = [q for q in data["queues"] if q["queue"] == QUEUE]
     assert queue["group"] == group
     assert queue["current"] == MAX_NODES
