@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import contextlib
 import ssl
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +34,7 @@ import requests
 
 from airtasks_dev.localcloud.box import Box
 from airtasks_dev.localcloud.cloud import LocalCloud
-from airtasks_dev.localcloud.node import Node
+from airtasks_dev.localcloud.node import HOST_DOCKER_CLI, Node
 from tests.e2e.airflow_rest import epoch, log_in, run_state
 from tests.e2e.chain import BURST_DAG, MANAGERS, QUEUE
 from tests.e2e.helpers import clients, group_state, managers, wait
@@ -60,7 +62,7 @@ def swarm_answers(check: Any) -> Any:
         return None
 
 
-def rest(url: str, ca_bundle: Path, token: str) -> httpx.Client:
+def rest(url: str, ca_bundle: Path, token: str, timeout: float = 60) -> httpx.Client:
     """REST v2 through the proxy at `url`, pinned to the stack's own certificate. The certificate
     names the first manager's address (and `stack.tls_hostnames`), not every manager's, so the
     host name is not checked: a user puts a DNS name or a load balancer over the managers and
@@ -68,7 +70,7 @@ def rest(url: str, ca_bundle: Path, token: str) -> httpx.Client:
     context = ssl.create_default_context(cafile=str(ca_bundle))
     context.check_hostname = False
     return httpx.Client(
-        base_url=url, verify=context, timeout=60, headers={"Authorization": f"Bearer {token}"}
+        base_url=url, verify=context, timeout=timeout, headers={"Authorization": f"Bearer {token}"}
     )
 
 
@@ -78,6 +80,66 @@ def scaler_tasks(api: httpx.Client) -> list[dict[str, Any]]:
     r.raise_for_status()
     tis = list(r.json()["task_instances"])
     return sorted(tis, key=lambda ti: epoch(ti.get("start_date")) or 0.0, reverse=True)
+
+
+def broker_queues(node: Node) -> str:
+    """RabbitMQ's queues as `node` (the one running the broker) sees them: ready, unacknowledged
+    and consumers (a lost worker stays a consumer until the broker misses its heartbeats)."""
+    (container,) = node.run([HOST_DOCKER_CLI, "ps", "-q", "-f", "name=airtasks_rabbitmq"]).stdout.split()
+    columns = ["name", "messages_ready", "messages_unacknowledged", "consumers"]
+    cmd = ["rabbitmqctl", "-q", "--no-table-headers", "list_queues", *columns]
+    out = node.run([HOST_DOCKER_CLI, "exec", container, *cmd], timeout=30).stdout
+    rows = [line.split() for line in out.splitlines()]
+    # Celery's event and control queues (celeryev.*, *.pidbox) say nothing about tasks.
+    return "; ".join(
+        " ".join(r) for r in rows if r and not r[0].startswith("celeryev.") and "pidbox" not in r[0]
+    )
+
+
+@contextlib.contextmanager
+def watched(api: httpx.Client, survivor: Node, broker: Node, since: float) -> Iterator[list[str]]:
+    """Every 5 s while the stack recovers: the scaler's newest task instances, where the scheduler
+    and the API server run, and the broker's queues. Written to
+    tests/artifacts/cluster-ha-watch.txt; a failed wait shows the last lines."""
+    lines: list[str] = []
+    done = threading.Event()
+
+    def probe(what: str, read: Any) -> str:
+        try:
+            return f"{what}: {read()}"
+        except Exception as exc:  # a recovering stack may fail any read; keep watching
+            return f"{what}: ({type(exc).__name__}: {str(exc)[:120]})"
+
+    def tis() -> list[str]:
+        return [
+            f"{ti['dag_run_id'][-20:]} {ti['state']} on {ti.get('hostname') or '-'}"
+            for ti in scaler_tasks(api)[:3]
+        ]
+
+    def loop() -> None:
+        while not done.is_set():
+            lines.append(
+                " | ".join(
+                    [
+                        f"{time.time() - since:4.0f}s",
+                        probe("scheduler on", lambda: sorted(running_on(survivor, "airflow-scheduler"))),
+                        probe("api-server on", lambda: sorted(running_on(survivor, "airflow-apiserver"))),
+                        probe("broker", lambda: broker_queues(broker)),
+                        probe("scaler", tis),  # last: the API server may take its timeout to answer
+                    ]
+                )
+            )
+            done.wait(5)
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    try:
+        yield lines
+    finally:
+        done.set()
+        thread.join(timeout=60)
+        ARTIFACTS.mkdir(exist_ok=True)
+        (ARTIFACTS / "cluster-ha-watch.txt").write_text("".join(f"{line}\n" for line in lines))
 
 
 def test_losing_a_manager_keeps_the_swarm_the_stack_and_the_scaler(box: Box, cloud: LocalCloud) -> None:
@@ -168,10 +230,19 @@ def test_losing_a_manager_keeps_the_swarm_the_stack_and_the_scaler(box: Box, clo
         )
         return r.status_code in (200, 409)  # 409: an earlier try did arrive
 
-    wait(triggered, 300, f"{BURST_DAG} triggered through the proxy on {survivor.instance_id}", box)
-    wait(
-        lambda: group_state(autoscaling, box.groups()[QUEUE])[0] >= 1, 300, f"the scaler to grow {QUEUE}", box
-    )
+    broker = runner.node(min(running_on(survivor, "rabbitmq")))
+    watch_api = rest(f"https://{survivor.address}", box.ca_bundle, token, timeout=10)
+    with contextlib.closing(watch_api), watched(watch_api, survivor, broker, lost) as seen:
+        try:
+            wait(triggered, 300, f"{BURST_DAG} triggered through the proxy on {survivor.instance_id}", box)
+            wait(
+                lambda: group_state(autoscaling, box.groups()[QUEUE])[0] >= 1,
+                300,
+                f"the scaler to grow {QUEUE}",
+                box,
+            )
+        except AssertionError as exc:
+            raise AssertionError("\n".join([str(exc), "since the loss:", *seen[-40:]])) from None
     grown_after = time.time() - lost
 
     def live() -> set[str]:
