@@ -24,14 +24,16 @@ from airflow.sdk import Param, dag, task
     catchup=False,
     max_active_runs=1,
     is_paused_upon_creation=False,
-    dagrun_timeout=timedelta(minutes=3),
+    # A run whose manager is lost holds the next one back until this timeout (Airflow's own check
+    # of the task's heartbeat takes 5 minutes by default): the run's minute plus room to start.
+    dagrun_timeout=timedelta(minutes=2),
     tags=["airtasks"],
     params={"dry_run": Param(False, type="boolean", description="Read and decide, change nothing.")},
 )
 def airtasks_scaler() -> None:
     """Size each queue's worker group: scale out at once, remove only idle nodes."""
 
-    @task(queue="manager", retries=0, execution_timeout=timedelta(seconds=150))
+    @task(queue="manager", retries=0, execution_timeout=timedelta(seconds=100))
     def scale(**context: Any) -> dict[str, Any]:
         # Clients are built here, at run time, never while the DAG file is parsed.
         from airflow.sdk import Variable  # noqa: PLC0415
