@@ -176,6 +176,22 @@ def test_worker_celery_hostname_is_the_node_hostname(
     assert f"celery@{hostname}" in ps
 
 
+def test_broker_lets_go_of_a_vanished_worker_within_half_a_minute(
+    deployed: dict[str, Any], swarm: docker.DockerClient
+) -> None:
+    """A worker node that vanishes without closing its connection is a consumer until the broker
+    misses its heartbeats: every worker's connection runs on a 30 s heartbeat, not 60 s or 120 s.
+    Connections without a heartbeat are the scheduler's and API server's publishers."""
+    [rabbit] = swarm.containers.list(filters={"label": f"com.docker.swarm.service.name={STACK}_rabbitmq"})
+    listed = rabbit.exec_run(
+        ["rabbitmqctl", "-q", "--no-table-headers", "list_connections", "user", "timeout"]
+    )
+    assert listed.exit_code == 0, listed.output.decode()
+    heartbeats = [int(line.split()[1]) for line in listed.output.decode().splitlines() if line.strip()]
+    assert any(heartbeats), f"no worker connection with a heartbeat: {heartbeats}"
+    assert {h for h in heartbeats if h} == {30}, heartbeats
+
+
 def test_proxy_refuses_without_credentials(deployed: dict[str, Any]) -> None:
     url, ca = deployed["url"], deployed["ca"]
     with httpx.Client(verify=tls_verify(ca), timeout=20) as client:
