@@ -4,7 +4,8 @@ Deploys docker/docker-compose-CeleryExecutor.yml (rendered for the queue `defaul
 the services carry their constraints, secrets, network and grace periods; the proxy answers HTTPS,
 redirects HTTP, refuses requests without credentials (UI, Flower, the RabbitMQ management UI and
 the /visualizer node view) and lets a logged-in client through; and a DAG triggered through the
-proxy with `airtasks trigger --wait` succeeds on the Swarm's Celery workers.
+proxy with `airtasks trigger --wait` succeeds on the Swarm's Celery workers, with every task's log
+in the deployment's local S3, read back by the API server.
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import docker
 import httpx
 import pytest
 
-from airtasks.sources.airflow_access import tls_verify
+from airtasks.sources.airflow_access import AirflowAccess, api_client, tls_verify
 from airtasks.stack import secrets as sec
 from airtasks.stack.render import QueueSpec
 from airtasks_dev.devstack import swarm as swarm_dev
@@ -255,6 +257,46 @@ def test_dag_runs_on_the_swarm_workers(deployed: dict[str, Any]) -> None:
     assert out.returncode == 0, out.stdout + out.stderr
     assert out.stdout.split()[-1] == "success"
     deployed["timings"]["trigger_interleaved"] = time.monotonic() - start
+    run_id = out.stdout.split()[0]
+
+    # Every task's log is in the local S3, and the API server reads it from there. A worker uploads
+    # a log just after it reports the task's state, so the last one may land after the run ends.
+    tasks = ("extract_a", "transform_a", "load_a", "extract_b", "transform_b", "load_b")
+    wanted = {f"logs/dag_id=example_interleaved/run_id={run_id}/task_id={t}/attempt=1.log" for t in tasks}
+    deadline = time.monotonic() + 60
+    while not wanted <= set(keys := task_log_keys(deployed)) and time.monotonic() < deadline:
+        time.sleep(2)
+    assert wanted <= set(keys), sorted(wanted - set(keys))
+    access = AirflowAccess(deployed["url"], "admin", deployed["password"], "test", deployed["ca"])
+    api = api_client(access)
+    try:
+        r = api.get(
+            f"{deployed['url']}/api/v2/dags/example_interleaved/dagRuns/{run_id}/taskInstances/load_a/logs/1",
+            params={"full_content": "true"},
+        )
+    finally:
+        api.close()
+    assert r.status_code == 200, r.text
+    text = json.dumps(r.json()["content"])
+    assert "a: total=6" in text, text[-2000:]
+    assert f"s3://{swarm_dev.LOG_BUCKET}/logs/" in text, text[:1000]
+
+
+def log_store(deployed: dict[str, Any]) -> Any:
+    """A client of the deployment's local S3 (make up's state file names it)."""
+    state = json.loads((deployed["project"] / ".run" / "local.json").read_text())
+    return boto3.client(
+        "s3",
+        endpoint_url=state["task_logs"]["endpoint_url"],
+        region_name=swarm_dev.LOG_REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+def task_log_keys(deployed: dict[str, Any]) -> list[str]:
+    pages = log_store(deployed).get_paginator("list_objects_v2").paginate(Bucket=swarm_dev.LOG_BUCKET)
+    return [o["Key"] for page in pages for o in page.get("Contents", [])]
 
 
 # ---- hardening (issue 9): HTTPS only, no default login, no secret where it does not belong -------
@@ -354,6 +396,11 @@ def test_no_secret_in_stack_file_container_env_or_logs(
                 ["sh", "-c", 'find "${AIRFLOW_HOME:-/opt/airflow}/logs" -type f -exec cat {} + 2>/dev/null']
             )
             places[f"task logs in {name}"] = found.output.decode(errors="replace")
+    s3 = log_store(deployed)
+    places["task logs in the local S3"] = "\n".join(
+        s3.get_object(Bucket=swarm_dev.LOG_BUCKET, Key=key)["Body"].read().decode(errors="replace")
+        for key in task_log_keys(deployed)
+    )
     leaks = [
         f"{what} is in {where}"
         for where, text in places.items()

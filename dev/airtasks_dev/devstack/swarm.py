@@ -1,4 +1,5 @@
-"""`make up MODE=swarm`: build the image, init a Swarm if needed, create secrets, deploy the stack.
+"""`make up MODE=swarm`: build the image, init a Swarm if needed, create secrets, deploy the stack
+with its task logs in a local S3 (moto), as a cluster keeps them in its bucket.
 
 Functions for `python -m airtasks_dev up --mode swarm` / `down` (the CLI wiring lives in
 devstack/cli.py). Everything it generates lives under `<run_dir>/swarm/`; the admin password is
@@ -18,16 +19,22 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import boto3
 import docker
 import httpx
+import yaml
 
 from airtasks.errors import AirtasksError
 from airtasks.sources.airflow_access import tls_verify
 from airtasks.stack import secrets as sec
-from airtasks.stack.render import QueueSpec, write_stack
+from airtasks.stack.render import QueueSpec, TaskLogs, write_stack
+from airtasks_dev.devstack import moto
 from airtasks_dev.images import base_image, stack_images
 
 STACK_NAME = "airtasks"
+# Task logs: a bucket in a moto server of this deployment's own (state under <run_dir>/swarm/s3).
+LOG_BUCKET = "airtasks-local-logs"
+LOG_REGION = "us-east-1"
 DOCKER_CLI = "/usr/bin/docker" if Path("/usr/bin/docker").exists() else (shutil.which("docker") or "docker")
 
 
@@ -161,6 +168,48 @@ def create_stack_secrets(
     return (password_file if password_file.exists() else None), ca_file
 
 
+def start_log_store(client: docker.DockerClient, run_dir: Path) -> str:
+    """The local S3 for task logs: moto on docker_gwbridge's gateway, the host address the stack's
+    containers reach, with the log bucket made. Returns the endpoint URL."""
+    try:
+        gateway = client.networks.get("docker_gwbridge").attrs["IPAM"]["Config"][0]["Gateway"]
+    except (docker.errors.NotFound, KeyError, IndexError):
+        raise SwarmDevError(
+            "no docker_gwbridge network with a gateway: the Swarm's containers have no way to the host; "
+            "re-create the Swarm (docker swarm leave --force, then make up MODE=swarm)"
+        ) from None
+    info = moto.start(run_dir / "swarm" / "s3", host=str(gateway))
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=info.url,
+        region_name=LOG_REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
+        s3.create_bucket(Bucket=LOG_BUCKET)
+    return info.url
+
+
+def _s3_env(url: str) -> dict[str, str]:
+    """What the Airflow services need to reach the local S3: its endpoint and moto's dummy keys
+    (not secrets: moto accepts any)."""
+    return {"AWS_ENDPOINT_URL": url, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+
+
+def write_log_store_override(stack_file: Path, url: str) -> Path:
+    """A compose file that points every Airflow service of the stack at the local S3."""
+    services = yaml.safe_load(stack_file.read_text())["services"]
+    env = _s3_env(url)
+    override = {
+        "version": "3.8",
+        "services": {n: {"environment": env} for n in services if n.startswith(("airflow-", "worker-"))},
+    }
+    path = stack_file.with_name("task-logs.override.yml")
+    path.write_text(yaml.safe_dump(override, sort_keys=True))
+    return path
+
+
 def up_swarm(
     run_dir: Path,
     *,
@@ -193,9 +242,12 @@ def up_swarm(
     env.update(AIRTASKS_HTTPS_PORT=str(https_port), AIRTASKS_HTTP_PORT=str(http_port))
     password_file, ca_file = create_stack_secrets(client, run_dir, ["localhost", "127.0.0.1"], given_secrets)
     stack_file = run_dir / "swarm" / "docker-compose-CeleryExecutor.yml"
-    write_stack(stack_file, queues, manager_slots)
+    logs_url = start_log_store(client, run_dir)
+    task_logs = TaskLogs.parse(f"s3://{LOG_BUCKET}/logs", LOG_REGION)
+    write_stack(stack_file, queues, manager_slots, task_logs=task_logs)
+    progress(f"task logs: {task_logs.url} on the local S3 {logs_url}")
     progress(f"docker stack deploy {stack}")
-    deploy([stack_file, *extra_stack_files], env, stack)
+    deploy([stack_file, write_log_store_override(stack_file, logs_url), *extra_stack_files], env, stack)
     url = f"https://127.0.0.1:{https_port}"
     seconds = wait_ready(url, str(ca_file), timeout, progress)
     state_file = run_dir / "local.json"
@@ -206,6 +258,7 @@ def up_swarm(
         "ca_bundle": str(ca_file),
         "stack": stack,
         "seconds_to_healthy": round(seconds, 1),
+        "task_logs": {"url": task_logs.url, "endpoint_url": logs_url},
     }
     if password_file is not None:
         state["password_file"] = str(password_file)
@@ -235,6 +288,7 @@ def down_swarm(
     for config in client.configs.list(filters=label):
         with contextlib.suppress(docker.errors.APIError):
             config.remove()
+    moto.stop(run_dir / "swarm" / "s3")  # the local S3 and the task logs in it go with the stack
     if remove_secrets:
         for secret in client.secrets.list():
             if secret.name in sec.SECRET_NAMES:
