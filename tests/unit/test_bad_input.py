@@ -147,6 +147,11 @@ def test_refused_with_the_fix_and_no_call(
     monkeypatch.chdir(tmp_path)
     (tmp_path / "exists").write_text("keep me\n")
     (tmp_path / "trace.csv").write_text("submit_s,queue,duration_s\n0,default,30\n")
+    # Traces with a bad value in an optional column (cli-simulate-trace-* rows).
+    (tmp_path / "trace-key.csv").write_text("submit_s,queue,duration_s,key\n0,default,30,etl/load\n")
+    (tmp_path / "trace-scheduled.csv").write_text(
+        "submit_s,queue,duration_s,key,dag,scheduled_s\n10,default,30,etl.load,etl,30\n"
+    )
     (tmp_path / "c.json").write_text(json.dumps(good_config(counter)))
     if row.kind == "scaler-config":
         config = tmp_path / "bad.json"

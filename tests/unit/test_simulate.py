@@ -216,7 +216,25 @@ def test_trace_round_trips() -> None:
     tasks = generate("steady", 2)
     out = io.StringIO()
     write_trace(tasks, out)
+    assert out.getvalue().startswith("submit_s,queue,duration_s\n")
     assert parse_trace(out.getvalue()) == tasks
+
+
+def test_trace_with_optional_columns_round_trips() -> None:
+    tasks = [
+        Task(0.0, "default", 5.0, key="etl.extract", dag="etl", scheduled_s=0.0),
+        Task(3.5, "long", 60.0),
+    ]
+    out = io.StringIO()
+    write_trace(tasks, out)
+    assert out.getvalue().splitlines()[0] == "submit_s,queue,duration_s,key,dag,scheduled_s"
+    assert parse_trace(out.getvalue()) == tasks
+
+
+def test_three_column_trace_and_empty_optional_cells_mean_unknown() -> None:
+    old = parse_trace("submit_s,queue,duration_s\n2,default,5\n")
+    blank = parse_trace("submit_s,queue,duration_s,key,dag,scheduled_s\n2,default,5,,,\n")
+    assert old == blank == [Task(2.0, "default", 5.0)]
 
 
 @pytest.mark.parametrize(
@@ -233,6 +251,19 @@ def test_trace_round_trips() -> None:
         ),
         ("submit_s,queue,duration_s\n0,Default Queue,5\n", "queue 'Default Queue' is not a queue name"),
         ("submit_s,queue,duration_s\n", "no tasks"),
+        (
+            "submit_s,queue,duration_s,key\n0,default,5,etl/load\n",
+            "line 2: key 'etl/load' is not a DAG or task id",
+        ),
+        ("submit_s,queue,duration_s,dag\n0,default,5,my dag\n", "dag 'my dag' is not a DAG or task id"),
+        (
+            "submit_s,queue,duration_s,scheduled_s\n0,default,5,noon\n",
+            "scheduled_s must be a number >= 0 of seconds (got 'noon')",
+        ),
+        (
+            "submit_s,queue,duration_s,scheduled_s\n10,default,5,30\n",
+            "line 2: scheduled_s 30 is after submit_s 10",
+        ),
     ],
 )
 def test_bad_traces_name_the_problem(text: str, message: str) -> None:

@@ -1,6 +1,9 @@
 """Workload traces: the fixed CSV format, and deterministic generators.
 
-A trace is one task per row, header `submit_s,queue,duration_s` (seconds from the trace start).
+A trace is one task per row, header `submit_s,queue,duration_s` (seconds from the trace start),
+optionally followed by `key` (the task's identity across runs, e.g. `dag.task`, so a policy can learn
+its duration), `dag` (the DAG whose run submitted it) and `scheduled_s` (when that run was
+scheduled). An empty optional cell means "not known"; 3-column traces are read as they always were.
 Generators are pure functions of their seed: the same kind and seed always give the same rows.
 """
 
@@ -19,7 +22,10 @@ from typing import TextIO
 from airtasks.errors import AirtasksError
 
 COLUMNS = ("submit_s", "queue", "duration_s")
+OPTIONAL_COLUMNS = ("key", "dag", "scheduled_s")
 QUEUE_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
+# Airflow's own rule for DAG and task ids (letters, digits, '_', '-', '.'; at most 250 characters).
+NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,250}$")
 
 
 class TraceError(AirtasksError):
@@ -31,6 +37,12 @@ class Task:
     submit_s: float
     queue: str
     duration_s: float
+    key: str | None = None
+    """Which task this is across runs (e.g. `dag.task`): tasks of one key take similar times."""
+    dag: str | None = None
+    """The DAG whose run submitted it."""
+    scheduled_s: float | None = None
+    """When that run was scheduled (seconds from the trace start, at or before `submit_s`)."""
 
 
 def read_trace(path: str | Path) -> list[Task]:
@@ -63,7 +75,10 @@ def parse_trace(text: str, name: str = "trace") -> list[Task]:
                 f"{name} line {line}: queue {queue!r} is not a queue name; use lower-case letters, "
                 "digits and '-', starting with a letter (at most 31 characters)"
             )
-        tasks.append(Task(submit, queue, duration))
+        key = _name(row.get("key"), name, line, "key")
+        dag = _name(row.get("dag"), name, line, "dag")
+        scheduled = _scheduled(row.get("scheduled_s"), submit, name, line)
+        tasks.append(Task(submit, queue, duration, key, dag, scheduled))
     if not tasks:
         raise TraceError(f"{name}: no tasks; add one row per task under the header {','.join(COLUMNS)}")
     tasks.sort(key=lambda t: t.submit_s)
@@ -85,11 +100,43 @@ def _number(raw: str | None, name: str, line: int, column: str, *, positive: boo
     return value
 
 
+def _name(raw: str | None, name: str, line: int, column: str) -> str | None:
+    text = (raw or "").strip()
+    if not text:
+        return None
+    if not NAME_RE.match(text):
+        raise TraceError(
+            f"{name} line {line}: {column} {text[:60]!r} is not a DAG or task id; use letters, digits, "
+            "'_', '-' and '.' (at most 250 characters), or leave the cell empty"
+        )
+    return text
+
+
+def _scheduled(raw: str | None, submit: float, name: str, line: int) -> float | None:
+    if not (raw or "").strip():
+        return None
+    value = _number(raw, name, line, "scheduled_s", positive=False)
+    if value > submit:
+        raise TraceError(
+            f"{name} line {line}: scheduled_s {value:g} is after submit_s {submit:g}; a run submits its "
+            "tasks at or after its scheduled time, fix that row"
+        )
+    return value
+
+
 def write_trace(tasks: Iterable[Task], out: TextIO) -> None:
+    """CSV with the optional columns only when some task has one (old readers keep working)."""
+    rows = list(tasks)
+    extra = any(t.key is not None or t.dag is not None or t.scheduled_s is not None for t in rows)
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(COLUMNS)
-    for t in tasks:
-        writer.writerow((_fmt(t.submit_s), t.queue, _fmt(t.duration_s)))
+    writer.writerow(COLUMNS + OPTIONAL_COLUMNS if extra else COLUMNS)
+    for t in rows:
+        base = (_fmt(t.submit_s), t.queue, _fmt(t.duration_s))
+        if extra:
+            scheduled = "" if t.scheduled_s is None else _fmt(t.scheduled_s)
+            writer.writerow((*base, t.key or "", t.dag or "", scheduled))
+        else:
+            writer.writerow(base)
 
 
 def _fmt(x: float) -> str:
@@ -183,4 +230,14 @@ def generate(kind: str, seed: int) -> list[Task]:
     return gen(random.Random(f"{kind}:{seed}"))
 
 
-__all__ = ["COLUMNS", "KINDS", "Task", "TraceError", "generate", "parse_trace", "read_trace", "write_trace"]
+__all__ = [
+    "COLUMNS",
+    "KINDS",
+    "OPTIONAL_COLUMNS",
+    "Task",
+    "TraceError",
+    "generate",
+    "parse_trace",
+    "read_trace",
+    "write_trace",
+]
