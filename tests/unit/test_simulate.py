@@ -212,6 +212,29 @@ def test_shipped_traces_are_the_generators_seed_1(kind: str) -> None:
     assert path.stat().st_size < 200_000
 
 
+@pytest.mark.parametrize("kind", ["mixed", "scheduled"])
+def test_dag_kinds_name_each_tasks_key_dag_and_run(kind: str) -> None:
+    tasks = generate(kind, 3)
+    assert {t.queue for t in tasks} == {"default", "long"}
+    assert all(t.key and t.dag and t.key.startswith(t.dag) for t in tasks)
+    assert all(t.scheduled_s is not None and t.scheduled_s <= t.submit_s for t in tasks)
+    out = io.StringIO()
+    write_trace(tasks, out)
+    assert parse_trace(out.getvalue()) == tasks
+
+
+def test_scheduled_runs_repeat_on_their_period() -> None:
+    runs: dict[str, set[float]] = {}
+    for t in generate("scheduled", 3):
+        assert t.dag is not None
+        assert t.scheduled_s is not None
+        runs.setdefault(t.dag, set()).add(t.scheduled_s)
+    assert len(runs) >= 5
+    for times in runs.values():
+        gaps = {round(b - a) for a, b in zip(sorted(times), sorted(times)[1:], strict=False)}
+        assert len(gaps) <= 1, gaps  # one period per DAG
+
+
 def test_trace_round_trips() -> None:
     tasks = generate("steady", 2)
     out = io.StringIO()
@@ -373,7 +396,7 @@ def test_cli_bad_input_is_one_line_exit_1(tmp_path: Path, args: list[str], messa
     [
         (
             ["--generate", "spiky"],
-            "unknown trace kind 'spiky'; use one of: steady, bursty, diurnal, long-tail",
+            "unknown trace kind 'spiky'; use one of: steady, bursty, diurnal, long-tail, mixed, scheduled",
         ),
         ([], "pass --trace PATH"),
         (["--trace", "missing.csv"], "cannot read trace missing.csv"),

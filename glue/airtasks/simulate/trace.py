@@ -146,8 +146,23 @@ def _fmt(x: float) -> str:
 # ---------------------------------------------------------------- generators
 
 
-def _task(submit: float, queue: str, duration: float) -> Task:
-    return Task(round(submit, 1), queue, round(max(duration, 1.0), 1))
+def _task(
+    submit: float,
+    queue: str,
+    duration: float,
+    *,
+    key: str | None = None,
+    dag: str | None = None,
+    scheduled: float | None = None,
+) -> Task:
+    return Task(
+        round(submit, 1),
+        queue,
+        round(max(duration, 1.0), 1),
+        key,
+        dag,
+        None if scheduled is None else round(scheduled, 1),
+    )
 
 
 def _poisson(
@@ -212,11 +227,95 @@ def long_tail(rng: random.Random) -> list[Task]:
     ]
 
 
+def _working_day(t: float) -> float:
+    """1 +- 0.9 over a day: quiet at night, peak mid-afternoon (as `diurnal`)."""
+    return 1 + 0.9 * math.sin(2 * math.pi * ((t % 86400) / 86400 - 0.375))
+
+
+def mixed(rng: random.Random) -> list[Task]:
+    """24 h of three workloads at once, each task with its key, DAG and run's scheduled time.
+
+    - `default`: single tasks of a dozen keys arriving with the working day (~1 every 2 min on
+      average), each key with its own typical duration (1-10 min);
+    - `default`: fan-out bursts, ~1 per hour by day and rarer at night, of 20-100 short tasks
+      (20-90 s, one key per burst DAG) arriving within half a minute;
+    - `long`: a trickle of 15-60 minute tasks (~1 every 15 min).
+    """
+    tasks: list[Task] = []
+    singles = {f"ingest.task-{i}": rng.uniform(60, 600) for i in range(12)}
+    names = sorted(singles)
+    for t in _poisson(rng, lambda t: _working_day(t) / 120, 1.9 / 120, 0, 86400):
+        key = rng.choice(names)
+        tasks.append(
+            _task(
+                t,
+                "default",
+                rng.lognormvariate(math.log(singles[key]), 0.3),
+                key=key,
+                dag="ingest",
+                scheduled=t,
+            )
+        )
+    fanouts = {f"fanout-{i}": rng.uniform(20, 90) for i in range(4)}
+    for t in _poisson(rng, lambda t: _working_day(t) / 3600, 1.9 / 3600, 0, 86400 - 600):
+        dag = rng.choice(sorted(fanouts))
+        n = rng.randint(20, 100)
+        spread = rng.uniform(5, 30)
+        tasks += [
+            _task(
+                t + rng.uniform(0, spread),
+                "default",
+                rng.lognormvariate(math.log(fanouts[dag]), 0.2),
+                key=f"{dag}.shard",
+                dag=dag,
+                scheduled=t,
+            )
+            for _ in range(n)
+        ]
+    tasks += [
+        _task(t, "long", rng.uniform(900, 3600), key="report.build", dag="report", scheduled=t)
+        for t in _poisson(rng, lambda _t: 1 / 900, 1 / 900, 0, 86400)
+    ]
+    return sorted(tasks, key=lambda x: x.submit_s)
+
+
+def scheduled(rng: random.Random) -> list[Task]:
+    """8 h of cron-like DAGs: each runs on its own period, its stages fan out onto queues.
+
+    Six DAGs, every 15 min to every 3 h, each with an offset; a run starts a few seconds after
+    its scheduled time, and each stage's tasks are submitted when the previous stage's longest
+    task ends (they all start at once: this is what the DAG submits, not how long they wait).
+    A stage's tasks share a key and a typical duration.
+    """
+    tasks: list[Task] = []
+    periods = (900, 1800, 3600, 3600, 7200, 10800)
+    for d, period in enumerate(periods):
+        dag = f"cron-{d}"
+        offset = rng.uniform(0, min(period, 3600))
+        stages = []
+        for k in range(rng.randint(1, 3)):
+            queue = "long" if rng.random() < 0.25 else "default"
+            typical = rng.uniform(600, 2400) if queue == "long" else rng.uniform(20, 300)
+            stages.append((f"{dag}.stage-{k}", queue, rng.randint(1, 24), typical))
+        run = offset
+        while run < 8 * 3600:
+            at = run + rng.uniform(1, 10)
+            for key, queue, width, typical in stages:
+                n = max(1, round(width * rng.uniform(0.7, 1.3)))
+                durations = [rng.lognormvariate(math.log(typical), 0.25) for _ in range(n)]
+                tasks += [_task(at, queue, dur, key=key, dag=dag, scheduled=run) for dur in durations]
+                at += max(durations) + rng.uniform(1, 5)
+            run += period
+    return sorted(tasks, key=lambda x: x.submit_s)
+
+
 GENERATORS: dict[str, Callable[[random.Random], list[Task]]] = {
     "steady": steady,
     "bursty": bursty,
     "diurnal": diurnal,
     "long-tail": long_tail,
+    "mixed": mixed,
+    "scheduled": scheduled,
 }
 KINDS: Sequence[str] = tuple(GENERATORS)
 
