@@ -1,0 +1,77 @@
+"""The tuning / held-out split of generator seeds: the sweep never sees what `make bench` reports."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from bench.heldout import HELDOUT_SEEDS, TUNING_SEEDS, KindSummary, evaluate, tuning_only
+from bench.sweep import choose
+
+from airtasks.simulate.report import simulate
+from airtasks.simulate.settings import Settings
+from airtasks.simulate.trace import generate
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_tuning_and_heldout_seeds_are_disjoint_and_skip_the_shipped_seed() -> None:
+    assert TUNING_SEEDS
+    assert len(HELDOUT_SEEDS) >= 5
+    assert not set(TUNING_SEEDS) & set(HELDOUT_SEEDS)
+    assert 1 not in TUNING_SEEDS  # bench/traces/ are seed 1: examples, not tuned on
+    assert 1 not in HELDOUT_SEEDS
+
+
+def test_sweep_refuses_heldout_seeds() -> None:
+    assert tuning_only([2, 3]) == (2, 3)
+    with pytest.raises(SystemExit, match=f"seeds \\[{HELDOUT_SEEDS[0]}\\] are held out"):
+        tuning_only([2, HELDOUT_SEEDS[0]])
+
+
+def test_sweep_command_refuses_heldout_seeds_before_simulating() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.sweep", "--seeds", f"2,{HELDOUT_SEEDS[-1]}"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PYTHONPATH": f"{REPO / 'glue'}:{REPO / 'dev'}:{REPO}", "PATH": "/usr/bin:/bin"},
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "held out" in result.stderr
+    assert "window" not in result.stdout  # no grid was run
+
+
+def test_evaluate_summarises_every_seed_of_a_kind() -> None:
+    settings = Settings()
+    got = evaluate(settings, (2, 3), kinds=("steady",))
+    ratios = [
+        simulate(generate("steady", s), ["airtasks"], settings).metrics["airtasks"].node_seconds_vs_oracle
+        for s in (2, 3)
+    ]
+    s = got["steady"]
+    assert s.seeds == (2, 3)
+    assert s.worst_vs_oracle == max(ratios)
+    assert s.mean_vs_oracle == round(sum(ratios) / 2, 3)
+    assert s.tasks_killed == 0
+
+
+def _summary(mean: float, worst: float, p95: float = 60.0, killed: int = 0) -> KindSummary:
+    return KindSummary("k", (2,), mean, worst, p95, killed)
+
+
+def test_choose_takes_the_best_worst_kind_within_the_wait_bound() -> None:
+    cells = {
+        (0, 0): {"a": _summary(1.01, 1.02, p95=90.0), "b": _summary(1.01, 1.02)},  # waits too long
+        (30, 10): {"a": _summary(1.05, 1.08), "b": _summary(1.09, 1.10)},
+        (60, 10): {"a": _summary(1.07, 1.08), "b": _summary(1.07, 1.09)},  # best on its worst kind
+        (60, 30): {"a": _summary(1.02, 1.03), "b": _summary(1.02, 1.03, killed=1)},  # kills
+    }
+    assert choose(cells, wait_bound_s=70.0) == ((60, 10), True)
+    slow = {c: {k: dataclasses.replace(v, wait_p95_s=99.0) for k, v in s.items()} for c, s in cells.items()}
+    assert choose(slow, wait_bound_s=70.0) == ((0, 0), False)
