@@ -3,10 +3,14 @@
 `python -m bench.sweep` only ever simulates TUNING_SEEDS; `make bench` reports the chosen defaults
 on HELDOUT_SEEDS, which the sweep never saw. A figure measured on the seeds it was tuned on would
 flatter the defaults, so results are only ever the held-out ones.
+
+    python -m bench.heldout [--kinds mixed,scheduled] [--learn-durations]   # the held-out table only
 """
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -102,6 +106,25 @@ def format_summaries(summaries: dict[str, KindSummary]) -> str:
     return "\n".join(fmt.format(*r) for r in [HEADER, *body])
 
 
+def main() -> None:
+    ap = argparse.ArgumentParser(prog="python -m bench.heldout")
+    ap.add_argument("--kinds", default=",".join(KINDS), help="comma-separated trace kinds")
+    ap.add_argument(
+        "--learn-durations",
+        action="store_true",
+        help="feed decide() run times learnt from finished tasks of the same key (simulator only)",
+    )
+    args = ap.parse_args()
+    settings = dataclasses.replace(Settings(), learn_durations=args.learn_durations)
+    kinds = [k for k in args.kinds.split(",") if k]
+    print(
+        f"held-out seeds {HELDOUT_SEEDS[0]}..{HELDOUT_SEEDS[-1]}, airtasks every "
+        f"{settings.interval_seconds:g} s, window {settings.stabilization_seconds:g} s, idle "
+        f"{settings.idle_seconds:g} s, boot {BOOT_SECONDS:g} s, learnt run times {args.learn_durations}"
+    )
+    print(format_summaries(evaluate(settings, HELDOUT_SEEDS, kinds)))
+
+
 __all__ = [
     "BOOT_SECONDS",
     "HELDOUT_SEEDS",
@@ -111,3 +134,6 @@ __all__ = [
     "format_summaries",
     "tuning_only",
 ]
+
+if __name__ == "__main__":
+    main()

@@ -7,7 +7,7 @@ the cell it would choose: the lowest worst-kind mean among cells with no task ki
 wait within boot + two intervals. That is how decide.QueuePolicy's defaults were chosen; their
 figures on the held-out seeds are what `make bench` prints.
 
-    python -m bench.sweep [--interval 5] [--seeds 1,2,3] [--stabilization 0,10,...] [--idle 0,10,...]
+    python -m bench.sweep [--seeds 2,3] [--stabilization 0,30] [--idle 0,10] [--learn-durations]
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=_ints, default=list(TUNING_SEEDS))
     ap.add_argument("--stabilization", type=_ints, default=[0, 15, 30, 60])
     ap.add_argument("--idle", type=_ints, default=[0, 10, 20, 40])
+    ap.add_argument("--learn-durations", action="store_true", help="see Settings.learn_durations")
     args = ap.parse_args()
     seeds = tuning_only(args.seeds)
     bound = args.boot_seconds + 2 * args.interval
@@ -64,7 +65,11 @@ def main() -> None:
     for window in args.stabilization:
         for idle in args.idle:
             settings = dataclasses.replace(
-                Settings(), interval_seconds=args.interval, stabilization_seconds=window, idle_seconds=idle
+                Settings(),
+                interval_seconds=args.interval,
+                stabilization_seconds=window,
+                idle_seconds=idle,
+                learn_durations=args.learn_durations,
             )
             cells[window, idle] = got = evaluate(settings, seeds, KINDS, args.boot_seconds)
             row = [

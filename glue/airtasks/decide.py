@@ -13,10 +13,15 @@ Rules (docs/design.md, "Scaling: one pass" and "Scale-in"):
   emptied. Surplus nodes that are still busy are cordoned, emptiest first: they stop taking new
   tasks, finish what they run, and go. That packs the remaining work onto fewer nodes.
 - Without a source that tells which node is busy, never scale in.
+- With expected run times (`QueuePolicy.boot_seconds`, `Observation.queued_expected` and each
+  node's `remaining`), scale out only for the queued tasks that the group's slots would not start
+  before a node launched now could: the others start as soon as without a new node. Without them
+  (the live scaler does not yet read run times), want is as above.
 """
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +42,8 @@ class QueuePolicy:
     against flapping (it bridges the scheduler's gap between a task and its downstream task)."""
     idle_seconds: float = 10.0
     """How long a surplus node must have run nothing before it is removed (two 5 s passes)."""
+    boot_seconds: float | None = None
+    """How long a node launched now takes to take tasks; None: unknown, expected run times unused."""
     # Where the defaults come from (docs/simulator.md, "Tuned and held-out seeds"): `python -m
     # bench.sweep` over generated traces of every kind on the tuning seeds only (bench.heldout),
     # and `make bench` reports them on held-out seeds the sweep never saw. There, with 5 s passes
@@ -62,6 +69,8 @@ class NodeState:
     """When the instance was started (epoch seconds): a node that never ran a task is idle since then."""
     cordoned: bool = False
     """It stopped taking new tasks (its consumer was cancelled / it was drained)."""
+    remaining: Sequence[float] | None = None
+    """Expected seconds until each of its running tasks ends; None: unknown."""
 
 
 @dataclass(frozen=True)
@@ -104,6 +113,8 @@ class Observation:
     """False when no source could tell which node runs what: then the group never shrinks."""
     error: str | None = None
     """Why `load` is None (names the source that failed)."""
+    queued_expected: Sequence[float] | None = None
+    """Expected run time of each queued task, in the order they start; None: unknown."""
 
 
 @dataclass(frozen=True)
@@ -135,6 +146,9 @@ def decide(policy: QueuePolicy, obs: Observation, memory: QueueMemory, now: floa
         if node.running > 0:
             last_busy[node.id] = now
     want = policy.want(obs.load)
+    late = _late(policy, obs, now) if want > obs.current else None
+    if late is not None:
+        want = max(policy.min_size, min(want, obs.current + math.ceil(late / policy.slots_per_node)))
     cordoned = [n.id for n in obs.nodes if n.cordoned]
 
     if want >= obs.current:
@@ -142,7 +156,9 @@ def decide(policy: QueuePolicy, obs: Observation, memory: QueueMemory, now: floa
         if want > obs.current:
             reason = f"load {obs.load} needs {want} node(s) of {policy.slots_per_node} slots"
             return Decision("scale_out", obs.current, want, want, reason, mem, uncordon=tuple(cordoned))
-        reason = "size fits the load" if not cordoned else f"size fits the load; resuming {len(cordoned)}"
+        reason = "size fits the load" if late is None else "queued tasks start on the group before a new node"
+        if cordoned:
+            reason += f"; resuming {len(cordoned)}"
         return Decision("none", obs.current, want, obs.current, reason, mem, uncordon=tuple(cordoned))
 
     below_since = memory.below_since if memory.below_since is not None else now
@@ -191,6 +207,35 @@ def decide(policy: QueuePolicy, obs: Observation, memory: QueueMemory, now: floa
         parts.append(f"waiting for {', '.join(waiting)} to empty or idle {policy.idle_seconds:.0f}s")
     action: Action = "scale_in" if desired < obs.current else "none"
     return Decision(action, obs.current, want, desired, "; ".join(parts), mem, remove, cordon, uncordon)
+
+
+def _late(policy: QueuePolicy, obs: Observation, now: float) -> int | None:
+    """Queued tasks the group's slots (booting nodes included) would start later than a node
+    launched now could take them, by expected run times; None when any expectation is missing."""
+    boot = policy.boot_seconds
+    if boot is None or obs.queued_expected is None or obs.load is None:
+        return None
+    queued = obs.load - sum(n.running for n in obs.nodes)
+    if queued <= 0:
+        return 0
+    if len(obs.queued_expected) < queued:
+        return None
+    free: list[float] = []
+    for node in obs.nodes:
+        if node.cordoned:
+            continue
+        if node.remaining is None or len(node.remaining) < node.running:
+            return None
+        free += [now + max(r, 0.0) for r in node.remaining[: node.running]]
+        free += [max(now, node.launched_at + boot)] * max(policy.slots_per_node - node.running, 0)
+    free += [now + boot] * (policy.slots_per_node * max(obs.current - len(obs.nodes), 0))
+    heapq.heapify(free)
+    deadline = now + boot
+    for i, expected in enumerate(obs.queued_expected[:queued]):
+        if not free or free[0] > deadline:
+            return queued - i
+        heapq.heappush(free, heapq.heappop(free) + expected)
+    return 0
 
 
 __all__ = [

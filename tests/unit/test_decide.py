@@ -175,3 +175,55 @@ def test_defaults_are_the_ones_the_simulator_chose() -> None:
     """`python -m bench.sweep`: window 30 s, idle 10 s keep the bursty trace within 1.15x the oracle."""
     p = QueuePolicy(min_size=0, max_size=1, slots_per_node=1)
     assert (p.stabilization_seconds, p.idle_seconds) == (30.0, 10.0)
+
+
+# ---- expected run times (simulator only for now: the live scaler does not read them)
+
+EXPECTING = QueuePolicy(min_size=0, max_size=10, slots_per_node=4, boot_seconds=60)
+
+
+def busy(remaining: float) -> NodeState:
+    return NodeState(id="i-1", running=4, launched_at=NOW - 3600, remaining=(remaining,) * 4)
+
+
+@pytest.mark.parametrize(
+    ("remaining", "queued", "expected", "want", "action"),
+    [
+        (10, 4, 30, 1, "none"),  # the node's slots free at +10 s, before a new node at +60 s
+        (100, 4, 30, 2, "scale_out"),  # they free after a new node would join
+        (10, 8, 45, 1, "none"),  # the second four start at +55 s, still before +60 s
+        (10, 8, 55, 2, "scale_out"),  # the second four would start at +65 s: one node for them
+        (10, 12, 55, 3, "scale_out"),  # four start on the node, eight are late: 1 + ceil(8 / 4)
+    ],
+)
+def test_scale_out_only_for_tasks_the_group_would_start_later_than_a_new_node(
+    remaining: float, queued: int, expected: float, want: int, action: str
+) -> None:
+    obs = Observation(
+        load=4 + queued, current=1, nodes=(busy(remaining),), queued_expected=(expected,) * queued
+    )
+    d = run(obs, policy=EXPECTING)
+    assert (d.want, d.action, d.desired) == (want, action, want)
+
+
+def test_without_every_expectation_scale_out_is_by_load() -> None:
+    unknown_queue = Observation(load=8, current=1, nodes=(busy(10),))
+    unknown_node = Observation(
+        load=8,
+        current=1,
+        nodes=(NodeState(id="i-1", running=4, launched_at=NOW - 3600),),
+        queued_expected=(30,) * 4,
+    )
+    no_boot = Observation(load=8, current=1, nodes=(busy(10),), queued_expected=(30,) * 4)
+    for obs, policy in ((unknown_queue, EXPECTING), (unknown_node, EXPECTING), (no_boot, POLICY)):
+        d = run(obs, policy=policy)
+        assert (d.want, d.action) == (2, "scale_out")
+
+
+def test_booting_node_counts_from_when_it_joins() -> None:
+    booting = NodeState(id="i-2", running=0, launched_at=NOW - 30, remaining=())
+    obs = Observation(load=8, current=2, nodes=(busy(100), booting), queued_expected=(30,) * 4)
+    assert run(obs, policy=EXPECTING).action == "none"  # it joins at +30 s and takes all four
+    obs = Observation(load=12, current=2, nodes=(busy(100), booting), queued_expected=(40,) * 8)
+    d = run(obs, policy=EXPECTING)
+    assert (d.want, d.action) == (3, "scale_out")  # the second four would start at +70 s

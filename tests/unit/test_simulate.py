@@ -415,3 +415,18 @@ def test_cli_bad_trace_names_the_column(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["simulate", "--trace", str(path)])
     assert result.exit_code == 1
     assert "line 2: duration_s must be a number > 0 of seconds (got '-3'); fix that row" in result.output
+
+
+def test_learnt_run_times_spare_a_boot_for_a_task_a_busy_node_ends_first() -> None:
+    # One 1-slot node stays up (min_size 1); the first task teaches the key's run time (25 s).
+    a, b, c = (Task(at, "default", 25, key="etl.load") for at in (0, 30, 32))
+    settings = dataclasses.replace(EAGER, queues={"default": QueueSettings(min_size=1, slots_per_node=1)})
+    plain = simulate([a, b, c], ["airtasks"], settings, boot_seconds=60).metrics["airtasks"]
+    learnt = simulate(
+        [a, b, c], ["airtasks"], dataclasses.replace(settings, learn_durations=True), boot_seconds=60
+    ).metrics["airtasks"]
+    # At the pass at 40 s, c is queued and b ends in 15 s: a new node would join at 100 s.
+    assert plain.scale_actions == 2  # launched for c, removed unused
+    assert learnt.scale_actions == 0
+    assert learnt.node_seconds < plain.node_seconds
+    assert learnt.wait_p95_s <= 23  # c started when b ended, at 55 s

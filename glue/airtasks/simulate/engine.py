@@ -110,6 +110,8 @@ class Cluster:
         self.state = [_TaskState() for _ in tasks]
         self.remaining = len(tasks)
         self.killed = 0
+        self.finished: list[int] = []
+        """Indices of completed tasks, in completion order (what Airflow's finished task instances show)."""
         self._rr = dict.fromkeys(self.queues, -1)
         self._seq = 0
         self._heap: list[tuple[float, int, int, int, int]] = []
@@ -290,6 +292,7 @@ def run(tasks: Sequence[Task], policy: Policy, settings: Settings, boot_seconds:
             c.n_running[q] -= 1
             st.done = True
             c.remaining -= 1
+            c.finished.append(ref)
             if node.retiring and not node.running:
                 c._gone(node)
         elif kind == JOIN:

@@ -6,7 +6,9 @@
   broker's ready + unacked as its management API shows it (`RABBITMQ_LAG_S` old); load is the
   larger of the two. It acts like the scaler (`airtasks.scaling`): cordon / uncordon, then
   drain-and-terminate exactly the idle nodes it names (a node found busy then is kept; the
-  drain takes `removal_seconds`, paid for), or grow the group.
+  drain takes `removal_seconds`, paid for), or grow the group. With `Settings.learn_durations` it
+  also passes decide() the expected run times of queued and running tasks (the mean of finished
+  tasks with the same key) and the boot time: the live scaler does not do that yet.
 - `seed`: the original project: every 60 s, RabbitMQ ready + unacked, resize the group to fit;
   the group picks its victims at random, busy or not, and terminates them (tasks killed).
 - `keda`: the Airflow Helm chart's KEDA rule, ceil((queued + running) / concurrency) read from the
@@ -24,6 +26,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 from collections.abc import Callable, Sequence
@@ -31,7 +34,7 @@ from collections.abc import Callable, Sequence
 from airtasks import decide as decide_mod
 from airtasks.decide import NodeState, Observation, QueueMemory
 from airtasks.errors import AirtasksError
-from airtasks.simulate.engine import Cluster, Outcome, Series
+from airtasks.simulate.engine import Cluster, Node, Outcome, Series
 from airtasks.simulate.settings import Settings
 from airtasks.simulate.trace import Task
 
@@ -52,20 +55,57 @@ class AirtasksPolicy:
         self.settings = settings
         self.interval_seconds = settings.interval_seconds
         self.memory: dict[str, QueueMemory] = {}
+        self._seen = 0
+        self._sum: dict[str, float] = {}
+        self._count: dict[str, int] = {}
+
+    def _expected(self, cluster: Cluster, ti: int) -> float | None:
+        """Mean run time of the finished tasks with `ti`'s key; None for no key or none finished."""
+        key = cluster.tasks[ti].key
+        n = self._count.get(key, 0) if key is not None else 0
+        return self._sum[key] / n if key is not None and n else None
+
+    def _learn(self, cluster: Cluster) -> None:
+        for ti in cluster.finished[self._seen :]:
+            key = cluster.tasks[ti].key
+            if key is not None:
+                self._sum[key] = self._sum.get(key, 0.0) + cluster.tasks[ti].duration_s
+                self._count[key] = self._count.get(key, 0) + 1
+        self._seen = len(cluster.finished)
+
+    def _node(self, cluster: Cluster, node: Node) -> NodeState:
+        remaining: list[float] | None = None
+        if self.settings.learn_durations:
+            ends = [self._expected(cluster, ti) for ti in node.running]
+            if all(e is not None for e in ends):
+                remaining = [
+                    e - (cluster.now - start)
+                    for e, start in zip(ends, node.running.values(), strict=True)
+                    if e is not None
+                ]
+        return NodeState(node.id, len(node.running), node.launched_at, node.cordoned, remaining)
 
     def on_pass(self, cluster: Cluster, queue: str) -> None:
         load = cluster.queued(queue) + cluster.running(queue)
         if self.settings.rabbitmq:
             load = max(load, cluster.broker_depth(queue, RABBITMQ_LAG_S))
         group = cluster.group(queue)
+        policy = self.settings.policy(queue)
+        queued_expected: list[float] | None = None
+        if self.settings.learn_durations:
+            self._learn(cluster)
+            policy = dataclasses.replace(policy, boot_seconds=cluster.boot_seconds)
+            expected = [self._expected(cluster, ti) for ti in cluster.pending[queue]]
+            queued_expected = [e for e in expected if e is not None]
+            if len(queued_expected) < len(expected):
+                queued_expected = None
         obs = Observation(
             load=load,
             current=len(group),
-            nodes=tuple(NodeState(n.id, len(n.running), n.launched_at, n.cordoned) for n in group),
+            nodes=tuple(self._node(cluster, n) for n in group),
+            queued_expected=queued_expected,
         )
-        d = decide_mod.decide(
-            self.settings.policy(queue), obs, self.memory.get(queue, QueueMemory()), cluster.now
-        )
+        d = decide_mod.decide(policy, obs, self.memory.get(queue, QueueMemory()), cluster.now)
         self.memory[queue] = d.memory
         by_id = {n.id: n for n in group}
         for i in d.cordon:

@@ -48,6 +48,9 @@ class Settings:
     """How long the scaler's drain-and-terminate of an idle node takes (the node is paid for meanwhile):
     cordon, re-check, Swarm drain of an idle worker (its container stops at once), terminate call.
     Not in the scaler's config; `swarm.drain_wait_seconds` there is only an upper bound."""
+    learn_durations: bool = False
+    """Feed decide() expected run times learnt from finished tasks of the same key (traces with a
+    `key` column). Off by default: the live scaler does not read run times yet."""
     queues: Mapping[str, QueueSettings] = field(default_factory=dict)
     """Per queue; empty means every queue of the trace gets `QueueSettings()`."""
 
