@@ -4,7 +4,7 @@
 on HELDOUT_SEEDS, which the sweep never saw. A figure measured on the seeds it was tuned on would
 flatter the defaults, so results are only ever the held-out ones.
 
-    python -m bench.heldout [--kinds mixed,scheduled] [--learn-durations]   # the held-out table only
+    python -m bench.heldout [--kinds mixed,scheduled] [--interval 10] [--learn-durations]
 """
 
 from __future__ import annotations
@@ -109,13 +109,16 @@ def format_summaries(summaries: dict[str, KindSummary]) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(prog="python -m bench.heldout")
     ap.add_argument("--kinds", default=",".join(KINDS), help="comma-separated trace kinds")
+    ap.add_argument("--interval", type=float, default=Settings().interval_seconds)
     ap.add_argument(
         "--learn-durations",
         action="store_true",
         help="feed decide() run times learnt from finished tasks of the same key (simulator only)",
     )
     args = ap.parse_args()
-    settings = dataclasses.replace(Settings(), learn_durations=args.learn_durations)
+    settings = dataclasses.replace(
+        Settings(), interval_seconds=args.interval, learn_durations=args.learn_durations
+    )
     kinds = [k for k in args.kinds.split(",") if k]
     print(
         f"held-out seeds {HELDOUT_SEEDS[0]}..{HELDOUT_SEEDS[-1]}, airtasks every "
