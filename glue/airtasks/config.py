@@ -176,7 +176,8 @@ class ScalerConfig(_Model):
     cluster_name: str | None = None
     region: str | None = None
     project: str | None = None
-    # Defaults chosen with the simulator (`python -m bench.sweep`): a long group-wide window is what
+    # Defaults checked with the simulator (decide.QueuePolicy says how: tuning seeds for
+    # `python -m bench.sweep`, held-out seeds for `make bench`): a long group-wide window is what
     # makes autoscalers expensive; per-node idle time is the lever (README, "How scaling works").
     interval_seconds: float = Field(default=5.0, ge=1, le=3600)
     stabilization_seconds: float = Field(default=QueuePolicy.stabilization_seconds, ge=0, le=86400)

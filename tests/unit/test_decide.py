@@ -172,7 +172,7 @@ def test_damaged_memory_loads_as_fresh(raw: object) -> None:
 
 
 def test_defaults_are_the_ones_the_simulator_chose() -> None:
-    """`python -m bench.sweep`: window 30 s, idle 10 s keep the bursty trace within 1.15x the oracle."""
+    """Window 30 s, idle 10 s: held-out figures in docs/simulator.md, bench/results/heldout.json."""
     p = QueuePolicy(min_size=0, max_size=1, slots_per_node=1)
     assert (p.stabilization_seconds, p.idle_seconds) == (30.0, 10.0)
 
