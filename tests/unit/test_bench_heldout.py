@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from bench.__main__ import _goals
 from bench.heldout import HELDOUT_SEEDS, TUNING_SEEDS, KindSummary, evaluate, tuning_only
 from bench.sweep import choose
 
@@ -75,3 +76,16 @@ def test_choose_takes_the_best_worst_kind_within_the_wait_bound() -> None:
     assert choose(cells, wait_bound_s=70.0) == ((60, 10), True)
     slow = {c: {k: dataclasses.replace(v, wait_p95_s=99.0) for k, v in s.items()} for c, s in cells.items()}
     assert choose(slow, wait_bound_s=70.0) == ((0, 0), False)
+
+
+def test_make_bench_goals_are_judged_on_the_heldout_figures() -> None:
+    def goals(mean: float, worst: float, p95: float, killed: int = 0) -> list[bool | None]:
+        summary = dataclasses.replace(_summary(mean, worst, p95, killed), kind="mixed")
+        out = _goals({}, {"mixed": summary}, 80.0, None, None)
+        return [g["met"] for g in out if g["goal"].startswith("mixed, held-out")]
+
+    assert goals(1.099, 1.119, 69.0) == [True, True]
+    assert goals(1.099, 1.13, 69.0) == [False, True]  # one seed beyond 1.12x
+    assert goals(1.11, 1.119, 69.0) == [False, True]
+    assert goals(1.099, 1.119, 81.0) == [True, False]
+    assert goals(1.099, 1.119, 69.0, killed=1) == [True, False]
