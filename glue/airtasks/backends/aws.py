@@ -5,11 +5,18 @@ when its desired capacity drops: the scaler picks an idle instance, lifts that o
 protection and terminates it with `ShouldDecrementDesiredCapacity=True`, then completes a
 termination lifecycle hook if the group has one (the node is drained already). boto3 honours
 `AWS_ENDPOINT_URL` (how the tests and `make up` point it at moto).
+
+At scale (docs/design.md, "At scale"): a pass reads all groups with `read_many`, one batched
+DescribeAutoScalingGroups (100 names a call) and DescribeInstances only for instances whose launch
+time it has not seen yet (200 ids a call, cached after), so the calls grow with groups, not nodes.
+If a batched call still fails after its retries, each group it named is read alone, once, so a
+group that is throttled or broken holds only its own queue.
 """
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import boto3
@@ -17,7 +24,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
 
-from airtasks.backends.base import Instance
+from airtasks.backends.base import GroupRead, Instance
 from airtasks.errors import BackendError
 
 # What a failed AWS call can raise: API errors, transport errors, and replies that are not AWS's
@@ -27,6 +34,16 @@ AWS_ERRORS = (ClientError, BotoCoreError, ResponseParserError)
 # Instances in these lifecycle states count towards the group; Terminating*, Detaching,
 # Standby and Warmed:* do not.
 COUNTED = frozenset({"Pending", "Pending:Wait", "Pending:Proceed", "InService"})
+
+# API limits: AutoScalingGroupNames takes up to 100 names (MaxRecords 100); a DescribeInstances
+# filter takes up to 200 values.
+GROUPS_PER_CALL = 100
+IDS_PER_CALL = 200
+
+
+def _chunks(items: Sequence[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield list(items[start : start + size])
 
 
 def _describe(exc: Exception) -> str:
@@ -50,14 +67,22 @@ class AwsBackend:
     ) -> None:
         self.region = region
         self._session = session or boto3.session.Session(region_name=region)
+        # Standard, not adaptive: adaptive mode slows the whole client after a throttle, so one
+        # throttled group would delay every other queue's calls as well. Standard retries each
+        # throttled call with jittered backoff (at most 1 s, then 2 s): 3 tries in all end within
+        # a 5 s pass interval. (`total_max_attempts` counts the first try; `max_attempts` does not.)
         self._config = Config(
             region_name=region,
-            retries={"max_attempts": max_attempts, "mode": "standard"},
+            retries={"total_max_attempts": max_attempts, "mode": "standard"},
             connect_timeout=min(timeout_seconds, 5.0),
             read_timeout=timeout_seconds,
         )
+        # For reading a group alone after its batched read failed: that call was retried already.
+        self._once_config = self._config.merge(Config(retries={"total_max_attempts": 1, "mode": "standard"}))
         self._asg: Any = None
+        self._asg_once: Any = None
         self._ec2: Any = None
+        self._ec2_once: Any = None
         self._launched: dict[str, float] = {}
 
     # Lazy clients, as a hook would: nothing is contacted until the first call.
@@ -73,8 +98,24 @@ class AwsBackend:
             self._ec2 = self._session.client("ec2", config=self._config)
         return self._ec2
 
+    def _once(self, service: str) -> Any:
+        """A client of `service` that tries each call once (see `read_many`)."""
+        if service == "autoscaling":
+            if self._asg_once is None:
+                self._asg_once = self._session.client("autoscaling", config=self._once_config)
+            return self._asg_once
+        if self._ec2_once is None:
+            self._ec2_once = self._session.client("ec2", config=self._once_config)
+        return self._ec2_once
+
     def _fail(self, what: str, group: str, exc: Exception) -> BackendError:
         return BackendError(f"aws: {what} {group} ({self.region}): {_describe(exc)}")
+
+    def _missing(self, group: str) -> BackendError:
+        return BackendError(
+            f"aws: no Auto Scaling group named {group} in {self.region}; "
+            "check queues.<queue>.group and region in the scaler config"
+        )
 
     def _group(self, group: str) -> dict[str, Any]:
         try:
@@ -83,39 +124,101 @@ class AwsBackend:
             raise self._fail("describe", group, exc) from None
         groups = found.get("AutoScalingGroups") or []
         if not groups:
-            raise BackendError(
-                f"aws: no Auto Scaling group named {group} in {self.region}; "
-                "check queues.<queue>.group and region in the scaler config"
-            )
+            raise self._missing(group)
         return dict(groups[0])
 
-    def _launch_times(self, ids: list[str], group: str) -> dict[str, float]:
-        missing = [i for i in ids if i not in self._launched]
-        if missing:
+    def _describe_groups(self, client: Any, names: list[str]) -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
+        pages = client.get_paginator("describe_auto_scaling_groups").paginate(
+            AutoScalingGroupNames=names, PaginationConfig={"PageSize": GROUPS_PER_CALL}
+        )
+        for page in pages:
+            for data in page.get("AutoScalingGroups") or []:
+                found[str(data["AutoScalingGroupName"])] = dict(data)
+        return found
+
+    def _groups(self, names: list[str]) -> dict[str, dict[str, Any] | BackendError]:
+        """Each group's description: batched, then alone for the groups of a batch that failed."""
+        out: dict[str, dict[str, Any] | BackendError] = {}
+        for chunk in _chunks(names, GROUPS_PER_CALL):
             try:
-                pages = self.ec2.get_paginator("describe_instances").paginate(InstanceIds=missing)
-                for page in pages:
-                    for res in page.get("Reservations", []):
-                        for inst in res.get("Instances", []):
-                            self._launched[inst["InstanceId"]] = inst["LaunchTime"].timestamp()
-            except AWS_ERRORS as exc:
-                raise self._fail("describe instances of", group, exc) from None
-        return {i: self._launched.get(i, 0.0) for i in ids}
+                found = self._describe_groups(self.autoscaling, chunk)
+            except AWS_ERRORS:
+                found = {}
+                for group in chunk:
+                    try:
+                        found.update(self._describe_groups(self._once("autoscaling"), [group]))
+                    except AWS_ERRORS as exc:
+                        out[group] = self._fail("describe", group, exc)
+            for group in chunk:
+                if group not in out:
+                    out[group] = found[group] if group in found else self._missing(group)
+        return out
+
+    def _describe_launch_times(self, client: Any, ids: list[str]) -> None:
+        pages = client.get_paginator("describe_instances").paginate(
+            Filters=[{"Name": "instance-id", "Values": ids}], PaginationConfig={"PageSize": 1000}
+        )
+        for page in pages:
+            for res in page.get("Reservations", []):
+                for inst in res.get("Instances", []):
+                    self._launched[inst["InstanceId"]] = inst["LaunchTime"].timestamp()
+
+    def _fetch_launch_times(self, ids_by_group: dict[str, list[str]]) -> dict[str, BackendError]:
+        """Launch times of the instances not seen before (they never change), batched across
+        groups; a failed batch is asked again per group. Returns the groups that could not be read."""
+        missing = {g: [i for i in ids if i not in self._launched] for g, ids in ids_by_group.items()}
+        owner = {i: g for g, ids in missing.items() for i in ids}
+        failed: dict[str, BackendError] = {}
+        for chunk in _chunks(list(owner), IDS_PER_CALL):
+            try:
+                self._describe_launch_times(self.ec2, chunk)
+            except AWS_ERRORS:
+                for group in dict.fromkeys(owner[i] for i in chunk):
+                    try:
+                        for part in _chunks(missing[group], IDS_PER_CALL):
+                            self._describe_launch_times(self._once("ec2"), part)
+                    except AWS_ERRORS as exc:
+                        failed[group] = self._fail("describe instances of", group, exc)
+        return failed
+
+    def read_many(self, groups: Sequence[str]) -> dict[str, GroupRead]:
+        """Size and instances of every group, in calls that grow with groups, not instances."""
+        names = list(dict.fromkeys(groups))
+        described = self._groups(names)
+        members: dict[str, list[dict[str, Any]]] = {}
+        out: dict[str, GroupRead] = {}
+        for group, data in described.items():
+            if isinstance(data, BackendError):
+                out[group] = data
+            else:
+                members[group] = [i for i in data.get("Instances", []) if i.get("LifecycleState") in COUNTED]
+        failed = self._fetch_launch_times({g: [m["InstanceId"] for m in ms] for g, ms in members.items()})
+        for group, ms in members.items():
+            if group in failed:
+                out[group] = failed[group]
+                continue
+            data = described[group]
+            assert not isinstance(data, BackendError)
+            out[group] = (
+                int(data["DesiredCapacity"]),
+                [
+                    Instance(
+                        id=m["InstanceId"],
+                        launched_at=self._launched.get(m["InstanceId"], 0.0),
+                        state=str(m.get("LifecycleState", "")),
+                        protected=bool(m.get("ProtectedFromScaleIn", False)),
+                    )
+                    for m in ms
+                ],
+            )
+        return out
 
     def read(self, group: str) -> tuple[int, list[Instance]]:
-        data = self._group(group)
-        members = [i for i in data.get("Instances", []) if i.get("LifecycleState") in COUNTED]
-        launched = self._launch_times([m["InstanceId"] for m in members], group)
-        instances = [
-            Instance(
-                id=m["InstanceId"],
-                launched_at=launched[m["InstanceId"]],
-                state=str(m.get("LifecycleState", "")),
-                protected=bool(m.get("ProtectedFromScaleIn", False)),
-            )
-            for m in members
-        ]
-        return int(data["DesiredCapacity"]), instances
+        found = self.read_many([group])[group]
+        if isinstance(found, BackendError):
+            raise found
+        return found
 
     def size(self, group: str) -> int:
         return int(self._group(group)["DesiredCapacity"])

@@ -4,12 +4,19 @@ A group is what one queue's nodes belong to: an AWS Auto Scaling group, a GCP re
 instance group, or (single-host mode) the replicas of a Swarm service. `size` is the group's
 desired/target size, `instances` what exists now, `remove` terminates exactly one instance and
 shrinks the group by one. Backends raise `BackendError` naming the backend, the group and the fix.
+
+A pass reads every group at once through `read_groups`: a backend that can read many groups in a
+few calls offers `read_many` (AWS: one batched describe for all groups, docs/design.md "At
+scale"); the others are read one group at a time, so a backend needs only the four methods.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
+
+from airtasks.errors import BackendError
 
 
 @dataclass(frozen=True)
@@ -54,4 +61,25 @@ def read_group(backend: GroupBackend, group: str) -> tuple[int, list[Instance]]:
     return backend.size(group), backend.instances(group)
 
 
-__all__ = ["GroupBackend", "Instance", "read_group"]
+GroupRead = tuple[int, list[Instance]] | BackendError
+"""One group's size and instances, or why they could not be read."""
+
+
+def read_groups(backend: GroupBackend, groups: Sequence[str]) -> dict[str, GroupRead]:
+    """Every group's size and instances, batched where the backend offers it (`read_many`), else
+    one `read_group` per group. A failure is returned for the groups it concerns, never raised,
+    so one failing group holds only its own queue."""
+    many = getattr(backend, "read_many", None)
+    if callable(many):
+        found: dict[str, GroupRead] = dict(many(list(groups)))
+        return {g: found[g] for g in groups}
+    out: dict[str, GroupRead] = {}
+    for group in groups:
+        try:
+            out[group] = read_group(backend, group)
+        except BackendError as exc:
+            out[group] = exc
+    return out
+
+
+__all__ = ["GroupBackend", "GroupRead", "Instance", "read_group", "read_groups"]
