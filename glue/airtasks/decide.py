@@ -17,6 +17,8 @@ Rules (docs/design.md, "Scaling: one pass" and "Scale-in"):
   node's `remaining`), scale out only for the queued tasks that the group's slots would not start
   before a node launched now could: the others start as soon as without a new node. Without them
   (the live scaler does not yet read run times), want is as above.
+- A pass may skip reading which node is busy when the load needs every node (want >= size): the
+  nodes then count as busy now, so skipping the read can only delay a removal, never hasten one.
 """
 
 from __future__ import annotations
@@ -115,6 +117,8 @@ class Observation:
     """Why `load` is None (names the source that failed)."""
     queued_expected: Sequence[float] | None = None
     """Expected run time of each queued task, in the order they start; None: unknown."""
+    nodes_read: bool = True
+    """False: which node runs what was not read this pass (`running` is 0 for every node)."""
 
 
 @dataclass(frozen=True)
@@ -143,7 +147,7 @@ def decide(policy: QueuePolicy, obs: Observation, memory: QueueMemory, now: floa
     present = {n.id for n in obs.nodes}
     last_busy = {k: v for k, v in memory.last_busy.items() if k in present}
     for node in obs.nodes:
-        if node.running > 0:
+        if node.running > 0 or not obs.nodes_read:
             last_busy[node.id] = now
     want = policy.want(obs.load)
     late = _late(policy, obs, now) if want > obs.current else None
@@ -165,6 +169,9 @@ def decide(policy: QueuePolicy, obs: Observation, memory: QueueMemory, now: floa
     mem = QueueMemory(below_since=below_since, last_busy=last_busy)
     if not obs.busy_known:
         reason = "cannot tell which nodes are busy (no Airflow source): never scaling in"
+        return Decision("hold", obs.current, want, obs.current, reason, mem)
+    if not obs.nodes_read:
+        reason = "which nodes are busy was not read this pass: not scaling in"
         return Decision("hold", obs.current, want, obs.current, reason, mem)
     waited = now - below_since
     if waited < policy.stabilization_seconds:
@@ -213,7 +220,7 @@ def _late(policy: QueuePolicy, obs: Observation, now: float) -> int | None:
     """Queued tasks the group's slots (booting nodes included) would start later than a node
     launched now could take them, by expected run times; None when any expectation is missing."""
     boot = policy.boot_seconds
-    if boot is None or obs.queued_expected is None or obs.load is None:
+    if boot is None or obs.queued_expected is None or obs.load is None or not obs.nodes_read:
         return None
     queued = obs.load - sum(n.running for n in obs.nodes)
     if queued <= 0:

@@ -59,6 +59,8 @@ class FakeAirflow:
     busy_after_cordon: dict[str, int] = field(default_factory=dict)
     """A node that takes a task between the idle check and the re-check."""
     busy_calls: int = 0
+    busy_asked: list[list[str]] = field(default_factory=list)
+    """The queues of each busy() call."""
 
     def _check(self) -> None:
         if self.down:
@@ -73,6 +75,8 @@ class FakeAirflow:
     def busy(self, queues: Iterable[str]) -> dict[str, Counter[str]]:
         self._check()
         self.busy_calls += 1
+        queues = list(queues)
+        self.busy_asked.append(queues)
         out = {q: Counter(self.on_hosts.get(q, Counter())) for q in queues}
         if self.busy_calls > 1:
             for counter in out.values():

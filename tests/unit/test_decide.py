@@ -227,3 +227,19 @@ def test_booting_node_counts_from_when_it_joins() -> None:
     obs = Observation(load=12, current=2, nodes=(busy(100), booting), queued_expected=(40,) * 8)
     d = run(obs, policy=EXPECTING)
     assert (d.want, d.action) == (3, "scale_out")  # the second four would start at +70 s
+
+
+def test_nodes_not_read_count_as_busy_now() -> None:
+    """A pass that skipped the busy read (the load needs every node) must not let a node look idle
+    longer than it was: every node counts as busy at that pass."""
+    memory = QueueMemory(last_busy={"i-0": NOW - 900})
+    d = run(Observation(load=8, current=2, nodes=(node(0), node(1)), nodes_read=False), memory)
+    assert (d.action, d.desired) == ("none", 2)
+    assert d.memory.last_busy == {"i-0": NOW, "i-1": NOW}
+
+
+def test_a_surplus_without_the_busy_read_removes_nothing() -> None:
+    memory = QueueMemory(below_since=NOW - 600)
+    d = run(Observation(load=0, current=2, nodes=(node(0), node(1)), nodes_read=False), memory)
+    assert (d.action, d.desired, d.remove, d.cordon) == ("hold", 2, (), ())
+    assert d.reason == "which nodes are busy was not read this pass: not scaling in"

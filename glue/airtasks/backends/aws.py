@@ -156,6 +156,8 @@ class AwsBackend:
         return out
 
     def _describe_launch_times(self, client: Any, ids: list[str]) -> None:
+        # A filter, not InstanceIds: an id EC2 does not know (yet) is left out instead of failing
+        # the whole call with InvalidInstanceID.NotFound.
         pages = client.get_paginator("describe_instances").paginate(
             Filters=[{"Name": "instance-id", "Values": ids}], PaginationConfig={"PageSize": 1000}
         )

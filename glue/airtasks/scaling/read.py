@@ -1,17 +1,25 @@
-"""The reads of a pass: load per source, group sizes and instances, busy nodes."""
+"""The reads of a pass: load per source, group sizes and instances, busy nodes.
+
+Their number grows with queues and pages, never with nodes (docs/design.md, "At scale"): one
+count per queue, one batched read of all groups (`backends.read_groups`), and the node-level read
+(which node runs which task instances, pages of 100) only for the queues whose group may shrink.
+"""
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
-from airtasks.backends import Instance, read_group
+from airtasks.backends import Instance, read_groups
 from airtasks.config import ScalerConfig
 from airtasks.errors import BackendError, SourceReadError
 
 if TYPE_CHECKING:
     from airtasks.wiring import Clients
+
+BusyFor = Literal["all", "shrinking", "none"]
+"""Which queues' busy nodes to read: all, those whose group may shrink, none (the caller reads them)."""
 
 
 @dataclass
@@ -21,7 +29,9 @@ class QueueRead:
     loads: dict[str, int | None] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     busy: Counter[str] | None = None
-    """host -> running task instances of this queue; None when unknown."""
+    """host -> running task instances of this queue; None when unknown or not read."""
+    busy_skipped: bool = False
+    """Busy nodes were not read: the load needs every node of the group, so none may go."""
     size: int | None = None
     instances: list[Instance] | None = None
 
@@ -40,12 +50,24 @@ class QueueRead:
         return sorted(h or "(no hostname)" for h, n in self.busy.items() if n and h not in ids)
 
 
-def read_queues(config: ScalerConfig, clients: Clients) -> list[QueueRead]:
-    """Per queue: the load from each source, the group's size and instances, and which instance
-    runs how many of its tasks. A failed read is recorded on the queues it concerns, never raised."""
-    names = list(config.queues)
+def may_shrink(config: ScalerConfig, r: QueueRead) -> bool:
+    """The group is larger than its load needs (what `decide` scales in from)."""
+    load = r.load
+    if load is None or r.size is None:
+        return False
+    return config.policy(r.queue).want(load) < r.size
+
+
+def read_queues(
+    config: ScalerConfig, clients: Clients, *, busy_for: BusyFor = "all", queues: list[str] | None = None
+) -> list[QueueRead]:
+    """Per queue (all configured, or `queues`): the load from each source, the group's size and
+    instances, and which instance runs how many of its tasks (see `busy_for`). A failed read is
+    recorded on the queues it concerns, never raised."""
+    names = list(config.queues) if queues is None else list(queues)
     reads = {q: QueueRead(q, config.queues[q].group) for q in names}
 
+    airflow_down = False
     if clients.airflow is not None:
         down: str | None = None
         for q in names:
@@ -59,15 +81,7 @@ def read_queues(config: ScalerConfig, clients: Clients) -> list[QueueRead]:
                 reads[q].loads["airflow"] = None
                 reads[q].errors.append(str(exc))
                 down = str(exc)
-        if down is None:
-            try:
-                busy = clients.airflow.busy(names)
-            except SourceReadError as exc:
-                for r in reads.values():
-                    r.errors.append(str(exc))
-            else:
-                for q in names:
-                    reads[q].busy = busy.get(q, Counter())
+        airflow_down = down is not None
 
     if clients.rabbitmq is not None:
         try:
@@ -80,12 +94,28 @@ def read_queues(config: ScalerConfig, clients: Clients) -> list[QueueRead]:
             for q in names:
                 reads[q].loads["rabbitmq"] = depths[q]
 
+    groups = read_groups(clients.backend, list(dict.fromkeys(r.group for r in reads.values())))
     for r in reads.values():
-        try:
-            r.size, r.instances = read_group(clients.backend, r.group)
-        except BackendError as exc:
-            r.errors.append(str(exc))
+        found = groups[r.group]
+        if isinstance(found, BackendError):
+            r.errors.append(str(found))
+        else:
+            r.size, r.instances = found[0], list(found[1])
+
+    if clients.airflow is not None and not airflow_down and busy_for != "none":
+        wanted = [q for q in names if busy_for == "all" or may_shrink(config, reads[q])]
+        for q in names:
+            reads[q].busy_skipped = q not in wanted and not reads[q].errors
+        if wanted:
+            try:
+                busy = clients.airflow.busy(wanted)
+            except SourceReadError as exc:
+                for q in wanted:
+                    reads[q].errors.append(str(exc))
+            else:
+                for q in wanted:
+                    reads[q].busy = busy.get(q, Counter())
     return [reads[q] for q in names]
 
 
-__all__ = ["QueueRead", "read_queues"]
+__all__ = ["BusyFor", "QueueRead", "may_shrink", "read_queues"]

@@ -3,8 +3,9 @@
 The policy is `airtasks.decide.decide` (pure); this module does the I/O around it:
 
 1. read: load per queue from each configured source (Airflow queued + running, RabbitMQ ready +
-   unacked; the larger counts), the group's size and instances, which instance runs how many
-   tasks (task instance hostname = instance id). Any failed read holds that queue.
+   unacked; the larger counts), every group's size and instances (one batched read), and for the
+   groups that may shrink which instance runs how many tasks (task instance hostname = instance
+   id). Any failed read holds the queues it concerns.
 2. decide with the memory of the previous pass (window start, last busy time per node, nodes
    this scaler cordoned), kept in a `MemoryStore`.
 3. act: uncordon / cordon (Celery cancel_consumer), grow at once; to remove an idle node: cordon
@@ -58,7 +59,7 @@ class Scaler:
     # -- read ----------------------------------------------------------------------------------
 
     def read(self) -> list[QueueRead]:
-        return read_queues(self.config, self.clients)
+        return read_queues(self.config, self.clients, busy_for="shrinking")
 
     def _load_memory(self, dry_run: bool) -> dict[str, GroupMemory]:
         if dry_run and self._dry_memory is not None:
@@ -149,6 +150,7 @@ class Scaler:
             nodes=nodes,
             busy_known=why_unknown is None,
             error=error,
+            nodes_read=not r.busy_skipped,
         )
         return obs, why_unknown
 
@@ -342,8 +344,8 @@ class Scaler:
     # -- status --------------------------------------------------------------------------------
 
     def status(self) -> list[QueueReport]:
-        """What a pass would read, per queue, without deciding or acting."""
-        reads = self.read()
+        """What a pass would read, per queue, without deciding or acting (busy nodes of every queue)."""
+        reads = read_queues(self.config, self.clients)
         try:
             memory = self.clients.memory.load()
         except SourceReadError:
