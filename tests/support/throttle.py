@@ -31,12 +31,13 @@ class Throttle:
 
     def __init__(self, group: str) -> None:
         self.group = group
-        self._needle = quote(group, safe="").encode()
         self.refused = 0
+        self.on = True
+        """Set False to end the throttling."""
 
     def __call__(self, request: AWSPreparedRequest, **_: Any) -> AWSResponse | None:
         body = request.body if isinstance(request.body, bytes) else str(request.body or "").encode()
-        if self._needle not in body:
+        if not self.on or quote(self.group, safe="").encode() not in body:
             return None
         self.refused += 1
         return AWSResponse(request.url, 400, {"Content-Type": "text/xml"}, _Raw(THROTTLED))
