@@ -339,3 +339,24 @@ def test_cluster_page_in_the_airflow_ui_shows_the_scale_out(ops: Ops) -> None:
             driver.save_screenshot(str(ARTIFACTS / "cluster-page-failure.png"))
             (ARTIFACTS / "cluster-page-failure.html").write_text(driver.page_source)
             raise
+
+
+def test_plugin_api_reads_one_queue_and_pages_its_nodes(ops: Ops) -> None:
+    s = ops.scenario
+    auth = {"Authorization": f"Bearer {ops.af.token()}"}
+
+    def get(query: str) -> httpx.Response:
+        return httpx.get(f"{ops.af.url}/airtasks/api/view?{query}", headers=auth, timeout=60)
+
+    first = get("queue=beta&limit=1").json()
+    assert [q["queue"] for q in first["queues"]] == ["beta"]
+    beta = first["queues"][0]
+    assert (beta["nodes_total"], beta["nodes_offset"], len(beta["nodes"])) == (2, 0, 1)
+    assert beta["node_counts"] == {"busy": 1, "idle": 1, "booting": 0, "draining": 0, "down": 0, "unknown": 0}
+    second = get("queue=beta&limit=1&offset=1").json()["queues"][0]
+    assert {beta["nodes"][0]["id"], second["nodes"][0]["id"]} == {s.busy, s.idle}
+
+    unknown = get("queue=nope")
+    assert unknown.status_code == 404
+    assert unknown.json()["detail"] == "no queue named nope in the scaler config; its queues: alpha, beta"
+    assert get("limit=0").status_code == 422

@@ -22,8 +22,8 @@ from airtasks.config import ScalerConfig, parse_config
 from airtasks.control.docker_swarm import SwarmNode
 from airtasks.decide import QueueMemory
 from airtasks.errors import ControlError
-from airtasks.ops.page import render_content, render_page
-from airtasks.ops.view import ClusterView, build_view, chart_window, empty_view
+from airtasks.ops.page import NODE_ROWS, render_content, render_page
+from airtasks.ops.view import ClusterView, UnknownQueue, build_view, chart_window, empty_view
 from airtasks.scaling.scaler import Scaler
 from airtasks.sources.airflow import RunningTask
 from airtasks.state.history import HistoryStore
@@ -325,7 +325,8 @@ def test_page_escapes_everything_and_loads_nothing_from_elsewhere() -> None:
     assert "a problem with &lt;b&gt;" in html
     assert not re.search(r'(src|href)="(https?:)?//', html)
     assert "@import" not in html
-    assert "fetch(window.location.pathname" in html
+    # The refresh asks for the page's own URL, query included (the queue and the nodes' page).
+    assert "var url = window.location.pathname + window.location.search;" in html
 
 
 def test_empty_view_and_tolerant_scaler() -> None:
@@ -341,3 +342,69 @@ def test_empty_view_and_tolerant_scaler() -> None:
         "AIRTASKS_RABBITMQ_PASSWORD (or their _FILE variants) in this process's environment"
     ]
     clients.close()
+
+
+def big_world(nodes: int = 2000) -> World:
+    """One queue of `nodes` InService nodes, a third of them running 2 task instances each."""
+    w = World()
+    ids = [f"i-{n:05}" for n in range(nodes)]
+    w.backend.add("airtasks-demo-default", *ids, launched_at=NOW - 600)
+    w.backend.add("airtasks-demo-gpu", "i-gpu")
+    w.airflow.fake.on_hosts = {"default": Counter({i: 2 for i in ids[::3]})}
+    w.airflow.tasks = [
+        RunningTask("default", i, f"etl.load.r1.{i}", "etl", "load", "r1", 0) for i in ids[::3]
+    ]
+    return w
+
+
+def test_nodes_are_counted_per_state_and_paged_in_the_json() -> None:
+    view = build_view(config(), big_world().clients())
+    default = view.queues[0]
+    assert default.node_counts == {
+        "busy": 667,
+        "idle": 1333,
+        "booting": 0,
+        "draining": 0,
+        "down": 0,
+        "unknown": 0,
+    }
+
+    doc = view.to_json(nodes_offset=1900, nodes_limit=150)
+    q = doc["queues"][0]
+    assert (q["nodes_total"], q["nodes_offset"], q["node_counts"]["busy"]) == (2000, 1900, 667)
+    assert [n["id"] for n in q["nodes"]] == [f"i-{n:05}" for n in range(1900, 2000)]
+    # `airtasks status --json` (no limit) still lists every node.
+    assert len(view.to_json()["queues"][0]["nodes"]) == 2000
+
+
+def test_the_view_of_one_queue_reads_only_that_queue() -> None:
+    w = big_world(10)
+    view = build_view(config(), w.clients(), queues=["gpu"])
+    assert [q.queue for q in view.queues] == ["gpu"]
+    assert [n.id for n in view.queues[0].nodes] == ["i-gpu"]
+    with pytest.raises(
+        UnknownQueue, match=r"^no queue named cpu in the scaler config; its queues: default, gpu$"
+    ):
+        build_view(config(), w.clients(), queues=["cpu"])
+
+
+def test_the_page_at_2000_nodes_summarises_and_pages_them() -> None:
+    view = build_view(config(), big_world().clients())
+    html = render_page(view)
+    card = html[html.index('id="queue-default"') : html.index('id="queue-gpu"')]
+    assert '<span class="badge s-busy" data-status="busy" data-count="667">busy 667</span>' in card
+    assert '<span class="badge s-idle" data-status="idle" data-count="1333">idle 1333</span>' in card
+    # Closed until asked for, one page of nodes, and a link to the next.
+    assert '<details class="nodes" id="nodes-default"><summary>Nodes (2000)</summary>' in card
+    assert card.count('class="node"') == NODE_ROWS
+    assert 'href="?queue=default&amp;offset=200">next 200</a>' in card
+    # The small group shows its node table open.
+    assert '<details class="nodes" id="nodes-gpu" open>' in html
+
+    last = render_page(view, nodes_offset=1800)
+    card = last[last.index('id="queue-default"') : last.index('id="queue-gpu"')]
+    assert 'data-node="i-01999"' in card
+    assert 'data-node="i-01799"' not in card
+    assert "nodes 1801-2000 of 2000" in card
+    assert 'href="?queue=default&amp;offset=1600">previous 200</a>' in card
+    assert "next 200" not in card

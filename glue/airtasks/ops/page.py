@@ -2,7 +2,10 @@
 
 Nothing is fetched from anywhere else (no CDN, no web font, no chart library): the page is one
 response; a few lines of inline script re-fetch the same URL every 10 s (header
-`X-Airtasks-Fragment: 1` asks for the content only) and swap it in.
+`X-Airtasks-Fragment: 1` asks for the content only) and swap it in, keeping open what was open.
+
+At scale each queue shows its nodes counted per state; the node table opens on a click (open at
+once for a small group) and lists `NODE_ROWS` nodes a page, with links to the next and previous.
 """
 
 from __future__ import annotations
@@ -11,13 +14,17 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from html import escape
 from typing import Literal
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from airtasks.ops.view import ClusterView, NodeView, Point, QueueView, SwarmView
 from airtasks.state.history import HistoryEntry
 
 Section = Literal["all", "nodes"]
 REFRESH_SECONDS = 10
+NODE_ROWS = 200
+"""Nodes per page of a queue's node table."""
+OPEN_UP_TO = 20
+"""A queue with at most this many nodes shows its node table open."""
 
 CSS = """
 :root { color-scheme: light dark; --fg:#1a202c; --muted:#5a6474; --line:#d5dae1; --bg:#fff; --card:#f7f9fb;
@@ -46,6 +53,8 @@ th { color: var(--muted); font-weight: 600; font-size: 12px; }
 .a-none { color: var(--muted); }
 svg text { fill: var(--muted); font-size: 11px; } .problems li { color: var(--bad); }
 a { color: inherit; }
+details.nodes > summary { cursor: pointer; margin: 14px 0 6px; font-weight: 600; }
+.node-counts .badge { margin-right: 6px; } .pager { margin: 6px 0; }
 """
 
 SCRIPT = """
@@ -55,10 +64,18 @@ SCRIPT = """
   setInterval(function () {
     if (busy || document.hidden) { return; }
     busy = true;
-    fetch(window.location.pathname, {headers: {"X-Airtasks-Fragment": "1"}, credentials: "same-origin",
-                                     cache: "no-store"})
+    var url = window.location.pathname + window.location.search;
+    fetch(url, {headers: {"X-Airtasks-Fragment": "1"}, credentials: "same-origin", cache: "no-store"})
       .then(function (r) { if (!r.ok) { throw new Error("HTTP " + r.status); } return r.text(); })
-      .then(function (html) { document.getElementById("content").innerHTML = html; })
+      .then(function (html) {
+        var content = document.getElementById("content");
+        var open = {};
+        content.querySelectorAll("details[id]").forEach(function (d) { open[d.id] = d.open; });
+        content.innerHTML = html;
+        content.querySelectorAll("details[id]").forEach(function (d) {
+          if (d.id in open) { d.open = open[d.id]; }
+        });
+      })
       .catch(function (e) {
         var el = document.getElementById("refresh");
         if (el) { el.textContent = "refresh failed (" + e.message + "); reload, log in again if asked"; }
@@ -213,11 +230,38 @@ def _task_links(n: NodeView) -> str:
     return "<br>".join(links)
 
 
-def _nodes_table(q: QueueView, now: float) -> str:
+def _node_counts(q: QueueView) -> str:
+    counts = [(s, n) for s, n in q.node_counts.items() if n]
+    if not counts:
+        return ""
+    badges = "".join(
+        f'<span class="badge s-{status}" data-status="{status}" data-count="{n}">{status} {n}</span>'
+        for status, n in counts
+    )
+    return f'<p class="node-counts">{len(q.nodes)} node(s): {badges}</p>'
+
+
+def _pager(q: QueueView, offset: int) -> str:
+    """Links to the previous and next page of a queue's nodes (this queue alone)."""
+    if len(q.nodes) <= NODE_ROWS and offset == 0:
+        return ""
+    shown = q.nodes[offset : offset + NODE_ROWS]
+    first, last = (offset + 1, offset + len(shown)) if shown else (0, 0)
+    links = [f"nodes {first}-{last} of {len(q.nodes)}"]
+    if offset > 0:
+        prev = urlencode({"queue": q.queue, "offset": max(offset - NODE_ROWS, 0)})
+        links.append(f'<a class="prev" href="?{_e(prev)}">previous {NODE_ROWS}</a>')
+    if offset + NODE_ROWS < len(q.nodes):
+        nxt = urlencode({"queue": q.queue, "offset": offset + NODE_ROWS})
+        links.append(f'<a class="next" href="?{_e(nxt)}">next {NODE_ROWS}</a>')
+    return f'<p class="pager muted">{" &middot; ".join(links)}</p>'
+
+
+def _nodes_table(q: QueueView, now: float, offset: int = 0) -> str:
     if not q.nodes:
         return '<p class="muted">No nodes in the group.</p>'
     rows = []
-    for n in q.nodes:
+    for n in q.nodes[offset : offset + NODE_ROWS]:
         running = f" {n.running}" if n.running and n.status in {"busy", "draining"} else ""
         swarm = "-" if n.swarm_state is None else f"{n.swarm_state}, {n.swarm_availability or '-'}"
         times = f"up {_ago(now - n.launched_at)}" if n.launched_at else ""
@@ -237,7 +281,7 @@ def _nodes_table(q: QueueView, now: float) -> str:
     )
 
 
-def _queue_card(q: QueueView, view: ClusterView, with_chart: bool) -> str:
+def _queue_card(q: QueueView, view: ClusterView, with_chart: bool, offset: int = 0) -> str:
     loads = "".join(
         f'<div class="figure load-{_e(src)}"><b>{_n(v)}</b><span>{_e(src)}</span></div>'
         for src, v in q.loads.items()
@@ -276,7 +320,12 @@ def _queue_card(q: QueueView, view: ClusterView, with_chart: bool) -> str:
         )
     if with_chart:
         parts.append(chart(q, view.generated_at, view.window_seconds or 3600.0))
-    parts.append(f"<h3>Nodes</h3>{_nodes_table(q, view.generated_at)}</section>")
+    parts.append(_node_counts(q))
+    is_open = " open" if len(q.nodes) <= OPEN_UP_TO or offset > 0 else ""
+    parts.append(
+        f'<details class="nodes" id="nodes-{_e(q.queue)}"{is_open}><summary>Nodes ({len(q.nodes)})</summary>'
+        f"{_pager(q, offset)}{_nodes_table(q, view.generated_at, offset)}</details></section>"
+    )
     return "".join(parts)
 
 
@@ -363,23 +412,23 @@ def _header(view: ClusterView) -> str:
     return "".join(out)
 
 
-def render_content(view: ClusterView, section: Section = "all") -> str:
+def render_content(view: ClusterView, section: Section = "all", *, nodes_offset: int = 0) -> str:
     parts = [_header(view)]
     queues: Iterable[QueueView] = view.queues
-    parts.extend(_queue_card(q, view, with_chart=section == "all") for q in queues)
+    parts.extend(_queue_card(q, view, with_chart=section == "all", offset=nodes_offset) for q in queues)
     if section == "all":
         parts.append(_decisions(view))
     parts.append(_swarm(view.swarm, view.generated_at))
     return "".join(parts)
 
 
-def render_page(view: ClusterView, section: Section = "all") -> str:
+def render_page(view: ClusterView, section: Section = "all", *, nodes_offset: int = 0) -> str:
     title = "Cluster" if section == "all" else "Nodes"
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>Air-Tasks &middot; {title}</title><style>{CSS}</style></head>"
-        f'<body><div id="content">{render_content(view, section)}</div>'
+        f'<body><div id="content">{render_content(view, section, nodes_offset=nodes_offset)}</div>'
         f"<script>{SCRIPT}</script></body></html>"
     )
 

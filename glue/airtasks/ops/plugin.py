@@ -5,8 +5,10 @@ so every Airflow that has `airtasks` installed (the image, `make up`) loads it; 
 into a plugins folder. It adds:
 
 - a FastAPI app mounted at `/airtasks`: `/airtasks/` (the page), `/airtasks/visualizer` (the
-  nodes only: what the proxy serves at `/visualizer`), `/airtasks/api/view` (JSON: exactly
-  `airtasks status --json`; `?hours=` narrows the chart window);
+  nodes only: what the proxy serves at `/visualizer`), `/airtasks/api/view` (JSON: the document
+  of `airtasks status --json`; `?hours=` narrows the chart window, `?queue=` (repeatable) reads
+  only those queues, and each queue's nodes come in pages: `?offset=`, `?limit=` (default 100));
+  the pages take `?queue=` and `?offset=` too;
 - an external view "Cluster" in the UI's navigation bar, which frames `/airtasks/`.
 
 Authentication: Airflow attaches a plugin's app with `app.mount()`, and a mount inherits none of
@@ -101,10 +103,11 @@ def _get_variable(key: str) -> str | None:
     return None if value is None else str(value)
 
 
-def current_view(token: str, hours: float | None = None) -> ClusterView:
-    """The view for a viewer's request (blocking: FastAPI runs these routes in its thread pool)."""
+def current_view(token: str, hours: float | None = None, queues: list[str] | None = None) -> ClusterView:
+    """The view for a viewer's request (blocking: FastAPI runs these routes in its thread pool).
+    An unknown queue in `queues` is a 404 naming the queues there are."""
     from airtasks.errors import AirtasksError  # noqa: PLC0415
-    from airtasks.ops.view import build_view, empty_view  # noqa: PLC0415
+    from airtasks.ops.view import UnknownQueue, build_view, empty_view  # noqa: PLC0415
     from airtasks.scaling.task import load_task_config  # noqa: PLC0415
     from airtasks.wiring import build_clients  # noqa: PLC0415
 
@@ -115,17 +118,20 @@ def current_view(token: str, hours: float | None = None) -> ClusterView:
     clients = build_clients(config, read_only=True, airflow_token=token, share_backend=True)
     try:
         window = hours * 3600.0 if hours is not None else None
-        return build_view(config, clients, window_seconds=window)
+        return build_view(config, clients, window_seconds=window, queues=queues or None)
+    except UnknownQueue as exc:
+        raise HTTPException(status_code=404, detail=str(exc)) from None
     finally:
         clients.close()
 
 
-def _page(request: Request, token: str, section: Any) -> HTMLResponse:
+def _page(request: Request, token: str, section: Any, queues: list[str] | None, offset: int) -> HTMLResponse:
     from airtasks.ops.page import render_content, render_page  # noqa: PLC0415
 
-    view = current_view(token)
+    view = current_view(token, queues=queues)
     fragment = FRAGMENT_HEADER in request.headers
-    body = render_content(view, section) if fragment else render_page(view, section)
+    render = render_content if fragment else render_page
+    body = render(view, section, nodes_offset=offset)
     return HTMLResponse(body, headers={"Cache-Control": "no-store"})
 
 
@@ -142,22 +148,39 @@ def icon() -> Response:
     return Response(ICON, media_type="image/svg+xml", headers={"Cache-Control": "max-age=86400"})
 
 
+QueueParam = Annotated[list[str] | None, Query(description="only these queues (repeatable)")]
+OffsetParam = Annotated[int, Query(ge=0, description="each queue's nodes from this one on")]
+
+
 @app.get("/", response_class=HTMLResponse)
-def cluster_page(request: Request, who: ViewerDep) -> HTMLResponse:
+def cluster_page(
+    request: Request, who: ViewerDep, queue: QueueParam = None, offset: OffsetParam = 0
+) -> HTMLResponse:
     """Queues, nodes, charts, decisions and the Swarm."""
-    return _page(request, who.token, "all")
+    return _page(request, who.token, "all", queue, offset)
 
 
 @app.get("/visualizer", response_class=HTMLResponse)
-def visualizer_page(request: Request, who: ViewerDep) -> HTMLResponse:
+def visualizer_page(
+    request: Request, who: ViewerDep, queue: QueueParam = None, offset: OffsetParam = 0
+) -> HTMLResponse:
     """The nodes of every queue and of the Swarm (served by the proxy at /visualizer)."""
-    return _page(request, who.token, "nodes")
+    return _page(request, who.token, "nodes", queue, offset)
 
 
 @app.get("/api/view")
-def api_view(who: ViewerDep, hours: Annotated[float | None, Query(gt=0, le=168)] = None) -> JSONResponse:
-    """The view model as JSON (the same document as `airtasks status --json`)."""
-    return JSONResponse(current_view(who.token, hours).to_json(), headers={"Cache-Control": "no-store"})
+def api_view(
+    who: ViewerDep,
+    hours: Annotated[float | None, Query(gt=0, le=168)] = None,
+    queue: QueueParam = None,
+    offset: OffsetParam = 0,
+    limit: Annotated[int, Query(ge=1, le=1000, description="nodes per queue in this page")] = 100,
+) -> JSONResponse:
+    """The view model as JSON (the document of `airtasks status --json`, nodes paged per queue)."""
+    view = current_view(who.token, hours, queue)
+    return JSONResponse(
+        view.to_json(nodes_offset=offset, nodes_limit=limit), headers={"Cache-Control": "no-store"}
+    )
 
 
 class AirtasksPlugin(AirflowPlugin):

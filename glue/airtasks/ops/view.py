@@ -10,6 +10,10 @@ history (`airtasks.state.history`), and derives each node's state. It decides an
 Both build their clients with `airtasks.wiring.build_clients(..., read_only=True)`: the CLI with
 its own credentials, the plugin with the token of the user who opened the page. A missing
 credential then shows as a problem instead of failing the page.
+
+At scale (hundreds of nodes per queue) each queue carries its nodes counted per state
+(`node_counts`), the view can be built for some queues only (`queues=`, the API's `?queue=`), and
+its JSON pages the nodes of every queue (`nodes_offset`, `nodes_limit`).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from airtasks.state.memory import GroupMemory
 from airtasks.wiring import Clients
 
 NodeStatus = Literal["booting", "idle", "busy", "draining", "down", "unknown"]
+STATUSES: tuple[NodeStatus, ...] = ("busy", "idle", "booting", "draining", "down", "unknown")
 SwarmSource = Literal["live", "recorded", "none"]
 
 # The backends' lifecycle words (AWS LifecycleState, GCP instance status / current action, Swarm
@@ -160,6 +165,12 @@ class QueueView:
     series: tuple[Point, ...] = ()
     last_decision: HistoryEntry | None = None
 
+    @property
+    def node_counts(self) -> dict[str, int]:
+        """How many nodes are in each state (every state, in a fixed order; zeros included)."""
+        counts = Counter(n.status for n in self.nodes)
+        return {status: counts[status] for status in STATUSES}
+
 
 @dataclass(frozen=True)
 class SwarmNodeView:
@@ -217,7 +228,11 @@ class ClusterView:
         """How old the history may get while a scaler runs: a sample per minute, plus slack."""
         return 180.0 + 3 * self.interval_seconds
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, *, nodes_offset: int = 0, nodes_limit: int | None = None) -> dict[str, Any]:
+        """The view as JSON; each queue's `nodes` from `nodes_offset`, at most `nodes_limit` of them
+        (all when None), with `nodes_total` and `node_counts` for the whole group."""
+        end = None if nodes_limit is None else nodes_offset + nodes_limit
+
         def entry(e: HistoryEntry) -> dict[str, Any]:
             return {"queue": e.queue, **e.to_json()}
 
@@ -240,7 +255,10 @@ class ClusterView:
                 "want": q.want,
                 "failed": q.failed,
                 "reason": q.error,
-                "nodes": [node(n) for n in q.nodes],
+                "node_counts": q.node_counts,
+                "nodes_total": len(q.nodes),
+                "nodes_offset": nodes_offset,
+                "nodes": [node(n) for n in q.nodes[nodes_offset:end]],
                 "stray_hosts": list(q.stray_hosts),
                 "series": [asdict(p) for p in q.series],
                 "last_decision": entry(q.last_decision) if q.last_decision else None,
@@ -270,6 +288,10 @@ class ClusterView:
             },
             "problems": list(self.problems),
         }
+
+
+class UnknownQueue(ValueError):
+    """A queue asked for by name is not in the scaler config."""
 
 
 def empty_view(problem: str, now: float | None = None) -> ClusterView:
@@ -394,15 +416,23 @@ def build_view(
     now: float | None = None,
     window_seconds: float | None = None,
     problems: Sequence[str] = (),
+    queues: Sequence[str] | None = None,
 ) -> ClusterView:
-    """Read everything once and put it together. Never raises for a failed read: what could not
-    be read shows as failed (a queue) or as a problem (the cluster)."""
+    """Read everything once and put it together, for every queue or for `queues`. Never raises for
+    a failed read: what could not be read shows as failed (a queue) or as a problem (the cluster).
+    An unknown queue name raises UnknownQueue before anything is read."""
     now = clients.clock() if now is None else now
     issues = [*clients.problems, *problems]
+    unknown = [q for q in queues or () if q not in config.queues]
+    if unknown:
+        raise UnknownQueue(
+            f"no queue named {', '.join(unknown)} in the scaler config; "
+            f"its queues: {', '.join(config.queues)}"
+        )
 
     # Which node runs what comes from one read of the running task instances, below, rather
     # than a second one inside read_queues: at scale that read is the most pages.
-    reads = read_queues(config, clients, busy_for="none")
+    reads = read_queues(config, clients, busy_for="none", queues=None if queues is None else list(queues))
     names = [r.queue for r in reads]
 
     tasks: dict[str, dict[str, list[TaskRef]]] = {q: {} for q in names}
@@ -439,7 +469,7 @@ def build_view(
     swarm_view, swarm_nodes = _swarm(config, clients, history, reads, now)
     window = chart_window(config, history, names, now) if window_seconds is None else window_seconds
 
-    queues = tuple(
+    views = tuple(
         _queue_view(
             config,
             r,
@@ -465,7 +495,7 @@ def build_view(
         stabilization_seconds=config.stabilization_seconds,
         idle_seconds=config.idle_seconds,
         window_seconds=window,
-        queues=queues,
+        queues=views,
         decisions=tuple(decisions),
         swarm=swarm_view,
         history_store=store_name,
@@ -522,6 +552,7 @@ def _swarm(
 
 
 __all__ = [
+    "STATUSES",
     "ClusterView",
     "NodeStatus",
     "NodeView",
@@ -530,6 +561,7 @@ __all__ = [
     "SwarmNodeView",
     "SwarmView",
     "TaskRef",
+    "UnknownQueue",
     "build_view",
     "chart_window",
     "empty_view",
