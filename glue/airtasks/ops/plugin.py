@@ -150,6 +150,9 @@ def icon() -> Response:
 
 QueueParam = Annotated[list[str] | None, Query(description="only these queues (repeatable)")]
 OffsetParam = Annotated[int, Query(ge=0, description="each queue's nodes from this one on")]
+# Its default is airtasks.ops.view.NODES_PAGE, written out: this module imports no airtasks code
+# until a request comes (see the module docstring).
+LimitParam = Annotated[int, Query(ge=1, le=1000, description="nodes per queue in this page")]
 
 
 @app.get("/", response_class=HTMLResponse)
@@ -174,7 +177,9 @@ def api_view(
     hours: Annotated[float | None, Query(gt=0, le=168)] = None,
     queue: QueueParam = None,
     offset: OffsetParam = 0,
-    limit: Annotated[int, Query(ge=1, le=1000, description="nodes per queue in this page")] = 100,
+    limit: Annotated[
+        int, Query(ge=1, le=1000, description="nodes per queue in this page")
+    ] = 100,  # NODES_PAGE
 ) -> JSONResponse:
     """The view model as JSON (the document of `airtasks status --json`, nodes paged per queue)."""
     view = current_view(who.token, hours, queue)

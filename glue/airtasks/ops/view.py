@@ -22,7 +22,7 @@ import math
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
 from airtasks.backends import Instance
@@ -83,6 +83,8 @@ DOWN = frozenset(
     }
 )
 DECISIONS_SHOWN = 50
+NODES_PAGE = 100
+"""Nodes per queue in one page of the API (`?limit=`'s default)."""
 WINDOW_STEP = 900.0
 MIN_WINDOW = 120.0
 
@@ -130,6 +132,9 @@ class NodeView:
     @property
     def busy(self) -> bool | None:
         return None if self.running is None else self.running > 0
+
+
+NODE_FIELDS = tuple(f.name for f in fields(NodeView))
 
 
 @dataclass(frozen=True)
@@ -237,8 +242,14 @@ class ClusterView:
             return {"queue": e.queue, **e.to_json()}
 
         def node(n: NodeView) -> dict[str, Any]:
-            data = asdict(n)
-            data["tasks"] = [{**asdict(t), "label": t.label} for t in n.tasks]
+            # Field by field, not dataclasses.asdict: asdict deep-copies every value, and at 2,000
+            # nodes with their tasks that was a third of the API's time.
+            data = {f: getattr(n, f) for f in NODE_FIELDS}
+            data["tasks"] = [
+                {"dag_id": t.dag_id, "task_id": t.task_id, "run_id": t.run_id, "map_index": t.map_index}
+                | {"label": t.label}
+                for t in n.tasks
+            ]
             data["busy"] = n.busy
             return data
 
@@ -552,6 +563,7 @@ def _swarm(
 
 
 __all__ = [
+    "NODES_PAGE",
     "STATUSES",
     "ClusterView",
     "NodeStatus",

@@ -382,13 +382,10 @@ class Scaler:
 
 def _node_reports(r: QueueRead, obs: Observation) -> list[NodeReport]:
     """Each node of a queue's group as reported: busy only when a source could tell."""
+    states = {i.id: i.state for i in r.instances or []}
     return [
         NodeReport(
-            n.id,
-            None if r.busy is None else n.running,
-            n.cordoned,
-            next((i.state for i in r.instances or [] if i.id == n.id), ""),
-            n.launched_at,
+            n.id, None if r.busy is None else n.running, n.cordoned, states.get(n.id, ""), n.launched_at
         )
         for n in obs.nodes
     ]
