@@ -90,7 +90,7 @@ up: $(STAMP) ## bring Air-Tasks up locally (MODE=local|swarm|cluster, AIRFLOW_PO
 down: ## stop everything `make up` started and destroy what it applied
 	@if [ -x $(BIN)/python ]; then $(BIN)/python -m airtasks_dev down; else echo "nothing to stop (no .venv)"; fi
 
-bench: $(STAMP) ## simulator table, one scaling pass and reaction time on real services
+bench: $(STAMP) ## simulator table, one scaling pass and reaction time on real services, the scaler at scale
 	$(BIN)/python -m bench
 
 clean: down ## remove the venv and Terraform working files

@@ -9,7 +9,7 @@ import inspect
 import pytest
 
 
-@pytest.mark.parametrize("module", ["bench.pass_timing", "bench.reaction"])
+@pytest.mark.parametrize("module", ["bench.pass_timing", "bench.reaction", "bench.scale"])
 def test_real_parts_have_the_entry_make_bench_calls(module: str) -> None:
     run = getattr(importlib.import_module(module), "run", None)
     assert callable(run), f"{module} has no run()"
