@@ -11,7 +11,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from airtasks.backends import read_groups
+from airtasks.backends import read_groups, remove_instances
 from airtasks.backends.aws import AwsBackend
 from airtasks.errors import BackendError
 from tests.support.throttle import Throttle
@@ -142,3 +142,26 @@ def test_a_backend_without_read_many_is_read_group_by_group() -> None:
     found = read_groups(backend, ["a", "broken"])
     assert found["a"] == (2, backend.members["a"])
     assert str(found["broken"]) == "fake: describe broken: ServiceUnavailable"
+
+
+def test_removing_three_instances_lifts_their_protection_in_one_call(aws: None) -> None:
+    make_groups({"g": 4})
+    asg = boto3.client("autoscaling", region_name=REGION)
+    ids = sorted(i["InstanceId"] for i in asg.describe_auto_scaling_instances()["AutoScalingInstances"])
+    backend = AwsBackend(REGION)
+    calls = count_calls(backend)
+
+    outcome = remove_instances(backend, "g", ids[:3])
+
+    assert outcome == dict.fromkeys(ids[:3])
+    assert calls == Counter(
+        {
+            "autoscaling.SetInstanceProtection": 1,
+            "autoscaling.TerminateInstanceInAutoScalingGroup": 3,  # the API takes one instance
+            "autoscaling.DescribeLifecycleHooks": 1,
+        }
+    )
+    group = asg.describe_auto_scaling_groups(AutoScalingGroupNames=["g"])["AutoScalingGroups"][0]
+    assert group["DesiredCapacity"] == 1
+    # The one left keeps its protection: the group cannot pick it on its own.
+    assert [(i["InstanceId"], i["ProtectedFromScaleIn"]) for i in group["Instances"]] == [(ids[3], True)]

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from airtasks.backends.base import GroupBackend, GroupRead, Instance, read_group, read_groups
+from airtasks.backends.base import (
+    GroupBackend,
+    GroupRead,
+    Instance,
+    read_group,
+    read_groups,
+    remove_instances,
+)
 from airtasks.config import ScalerConfig
 
 
@@ -38,4 +45,13 @@ def make_backend(config: ScalerConfig) -> GroupBackend:
     return BACKENDS[config.backend](config)
 
 
-__all__ = ["BACKENDS", "GroupBackend", "GroupRead", "Instance", "make_backend", "read_group", "read_groups"]
+__all__ = [
+    "BACKENDS",
+    "GroupBackend",
+    "GroupRead",
+    "Instance",
+    "make_backend",
+    "read_group",
+    "read_groups",
+    "remove_instances",
+]

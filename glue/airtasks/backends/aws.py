@@ -39,6 +39,7 @@ COUNTED = frozenset({"Pending", "Pending:Wait", "Pending:Proceed", "InService"})
 # filter takes up to 200 values.
 GROUPS_PER_CALL = 100
 IDS_PER_CALL = 200
+PROTECT_PER_CALL = 50  # SetInstanceProtection's InstanceIds
 
 
 def _chunks(items: Sequence[str], size: int) -> Iterator[list[str]]:
@@ -236,32 +237,53 @@ class AwsBackend:
         except AWS_ERRORS as exc:
             raise self._fail(f"set desired capacity {size} of", group, exc) from None
 
-    def _protect(self, group: str, instance_id: str, protected: bool) -> None:
+    def _protect(self, group: str, instance_ids: list[str], protected: bool) -> None:
         self.autoscaling.set_instance_protection(
-            InstanceIds=[instance_id], AutoScalingGroupName=group, ProtectedFromScaleIn=protected
+            InstanceIds=instance_ids, AutoScalingGroupName=group, ProtectedFromScaleIn=protected
         )
 
     def remove(self, group: str, instance_id: str) -> None:
-        try:
-            self._protect(group, instance_id, False)
-        except AWS_ERRORS as exc:
-            raise self._fail(f"lift scale-in protection of {instance_id} in", group, exc) from None
-        try:
-            self.autoscaling.terminate_instance_in_auto_scaling_group(
-                InstanceId=instance_id, ShouldDecrementDesiredCapacity=True
-            )
-        except AWS_ERRORS as exc:
-            # Put the protection back, so the group cannot pick this instance on its own later.
-            with contextlib.suppress(*AWS_ERRORS):
-                self._protect(group, instance_id, True)
-            raise self._fail(f"terminate {instance_id} in", group, exc) from None
-        self._launched.pop(instance_id, None)
-        self._complete_termination_hooks(group, instance_id)
+        failed = self.remove_many(group, [instance_id])[instance_id]
+        if failed is not None:
+            raise failed
 
-    def _complete_termination_hooks(self, group: str, instance_id: str) -> None:
-        """The scaler drained the node already: let a termination lifecycle hook go on at once
-        instead of holding the instance in Terminating:Wait until its heartbeat times out.
-        Best effort: the instance is already on its way out either way."""
+    def remove_many(self, group: str, instance_ids: Sequence[str]) -> dict[str, BackendError | None]:
+        """Terminate exactly these instances of `group`, shrinking it by one each: their scale-in
+        protection lifted in one call per 50 (the API's limit), each terminated on its own (the API
+        takes one), the group's lifecycle hooks read once. None for each removed instance."""
+        out: dict[str, BackendError | None] = {}
+        lifted: list[str] = []
+        for chunk in _chunks(list(dict.fromkeys(instance_ids)), PROTECT_PER_CALL):
+            try:
+                self._protect(group, chunk, False)
+            except AWS_ERRORS as exc:
+                out.update({i: self._fail(f"lift scale-in protection of {i} in", group, exc) for i in chunk})
+                continue
+            lifted.extend(chunk)
+        removed: list[str] = []
+        for instance_id in lifted:
+            try:
+                self.autoscaling.terminate_instance_in_auto_scaling_group(
+                    InstanceId=instance_id, ShouldDecrementDesiredCapacity=True
+                )
+            except AWS_ERRORS as exc:
+                # Put the protection back, so the group cannot pick this instance on its own later.
+                with contextlib.suppress(*AWS_ERRORS):
+                    self._protect(group, [instance_id], True)
+                out[instance_id] = self._fail(f"terminate {instance_id} in", group, exc)
+                continue
+            self._launched.pop(instance_id, None)
+            out[instance_id] = None
+            removed.append(instance_id)
+        self._complete_termination_hooks(group, removed)
+        return out
+
+    def _complete_termination_hooks(self, group: str, instance_ids: list[str]) -> None:
+        """The scaler drained the nodes already: let a termination lifecycle hook go on at once
+        instead of holding each instance in Terminating:Wait until its heartbeat times out.
+        Best effort: the instances are already on their way out either way."""
+        if not instance_ids:
+            return
         try:
             hooks = self.autoscaling.describe_lifecycle_hooks(AutoScalingGroupName=group).get(
                 "LifecycleHooks", []
@@ -271,13 +293,14 @@ class AwsBackend:
         for hook in hooks:
             if hook.get("LifecycleTransition") != "autoscaling:EC2_INSTANCE_TERMINATING":
                 continue
-            with contextlib.suppress(*AWS_ERRORS):
-                self.autoscaling.complete_lifecycle_action(
-                    LifecycleHookName=hook["LifecycleHookName"],
-                    AutoScalingGroupName=group,
-                    InstanceId=instance_id,
-                    LifecycleActionResult="CONTINUE",
-                )
+            for instance_id in instance_ids:
+                with contextlib.suppress(*AWS_ERRORS):
+                    self.autoscaling.complete_lifecycle_action(
+                        LifecycleHookName=hook["LifecycleHookName"],
+                        AutoScalingGroupName=group,
+                        InstanceId=instance_id,
+                        LifecycleActionResult="CONTINUE",
+                    )
 
 
 __all__ = ["AwsBackend"]

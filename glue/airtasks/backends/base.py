@@ -8,6 +8,7 @@ shrinks the group by one. Backends raise `BackendError` naming the backend, the 
 A pass reads every group at once through `read_groups`: a backend that can read many groups in a
 few calls offers `read_many` (AWS: one batched describe for all groups, docs/design.md "At
 scale"); the others are read one group at a time, so a backend needs only the four methods.
+Likewise `remove_instances` terminates a group's victims with `remove_many` where offered.
 """
 
 from __future__ import annotations
@@ -82,4 +83,23 @@ def read_groups(backend: GroupBackend, groups: Sequence[str]) -> dict[str, Group
     return out
 
 
-__all__ = ["GroupBackend", "GroupRead", "Instance", "read_group", "read_groups"]
+def remove_instances(
+    backend: GroupBackend, group: str, instance_ids: Sequence[str]
+) -> dict[str, BackendError | None]:
+    """Terminate exactly these instances, the group shrinking by one each: in bulk where the backend
+    offers it (`remove_many`), else one `remove` each. Per instance: None when removed, else why not."""
+    many = getattr(backend, "remove_many", None)
+    if callable(many):
+        return dict(many(group, list(instance_ids)))
+    out: dict[str, BackendError | None] = {}
+    for instance_id in instance_ids:
+        try:
+            backend.remove(group, instance_id)
+        except BackendError as exc:
+            out[instance_id] = exc
+        else:
+            out[instance_id] = None
+    return out
+
+
+__all__ = ["GroupBackend", "GroupRead", "Instance", "read_group", "read_groups", "remove_instances"]

@@ -10,7 +10,8 @@ The policy is `airtasks.decide.decide` (pure); this module does the I/O around i
    this scaler cordoned), kept in a `MemoryStore`.
 3. act: uncordon / cordon (Celery cancel_consumer), grow at once; to remove an idle node: cordon
    it, re-check it is still idle (Airflow + the worker's own active/reserved list), drain it in
-   the Swarm, then terminate exactly that instance (the group shrinks by one).
+   the Swarm, then terminate exactly that instance (the group shrinks by one; a group's victims in
+   one bulk call where the backend allows).
 4. Swarm hygiene: copy engine labels to node labels, remove Down nodes whose instance is gone.
 5. one log line per queue and a structured report; the decisions go to the history ring
    (`airtasks.state.history`) that the operations view reads.
@@ -23,6 +24,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 
+from airtasks.backends import remove_instances
 from airtasks.config import ScalerConfig
 from airtasks.control.docker_swarm import SwarmNode
 from airtasks.decide import Decision, NodeState, Observation, decide
@@ -299,10 +301,12 @@ class Scaler:
                             notes.append(f"{node_id}: Swarm tasks still stopping after {wait:.0f}s")
                 except ControlError as exc:
                     notes.append(f"{node_id}: drain failed ({exc}); terminating anyway, it runs no task")
-            try:
-                self.clients.backend.remove(r.group, node_id)
-            except BackendError as exc:
-                notes.append(f"kept {node_id}: {exc}")
+        # All of them at once: a backend that can terminate in bulk (aws) makes fewer calls.
+        outcome = remove_instances(self.clients.backend, r.group, ready) if ready else {}
+        for node_id in ready:
+            failed = outcome.get(node_id)
+            if failed is not None:
+                notes.append(f"kept {node_id}: {failed}")
                 report.failed = True
                 continue
             report.removed.append(node_id)
