@@ -165,3 +165,24 @@ def test_removing_three_instances_lifts_their_protection_in_one_call(aws: None) 
     assert group["DesiredCapacity"] == 1
     # The one left keeps its protection: the group cannot pick it on its own.
     assert [(i["InstanceId"], i["ProtectedFromScaleIn"]) for i in group["Instances"]] == [(ids[3], True)]
+
+
+def test_a_group_whose_launch_times_are_throttled_fails_alone(aws: None) -> None:
+    make_groups({"a": 2, "b": 2})
+    asg = boto3.client("autoscaling", region_name=REGION)
+    found = asg.describe_auto_scaling_groups(AutoScalingGroupNames=["b"])["AutoScalingGroups"][0]
+    backend = AwsBackend(REGION)
+    throttled = Throttle(found["Instances"][0]["InstanceId"], "ec2").attach(backend.ec2, backend._once("ec2"))
+    calls = count_calls(backend)
+
+    read = read_groups(backend, ["a", "b"])
+
+    assert (
+        str(read["b"])
+        == "aws: describe instances of b (us-east-1): RequestLimitExceeded: Request limit exceeded."
+    )
+    assert not isinstance(read["a"], BackendError)
+    assert [i.launched_at > 0 for i in read["a"][1]] == [True, True]
+    # One batch for both groups (3 tries), then each group alone, once.
+    assert calls["ec2.DescribeInstances"] == 3
+    assert throttled.refused == 3 + 1
