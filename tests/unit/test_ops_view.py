@@ -22,7 +22,7 @@ from airtasks.config import ScalerConfig, parse_config
 from airtasks.control.docker_swarm import SwarmNode
 from airtasks.decide import QueueMemory
 from airtasks.errors import ControlError
-from airtasks.ops.page import NODE_ROWS, render_content, render_page
+from airtasks.ops.page import NODE_ROWS, PREVIEW_ROWS, render_content, render_page
 from airtasks.ops.view import ClusterView, UnknownQueue, build_view, chart_window, empty_view
 from airtasks.scaling.scaler import Scaler
 from airtasks.sources.airflow import RunningTask
@@ -389,22 +389,25 @@ def test_the_view_of_one_queue_reads_only_that_queue() -> None:
 
 
 def test_the_page_at_2000_nodes_summarises_and_pages_them() -> None:
-    view = build_view(config(), big_world().clients())
-    html = render_page(view)
+    w = big_world()
+    html = render_page(build_view(config(), w.clients()))
     card = html[html.index('id="queue-default"') : html.index('id="queue-gpu"')]
     assert '<span class="badge s-busy" data-status="busy" data-count="667">busy 667</span>' in card
     assert '<span class="badge s-idle" data-status="idle" data-count="1333">idle 1333</span>' in card
-    # Closed until asked for, one page of nodes, and a link to the next.
+    # Among several queues: closed until asked for, a few nodes, and a link to the queue's own page.
     assert '<details class="nodes" id="nodes-default"><summary>Nodes (2000)</summary>' in card
-    assert card.count('class="node"') == NODE_ROWS
-    assert 'href="?queue=default&amp;offset=200">next 200</a>' in card
+    assert card.count('class="node"') == PREVIEW_ROWS
+    assert 'the first 20 of 2000: <a class="all" href="?queue=default">all nodes of default</a>' in card
     # The small group shows its node table open.
     assert '<details class="nodes" id="nodes-gpu" open>' in html
 
-    last = render_page(view, nodes_offset=1800)
-    card = last[last.index('id="queue-default"') : last.index('id="queue-gpu"')]
-    assert 'data-node="i-01999"' in card
-    assert 'data-node="i-01799"' not in card
-    assert "nodes 1801-2000 of 2000" in card
-    assert 'href="?queue=default&amp;offset=1600">previous 200</a>' in card
-    assert "next 200" not in card
+    alone = build_view(config(), w.clients(), queues=["default"])
+    first = render_page(alone)
+    assert first.count('class="node"') == NODE_ROWS
+    assert 'href="?queue=default&amp;offset=200">next 200</a>' in first
+    last = render_page(alone, nodes_offset=1800)
+    assert 'data-node="i-01999"' in last
+    assert 'data-node="i-01799"' not in last
+    assert "nodes 1801-2000 of 2000" in last
+    assert 'href="?queue=default&amp;offset=1600">previous 200</a>' in last
+    assert "next 200" not in last

@@ -4,8 +4,10 @@ Nothing is fetched from anywhere else (no CDN, no web font, no chart library): t
 response; a few lines of inline script re-fetch the same URL every 10 s (header
 `X-Airtasks-Fragment: 1` asks for the content only) and swap it in, keeping open what was open.
 
-At scale each queue shows its nodes counted per state; the node table opens on a click (open at
-once for a small group) and lists `NODE_ROWS` nodes a page, with links to the next and previous.
+At scale each queue shows its nodes counted per state, and its node table opens on a click (open
+at once for a small group). With many queues a table shows the first `PREVIEW_ROWS` nodes and links
+to the queue's own page (`?queue=`), which lists `NODE_ROWS` nodes a page: a page of all queues
+stays small however many nodes there are.
 """
 
 from __future__ import annotations
@@ -22,9 +24,9 @@ from airtasks.state.history import HistoryEntry
 Section = Literal["all", "nodes"]
 REFRESH_SECONDS = 10
 NODE_ROWS = 200
-"""Nodes per page of a queue's node table."""
-OPEN_UP_TO = 20
-"""A queue with at most this many nodes shows its node table open."""
+"""Nodes per page of a queue's node table, on the queue's own page."""
+PREVIEW_ROWS = 20
+"""Nodes a queue lists on a page of several queues; a group this small shows its table open."""
 
 CSS = """
 :root { color-scheme: light dark; --fg:#1a202c; --muted:#5a6474; --line:#d5dae1; --bg:#fff; --card:#f7f9fb;
@@ -241,10 +243,17 @@ def _node_counts(q: QueueView) -> str:
     return f'<p class="node-counts">{len(q.nodes)} node(s): {badges}</p>'
 
 
-def _pager(q: QueueView, offset: int) -> str:
-    """Links to the previous and next page of a queue's nodes (this queue alone)."""
-    if len(q.nodes) <= NODE_ROWS and offset == 0:
+def _pager(q: QueueView, offset: int, rows: int) -> str:
+    """Where these nodes are in the group; links to the previous and next page (this queue alone),
+    or, on a page of several queues, to the queue's own page."""
+    if len(q.nodes) <= rows and offset == 0:
         return ""
+    if rows == PREVIEW_ROWS:
+        own = urlencode({"queue": q.queue})
+        return (
+            f'<p class="pager muted">the first {rows} of {len(q.nodes)}: '
+            f'<a class="all" href="?{_e(own)}">all nodes of {_e(q.queue)}</a></p>'
+        )
     shown = q.nodes[offset : offset + NODE_ROWS]
     first, last = (offset + 1, offset + len(shown)) if shown else (0, 0)
     links = [f"nodes {first}-{last} of {len(q.nodes)}"]
@@ -257,11 +266,11 @@ def _pager(q: QueueView, offset: int) -> str:
     return f'<p class="pager muted">{" &middot; ".join(links)}</p>'
 
 
-def _nodes_table(q: QueueView, now: float, offset: int = 0) -> str:
+def _nodes_table(q: QueueView, now: float, offset: int, count: int) -> str:
     if not q.nodes:
         return '<p class="muted">No nodes in the group.</p>'
     rows = []
-    for n in q.nodes[offset : offset + NODE_ROWS]:
+    for n in q.nodes[offset : offset + count]:
         running = f" {n.running}" if n.running and n.status in {"busy", "draining"} else ""
         swarm = "-" if n.swarm_state is None else f"{n.swarm_state}, {n.swarm_availability or '-'}"
         times = f"up {_ago(now - n.launched_at)}" if n.launched_at else ""
@@ -321,10 +330,12 @@ def _queue_card(q: QueueView, view: ClusterView, with_chart: bool, offset: int =
     if with_chart:
         parts.append(chart(q, view.generated_at, view.window_seconds or 3600.0))
     parts.append(_node_counts(q))
-    is_open = " open" if len(q.nodes) <= OPEN_UP_TO or offset > 0 else ""
+    alone = len(view.queues) == 1
+    rows, offset = (NODE_ROWS, offset) if alone else (PREVIEW_ROWS, 0)
+    is_open = " open" if alone or len(q.nodes) <= PREVIEW_ROWS else ""
     parts.append(
         f'<details class="nodes" id="nodes-{_e(q.queue)}"{is_open}><summary>Nodes ({len(q.nodes)})</summary>'
-        f"{_pager(q, offset)}{_nodes_table(q, view.generated_at, offset)}</details></section>"
+        f"{_pager(q, offset, rows)}{_nodes_table(q, view.generated_at, offset, rows)}</details></section>"
     )
     return "".join(parts)
 
