@@ -45,6 +45,7 @@ import httpx
 
 from airtasks.backends.aws import AwsBackend
 from airtasks.config import Credentials, ScalerConfig, parse_config
+from airtasks.ops.page import render_page
 from airtasks.ops.view import NODES_PAGE, build_view
 from airtasks.scaling.scaler import Scaler
 from airtasks.sources.airflow import AirflowSource
@@ -341,6 +342,21 @@ def _views(world: World, config: ScalerConfig, queue: str | None) -> float:
     return round(percentile(samples, 50), 3)
 
 
+def _page(world: World, config: ScalerConfig) -> dict[str, Any]:
+    """The cluster page itself (`/airtasks/`, all queues): its time to render and its size."""
+    view = build_view(config, world.clients())
+    samples, html = [], ""
+    for _ in range(VIEWS):
+        started = time.perf_counter()
+        html = render_page(view)
+        samples.append(time.perf_counter() - started)
+    return {
+        "render_p50_s": round(percentile(samples, 50), 3),
+        "html_bytes": len(html.encode()),
+        "node_rows": html.count('class="node"'),
+    }
+
+
 def _throttled(world: World, queues: list[str], groups: list[str], passes: int) -> dict[str, Any]:
     """Saturated load, room for one more node per group, one group throttled."""
     config = _config(queues, 5, PER_GROUP + 1)
@@ -397,6 +413,7 @@ def scale(passes: int = PASSES) -> dict[str, Any]:
         saturated = _passes(world, _config(queues, 5, PER_GROUP), passes)
         view_all = _views(world, surplus_config, None)
         view_one = _views(world, surplus_config, queues[0])
+        page = _page(world, surplus_config)
         throttled = _throttled(world, queues, groups, 5)
 
     instances = sum(len(ids) for ids in members.values())
@@ -417,6 +434,7 @@ def scale(passes: int = PASSES) -> dict[str, Any]:
         "pass_scaler_own_s_p50": surplus["scaler_own_s_p50"],
         "view_p50_s": view_all,
         "view_queue_p50_s": view_one,
+        "page": page,
         "describe_calls_per_pass": surplus["describe_calls_per_pass"],
         "aws_calls_per_pass": surplus["aws_calls_per_pass"],
         "airflow_calls_per_pass": surplus["airflow_calls_per_pass"],
