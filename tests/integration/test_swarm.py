@@ -113,14 +113,17 @@ def test_pass_drains_before_terminate_then_removes_the_down_node(
     airflow = FakeAirflow(on_hosts={"beta": Counter({busy: 1})})
     backend = AwsBackend("us-east-1")
     availability_at_terminate: dict[str, str] = {}
-    real_remove = backend.remove
 
-    def remove(group_name: str, instance_id: str) -> None:
+    def at_terminate(params: dict[str, Any], **_: Any) -> None:
+        """The node's Swarm availability when the scaler asks AWS to terminate its instance."""
+        instance_id = params["InstanceId"]
         node = next(n for n in manager.nodes.list() if n.attrs["Description"]["Hostname"] == instance_id)
         availability_at_terminate[instance_id] = node.attrs["Spec"]["Availability"]
-        real_remove(group_name, instance_id)
 
-    backend.remove = remove  # type: ignore[method-assign]
+    # Seen on the AWS call itself, whichever backend method the scaler removes through.
+    backend.autoscaling.meta.events.register(
+        "provide-client-params.auto-scaling.TerminateInstanceInAutoScalingGroup", at_terminate
+    )
     scaler = Scaler(config, Clients(backend, airflow=airflow, swarm=SwarmManager(SOCKET)))
     with extra_dockerd(idle, "127.0.0.3", {"airtasks.role": "worker", "airtasks.queue": "beta"}) as node:
         nid = join(node, manager)
