@@ -383,7 +383,8 @@ def test_the_view_of_one_queue_reads_only_that_queue() -> None:
     assert [q.queue for q in view.queues] == ["gpu"]
     assert [n.id for n in view.queues[0].nodes] == ["i-gpu"]
     with pytest.raises(
-        UnknownQueue, match=r"^no queue named cpu in the scaler config; its queues: default, gpu$"
+        UnknownQueue,
+        match=r"^no queue named cpu in the scaler config; ask for one of its queues: default, gpu$",
     ):
         build_view(config(), w.clients(), queues=["cpu"])
 

@@ -438,7 +438,7 @@ def build_view(
     if unknown:
         raise UnknownQueue(
             f"no queue named {', '.join(unknown)} in the scaler config; "
-            f"its queues: {', '.join(config.queues)}"
+            f"ask for one of its queues: {', '.join(config.queues)}"
         )
 
     # Which node runs what comes from one read of the running task instances, below, rather
