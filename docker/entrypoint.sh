@@ -57,7 +57,9 @@ cmd="${1:-}"
 case "$cmd" in
   init)
     log "migrating the metadata database"
-    exec airflow db migrate
+    airflow db migrate
+    # Each sized queue's pool (AIRTASKS_QUEUE_POOLS), created or resized: see airtasks.pools.
+    exec python -m airtasks.pools
     ;;
   api-server)
     shift; exec airflow api-server --proxy-headers --port 8080 "$@" ;;

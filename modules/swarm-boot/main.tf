@@ -41,7 +41,7 @@ locals {
         AIRTASKS_STACK_IMAGE       = var.stack == null ? "" : var.stack.image
         AIRTASKS_STACK_NAME        = var.stack == null ? "" : var.stack.name
         # deploy_stack (templates/manager.sh): what the stack is rendered and deployed with.
-        AIRTASKS_STACK_QUEUES         = var.stack == null ? "" : join(" ", [for q in sort(keys(var.stack.queues)) : "${q}:${var.stack.queues[q]}"])
+        AIRTASKS_STACK_QUEUES         = var.stack == null ? "" : join(" ", [for q in sort(keys(var.stack.queues)) : join(":", compact(["${q}", "${var.stack.queues[q]}", try("${var.stack.queue_max_nodes[q]}", "")]))])
         AIRTASKS_STACK_SCALER_CONFIG  = try(coalesce(var.stack.scaler_config, ""), "")
         AIRTASKS_STACK_POSTGRES_IMAGE = try(coalesce(var.stack.postgres_image, ""), "")
         AIRTASKS_STACK_RABBITMQ_IMAGE = try(coalesce(var.stack.rabbitmq_image, ""), "")

@@ -171,11 +171,12 @@ variable "docker_install" {
 }
 
 variable "stack" {
-  description = "Manager only: the Air-Tasks stack to deploy once the Swarm is up. `image`: the Air-Tasks image (its `airtasks` CLI renders the stack and creates the secrets); `queues`: worker queue => Celery slots per node (`{}` = the image's default, `default:4`); `scaler_config`: JSON given to the scaler on the manager (env `AIRTASKS_CONFIG` of `worker-manager`; the `scaler_config` output of an env); `postgres_image`, `rabbitmq_image`, `proxy_image`: instead of the official images; `compose_override`: a compose file (YAML text) deployed on top of the stack; `tls_hostnames`: names for the self-signed certificate besides the node's address; `task_logs`: where Airflow writes task logs (`s3://bucket/prefix` or `gs://bucket/prefix`; null = on the nodes). `null` = do not deploy."
+  description = "Manager only: the Air-Tasks stack to deploy once the Swarm is up. `image`: the Air-Tasks image (its `airtasks` CLI renders the stack and creates the secrets); `queues`: worker queue => Celery slots per node (`{}` = the image's default, `default:4`); `queue_max_nodes`: worker queue => its group's maximum size, which sizes the queue's Airflow pool and Airflow's concurrency limits (give it for every queue or for none); `scaler_config`: JSON given to the scaler on the manager (env `AIRTASKS_CONFIG` of `worker-manager`; the `scaler_config` output of an env); `postgres_image`, `rabbitmq_image`, `proxy_image`: instead of the official images; `compose_override`: a compose file (YAML text) deployed on top of the stack; `tls_hostnames`: names for the self-signed certificate besides the node's address; `task_logs`: where Airflow writes task logs (`s3://bucket/prefix` or `gs://bucket/prefix`; null = on the nodes). `null` = do not deploy."
   type = object({
     image            = string
     name             = optional(string, "airtasks")
     queues           = optional(map(number), {})
+    queue_max_nodes  = optional(map(number), {})
     scaler_config    = optional(string)
     postgres_image   = optional(string)
     rabbitmq_image   = optional(string)
@@ -205,6 +206,15 @@ variable "stack" {
       can(regex("^[a-z]([a-z0-9-]{0,29}[a-z0-9])?$", q)) && q != "manager" && slots >= 1 && slots <= 256 && floor(slots) == slots
     ])
     error_message = "stack.queues must map queue names (^[a-z]([a-z0-9-]{0,29}[a-z0-9])?$, not \"manager\") to whole slot counts 1-256, e.g. { default = 4 }."
+  }
+
+  validation {
+    condition = var.stack == null ? true : length(var.stack.queue_max_nodes) == 0 || (
+      length(setsubtract(keys(var.stack.queues), keys(var.stack.queue_max_nodes))) == 0 &&
+      length(setsubtract(keys(var.stack.queue_max_nodes), keys(var.stack.queues))) == 0 &&
+      alltrue([for n in values(var.stack.queue_max_nodes) : n >= 0 && n <= 10000 && floor(n) == n])
+    )
+    error_message = "stack.queue_max_nodes must give every queue of stack.queues, and only those, a whole maximum size from 0 to 10000 (e.g. { default = 10 }), or be {}."
   }
 
   validation {

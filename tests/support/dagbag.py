@@ -2,7 +2,7 @@
 
 Run as `python -m tests.support.dagbag DAGS_DIR`: prints one JSON object with the import errors,
 the warnings raised while parsing, the metadata-DB queries and connection/variable lookups made at
-parse time, and per DAG its ids, params, tags, schedule and task queues.
+parse time, and per DAG its ids, params, tags, schedule and task queues and pools.
 """
 
 from __future__ import annotations
@@ -58,7 +58,9 @@ def probe(dags_dir: str) -> dict[str, Any]:
             "schedule": str(getattr(dag.timetable, "summary", None) or type(dag.timetable).__name__),
             "start_date_tz": str(dag.start_date.tzinfo) if dag.start_date else None,
             "params": {k: {"default": p.value, "schema": p.schema} for k, p in dag.params.items()},
-            "tasks": {t.task_id: {"queue": t.queue, "type": type(t).__name__} for t in dag.tasks},
+            "tasks": {
+                t.task_id: {"queue": t.queue, "pool": t.pool, "type": type(t).__name__} for t in dag.tasks
+            },
         }
     return {
         "import_errors": {str(k): str(v) for k, v in bag.import_errors.items()},

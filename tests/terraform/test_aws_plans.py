@@ -263,7 +263,7 @@ def test_cluster_hands_the_managers_the_stack_with_queues_and_scaler_config(terr
     assert "AIRTASKS_STACK_IMAGE='ghcr.io/acme/airtasks:1.0'" in script
     assert "AIRTASKS_STACK_NAME='airtasks'" in script
     assert "AIRTASKS_STACK_TLS_HOSTNAMES='airflow.example.com'" in script
-    assert "AIRTASKS_STACK_QUEUES='default:4 heavy:8'" in script
+    assert "AIRTASKS_STACK_QUEUES='default:4:10 heavy:8:5'" in script
     (config,) = re.findall(r"^AIRTASKS_STACK_SCALER_CONFIG='(.*)'$", script, re.M)
     assert json.loads(config) == plan.output("scaler_config")
 

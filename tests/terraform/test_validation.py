@@ -65,6 +65,18 @@ CASES = [
     (
         "modules/swarm-boot",
         HERE / "swarm-boot" / "manager-gcp.tfvars",
+        {
+            "stack": {
+                "image": "ghcr.io/acme/airtasks:0.1.0",
+                "queues": {"a": 4, "b": 2},
+                "queue_max_nodes": {"a": 3},
+            }
+        },
+        ["stack.queue_max_nodes must give every queue", "or be {}"],
+    ),
+    (
+        "modules/swarm-boot",
+        HERE / "swarm-boot" / "manager-gcp.tfvars",
         {"role": "worker"},
         ["queue is required", 'role = "worker"'],
     ),

@@ -16,16 +16,16 @@ DAGS = REPO / "dags"
 EXAMPLES = {"example_interleaved", "example_multi_trigger", "example_trigger_target", "example_docker"}
 
 
-@pytest.fixture(scope="module")
-def parsed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    home = tmp_path_factory.mktemp("airflow_home")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+def parse(home: Path, **extra: str) -> dict[str, Any]:
+    """What tests.support.dagbag prints for dags/, in a clean Airflow (and these variables)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "AIRTASKS_"))}
     env.update(
         AIRFLOW_HOME=str(home),
         AIRFLOW__CORE__DAGS_FOLDER=str(DAGS),
         AIRFLOW__CORE__LOAD_EXAMPLES="False",
         AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{home}/airflow.db",
         PYTHONPATH=os.pathsep.join([str(REPO), str(REPO / "glue")]),
+        **extra,
     )
     out = subprocess.run(
         [sys.executable, "-m", "tests.support.dagbag", str(DAGS)],
@@ -38,6 +38,11 @@ def parsed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     )
     assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="module")
+def parsed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    return parse(tmp_path_factory.mktemp("airflow_home"))
 
 
 def test_no_import_errors(parsed: dict[str, Any]) -> None:
@@ -101,3 +106,18 @@ def test_multi_trigger_maps_over_trigger_operator(parsed: dict[str, Any]) -> Non
 def test_docker_example_uses_the_docker_provider(parsed: dict[str, Any]) -> None:
     tasks = parsed["dags"]["example_docker"]["tasks"]
     assert tasks["count_words"]["type"] == "DockerOperator"
+
+
+def test_queue_pools_come_from_the_installed_cluster_policy(
+    parsed: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """With the stack's AIRTASKS_QUEUE_POOLS, Airflow's own parsing (the `airflow.policy` entry point
+    of the installed package) puts each task of a sized queue into its queue's pool; the manager
+    queue, and every task without the variable, stay in Airflow's default pool."""
+    pooled = parse(tmp_path_factory.mktemp("airflow_home"), AIRTASKS_QUEUE_POOLS="default=6")
+    tasks = pooled["dags"]["example_interleaved"]["tasks"]
+    assert {t["queue"]: t["pool"] for t in tasks.values()} == {
+        "default": "airtasks-default",
+        "manager": "default_pool",
+    }
+    assert {t["pool"] for t in parsed["dags"]["example_interleaved"]["tasks"].values()} == {"default_pool"}

@@ -243,3 +243,30 @@ def test_task_logs_off_by_default_and_on_for_every_airflow_service() -> None:
 def test_task_logs_location_is_checked(url: str, region: str | None, words: str) -> None:
     with pytest.raises(StackError, match=re.escape(words)):
         TaskLogs.parse(url, region)
+
+
+def test_queue_sizes_set_airflow_limits_and_pools_on_every_airflow_service() -> None:
+    """With each group's maximum size, Airflow may run what the cluster can run at its largest
+    (parallelism 32 and 16 per DAG run would cap a big cluster), and each queue gets a pool of its
+    group's slots; without sizes (the shipped stack) Airflow's defaults stay."""
+    off = load(render_stack())["services"]
+    assert not any("AIRTASKS_QUEUE_POOLS" in s.get("environment", {}) for s in off.values())
+    services = load(render_stack([QueueSpec("default", 4, 10), QueueSpec("heavy", 8, 5)], manager_slots=2))[
+        "services"
+    ]
+    airflow = {n: s for n, s in services.items() if n.startswith(("airflow-", "worker-"))}
+    for name, service in airflow.items():
+        env = service["environment"]
+        # 10 x 4 + 5 x 8, plus the manager queue's 2 slots on each of up to 5 managers
+        assert env["AIRFLOW__CORE__PARALLELISM"] == "90", name
+        assert env["AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG"] == "90", name
+        assert env["AIRTASKS_QUEUE_POOLS"] == "default=40 heavy=40", name
+
+
+def test_queue_sizes_are_given_for_every_queue_or_none() -> None:
+    assert QueueSpec.parse("gpu:1:0") == QueueSpec("gpu", 1, 0)
+    assert QueueSpec.parse("gpu:1") == QueueSpec("gpu", 1, None)
+    with pytest.raises(StackError, match="MAX_NODES must be a whole number from 0 to 10000"):
+        QueueSpec.parse("gpu:1:10001")
+    with pytest.raises(StackError, match=r"for every queue or for none.*none for: gpu"):
+        render_stack([QueueSpec("default", 4, 10), QueueSpec("gpu", 1)])

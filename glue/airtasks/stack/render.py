@@ -19,6 +19,7 @@ from pathlib import Path
 import click
 
 from airtasks.errors import AirtasksError
+from airtasks.pools import POOLS_ENV, format_pools
 
 QUEUE_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 MANAGER_QUEUE = "manager"
@@ -40,15 +41,21 @@ class StackError(AirtasksError):
     """A stack rendering input is wrong."""
 
 
+MAX_NODES = 10000
+
+
 @dataclass(frozen=True)
 class QueueSpec:
     name: str
     slots: int
+    max_nodes: int | None = None
+    """The group's maximum size; sets the queue's pool and Airflow's limits (see airtasks.pools)."""
 
     @classmethod
     def parse(cls, text: str) -> QueueSpec:
-        """`NAME:SLOTS` (slots = Celery concurrency per node), e.g. `default:4`."""
-        name, sep, slots = text.partition(":")
+        """`NAME:SLOTS[:MAX_NODES]` (slots = Celery concurrency per node), e.g. `default:4:10`."""
+        name, sep, rest = text.partition(":")
+        slots, _, max_nodes = rest.partition(":")
         if not QUEUE_RE.fullmatch(name):
             raise StackError(
                 f"queue name {name!r} must match {QUEUE_RE.pattern} (lowercase, digits, '-'; e.g. 'gpu')"
@@ -57,7 +64,45 @@ class QueueSpec:
             raise StackError("queue 'manager' is reserved: the manager's worker always serves it")
         if not sep or not slots.isdigit() or not 1 <= int(slots) <= 256:
             raise StackError(f"queue {text!r}: give NAME:SLOTS with 1 <= SLOTS <= 256, e.g. {name}:4")
-        return cls(name, int(slots))
+        if max_nodes and (not max_nodes.isdigit() or int(max_nodes) > MAX_NODES):
+            raise StackError(
+                f"queue {text!r}: MAX_NODES must be a whole number from 0 to {MAX_NODES} "
+                f"(the group's max_size), e.g. {name}:{slots}:10"
+            )
+        return cls(name, int(slots), int(max_nodes) if max_nodes else None)
+
+    @property
+    def capacity(self) -> int | None:
+        """Tasks the queue's group runs at once at its maximum size."""
+        return None if self.max_nodes is None else self.max_nodes * self.slots
+
+
+# The manager queue's share of Airflow's limits: its worker's slots on each of up to 5 managers.
+MANAGER_HEADROOM_MANAGERS = 5
+
+
+def concurrency_env(specs: Sequence[QueueSpec], manager_slots: int) -> dict[str, str]:
+    """Airflow's limits from the queues' sizes (nothing when a queue's size is not given).
+
+    Airflow runs at most `[core] parallelism` tasks per scheduler (default 32) and
+    `max_active_tasks_per_dag` per DAG run (default 16): a cluster of hundreds of slots would never
+    fill. Both become what the cluster can run at its maximum size, plus the manager queue's share;
+    a DAG can still set its own `max_active_tasks`. Each queue gets its pool (airtasks.pools)."""
+    capacities = [q.capacity for q in specs]
+    if any(c is None for c in capacities):
+        if any(c is not None for c in capacities):
+            missing = ", ".join(q.name for q in specs if q.max_nodes is None)
+            raise StackError(
+                f"give MAX_NODES for every queue or for none (NAME:SLOTS:MAX_NODES); none for: {missing}"
+            )
+        return {}
+    total = sum(c for c in capacities if c is not None) + manager_slots * MANAGER_HEADROOM_MANAGERS
+    pools = format_pools({q.name: q.capacity for q in specs if q.capacity is not None})
+    return {
+        "AIRFLOW__CORE__PARALLELISM": f'"{total}"',
+        "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": f'"{total}"',
+        POOLS_ENV: f'"{pools}"',
+    }
 
 
 # Where task logs go when a cluster keeps them (`--task-logs`): Airflow's remote logging to the
@@ -172,14 +217,20 @@ def render_stack(
         for q in specs
     ]
     summary = ", ".join(
-        [f"{MANAGER_QUEUE}:{manager_slots} (manager)"] + [f"{q.name}:{q.slots}" for q in specs]
+        [f"{MANAGER_QUEUE}:{manager_slots} (manager)"]
+        + [
+            f"{q.name}:{q.slots}" + (f" (max {q.max_nodes} nodes)" if q.max_nodes is not None else "")
+            for q in specs
+        ]
     )
+    limits = concurrency_env(specs, manager_slots)
     return (
         _template("stack.yml")
         .replace("@@WORKERS@@\n", "\n".join(workers))
         .replace("@@NGINX_HASH@@", _hash(render_nginx()))
         .replace("@@RABBITMQ_HASH@@", _hash(render_rabbitmq()))
         .replace("@@QUEUES@@", summary)
+        .replace("@@CONCURRENCY@@\n", "".join(f"  {k}: {v}\n" for k, v in limits.items()))
         .replace(
             "@@TASK_LOGS@@\n",
             "".join(f"  {k}: {v}\n" for k, v in task_logs.env().items()) if task_logs else "",
@@ -225,8 +276,12 @@ def stack_command() -> None:
     "queues",
     multiple=True,
     callback=_queue_option,
-    metavar="NAME:SLOTS",
-    help="A worker queue and its Celery slots per node; repeat. Default: default:4.",
+    metavar="NAME:SLOTS[:MAX_NODES]",
+    help=(
+        "A worker queue, its Celery slots per node and, optionally, its group's maximum size (then "
+        "each queue gets a pool of that many tasks, and Airflow's limits follow); repeat. "
+        "Default: default:4."
+    ),
 )
 @click.option("--manager-slots", type=click.IntRange(1, 64), default=MANAGER_SLOTS, show_default=True)
 @click.option(

@@ -63,9 +63,10 @@ module "manager" {
   # a stack (a plain conditional would type the null as merge()'s partial object, which the
   # manager's `stack` type then rejects).
   stack = one([for s in var.stack[*] : merge(s, {
-    queues        = { for q, cfg in var.queues : q => cfg.slots_per_node }
-    scaler_config = jsonencode(local.scaler_config)
-    task_logs     = local.task_logs_url
+    queues          = { for q, cfg in var.queues : q => cfg.slots_per_node }
+    queue_max_nodes = { for q, cfg in var.queues : q => cfg.max_size }
+    scaler_config   = jsonencode(local.scaler_config)
+    task_logs       = local.task_logs_url
   })])
 }
 
