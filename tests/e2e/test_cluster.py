@@ -201,6 +201,10 @@ def test_tasks_scale_the_group_out_run_and_scale_it_in_a_lost_node_included(
         for ti in task_instances(api, dag_id, run_id):
             assert ti["state"] == "success", ti
             history[(dag_id, ti["task_id"])] = tries(api, dag_id, run_id, ti["task_id"])
+    # The queue's tasks ran in its pool, which holds what the group runs at its maximum size.
+    assert {ti["pool"] for ti in task_instances(api, BURST_DAG, burst)} == {f"airtasks-{QUEUE}"}
+    pool = api.get(f"/api/v2/pools/airtasks-{QUEUE}").json()
+    assert pool["slots"] == MAX_NODES * SLOTS, pool
     retried = {key for key, attempts in history.items() if len(attempts) > 1}
     cut_short = {
         key
