@@ -154,6 +154,9 @@ resource "aws_autoscaling_group" "this" {
   # `terraform destroy` cannot drain protected instances: delete the group with them.
   force_delete = true
 
+  # Spot: launch a replacement as soon as EC2 recommends a rebalance, before the 2-minute notice.
+  capacity_rebalance = var.spot
+
   # Do not wait for instances to boot: the scaler owns the size from here on.
   wait_for_capacity_timeout = "0"
 
