@@ -24,6 +24,8 @@ endif
 export CHECKPOINT_DISABLE := 1
 export TF_IN_AUTOMATION := 1
 
+# Python the boot scripts embed (the spot watcher): linted like the package, run on the nodes.
+BOOT_PY := $(wildcard modules/swarm-boot/templates/*.py)
 TF_DIRS := $(sort $(dir $(wildcard modules/*/main.tf modules/*/*/main.tf envs/*/main.tf)))
 # hashicorp/google is installable where the mirror has it, where there is no mirror (public
 # registry), or when AIRTASKS_GOOGLE_PROVIDER=registry; elsewhere `lint` skips validating GCP dirs.
@@ -59,9 +61,10 @@ test-e2e: $(STAMP) ## only the e2e tests: local cloud, boot, the cluster-in-a-bo
 	$(BIN)/pytest --durations=10 -m e2e $(PYTEST_ARGS) tests/e2e
 
 lint: $(STAMP) $(TOOLS_STAMP) ## ruff, mypy strict, terraform fmt/validate, checkov, shellcheck of the boot scripts, README tables
-	$(BIN)/ruff check glue dev tests bench dags
-	$(BIN)/ruff format --check glue dev tests bench dags
+	$(BIN)/ruff check glue dev tests bench dags $(BOOT_PY)
+	$(BIN)/ruff format --check glue dev tests bench dags $(BOOT_PY)
 	$(BIN)/mypy
+	$(BIN)/mypy $(BOOT_PY)
 	terraform fmt -check -recursive -diff modules envs
 	@set -e; for d in $(TF_DIRS); do \
 	  case "$$d" in *gcp/*) if [ -z "$(GOOGLE_PROVIDER)" ]; then \
@@ -76,8 +79,8 @@ lint: $(STAMP) $(TOOLS_STAMP) ## ruff, mypy strict, terraform fmt/validate, chec
 	$(BIN)/pytest -q -m "not integration and not e2e" tests/terraform/test_boot_scripts.py tests/terraform/test_readme_tables.py
 
 fmt: $(STAMP) ## rewrite Python and Terraform files in place
-	$(BIN)/ruff format glue dev tests bench dags
-	$(BIN)/ruff check --fix glue dev tests bench dags
+	$(BIN)/ruff format glue dev tests bench dags $(BOOT_PY)
+	$(BIN)/ruff check --fix glue dev tests bench dags $(BOOT_PY)
 	terraform fmt -recursive modules envs
 
 plan: ## terraform plan of envs/$(ENV) (ENV=aws|gcp|local)

@@ -60,15 +60,26 @@ locals {
     ),
   )
 
+  # Spot workers also get templates/spot.sh, with the watcher (a Python file, so that tests run
+  # the very code a node runs) embedded in its heredoc.
+  _parts = concat(
+    [for part in ["common", var.cloud, var.role] : file("${path.module}/templates/${part}.sh")],
+    var.spot ? [replace(
+      file("${path.module}/templates/spot.sh"),
+      "@SPOT_WATCHER_PY@",
+      trimsuffix(file("${path.module}/templates/spot_watcher.py"), "\n"),
+    )] : [],
+  )
+
   script = templatefile("${path.module}/templates/header.sh.tftpl", {
     cloud    = var.cloud
     role     = var.role
     settings = { for k, v in local._settings : k => "'${replace(v, "'", "'\\''")}'" }
     labels   = [for k in sort(keys(local._engine_labels)) : "'${k}=${local._engine_labels[k]}'"]
     body = join("\n", [
-      for part in ["common", var.cloud, var.role] : join("\n", [
+      for part in local._parts : join("\n", [
         # Whole-line comments stay in the templates: EC2 takes 16 KiB of user data.
-        for line in split("\n", file("${path.module}/templates/${part}.sh")) : line
+        for line in split("\n", part) : line
         if !can(regex("^\\s*#($|[^!])", line)) || can(regex("shellcheck", line))
       ])
     ])

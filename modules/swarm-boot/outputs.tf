@@ -17,6 +17,11 @@ output "script" {
   }
 
   precondition {
+    condition     = var.role == "worker" || !var.spot
+    error_message = "spot is only for role = \"worker\": managers run on on-demand capacity."
+  }
+
+  precondition {
     condition     = var.role == "manager" || var.stack == null
     error_message = "stack is only for role = \"manager\": leave it null for workers."
   }

@@ -129,6 +129,13 @@ variable "labels" {
   }
 }
 
+variable "spot" {
+  description = "Worker only: the node runs on spot (AWS) or Spot/preemptible (GCP) capacity. `true` installs the interruption watcher (systemd unit `airtasks-spot-watcher`): on the notice it cancels the node's Celery consumer and sets the engine label `airtasks.interrupted=<deadline epoch>`. On-demand nodes do not get it."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
 variable "manager_count" {
   description = "Manager only: how many managers the Swarm has, `1`, `3` or `5`. With 3 or 5 one initialises the Swarm (AWS: the lowest live manager instance id; GCP: `init_manager`) and the others join as managers; a leader timer keeps the published address on a live manager and removes lost ones."
   type        = number

@@ -172,20 +172,37 @@ def test_parameters_hold_no_value_in_the_plan(env_plan: PlanSummary) -> None:
     assert "SWMTKN" not in json.dumps(env_plan.raw)
 
 
+def _user_data(template: dict[str, Any]) -> str:
+    """Launch templates carry the boot script gzip-compressed: EC2 takes 16 KiB of user data."""
+    return gzip.decompress(base64.b64decode(template["user_data"])).decode()
+
+
 def test_user_data_is_the_boot_script_without_secrets(env_plan: PlanSummary) -> None:
     for address, template in env_plan.of_type("aws_launch_template").items():
-        raw = base64.b64decode(template["user_data"])
-        if address.startswith("module.cluster.module.manager."):  # gzip: EC2 takes 16 KiB of user data
-            script = gzip.decompress(raw).decode()
+        script = _user_data(template)
+        if address.startswith("module.cluster.module.manager."):
             assert "AIRTASKS_ROLE='manager'" in script
             assert "AIRTASKS_MANAGER_COUNT='1'" in script
             assert "SWMTKN" not in script
             continue
-        script = raw.decode()
         assert script.startswith("#!/usr/bin/env bash"), address
         assert "AIRTASKS_ROLE='worker'" in script
         assert "SWMTKN" not in script
         assert "manager-token" not in script, "workers must not even know where the manager token is"
+
+
+def test_spot_queues_rebalance_early_and_watch_for_the_notice(env_plan: PlanSummary) -> None:
+    """three-queues.tfvars: `heavy` is spot, `default` and `io` on-demand. Spot groups launch a
+    replacement on EC2's rebalance recommendation, and only their nodes run the notice watcher."""
+    groups = env_plan.of_type("aws_autoscaling_group")
+    templates = env_plan.of_type("aws_launch_template")
+    for queue, spot in {"heavy": True, "default": False, "io": False}.items():
+        prefix = f'module.cluster.module.workers["{queue}"].'
+        assert groups[prefix + "aws_autoscaling_group.this"]["capacity_rebalance"] is spot, queue
+        script = _user_data(templates[prefix + "aws_launch_template.this"])
+        assert ("airtasks-spot-watcher.service" in script) is spot, queue
+        assert ("spot/instance-action" in script) is spot, queue
+    assert not groups["module.cluster.module.manager.aws_autoscaling_group.this"].get("capacity_rebalance")
 
 
 def test_worker_policy_denies_writes_on_a_policy_checking_endpoint(

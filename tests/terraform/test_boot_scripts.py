@@ -15,6 +15,7 @@ import pytest
 from tests.terraform.render import render_boot_scripts
 
 CASES = ["manager-aws", "manager-gcp", "worker-aws", "worker-gcp"]
+SPOT_CASES = ["spot-worker-aws", "spot-worker-gcp"]
 SHELLCHECK = (
     str(Path(sys.executable).with_name("shellcheck"))
     if Path(sys.executable).with_name("shellcheck").exists()
@@ -38,12 +39,12 @@ def _write(tmp_path: Path, name: str, text: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("case", CASES + SPOT_CASES)
 def test_bash_syntax(scripts: dict[str, str], case: str, tmp_path: Path) -> None:
     subprocess.run(["bash", "-n", str(_write(tmp_path, case, scripts[case]))], check=True)
 
 
-@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("case", CASES + SPOT_CASES)
 def test_shellcheck_clean(scripts: dict[str, str], case: str, tmp_path: Path) -> None:
     proc = subprocess.run(
         [SHELLCHECK, "--severity=style", str(_write(tmp_path, case, scripts[case]))],
@@ -86,11 +87,10 @@ def test_no_token_in_script_and_none_logged(scripts: dict[str, str], case: str) 
     assert 'docker swarm init --advertise-addr "$NODE_IP" >/dev/null' in script or "worker" in case
 
 
-@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("case", CASES + SPOT_CASES)
 def test_fits_in_ec2_user_data(scripts: dict[str, str], case: str) -> None:
-    """Workers' launch templates carry the script as is; managers' the gzip (`user_data_base64`)."""
-    data = scripts[case].encode()
-    assert len(gzip.compress(data) if case.startswith("manager") else data) < 16 * 1024
+    """Launch templates carry the script gzip-compressed (`user_data_base64`)."""
+    assert len(gzip.compress(scripts[case].encode())) < 16 * 1024
 
 
 @pytest.mark.parametrize("case", ["manager-aws", "worker-aws"])
@@ -127,3 +127,18 @@ def test_stack_deploy_only_when_a_stack_is_given(scripts: dict[str, str], with_s
     assert "AIRTASKS_STACK_IMAGE='ghcr.io/acme/airtasks:0.1.0'" in with_stack["manager-aws"]
     assert "airtasks secrets create" in with_stack["manager-aws"]
     assert "STACK" not in with_stack["worker-aws"]
+
+
+@pytest.mark.parametrize("cloud", ["aws", "gcp"])
+def test_only_spot_workers_get_the_interruption_watcher(scripts: dict[str, str], cloud: str) -> None:
+    spot = scripts[f"spot-worker-{cloud}"]
+    watcher = (Path(__file__).parents[2] / "modules/swarm-boot/templates/spot_watcher.py").read_text()
+    assert "airtasks-spot-watcher.service" in spot
+    assert "--cloud $AIRTASKS_CLOUD" in spot
+    assert f"AIRTASKS_CLOUD='{cloud}'" in spot
+    # The node runs the tested file, without its whole-line comments.
+    code = [ln for ln in watcher.splitlines() if ln.strip() and not re.match(r"\s*#($|[^!])", ln)]
+    assert all(ln in spot for ln in code)
+    for case in ("worker-aws", "worker-gcp", "manager-aws", "manager-gcp"):
+        assert "airtasks-spot-watcher" not in scripts[case], case
+        assert "def watch(" not in scripts[case], case

@@ -88,6 +88,7 @@ module "boot" {
   labels               = var.labels
   join_timeout_seconds = var.join_timeout_seconds
   docker_install       = var.docker_install
+  spot                 = var.spot
 }
 
 resource "aws_launch_template" "this" {
@@ -98,7 +99,7 @@ resource "aws_launch_template" "this" {
   instance_type          = var.instance_types[0]
   key_name               = var.key_name
   vpc_security_group_ids = var.security_group_ids
-  user_data              = base64encode(module.boot.script)
+  user_data              = module.boot.user_data_base64 # gzip: a spot worker's script is over 16 KiB
   update_default_version = true
 
   iam_instance_profile {

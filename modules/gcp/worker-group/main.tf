@@ -34,6 +34,7 @@ module "boot" {
   join_timeout_seconds = var.join_timeout_seconds
   labels               = var.labels
   docker_install       = var.docker_install
+  spot                 = var.spot
 }
 
 ################################################################################

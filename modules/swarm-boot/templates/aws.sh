@@ -3,6 +3,7 @@ CLOUD_TOOLS=(aws)
 IMDS="${AWS_EC2_METADATA_SERVICE_ENDPOINT:-http://169.254.169.254}"
 IMDS="${IMDS%/}"
 IMDS_TOKEN=""
+metadata_url() { printf '%s' "$IMDS"; }
 
 imds_get() { # a session token first (PUT: IMDSv2 is required), then the path
   if [[ -z "$IMDS_TOKEN" ]]; then

@@ -3,6 +3,7 @@ CLOUD_TOOLS=()
 GCE_METADATA="http://${GCE_METADATA_HOST:-metadata.google.internal}/computeMetadata/v1"
 SECRETMANAGER="${CLOUDSDK_API_ENDPOINT_OVERRIDES_SECRETMANAGER:-https://secretmanager.googleapis.com/}"
 SECRETMANAGER="${SECRETMANAGER%/}/v1/projects"
+metadata_url() { printf '%s' "$GCE_METADATA"; }
 
 gce_get() {
   curl -fsS --retry 10 --retry-connrefused --max-time 5 -H 'Metadata-Flavor: Google' "$GCE_METADATA/$1"

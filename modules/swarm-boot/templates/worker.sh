@@ -61,6 +61,8 @@ swarm_join() { # a refused token fails at once; other errors are retried until t
 role_maintain() { :; } # managers only
 
 role_main() {
+  # Spot workers only (templates/spot.sh), and first: a notice can come while the node waits to join.
+  if declare -F spot_watcher_install >/dev/null; then spot_watcher_install; fi
   wait_for_join_info
   restart_docker
   swarm_join

@@ -36,12 +36,16 @@ locals {
       address = "airtasks-${var.cluster_name}-manager-address"
     }
   }
-  cases = {
-    for pair in setproduct(["manager", "worker"], ["aws", "gcp"]) : "${pair[0]}-${pair[1]}" => {
-      role  = pair[0]
-      cloud = pair[1]
-    }
-  }
+  cases = merge(
+    {
+      for pair in setproduct(["manager", "worker"], ["aws", "gcp"]) : "${pair[0]}-${pair[1]}" => {
+        role  = pair[0]
+        cloud = pair[1]
+        spot  = false
+      }
+    },
+    { for cloud in ["aws", "gcp"] : "spot-worker-${cloud}" => { role = "worker", cloud = cloud, spot = true } },
+  )
 }
 
 module "boot" {
@@ -59,6 +63,7 @@ module "boot" {
   manager_address_ref  = local.refs[each.value.cloud].address
   labels               = { "airtasks.gpu" = "none" }
   join_timeout_seconds = var.join_timeout_seconds
+  spot                 = each.value.spot
   stack                = each.value.role == "manager" && var.stack_image != null ? { image = var.stack_image } : null
 }
 
