@@ -13,6 +13,11 @@ Rules (docs/design.md, "Scaling: one pass" and "Scale-in"):
   emptied. Surplus nodes that are still busy are cordoned, emptiest first: they stop taking new
   tasks, finish what they run, and go. That packs the remaining work onto fewer nodes.
 - Without a source that tells which node is busy, never scale in.
+- An interrupted node (a spot/preemption notice: `NodeState.deadline`) is leaving: it is never
+  counted as capacity again, so the pass orders its replacement at once if the load needs it, and
+  it is kept out of scale-in (the cloud removes it). Its running tasks that cannot end before the
+  deadline minus `restart_margin_seconds` are restarted elsewhere (`Decision.restart`): at once
+  when expected run times say so, else all that still run at deadline minus the margin.
 - With expected run times (`QueuePolicy.boot_seconds`, `Observation.queued_expected` and each
   node's `remaining`), scale out only for the queued tasks that the group's slots would not start
   before a node launched now could: the others start as soon as without a new node. Without them
@@ -23,6 +28,7 @@ Rules (docs/design.md, "Scaling: one pass" and "Scale-in"):
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import math
 from collections.abc import Mapping, Sequence
@@ -46,6 +52,9 @@ class QueuePolicy:
     """How long a surplus node must have run nothing before it is removed (two 5 s passes)."""
     boot_seconds: float | None = None
     """How long a node launched now takes to take tasks; None: unknown, expected run times unused."""
+    restart_margin_seconds: float = 20.0
+    """Tasks on an interrupted node that would still run this close to its deadline are restarted
+    elsewhere: time for the restart to land before the cloud stops the node."""
     # Where the defaults come from (docs/simulator.md, "Tuned and held-out seeds"): `python -m
     # bench.sweep` over generated traces of every kind on the tuning seeds only (bench.heldout),
     # and `make bench` reports them on held-out seeds the sweep never saw. There, with 5 s passes
@@ -73,6 +82,8 @@ class NodeState:
     """It stopped taking new tasks (its consumer was cancelled / it was drained)."""
     remaining: Sequence[float] | None = None
     """Expected seconds until each of its running tasks ends; None: unknown."""
+    deadline: float | None = None
+    """When the cloud reclaims it (epoch seconds), from its interruption notice; None: not interrupted."""
 
 
 @dataclass(frozen=True)
@@ -135,10 +146,54 @@ class Decision:
     """Busy surplus nodes that must stop taking new tasks."""
     uncordon: tuple[str, ...] = ()
     """Cordoned nodes that are needed again."""
+    restart: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    """Per interrupted node: which of its running tasks (indices in its running order, as in
+    `NodeState.remaining`) to restart on other nodes now, without using up a retry."""
 
 
 def decide(policy: QueuePolicy, obs: Observation, memory: QueueMemory, now: float) -> Decision:
     """One queue, one pass. Pure: the same inputs always give the same Decision."""
+    leaving = [n for n in obs.nodes if n.deadline is not None]
+    if not leaving:
+        return _decide(policy, obs, memory, now)
+    # Size the group on the nodes that stay; the leaving ones still count in its size until the
+    # cloud removes them, so they are added back to `current` and `desired`.
+    staying = dataclasses.replace(
+        obs, current=max(obs.current - len(leaving), 0), nodes=[n for n in obs.nodes if n.deadline is None]
+    )
+    d = _decide(policy, staying, memory, now)
+    restart = tuple((n.id, doomed) for n in leaving if (doomed := _doomed(policy, n, now)))
+    replaced = d.desired > staying.current
+    notes = []
+    for n in leaving:
+        done = dict(restart).get(n.id, ())
+        what = [f"restarting {len(done)} task(s)"] if done else []
+        what.append("replacement ordered" if replaced else "not replaced, the load does not need it")
+        left = (n.deadline or now) - now
+        notes.append(f"interrupted {n.id} ({left:.0f}s left): {', '.join(what)}")
+    return dataclasses.replace(
+        d,
+        current=obs.current,
+        desired=d.desired + len(leaving),
+        reason="; ".join([*notes, d.reason]),
+        cordon=d.cordon + tuple(n.id for n in leaving if not n.cordoned),
+        restart=restart,
+    )
+
+
+def _doomed(policy: QueuePolicy, node: NodeState, now: float) -> tuple[int, ...]:
+    """Running tasks of an interrupted node to restart now: those expected to end later than its
+    deadline minus the margin; all of them once that moment has come (or run times are unknown)."""
+    assert node.deadline is not None
+    cutoff = node.deadline - policy.restart_margin_seconds - now
+    if cutoff <= 0:
+        return tuple(range(node.running))
+    if node.remaining is None or len(node.remaining) < node.running:
+        return ()
+    return tuple(i for i, r in enumerate(node.remaining[: node.running]) if r > cutoff)
+
+
+def _decide(policy: QueuePolicy, obs: Observation, memory: QueueMemory, now: float) -> Decision:
     if obs.load is None:
         return Decision(
             "hold", obs.current, None, obs.current, f"read failed: {obs.error or 'no load'}", memory

@@ -243,3 +243,64 @@ def test_a_surplus_without_the_busy_read_removes_nothing() -> None:
     d = run(Observation(load=0, current=2, nodes=(node(0), node(1)), nodes_read=False), memory)
     assert (d.action, d.desired, d.remove, d.cordon) == ("hold", 2, (), ())
     assert d.reason == "which nodes are busy was not read this pass: not scaling in"
+
+
+# ---------------------------------------------------------------- interruption notices
+
+
+def leaving(i: int, running: int, left: float, remaining: list[float] | None = None) -> NodeState:
+    return NodeState(
+        id=f"i-{i}", running=running, launched_at=NOW - 3600, remaining=remaining, deadline=NOW + left
+    )
+
+
+def test_interrupted_node_is_replaced_on_the_same_pass_when_the_load_needs_it() -> None:
+    obs = Observation(load=8, current=2, nodes=(node(1, running=4), leaving(2, running=4, left=120)))
+    d = run(obs)
+    assert (d.action, d.current, d.want, d.desired) == ("scale_out", 2, 2, 3)
+    assert d.cordon == ("i-2",), "it stops taking tasks (again, if the watcher already did)"
+    assert d.restart == (), "120 s left and unknown run times: wait for deadline minus the margin"
+    assert d.reason.startswith("interrupted i-2 (120s left): replacement ordered; load 8 needs 2")
+
+
+def test_interrupted_node_is_not_replaced_when_the_rest_is_enough() -> None:
+    obs = Observation(load=3, current=2, nodes=(node(1, running=3), leaving(2, running=0, left=100)))
+    d = run(obs)
+    assert (d.action, d.desired) == ("none", 2)
+    assert "interrupted i-2 (100s left): not replaced, the load does not need it" in d.reason
+    assert d.remove == (), "the cloud removes it: no victim is picked among leaving nodes"
+
+
+def test_interrupted_node_never_counts_as_capacity_nor_as_a_victim() -> None:
+    memory = QueueMemory(below_since=NOW - 600)
+    obs = Observation(load=0, current=2, nodes=(node(1), leaving(2, running=0, left=60)))
+    d = run(obs, memory)
+    assert d.remove == ("i-1",)
+    assert d.desired == 1, "the leaving node stays in the group's size until the cloud removes it"
+
+
+def test_tasks_that_cannot_end_before_deadline_minus_margin_restart_at_once() -> None:
+    # 120 s left, margin 20: a task expected to end within 100 s is left alone.
+    obs = Observation(load=3, current=1, nodes=(leaving(1, running=3, left=120, remaining=[30, 99, 101]),))
+    d = run(obs)
+    assert d.restart == (("i-1", (2,)),)
+    assert "interrupted i-1 (120s left): restarting 1 task(s), replacement ordered" in d.reason
+
+
+def test_everything_still_running_restarts_at_deadline_minus_margin() -> None:
+    for left, expected in ((21.0, ()), (20.0, (("i-1", (0, 1)),)), (5.0, (("i-1", (0, 1)),))):
+        obs = Observation(load=2, current=1, nodes=(leaving(1, running=2, left=left),))
+        assert run(obs).restart == expected, left
+
+
+def test_gcp_notice_leaves_a_short_task_alone() -> None:
+    policy = QueuePolicy(min_size=0, max_size=10, slots_per_node=4, restart_margin_seconds=10)
+    obs = Observation(load=2, current=1, nodes=(leaving(1, running=2, left=30, remaining=[5, 25]),))
+    assert run(obs, policy=policy).restart == (("i-1", (1,)),)
+
+
+def test_failed_read_still_restarts_doomed_tasks_and_holds_the_size() -> None:
+    obs = Observation(load=None, current=2, nodes=(node(1), leaving(2, running=1, left=10)), error="x")
+    d = run(obs)
+    assert (d.action, d.desired) == ("hold", 2)
+    assert d.restart == (("i-2", (0,)),)
