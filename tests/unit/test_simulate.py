@@ -14,7 +14,7 @@ import airtasks.decide
 from airtasks.cli import cli
 from airtasks.decide import Decision, Observation, QueueMemory, QueuePolicy
 from airtasks.simulate import policies
-from airtasks.simulate.engine import Cluster, percentile, run
+from airtasks.simulate.engine import Cluster, Interruptions, percentile, run
 from airtasks.simulate.policies import oracle
 from airtasks.simulate.report import simulate
 from airtasks.simulate.settings import QueueSettings, Settings, settings_from
@@ -381,6 +381,8 @@ def test_cli_generate_writes_a_trace(tmp_path: Path) -> None:
         (["--policy", "hpa"], "unknown policy 'hpa'; use --policy with one of: airtasks, seed, keda, oracle"),
         (["--boot-seconds", "-1"], "--boot-seconds must be >= 0"),
         (["--config", "nope.json"], "cannot read config nope.json"),
+        (["--interruptions", "-1"], "--interruptions must be >= 0 notices per node-hour (got -1)"),
+        (["--interruptions", "inf"], "--interruptions must be >= 0 notices per node-hour (got inf)"),
     ],
 )
 def test_cli_bad_input_is_one_line_exit_1(tmp_path: Path, args: list[str], message: str) -> None:
@@ -430,3 +432,85 @@ def test_learnt_run_times_spare_a_boot_for_a_task_a_busy_node_ends_first() -> No
     assert learnt.scale_actions == 0
     assert learnt.node_seconds < plain.node_seconds
     assert learnt.wait_p95_s <= 23  # c started when b ended, at 55 s
+
+
+# ---------------------------------------------------------------- interruptions
+
+
+@dataclasses.dataclass(frozen=True)
+class FirstNodeNotice(Interruptions):
+    """A notice for the group's first node only, `after` seconds from its launch."""
+
+    after: float = 100.0
+
+    def first_notice(self, node_id: str) -> float | None:
+        return self.after if node_id == "default-00001" else None
+
+
+def test_airtasks_restarts_the_long_task_before_the_deadline_and_seed_loses_it() -> None:
+    """A 1000 s task and a 50 s one on one node; its notice comes 100 s after launch, 120 s ahead.
+
+    airtasks: launched 0, joined 60, both start 60; notice at 100, so the pass at 100 orders a
+    replacement (joins 160). The short task ends at 110 on the interrupted node. Run times are
+    unknown, so at deadline (220) minus the 20 s margin the pass at 200 restarts the long task on
+    the new node: 200..1200, no retry used, nothing lost.
+    seed: sees the broker at 60, node joins 120; notice at 160, deadline 280. Its node keeps the
+    long task until the reclaim at 280 (lost: a retry used); the pass at 300 launches, joins 360."""
+    tasks = [Task(0, "default", 1000), Task(0, "default", 50)]
+    notice = FirstNodeNotice(per_node_hour=1, notice_seconds=120)
+    a = run(tasks, policies.AirtasksPolicy(one_queue()), one_queue(), 60, notice)
+    assert (a.notices, a.lost, a.restarted, a.tasks_killed) == (1, 0, 1, 0)
+    assert a.waits == [200, 60]
+    seed = run(tasks, policies.SeedPolicy(one_queue()), one_queue(), 60, notice)
+    assert (seed.notices, seed.lost, seed.restarted) == (1, 1, 0)
+    assert seed.waits == [360, 120]
+
+
+def test_interrupted_idle_node_takes_no_new_task_under_airtasks() -> None:
+    """The notice cordons the node at once (the watcher): a task arriving later goes elsewhere."""
+    tasks = [Task(0, "default", 30), Task(120, "default", 30)]
+    notice = FirstNodeNotice(per_node_hour=1, notice_seconds=120, after=100)
+    out = run(tasks, policies.AirtasksPolicy(one_queue()), one_queue(), 60, notice)
+    assert (out.lost, out.restarted) == (0, 0)
+    assert out.waits[1] > 0, "it waited for the replacement instead of starting on the leaving node"
+
+
+def test_no_interruptions_leave_the_outcome_unchanged() -> None:
+    tasks = generate("bursty", 1)[:200]
+    settings = Settings()
+    calm = run(tasks, policies.AirtasksPolicy(settings), settings, 60)
+    zero = run(tasks, policies.AirtasksPolicy(settings), settings, 60, Interruptions(0, 120))
+    assert calm == zero
+    assert calm.notices == calm.lost == calm.restarted == 0
+
+
+def test_interruptions_are_deterministic_and_airtasks_loses_fewer_than_seed() -> None:
+    tasks = generate("long-tail", 1)
+    spot = Interruptions(per_node_hour=1.0, notice_seconds=120, seed=7)
+    first = simulate(tasks, ["airtasks", "seed"], Settings(), 60, spot)
+    again = simulate(tasks, ["airtasks", "seed"], Settings(), 60, spot)
+    assert first.metrics == again.metrics
+    a, s = first.metrics["airtasks"], first.metrics["seed"]
+    assert a.notices
+    assert s.notices
+    assert a.lost is not None
+    assert s.lost is not None
+    assert a.lost < s.lost
+    assert a.restarted
+    assert not s.restarted
+
+
+def test_cli_interruptions_add_lost_restarted_and_extra_wait(tmp_path: Path) -> None:
+    trace = _trace(tmp_path, "".join(f"{i * 30},default,900\n" for i in range(40)))
+    args = ["simulate", "--trace", str(trace), "--interruptions", "2", "--cloud", "gcp", "--seed", "3"]
+    table = CliRunner().invoke(cli, [*args, "--policy", "airtasks,seed,oracle"])
+    assert table.exit_code == 0, table.output
+    assert "2 interruption notice(s) per node-hour, 30 s before the node goes (gcp, seed 3)" in table.output
+    head, *rows = table.output.splitlines()[1:]
+    assert head.split("  ")[-1].strip() == "extra wait, mean"
+    assert "lost (retries used)" in head
+    assert rows[2].split()[-4:] == ["-", "-", "-", "-"], "the oracle has no interruptions"
+    doc = json.loads(CliRunner().invoke(cli, [*args, "--json"]).output)
+    assert doc["interruptions"] == {"per_node_hour": 2.0, "notice_seconds": 30.0, "seed": 3}
+    assert {"notices", "lost", "restarted", "extra_wait_mean_s"} <= set(doc["policies"]["seed"])
+    assert "lost" not in doc["policies"]["oracle"]

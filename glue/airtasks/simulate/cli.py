@@ -9,10 +9,14 @@ from pathlib import Path
 import click
 
 from airtasks.errors import AirtasksError
+from airtasks.simulate.engine import Interruptions
 from airtasks.simulate.policies import POLICIES
 from airtasks.simulate.report import check_policies, format_table, simulate
 from airtasks.simulate.settings import Settings, load_settings
 from airtasks.simulate.trace import KINDS, generate, read_trace, write_trace
+
+NOTICE_SECONDS = {"aws": 120.0, "gcp": 30.0}
+"""How long before an interrupted node goes: AWS's spot instance-action, GCP's instance/preempted."""
 
 
 @click.command("simulate")
@@ -35,7 +39,23 @@ from airtasks.simulate.trace import KINDS, generate, read_trace, write_trace
     "--plot", "plot_path", type=click.Path(path_type=Path), help="write queue/nodes over time to a PNG"
 )
 @click.option("--generate", "kind", metavar="KIND", help=f"write a trace instead: {', '.join(KINDS)}")
-@click.option("--seed", type=int, default=1, show_default=True, help="generator seed (with --generate)")
+@click.option(
+    "--interruptions",
+    "per_node_hour",
+    type=float,
+    default=0.0,
+    help="spot interruption notices per node-hour (0: none); shows tasks lost, retries used, extra wait",
+)
+@click.option(
+    "--cloud",
+    type=click.Choice(["aws", "gcp"]),
+    default="aws",
+    show_default=True,
+    help="notice length with --interruptions: aws 120 s, gcp 30 s",
+)
+@click.option(
+    "--seed", type=int, default=1, show_default=True, help="seed of --generate and of --interruptions"
+)
 @click.option(
     "--out", "out_path", type=click.Path(path_type=Path), help="where --generate writes (default: stdout)"
 )
@@ -48,6 +68,8 @@ def simulate_command(
     as_json: bool,
     plot_path: Path | None,
     kind: str | None,
+    per_node_hour: float,
+    cloud: str,
     seed: int,
     out_path: Path | None,
 ) -> None:
@@ -55,6 +77,7 @@ def simulate_command(
 
     \b
       airtasks simulate --trace bench/traces/bursty.csv [--policy airtasks --policy keda] [--json]
+      airtasks simulate --trace bench/traces/bursty.csv --interruptions 0.5 --cloud gcp
       airtasks simulate --generate bursty --seed 1 --out bursty.csv
     """
     try:
@@ -68,7 +91,10 @@ def simulate_command(
         names = check_policies([p.strip() for raw in policies for p in raw.split(",") if p.strip()])
         settings = load_settings(config_path) if config_path else Settings()
         tasks = read_trace(trace_path)
-        report = simulate(tasks, names, settings, boot_seconds)
+        interruptions = (
+            Interruptions(per_node_hour, NOTICE_SECONDS[cloud], seed) if per_node_hour != 0 else None
+        )
+        report = simulate(tasks, names, settings, boot_seconds, interruptions)
     except AirtasksError as exc:
         raise click.ClickException(str(exc)) from None
     if plot_path is not None:
@@ -93,6 +119,12 @@ def simulate_command(
             f"{trace_path}: {report.tasks} tasks, boot {boot_seconds:g} s, airtasks every "
             f"{settings.interval_seconds:g} s (window {settings.stabilization_seconds:g} s, "
             f"idle {settings.idle_seconds:g} s)"
+            + (
+                f"; {per_node_hour:g} interruption notice(s) per node-hour, {NOTICE_SECONDS[cloud]:g} s "
+                f"before the node goes ({cloud}, seed {seed})"
+                if interruptions
+                else ""
+            )
         )
         click.echo(format_table(report))
     if plot_path is not None:

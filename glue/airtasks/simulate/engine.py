@@ -15,15 +15,23 @@ Model (one group of nodes per queue):
   killed task ran and its second wait both count: that is when its user sees it start for good.
 - The policy runs every `interval_seconds` (pass k at k * interval); it sees what its sources would
   show: live counts, or the broker's counts as they were `lag` seconds ago.
+- Interruptions (optional, `Interruptions`): every node gets an interruption notice after an
+  exponentially distributed time (a rate per node-hour, drawn from the seed and the node's id, so
+  each policy's n-th node of a queue meets the same fate), and the cloud reclaims it
+  `notice_seconds` later: what still runs there is killed and re-queued, and each such run is
+  `lost` (it used up one of its task's retries). A policy that acts on notices (`acts_on_notices`)
+  has the node stop taking tasks at the notice (the watcher cancels its consumer) and may
+  `restart` its tasks elsewhere before the deadline, which uses no retry.
 - The run ends at the first pass after every task finished and every group is back at its minimum.
-Events at one instant run in this order: completions, nodes joining, grace ends, arrivals, then the
-pass (which therefore sees a task submitted at the same instant).
+Events at one instant run in this order: completions, nodes joining, grace ends, reclaims,
+notices, arrivals, then the pass (which therefore sees a task submitted at the same instant).
 """
 
 from __future__ import annotations
 
 import heapq
 import math
+import random
 from bisect import bisect_right
 from collections import deque
 from collections.abc import Sequence
@@ -33,7 +41,7 @@ from typing import Protocol
 from airtasks.simulate.settings import Settings
 from airtasks.simulate.trace import Task
 
-COMPLETE, JOIN, GRACE_END, ARRIVE, PASS = range(5)
+COMPLETE, JOIN, GRACE_END, RECLAIM, NOTICE, ARRIVE, PASS = range(7)
 HORIZON_AFTER_LAST_SUBMIT = 7 * 24 * 3600.0
 """A policy that never settles is cut off this long after the last submission."""
 
@@ -50,6 +58,24 @@ class Node:
     cordoned: bool = False
     retiring: bool = False
     gone_at: float | None = None
+    deadline: float | None = None
+    """When the cloud reclaims it, once it got an interruption notice."""
+
+
+@dataclass(frozen=True)
+class Interruptions:
+    """Spot/preemptible capacity: how often nodes get a notice, and how long before they go."""
+
+    per_node_hour: float
+    notice_seconds: float
+    """120 on AWS (spot instance-action), 30 on GCP (instance/preempted)."""
+    seed: int = 1
+
+    def first_notice(self, node_id: str) -> float | None:
+        """Seconds from launch to the node's notice; None when there are no interruptions."""
+        if self.per_node_hour <= 0:
+            return None
+        return random.Random(f"{self.seed}:{node_id}").expovariate(self.per_node_hour / 3600.0)
 
 
 @dataclass
@@ -80,6 +106,12 @@ class Outcome:
     scale_actions: int
     end_s: float
     series: Series
+    notices: int = 0
+    """Interruption notices the nodes got."""
+    lost: int = 0
+    """Runs killed when an interrupted node was reclaimed: each used up one of its task's retries."""
+    restarted: int = 0
+    """Runs the policy restarted elsewhere before the deadline: no retry used."""
 
 
 class Policy(Protocol):
@@ -93,10 +125,22 @@ class Policy(Protocol):
 class Cluster:
     """The world a policy acts on. Its read methods are the policy's sources."""
 
-    def __init__(self, tasks: Sequence[Task], settings: Settings, boot_seconds: float) -> None:
+    def __init__(
+        self,
+        tasks: Sequence[Task],
+        settings: Settings,
+        boot_seconds: float,
+        interruptions: Interruptions | None = None,
+        acts_on_notices: bool = False,
+    ) -> None:
         self.tasks = tasks
         self.settings = settings
         self.boot_seconds = boot_seconds
+        self.interruptions = interruptions
+        self.acts_on_notices = acts_on_notices
+        self.notices = 0
+        self.lost = 0
+        self.restarted = 0
         self.now = 0.0
         self.queues = sorted({t.queue for t in tasks})
         self.slots = {q: settings.queue(q).slots_per_node for q in self.queues}
@@ -192,6 +236,16 @@ class Cluster:
     def cordon(self, node: Node) -> None:
         node.cordoned = True
 
+    def restart(self, node: Node, ti: int) -> None:
+        """Stop task `ti` on `node` and queue it again at the head, without using a retry (Airflow
+        re-runs a cleared running task instance whatever its retries)."""
+        del node.running[ti]
+        del self.where[ti]
+        self.state[ti].attempt += 1
+        self.pending[node.queue].appendleft(ti)
+        self.n_running[node.queue] -= 1
+        self.restarted += 1
+
     def uncordon(self, node: Node) -> None:
         if not node.retiring:
             node.cordoned = False
@@ -206,6 +260,9 @@ class Cluster:
         self.alive[queue].append(node)
         self.all_nodes.append(node)
         self.by_seq[node.seq] = node
+        after = self.interruptions.first_notice(node.id) if self.interruptions else None
+        if after is not None:
+            self._push(self.now + after, NOTICE, node.seq)
         return node
 
     def _gone(self, node: Node) -> None:
@@ -264,9 +321,15 @@ class Cluster:
         )
 
 
-def run(tasks: Sequence[Task], policy: Policy, settings: Settings, boot_seconds: float) -> Outcome:
+def run(
+    tasks: Sequence[Task],
+    policy: Policy,
+    settings: Settings,
+    boot_seconds: float,
+    interruptions: Interruptions | None = None,
+) -> Outcome:
     """Simulate `policy` on `tasks`; deterministic (policies that draw lots take a seeded generator)."""
-    c = Cluster(tasks, settings, boot_seconds)
+    c = Cluster(tasks, settings, boot_seconds, interruptions, getattr(policy, "acts_on_notices", False))
     for q in c.queues:
         for _ in range(settings.queue(q).min_size):
             c._new_node(q, joined=True)
@@ -303,6 +366,18 @@ def run(tasks: Sequence[Task], policy: Policy, settings: Settings, boot_seconds:
             node = c.by_seq[ref]
             if node.gone_at is None:
                 c.terminate(node)
+        elif kind == RECLAIM:
+            node = c.by_seq[ref]
+            if node.gone_at is None:
+                c.lost += c.terminate(node)
+        elif kind == NOTICE:
+            node = c.by_seq[ref]
+            if node.gone_at is None and interruptions is not None:
+                c.notices += 1
+                node.deadline = c.now + interruptions.notice_seconds
+                if c.acts_on_notices:
+                    node.cordoned = True
+                c._push(node.deadline, RECLAIM, node.seq)
         elif kind == ARRIVE:
             c.pending[tasks[ref].queue].append(ref)
         c._dispatch()
@@ -329,6 +404,9 @@ def run(tasks: Sequence[Task], policy: Policy, settings: Settings, boot_seconds:
         scale_actions=actions,
         end_s=end,
         series=Series(c.series_t, c.series_q, c.series_n),
+        notices=c.notices,
+        lost=c.lost,
+        restarted=c.restarted,
     )
 
 
@@ -342,4 +420,4 @@ def percentile(values: Sequence[float], pct: float) -> float:
     return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
 
 
-__all__ = ["Cluster", "Node", "Outcome", "Policy", "Series", "percentile", "run"]
+__all__ = ["Cluster", "Interruptions", "Node", "Outcome", "Policy", "Series", "percentile", "run"]

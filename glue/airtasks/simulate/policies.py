@@ -50,6 +50,8 @@ POLICIES = ("airtasks", "seed", "keda", "oracle")
 
 class AirtasksPolicy:
     name = "airtasks"
+    acts_on_notices = True
+    """Its spot nodes run the watcher: a notice stops their intake at once."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -83,7 +85,9 @@ class AirtasksPolicy:
                     for e, start in zip(ends, node.running.values(), strict=True)
                     if e is not None
                 ]
-        return NodeState(node.id, len(node.running), node.launched_at, node.cordoned, remaining)
+        return NodeState(
+            node.id, len(node.running), node.launched_at, node.cordoned, remaining, node.deadline
+        )
 
     def on_pass(self, cluster: Cluster, queue: str) -> None:
         load = cluster.queued(queue) + cluster.running(queue)
@@ -108,6 +112,10 @@ class AirtasksPolicy:
         d = decide_mod.decide(policy, obs, self.memory.get(queue, QueueMemory()), cluster.now)
         self.memory[queue] = d.memory
         by_id = {n.id: n for n in group}
+        for i, doomed in d.restart:
+            running = list(by_id[i].running)
+            for k in doomed:
+                cluster.restart(by_id[i], running[k])
         for i in d.cordon:
             cluster.cordon(by_id[i])
         for i in d.uncordon:
