@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from airtasks.backends.base import Instance
+from airtasks.control.docker_swarm import SwarmNode
 from airtasks.errors import BackendError, ControlError, SourceReadError
 from airtasks.sources.airflow import RunningTask
 
@@ -136,3 +137,17 @@ class FakeControl:
     def in_flight(self, node_id: str) -> int | None:
         self.calls.append(("in_flight", node_id))
         return self.in_flight_of.get(node_id, 0) if node_id in self.workers else None
+
+
+@dataclass
+class FakeSwarm:
+    """The Swarm's nodes as the manager lists them; `down` makes the listing fail."""
+
+    name: str = "swarm"
+    listed: list[SwarmNode] = field(default_factory=list)
+    down: bool = False
+
+    def nodes(self) -> list[SwarmNode]:
+        if self.down:
+            raise ControlError("swarm: cannot list nodes: connection refused")
+        return list(self.listed)

@@ -7,13 +7,18 @@ count per queue, one batched read of all groups (`backends.read_groups`), and th
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 from airtasks.backends import Instance, read_groups
 from airtasks.config import ScalerConfig
-from airtasks.errors import BackendError, SourceReadError
+from airtasks.control.docker_swarm import SwarmNode
+from airtasks.errors import BackendError, ControlError, SourceReadError
+
+INTERRUPTED_LABEL = "airtasks.interrupted"
+"""Set by the spot watcher on a node that got an interruption notice: the deadline, epoch seconds."""
 
 if TYPE_CHECKING:
     from airtasks.wiring import Clients
@@ -34,6 +39,8 @@ class QueueRead:
     """Busy nodes were not read: the load needs every node of the group, so none may go."""
     size: int | None = None
     instances: list[Instance] | None = None
+    interrupted: dict[str, float] = field(default_factory=dict)
+    """Instance id -> when the cloud reclaims it, for instances with an interruption notice."""
 
     @property
     def load(self) -> int | None:
@@ -115,7 +122,32 @@ def read_queues(
             else:
                 for q in wanted:
                     reads[q].busy = busy.get(q, Counter())
+
+    if clients.swarm is not None and any(r.instances for r in reads.values()):
+        # The watcher's engine label reaches the manager with the node's description; the label
+        # copy makes it a node label too. A Swarm that does not answer only hides notices.
+        try:
+            notices = interruption_deadlines(clients.swarm.nodes())
+        except ControlError:
+            notices = {}
+        for r in reads.values():
+            r.interrupted = {i.id: notices[i.id] for i in r.instances or [] if i.id in notices}
     return [reads[q] for q in names]
 
 
-__all__ = ["BusyFor", "QueueRead", "may_shrink", "read_queues"]
+def interruption_deadlines(nodes: list[SwarmNode]) -> dict[str, float]:
+    """Instance id -> deadline, from `airtasks.interrupted` in a node's engine or node labels
+    (the earlier if both; a value that is not a number is ignored)."""
+    out: dict[str, float] = {}
+    for node in nodes:
+        for labels in (node.engine_labels, node.labels):
+            try:
+                deadline = float(labels[INTERRUPTED_LABEL])
+            except (KeyError, ValueError):
+                continue
+            if math.isfinite(deadline):
+                out[node.instance_id] = min(deadline, out.get(node.instance_id, deadline))
+    return out
+
+
+__all__ = ["INTERRUPTED_LABEL", "BusyFor", "QueueRead", "interruption_deadlines", "may_shrink", "read_queues"]

@@ -7,7 +7,8 @@ The policy is `airtasks.decide.decide` (pure); this module does the I/O around i
    groups that may shrink which instance runs how many tasks (task instance hostname = instance
    id). Any failed read holds the queues it concerns.
 2. decide with the memory of the previous pass (window start, last busy time per node, nodes
-   this scaler cordoned), kept in a `MemoryStore`.
+   this scaler cordoned), kept in a `MemoryStore`, and each node's interruption deadline (the
+   spot watcher's `airtasks.interrupted` label, read from the Swarm): such a node is leaving.
 3. act: uncordon / cordon (Celery cancel_consumer), grow at once; to remove an idle node: cordon
    it, re-check it is still idle (Airflow + the worker's own active/reserved list), drain it in
    the Swarm, then terminate exactly that instance (the group shrinks by one; a group's victims in
@@ -129,6 +130,7 @@ class Scaler:
                 running=(r.busy or Counter()).get(i.id, 0),
                 launched_at=i.launched_at,
                 cordoned=i.id in gm.cordoned,
+                deadline=r.interrupted.get(i.id),
             )
             for i in (r.instances or [])
         )
@@ -190,6 +192,11 @@ class Scaler:
             cordoned = (cordoned | set(d.cordon)) - set(d.uncordon) - set(d.remove)
             return report, GroupMemory(d.memory, frozenset(cordoned))
         notes: list[str] = []
+        for node_id, doomed in d.restart:
+            # Clearing task instances is the next step of issue 17; say so rather than pretend.
+            notes.append(
+                f"{node_id}: {len(doomed)} task(s) to restart, not done yet: they run until the deadline"
+            )
         try:
             self._act(r, d, cordoned, report, notes)
         except (BackendError, ControlError) as exc:
