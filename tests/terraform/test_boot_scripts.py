@@ -142,3 +142,17 @@ def test_only_spot_workers_get_the_interruption_watcher(scripts: dict[str, str],
     for case in ("worker-aws", "worker-gcp", "manager-aws", "manager-gcp"):
         assert "airtasks-spot-watcher" not in scripts[case], case
         assert "def watch(" not in scripts[case], case
+
+
+@pytest.mark.parametrize("cloud", ["aws", "gcp"])
+def test_embedded_watcher_runs_as_written_to_the_node(
+    scripts: dict[str, str], cloud: str, tmp_path: Path
+) -> None:
+    """The heredoc the boot script writes is Python that compiles and starts (`--help`)."""
+    script = scripts[f"spot-worker-{cloud}"]
+    (body,) = re.findall(r"<<'AIRTASKS_SPOT_WATCHER'\n(.*?)\nAIRTASKS_SPOT_WATCHER\n", script, re.S)
+    path = tmp_path / "spot_watcher.py"
+    path.write_text(body + "\n")
+    proc = subprocess.run([sys.executable, str(path), "--help"], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "--endpoint" in proc.stdout
