@@ -95,6 +95,8 @@ def test_worker_group_plan_names_and_secrets(terraform: Terraform, case: str) ->
     assert re.fullmatch(r"[a-z][-a-z0-9]{4,28}[a-z0-9]", account_id)
     script = template["metadata"]["startup-script"]
     assert f"airtasks.queue={queue}" in script
+    assert ("airtasks-spot-watcher.service" in script) is (case == "spot"), "the watcher on Spot VMs only"
+    assert ("instance/preempted" in script) is (case == "spot")
     readable = {v["secret_id"] for a, v in values.items() if "secret_iam_member" in a}
     assert readable == {f"airtasks-{cluster}-worker-token", f"airtasks-{cluster}-manager-address"}
 

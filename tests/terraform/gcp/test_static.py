@@ -345,6 +345,8 @@ def test_boot_script_comes_from_swarm_boot(rel: str, role: str) -> None:
     assert (boot["cloud"], boot["role"]) == ("gcp", role)
     assert "worker_token" in boot["worker_token_ref"], boot["worker_token_ref"]
     assert "manager_address" in boot["manager_address_ref"], boot["manager_address_ref"]
+    # Spot VMs get the interruption watcher; managers never run on spot.
+    assert boot.get("spot") == ("var.spot" if role == "worker" else None)
 
 
 def test_worker_service_account_reads_two_secrets_only() -> None:
