@@ -2,7 +2,8 @@
 
 Their number grows with queues and pages, never with nodes (docs/design.md, "At scale"): one
 count per queue, one batched read of all groups (`backends.read_groups`), and the node-level read
-(which node runs which task instances, pages of 100) only for the queues whose group may shrink.
+(which node runs which task instances, pages of 100) only for the queues whose group may shrink
+or has a node with an interruption notice.
 """
 
 from __future__ import annotations
@@ -109,8 +110,21 @@ def read_queues(
         else:
             r.size, r.instances = found[0], list(found[1])
 
+    if clients.swarm is not None and any(r.instances for r in reads.values()):
+        # The watcher's engine label reaches the manager with the node's description; the label
+        # copy makes it a node label too. A Swarm that does not answer only hides notices.
+        try:
+            notices = interruption_deadlines(clients.swarm.nodes())
+        except ControlError:
+            notices = {}
+        for r in reads.values():
+            r.interrupted = {i.id: notices[i.id] for i in r.instances or [] if i.id in notices}
+
     if clients.airflow is not None and not airflow_down and busy_for != "none":
-        wanted = [q for q in names if busy_for == "all" or may_shrink(config, reads[q])]
+        # An interrupted node's tasks decide what to restart: its queue reads them too.
+        wanted = [
+            q for q in names if busy_for == "all" or may_shrink(config, reads[q]) or reads[q].interrupted
+        ]
         for q in names:
             reads[q].busy_skipped = q not in wanted and not reads[q].errors
         if wanted:
@@ -122,16 +136,6 @@ def read_queues(
             else:
                 for q in wanted:
                     reads[q].busy = busy.get(q, Counter())
-
-    if clients.swarm is not None and any(r.instances for r in reads.values()):
-        # The watcher's engine label reaches the manager with the node's description; the label
-        # copy makes it a node label too. A Swarm that does not answer only hides notices.
-        try:
-            notices = interruption_deadlines(clients.swarm.nodes())
-        except ControlError:
-            notices = {}
-        for r in reads.values():
-            r.interrupted = {i.id: notices[i.id] for i in r.instances or [] if i.id in notices}
     return [reads[q] for q in names]
 
 
