@@ -18,4 +18,5 @@ module "cluster" {
   scaler               = var.scaler
   stack                = var.stack
   task_logs            = var.task_logs
+  dag_bundles          = var.dag_bundles
 }

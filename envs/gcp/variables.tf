@@ -10,6 +10,26 @@ variable "cluster_name" {
   type        = string
 }
 
+variable "dag_bundles" {
+  description = "Your DAGs, besides the image's own folder (`dags-folder`: the examples and the scaler DAG, always kept): a list of Airflow DAG bundles (see docs/dag-bundles.md). Each has a `name` and exactly one of `git` (`url`: https://, ssh:// or git@host:path; `ref`: branch or tag, default \"main\"; `subdir`: the DAGs' folder in the repository, null = its root; `refresh_seconds`: how often the repository is fetched, default 60; `credential`: the id of a Secret Manager secret holding a token or deploy key for a private repository, never the secret itself) or `bucket` (`prefix`: a folder of the cluster's DAG bucket such as \"shared/\", which you upload to; `refresh_seconds`: how often it is synced, default 60). `[]` (the default) = only the image's DAGs."
+  type = list(object({
+    name = string
+    git = optional(object({
+      url             = string
+      ref             = optional(string, "main")
+      subdir          = optional(string)
+      refresh_seconds = optional(number, 60)
+      credential      = optional(string)
+    }))
+    bucket = optional(object({
+      prefix          = string
+      refresh_seconds = optional(number, 60)
+    }))
+  }))
+  default  = []
+  nullable = false
+}
+
 variable "image" {
   description = "Boot image of every VM (image family or path). `null` = Debian 12 (`debian-cloud/debian-12`); Docker is installed at boot if absent."
   type        = string

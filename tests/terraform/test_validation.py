@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.bad_input import of_kind
 from tests.support.terraform import REPO
 from tests.terraform.conftest import HERE, PlanError, Terraform
 
@@ -36,6 +37,24 @@ CASES = [
     (ENV, ENV_VARS, {"manager_count": 2}, ["manager_count", "set manager_count = 3 for high availability"]),
     (ENV, ENV_VARS, {"task_logs": {"retention_days": 0}}, ["task_logs.retention_days", "task_logs = null"]),
     (ENV, ENV_VARS, {"task_logs": {"retention_days": 3651}}, ["task_logs.retention_days", "from 1 to 3650"]),
+    # dag_bundles: the catalogue's rows as they are (input, the names and the fix the error gives).
+    *(
+        (ENV, ENV_VARS, {"dag_bundles": row.input["dag_bundles"]}, [*row.names, row.fix])
+        for row in of_kind("tfvars")
+        if row.where == ENV and "dag_bundles" in row.input
+    ),
+    # The same module checks envs/gcp's bundles (no google provider here to plan envs/gcp): what
+    # git.credential names there is a Secret Manager secret, not an SSM path.
+    (
+        "modules/dag-bundles",
+        HERE / "dag-bundles" / "gcp.tfvars",
+        {
+            "dag_bundles": [
+                {"name": "team", "git": {"url": "https://h/r.git", "credential": "/team/git-token"}}
+            ]
+        },
+        ["git.credential", 'a Secret Manager secret such as "team-git-token" on GCP'],
+    ),
     (
         "envs/local",
         HERE / "env-local" / "defaults.tfvars",

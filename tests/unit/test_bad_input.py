@@ -102,11 +102,15 @@ def test_troubleshooting_table_is_the_catalogue() -> None:
 
 
 def _validated_in(where: str) -> list[Path]:
-    """`where`'s variables.tf, and those of the local modules its main.tf calls: an env passes its
-    variables to its cluster module (modules/*/cluster), which holds their validations."""
-    root = REPO / where
-    sources = re.findall(r'^\s*source\s*=\s*"(\.{1,2}/[^"]+)"', (root / "main.tf").read_text(), re.M)
-    return [root / "variables.tf", *((root / s).resolve() / "variables.tf" for s in sources)]
+    """`where`'s variables.tf, and those of the local modules it calls, and theirs: an env passes
+    its variables to its cluster module (modules/*/cluster), which holds their validations or
+    passes a variable on to a module shared by both clouds (modules/dag-bundles)."""
+    root = (REPO / where).resolve()
+    found = [root / "variables.tf"]
+    for tf in sorted(root.glob("*.tf")):
+        for source in re.findall(r'^\s*source\s*=\s*"(\.{1,2}/[^"]+)"', tf.read_text(), re.M):
+            found += _validated_in(str((root / source).resolve().relative_to(REPO)))
+    return found
 
 
 @pytest.mark.parametrize("row", of_kind("tfvars"), ids=lambda r: r.id)

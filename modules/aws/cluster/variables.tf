@@ -261,3 +261,25 @@ variable "task_logs" {
     error_message = "task_logs.retention_days must be a whole number of days from 1 to 3650 (e.g. 30), or set task_logs = null to keep logs on the nodes."
   }
 }
+
+variable "dag_bundles" {
+  description = "Your DAGs, besides the image's own folder (`dags-folder`: the examples and the scaler DAG, always kept): a list of Airflow DAG bundles (see docs/dag-bundles.md). Each has a `name` and exactly one of `git` (`url`: https://, ssh:// or git@host:path; `ref`: branch or tag, default \"main\"; `subdir`: the DAGs' folder in the repository, null = its root; `refresh_seconds`: how often the repository is fetched, default 60; `credential`: the name of an SSM SecureString parameter holding a token or deploy key for a private repository, never the secret itself) or `bucket` (`prefix`: a folder of the cluster's bucket such as \"shared/\", which you upload to; `refresh_seconds`: how often it is synced, default 60). `[]` (the default) = only the image's DAGs."
+  type = list(object({
+    name = string
+    git = optional(object({
+      url             = string
+      ref             = optional(string, "main")
+      subdir          = optional(string)
+      refresh_seconds = optional(number, 60)
+      credential      = optional(string)
+    }))
+    bucket = optional(object({
+      prefix          = string
+      refresh_seconds = optional(number, 60)
+    }))
+  }))
+  default  = []
+  nullable = false
+
+  # Validated once, in modules/dag-bundles, for both clouds.
+}

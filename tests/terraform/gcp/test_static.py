@@ -65,6 +65,19 @@ def test_versions(rel: str) -> None:
     assert google == {"source": "hashicorp/google", "version": ">= 5.0"}, f"{rel}: {google}"
 
 
+def passed_to_validation(rel: str, name: str) -> bool:
+    """Whether `rel` passes variable `name` as it is to a local module that validates it (or passes
+    it on again)."""
+    for call in tf(rel).modules:
+        source = str(call.body.get("source", ""))
+        if str(call.body.get(name, "")).strip("${}") != f"var.{name}" or not source.startswith("."):
+            continue
+        callee = str(((REPO / rel) / source).resolve().relative_to(REPO))
+        if tf(callee).variables[name].validations or passed_to_validation(callee, name):
+            return True
+    return False
+
+
 @pytest.mark.parametrize("rel", ROOTS)
 def test_variables_typed_described_validated(rel: str) -> None:
     problems = []
@@ -73,8 +86,9 @@ def test_variables_typed_described_validated(rel: str) -> None:
             problems.append(f"{name}: no type")
         if not var.description or not var.description.rstrip("`").endswith((".", ")")):
             problems.append(f"{name}: description missing or not a sentence")
-        # envs/gcp hands its variables to the cluster module, which validates them.
-        checked = var.validations or (rel == "envs/gcp" and tf(CLUSTER).variables[name].validations)
+        # envs/gcp hands its variables to the cluster module, which validates them or hands them to
+        # a module shared by both clouds that does.
+        checked = var.validations or passed_to_validation(rel, name)
         if var.type != "bool" and not checked:
             problems.append(f"{name}: a {var.type} can be wrong, add a validation block")
         for v in var.validations:
