@@ -62,3 +62,8 @@ output "worker_groups" {
   description = "Regional MIG name per queue."
   value       = module.cluster.worker_groups
 }
+
+output "dag_bundles" {
+  description = "Your DAG bundles: `bucket` (the cluster's DAG bucket, or null) and, per bucket bundle, the command that uploads a local `dags/` folder to its prefix."
+  value       = module.cluster.dag_bundles
+}

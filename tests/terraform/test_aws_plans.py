@@ -288,23 +288,33 @@ def test_cluster_hands_the_managers_the_stack_with_queues_and_scaler_config(terr
 LOG_BUCKET = "airtasks-demo-log-123456789012-us-east-1"
 
 
-def test_task_logs_bucket_is_guarded_and_expires(env_plan: PlanSummary) -> None:
-    """The default (`task_logs = {}`): a bucket of the cluster's own, encrypted, versioned, closed to
-    the public, TLS only, whose objects under logs/ (and their earlier versions) expire after 30 days."""
-    (bucket,) = env_plan.of_type("aws_s3_bucket").values()
+def assert_bucket_guarded(plan: PlanSummary) -> None:
+    """The cluster's one bucket (logs, DAG folders, backups): kept on destroy while it holds
+    anything, encrypted, versioned, closed to the public, no ACLs, TLS only."""
+    (bucket,) = plan.of_type("aws_s3_bucket").values()
     assert bucket["bucket"] == LOG_BUCKET
     assert bucket["force_destroy"] is False
-    (block,) = env_plan.of_type("aws_s3_bucket_public_access_block").values()
+    (block,) = plan.of_type("aws_s3_bucket_public_access_block").values()
     assert all(
         block[k] is True
         for k in ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets")
     )
-    (sse,) = env_plan.of_type("aws_s3_bucket_server_side_encryption_configuration").values()
+    (sse,) = plan.of_type("aws_s3_bucket_server_side_encryption_configuration").values()
     assert sse["rule"][0]["apply_server_side_encryption_by_default"][0]["sse_algorithm"] == "AES256"
-    (versioning,) = env_plan.of_type("aws_s3_bucket_versioning").values()
+    (versioning,) = plan.of_type("aws_s3_bucket_versioning").values()
     assert versioning["versioning_configuration"][0]["status"] == "Enabled"
-    (owner,) = env_plan.of_type("aws_s3_bucket_ownership_controls").values()
+    (owner,) = plan.of_type("aws_s3_bucket_ownership_controls").values()
     assert owner["rule"][0]["object_ownership"] == "BucketOwnerEnforced"
+    (policy,) = plan.of_type("aws_s3_bucket_policy").values()
+    (deny,) = json.loads(policy["policy"])["Statement"]
+    assert deny["Effect"] == "Deny"
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_task_logs_bucket_is_guarded_and_expires(env_plan: PlanSummary) -> None:
+    """The default (`task_logs = {}`): a bucket of the cluster's own, encrypted, versioned, closed to
+    the public, TLS only, whose objects under logs/ (and their earlier versions) expire after 30 days."""
+    assert_bucket_guarded(env_plan)
     (lifecycle,) = env_plan.of_type("aws_s3_bucket_lifecycle_configuration").values()
     rule, aborts = sorted(lifecycle["rule"], key=lambda r: r["id"] != "expire-task-logs")
     assert aborts["abort_incomplete_multipart_upload"][0]["days_after_initiation"] == 1
@@ -312,10 +322,6 @@ def test_task_logs_bucket_is_guarded_and_expires(env_plan: PlanSummary) -> None:
     assert rule["filter"][0]["prefix"] == "logs/"
     assert rule["expiration"][0]["days"] == 30
     assert rule["noncurrent_version_expiration"][0]["noncurrent_days"] == 30
-    (policy,) = env_plan.of_type("aws_s3_bucket_policy").values()
-    (deny,) = json.loads(policy["policy"])["Statement"]
-    assert deny["Effect"] == "Deny"
-    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     assert env_plan.output("task_logs") == {
         "bucket": LOG_BUCKET,
         "prefix": "logs/",

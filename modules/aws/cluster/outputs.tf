@@ -56,3 +56,11 @@ output "worker_groups" {
   description = "Auto Scaling group name per queue."
   value       = { for q, w in module.workers : q => w.group_name }
 }
+
+output "dag_bundles" {
+  description = "Your DAG bundles: `bucket` (the cluster's bucket, or null without one) and `upload`: per bucket bundle, the command that copies a local `dags/` folder to its prefix, with your own credentials (the nodes may only read it)."
+  value = {
+    bucket = local.bucket_on ? local.bucket_name : null
+    upload = module.dag_bundles.upload
+  }
+}

@@ -52,3 +52,11 @@ output "zones" {
   description = "Zones the worker MIGs spread over (manager 0 is in the first): `zones` when set, else the region's zones pinned at the first apply."
   value       = local.zones
 }
+
+output "dag_bundles" {
+  description = "Your DAG bundles: `bucket` (the cluster's DAG bucket, or null without a bucket bundle) and `upload`: per bucket bundle, the command that copies a local `dags/` folder to its prefix, with your own credentials (the nodes may only read it)."
+  value = {
+    bucket = local.dag_bucket_on ? local.dag_bucket : null
+    upload = module.dag_bundles.upload
+  }
+}

@@ -1,0 +1,85 @@
+"""Your DAG bundles on envs/aws, planned with one git and one bucket bundle
+(env-aws/dag-bundles.tfvars): the cluster's bucket keeps its guards even without task logs, and
+every node may read the bundle's folder and nothing may write under it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tests.support.iam_eval import evaluate
+from tests.terraform.conftest import HERE, Plan, PlanSummary, Terraform
+from tests.terraform.test_aws_plans import LOG_BUCKET as BUCKET
+from tests.terraform.test_aws_plans import assert_bucket_guarded
+
+ENV = "envs/aws"
+TFVARS = (HERE / "env-aws" / "dag-bundles.tfvars",)
+NO_LOGS = (*TFVARS, HERE / "env-aws" / "no-task-logs-override.tfvars")
+ARN = f"arn:aws:s3:::{BUCKET}"
+
+
+@pytest.fixture(scope="module")
+def plan(terraform: Terraform) -> PlanSummary:
+    return terraform.plan(ENV, list(TFVARS))
+
+
+def test_the_bucket_keeps_its_guards_without_task_logs(terraform: Terraform) -> None:
+    """task_logs = null but a bucket bundle: the bucket is there, guarded alike; no log expires it."""
+    plan = terraform.plan(ENV, list(NO_LOGS))
+    assert_bucket_guarded(plan)
+    (lifecycle,) = plan.of_type("aws_s3_bucket_lifecycle_configuration").values()
+    rules = {r["id"]: r["status"] for r in lifecycle["rule"]}
+    assert rules == {"expire-task-logs": "Disabled", "abort-incomplete-uploads": "Enabled"}  # DAGs stay
+    roles = plan.of_type("aws_iam_role_policy")
+    assert not [a for a in roles if ".logs[" in a], "no task-logs grant without task logs"
+    assert sorted(a for a in roles if ".dags[" in a) == [
+        'module.cluster.aws_iam_role_policy.dags["default"]',
+        'module.cluster.aws_iam_role_policy.dags["manager"]',
+    ]
+    assert plan.output("dag_bundles")["bucket"] == BUCKET
+
+
+def role_policies(plan: PlanSummary, role: str) -> list[dict[str, Any]]:
+    """Every inline policy on one role (its own, the task-logs one, the DAG one), by address: a
+    role's own policy names its role by id, unknown until applied."""
+    own = (
+        "module.cluster.module.manager." if role == "manager" else f'module.cluster.module.workers["{role}"].'
+    )
+    return [
+        json.loads(v["policy"])
+        for a, v in plan.of_type("aws_iam_role_policy").items()
+        if a.startswith(own) or a.endswith(f'["{role}"]')
+    ]
+
+
+QUESTIONS = [
+    # (action, resource, expected)
+    ("s3:GetObject", f"{ARN}/shared/etl.py", "allow"),
+    ("s3:GetObject", f"{ARN}/shared/sub/etl.py", "allow"),
+    ("s3:ListBucket", ARN, "allow"),  # HeadBucket and listing the folder (key names only)
+    ("s3:PutObject", f"{ARN}/shared/etl.py", "deny"),
+    ("s3:DeleteObject", f"{ARN}/shared/etl.py", "deny"),
+    ("s3:DeleteObjectVersion", f"{ARN}/shared/etl.py", "deny"),
+    ("s3:PutObjectTagging", f"{ARN}/shared/etl.py", "deny"),
+    ("s3:GetObject", f"{ARN}/sharedx/etl.py", "implicit-deny"),  # only that folder
+    ("s3:GetObject", f"{ARN}/backups/metadata.dump", "implicit-deny"),
+    ("s3:GetObject", "arn:aws:s3:::someone-elses-bucket/shared/etl.py", "implicit-deny"),
+    ("s3:ListBucket", "arn:aws:s3:::someone-elses-bucket", "implicit-deny"),
+    ("s3:PutBucketPolicy", ARN, "implicit-deny"),
+    ("s3:PutObject", f"{ARN}/logs/dag_id=d/attempt=1.log", "allow"),  # task logs still go out
+]
+
+
+@pytest.mark.parametrize("role", ["manager", "default"])
+@pytest.mark.parametrize(("action", "resource", "expected"), QUESTIONS)
+def test_nodes_read_the_dag_folder_and_write_nothing_under_it(
+    plan: PlanSummary, role: str, action: str, resource: str, expected: str
+) -> None:
+    assert evaluate(role_policies(plan, role), action, resource) == expected
+
+
+def planned(items: list[pytest.Item]) -> list[Plan]:
+    """The plans these tests ask for (the `terraform` fixture starts them in the background)."""
+    return [Plan(ENV, TFVARS), Plan(ENV, NO_LOGS)]
