@@ -49,6 +49,7 @@ locals {
         AIRTASKS_STACK_OVERRIDE       = try(coalesce(var.stack.compose_override, ""), "")
         AIRTASKS_STACK_TLS_HOSTNAMES  = var.stack == null ? "" : join(" ", var.stack.tls_hostnames)
         AIRTASKS_STACK_TASK_LOGS      = try(coalesce(var.stack.task_logs, ""), "")
+        AIRTASKS_STACK_DAG_BUNDLES    = try(coalesce(var.stack.dag_bundles, ""), "")
       }
       : {
         AIRTASKS_QUEUE = var.queue == null ? "" : var.queue

@@ -1,14 +1,21 @@
 """Your DAG bundles on envs/aws, planned with one git and one bucket bundle
-(env-aws/dag-bundles.tfvars): the cluster's bucket keeps its guards even without task logs, and
-every node may read the bundle's folder and nothing may write under it."""
+(env-aws/dag-bundles.tfvars): the manager's stack settings carry them, rendered as the manager's
+boot script renders them; the cluster's bucket keeps its guards even without task logs; and every
+node may read the bundle's folder and nothing may write under it."""
 
 from __future__ import annotations
 
+import base64
+import gzip
 import json
+import re
 from typing import Any
 
 import pytest
+import yaml
 
+from airtasks.stack.bundles import BUCKET_CLASSPATHS, GIT_CLASSPATH, IMAGE_BUNDLE, parse_dag_bundles
+from airtasks.stack.render import render_stack
 from tests.support.iam_eval import evaluate
 from tests.terraform.conftest import HERE, Plan, PlanSummary, Terraform
 from tests.terraform.test_aws_plans import LOG_BUCKET as BUCKET
@@ -23,6 +30,50 @@ ARN = f"arn:aws:s3:::{BUCKET}"
 @pytest.fixture(scope="module")
 def plan(terraform: Terraform) -> PlanSummary:
     return terraform.plan(ENV, list(TFVARS))
+
+
+def manager_script(plan: PlanSummary) -> str:
+    template = plan.values["module.cluster.module.manager.aws_launch_template.this"]
+    return gzip.decompress(base64.b64decode(template["user_data"])).decode()
+
+
+def test_the_managers_stack_settings_carry_the_bundles(plan: PlanSummary) -> None:
+    script = manager_script(plan)
+    (settings,) = re.findall(r"^AIRTASKS_STACK_DAG_BUNDLES='(.*)'$", script, re.M)
+    assert json.loads(settings) == [
+        {
+            "name": "team",
+            "git": {
+                "url": "https://git.example.org/team/dags.git",
+                "ref": "main",
+                "subdir": "dags",
+                "refresh_seconds": 60,
+                "credential": "/team/git-token",  # a parameter's name: the token never passes here
+            },
+        },
+        {
+            "name": "shared",
+            "bucket": {"url": f"s3://{BUCKET}/shared/", "region": "us-east-1", "refresh_seconds": 30},
+        },
+    ]
+    assert '--dag-bundles "$AIRTASKS_STACK_DAG_BUNDLES"' in script  # what deploy_stack renders with
+
+    # Rendered as the manager renders them: Airflow's bundle list, the image's own folder first.
+    services = yaml.safe_load(render_stack(dag_bundles=parse_dag_bundles(settings)))["services"]
+    config = json.loads(
+        services["airflow-dag-processor"]["environment"]["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"]
+    )
+    assert [(b["name"], b["classpath"]) for b in config] == [
+        (IMAGE_BUNDLE, "airflow.dag_processing.bundles.local.LocalDagBundle"),
+        ("team", GIT_CLASSPATH),
+        ("shared", BUCKET_CLASSPATHS["s3"]),
+    ]
+    assert config[2]["kwargs"] | {"aws_conn_id": None} == {
+        "bucket_name": BUCKET,
+        "prefix": "shared/",
+        "aws_conn_id": None,
+        "refresh_interval": 30,
+    }
 
 
 def test_the_bucket_keeps_its_guards_without_task_logs(terraform: Terraform) -> None:

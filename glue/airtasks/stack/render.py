@@ -20,6 +20,7 @@ import click
 
 from airtasks.errors import AirtasksError
 from airtasks.pools import POOLS_ENV, format_pools
+from airtasks.stack.bundles import BundleError, DagBundle, dag_bundles_env, parse_dag_bundles
 
 QUEUE_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 MANAGER_QUEUE = "manager"
@@ -201,10 +202,12 @@ def render_stack(
     manager_slots: int = MANAGER_SLOTS,
     placement: str = "node",
     task_logs: TaskLogs | None = None,
+    dag_bundles: Sequence[DagBundle] = (),
 ) -> str:
     """The stack text for these worker queues (default: `default:4`) plus the manager's worker;
     `placement` (`node` or `engine`) picks which labels place the queues' workers; `task_logs`
-    turns on remote task logging (off: logs stay on the node that ran the task)."""
+    turns on remote task logging (off: logs stay on the node that ran the task); `dag_bundles`
+    are loaded beside the image's own DAGs (airtasks.stack.bundles)."""
     specs = list(queues) or [QueueSpec(n, s) for n, s in DEFAULT_QUEUES]
     names = [q.name for q in specs]
     if len(set(names)) != len(names):
@@ -216,6 +219,7 @@ def render_stack(
         _worker(q.name, q.slots, f"{placement}.labels.airtasks.queue == {q.name}", QUEUE_WORKER_ENV)
         for q in specs
     ]
+    bundles_env = dag_bundles_env(dag_bundles)
     summary = ", ".join(
         [f"{MANAGER_QUEUE}:{manager_slots} (manager)"]
         + [
@@ -235,6 +239,7 @@ def render_stack(
             "@@TASK_LOGS@@\n",
             "".join(f"  {k}: {v}\n" for k, v in task_logs.env().items()) if task_logs else "",
         )
+        .replace("@@DAG_BUNDLES@@\n", "".join(f"  {k}: {v}\n" for k, v in bundles_env.items()))
     )
 
 
@@ -244,11 +249,13 @@ def write_stack(
     manager_slots: int = MANAGER_SLOTS,
     placement: str = "node",
     task_logs: TaskLogs | None = None,
+    *,
+    dag_bundles: Sequence[DagBundle] = (),
 ) -> list[Path]:
     """Write the stack file and, beside it, the files of the stack's `configs`: proxy/nginx.conf and
     rabbitmq/20-airtasks.conf."""
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(render_stack(queues, manager_slots, placement, task_logs))
+    output.write_text(render_stack(queues, manager_slots, placement, task_logs, dag_bundles))
     written = [output]
     for rel, text in ((NGINX_FILE, render_nginx()), (RABBITMQ_FILE, render_rabbitmq())):
         path = output.parent / rel
@@ -303,6 +310,13 @@ def stack_command() -> None:
     "--task-logs-region", default=None, metavar="REGION", help="The S3 bucket's region, e.g. us-east-1."
 )
 @click.option(
+    "--dag-bundles",
+    "dag_bundles_json",
+    default=None,
+    metavar="JSON",
+    help="Your DAG bundles (git, bucket): a JSON list, loaded beside the image's DAGs (docs/dag-bundles.md).",
+)
+@click.option(
     "--output",
     "-o",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -316,6 +330,7 @@ def render_command(
     placement: str,
     task_logs_url: str | None,
     task_logs_region: str | None,
+    dag_bundles_json: str | None,
     output: Path | None,
 ) -> None:
     """Render the stack with one worker service per queue (plus `worker-manager`)."""
@@ -325,8 +340,12 @@ def render_command(
             task_logs = TaskLogs.parse(task_logs_url, task_logs_region)
         except StackError as exc:
             raise click.BadParameter(str(exc), param_hint="--task-logs") from None
+    try:
+        dag_bundles = parse_dag_bundles(dag_bundles_json) if dag_bundles_json else []
+    except BundleError as exc:
+        raise click.BadParameter(str(exc), param_hint="--dag-bundles") from None
     if output is None:
-        click.echo(render_stack(queues, manager_slots, placement, task_logs), nl=False)
+        click.echo(render_stack(queues, manager_slots, placement, task_logs, dag_bundles), nl=False)
         return
-    for path in write_stack(output, queues, manager_slots, placement, task_logs):
+    for path in write_stack(output, queues, manager_slots, placement, task_logs, dag_bundles=dag_bundles):
         click.echo(f"wrote {path}", err=True)

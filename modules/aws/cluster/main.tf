@@ -75,6 +75,7 @@ module "manager" {
     queue_max_nodes = { for q, cfg in var.queues : q => cfg.max_size }
     scaler_config   = jsonencode(local.scaler_config)
     task_logs       = local.task_logs_url
+    dag_bundles     = module.dag_bundles.stack_setting
   })])
 }
 

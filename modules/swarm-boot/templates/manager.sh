@@ -233,10 +233,13 @@ deploy_stack() {
     render+=(--task-logs "$AIRTASKS_STACK_TASK_LOGS")
     [[ "$AIRTASKS_CLOUD" != aws ]] || render+=(--task-logs-region "$AIRTASKS_REGION")
   fi
+  # The user's DAG bundles, beside the image's own DAGs. A private repository's credential is only
+  # named here (an SSM parameter or a Secret Manager secret), never the value.
+  [[ -z "$AIRTASKS_STACK_DAG_BUNDLES" ]] || render+=(--dag-bundles "$AIRTASKS_STACK_DAG_BUNDLES")
   stack_cli -- stack render "${render[@]}" --worker-placement engine --output "$STACK_DIR/stack.yml" 2>/dev/null ||
     die "airtasks stack render failed (is $image an Air-Tasks image?)"
   log "stack rendered for queues: ${AIRTASKS_STACK_QUEUES:-default:4 (the default)};" \
-    "task logs: ${AIRTASKS_STACK_TASK_LOGS:-on the nodes}"
+    "task logs: ${AIRTASKS_STACK_TASK_LOGS:-on the nodes}; DAG bundles: ${AIRTASKS_STACK_DAG_BUNDLES:+yours and }the image's"
 
   render=()
   for item in "$NODE_IP" $AIRTASKS_STACK_TLS_HOSTNAMES localhost 127.0.0.1; do render+=(--tls-hostname "$item"); done

@@ -1,7 +1,7 @@
 """modules/gcp/cluster's DAG bucket (dag_bundles.tf), read with python-hcl2: the hashicorp/google
 provider is not installable here, so no plan. A bucket of its own, apart from the log bucket, whose
 nodes may create and replace objects: private, versioned, only read by the cluster's nodes; and the
-bundles go through the shared module."""
+managers' stack gets the bundles."""
 
 from __future__ import annotations
 
@@ -46,8 +46,9 @@ def test_nodes_only_read_the_dag_bucket() -> None:
     )
 
 
-def test_the_bundles_go_through_the_shared_module() -> None:
-    """Checked by modules/dag-bundles (planned in tests/terraform/dag-bundles/), with the DAG bucket."""
+def test_the_bundles_go_through_the_shared_module_to_the_managers_stack() -> None:
+    """Checked and rendered by modules/dag-bundles (planned in tests/terraform/dag-bundles/), with
+    the DAG bucket."""
     call = cluster().module("dag_bundles").body
     assert call["source"] == "../../dag-bundles"
     assert (call["cloud"], call["dag_bundles"], call["bucket"]) == (
@@ -55,4 +56,6 @@ def test_the_bundles_go_through_the_shared_module() -> None:
         "var.dag_bundles",
         "local.dag_bucket",
     )
+    stack = " ".join(str(cluster().module("manager").body["stack"]).split())
+    assert "dag_bundles = module.dag_bundles.stack_setting" in stack
     assert cluster().locals["dag_bucket_bundles"] == "module.dag_bundles.bucket_prefixes"
