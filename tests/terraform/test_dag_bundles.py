@@ -5,10 +5,14 @@ node may read the bundle's folder and nothing may write under it."""
 
 from __future__ import annotations
 
+import atexit
 import base64
 import gzip
 import json
 import re
+import shutil
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +21,7 @@ import yaml
 from airtasks.stack.bundles import BUCKET_CLASSPATHS, GIT_CLASSPATH, IMAGE_BUNDLE, parse_dag_bundles
 from airtasks.stack.render import render_stack
 from tests.support.iam_eval import evaluate
+from tests.support.terraform import REPO
 from tests.terraform.conftest import HERE, Plan, PlanSummary, Terraform
 from tests.terraform.test_aws_plans import LOG_BUCKET as BUCKET
 from tests.terraform.test_aws_plans import assert_bucket_guarded
@@ -25,6 +30,26 @@ ENV = "envs/aws"
 TFVARS = (HERE / "env-aws" / "dag-bundles.tfvars",)
 NO_LOGS = (*TFVARS, HERE / "env-aws" / "no-task-logs-override.tfvars")
 ARN = f"arn:aws:s3:::{BUCKET}"
+
+
+def readme_examples() -> list[tuple[Path, str]]:
+    """The README's "Your DAGs" section: each ```hcl block as a tfvars file (planned after BASE),
+    with the ```bash block that follows it."""
+    text = (REPO / "README.md").read_text()
+    section = text[text.index("## Your DAGs") :]
+    section = section[: section.index("\n## ", 1)]
+    pairs = re.findall(r"```hcl\n(.*?)```\s*```bash\n(.*?)```", section, re.S)
+    root = Path(tempfile.mkdtemp(prefix="airtasks-readme-dags-"))
+    atexit.register(shutil.rmtree, root, True)
+    examples = []
+    for i, (hcl, bash) in enumerate(pairs):
+        (root / f"{i}.tfvars").write_text(hcl)
+        examples.append((root / f"{i}.tfvars", bash))
+    return examples
+
+
+README = readme_examples()
+BASE = TFVARS[0]  # its dag_bundles replaced by the example's
 
 
 @pytest.fixture(scope="module")
@@ -131,6 +156,22 @@ def test_nodes_read_the_dag_folder_and_write_nothing_under_it(
     assert evaluate(role_policies(plan, role), action, resource) == expected
 
 
+def test_readme_your_dags_examples_plan_and_print_the_command_shown(terraform: Terraform) -> None:
+    """README's "Your DAGs": the git and the bucket example plan on envs/aws, and the upload command
+    it shows is the one `terraform output dag_bundles` prints."""
+    assert len(README) == 2, "a git and a bucket example, each with its commands"
+    for tfvars, bash in README:
+        plan = terraform.plan(ENV, [BASE, tfvars])
+        script = manager_script(plan)
+        (settings,) = re.findall(r"^AIRTASKS_STACK_DAG_BUNDLES='(.*)'$", script, re.M)
+        assert parse_dag_bundles(settings), tfvars.read_text()
+        for name, command in plan.output("dag_bundles")["upload"].items():
+            assert command in bash, f"README shows no `{command}` for bundle {name}"
+            assert f".upload.{name}" in bash
+    (_, bucket_bash) = README[1]
+    assert f"aws s3 sync dags/ s3://{BUCKET}/shared/" in bucket_bash
+
+
 def planned(items: list[pytest.Item]) -> list[Plan]:
     """The plans these tests ask for (the `terraform` fixture starts them in the background)."""
-    return [Plan(ENV, TFVARS), Plan(ENV, NO_LOGS)]
+    return [Plan(ENV, TFVARS), Plan(ENV, NO_LOGS), *(Plan(ENV, (BASE, tfvars)) for tfvars, _ in README)]
