@@ -13,6 +13,7 @@ CHECKOV := BC_SKIP_MAPPING=TRUE CKV_SKIP_PACKAGE_UPDATE_CHECK=true $(TOOLS)/bin/
 ENV ?= local
 MODE ?= local
 AIRFLOW_PORT ?= 8080
+DAGS ?=
 PYTEST_ARGS ?=
 
 # Take hashicorp/aws from the local filesystem mirror when this machine has one.
@@ -87,8 +88,8 @@ plan: ## terraform plan of envs/$(ENV) (ENV=aws|gcp|local)
 	terraform -chdir=envs/$(ENV) init -input=false
 	terraform -chdir=envs/$(ENV) plan -input=false
 
-up: $(STAMP) ## bring Air-Tasks up locally (MODE=local|swarm|cluster, AIRFLOW_PORT=8080)
-	$(BIN)/python -m airtasks_dev up --mode $(MODE) --airflow-port $(AIRFLOW_PORT)
+up: $(STAMP) ## bring Air-Tasks up locally (MODE=local|swarm|cluster, AIRFLOW_PORT=8080, DAGS=folder)
+	$(BIN)/python -m airtasks_dev up --mode $(MODE) --airflow-port $(AIRFLOW_PORT) $(if $(DAGS),--dags '$(DAGS)')
 
 down: ## stop everything `make up` started and destroy what it applied
 	@if [ -x $(BIN)/python ]; then $(BIN)/python -m airtasks_dev down; else echo "nothing to stop (no .venv)"; fi

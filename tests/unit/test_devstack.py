@@ -5,19 +5,22 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import airtasks
 from airtasks.cli import local_deployment as state
 from airtasks.errors import AirtasksError
-from airtasks_dev.devstack import moto, steps
+from airtasks_dev.devstack import airflow, moto, steps
 from airtasks_dev.devstack.cli import MODES, find_repo
 from airtasks_dev.devstack.cli import main as dev_main
 from airtasks_dev.devstack.procs import alive
-from airtasks_dev.devstack.steps import AirflowStep, MotoStep, SwarmStep, TerraformStep, describe
+from airtasks_dev.devstack.steps import AirflowStep, DevContext, MotoStep, SwarmStep, TerraformStep, describe
 from airtasks_dev.devstack.terraform import Terraform, _vars
 
 REPO = Path(__file__).resolve().parents[2]
@@ -241,3 +244,85 @@ def test_state_env_only_fills_gaps(tmp_path: Path) -> None:
     assert added == {"AWS_ACCESS_KEY_ID": "testing", "AIRTASKS_AIRFLOW_USERNAME": "admin"}
     assert target["AWS_ENDPOINT_URL"] == "http://elsewhere"
     assert "AIRTASKS_AIRFLOW_PASSWORD_FILE" not in target
+
+
+# ---- make up DAGS=folder --------------------------------------------------------------------------
+
+MY_DAG = """
+import datetime
+
+from airflow.sdk import dag, task
+
+
+@dag(dag_id="my_own_dag", schedule=None, start_date=datetime.datetime(2025, 1, 1))
+def my_own_dag():
+    @task
+    def hello():
+        print("hello from my folder")
+
+    hello()
+
+
+my_own_dag()
+"""
+
+
+def _python(env: dict[str, str], *args: str) -> Any:
+    """Python in a clean Airflow environment: its last line of output, as JSON."""
+    out = subprocess.run(
+        [sys.executable, *args], env=env, cwd=REPO, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_make_up_dags_loads_the_folder_as_a_bundle_beside_the_examples(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`make up DAGS=folder`: the local Airflow gets the repo's dags/ and the folder as bundles;
+    Airflow's own bundle manager finds both, and a DAG saved in the folder parses from it."""
+    mine = tmp_path / "my-dags"
+    mine.mkdir()
+    (mine / "my_own_dag.py").write_text(MY_DAG)
+    launched: dict[str, Any] = {}
+    monkeypatch.setattr(
+        airflow,
+        "launch_airflow",
+        lambda run_dir, port, env, dags_folder: launched.update(env=env, dags=dags_folder),
+    )
+    ctx = DevContext(repo=REPO, run_dir=tmp_path / "run", echo=lambda _: None, user_dags=mine)
+    AirflowStep().up(ctx)
+    assert launched["dags"] == REPO / "dags"
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "AIRTASKS_"))}
+    env.update(
+        launched["env"],
+        AIRFLOW_HOME=str(tmp_path / "home"),
+        AIRFLOW__CORE__DAGS_FOLDER=str(REPO / "dags"),
+        AIRFLOW__CORE__LOAD_EXAMPLES="False",
+        AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{tmp_path}/airflow.db",
+        PYTHONPATH=os.pathsep.join([str(REPO), str(REPO / "glue")]),
+    )
+    script = (
+        "import json\n"
+        "from airflow.dag_processing.bundles.manager import DagBundlesManager\n"
+        "print(json.dumps({b.name: str(b.path) for b in DagBundlesManager().get_all_dag_bundles()}))\n"
+    )
+    bundles = _python(env, "-c", script)
+    assert bundles == {"dags-folder": str(REPO / "dags"), "my-dags": str(mine)}
+    parsed = _python(env, "-m", "tests.support.dagbag", str(mine))
+    assert "my_own_dag" in json.dumps(parsed), parsed
+    assert not parsed.get("import_errors"), parsed
+
+
+def test_make_up_dags_is_local_mode_only_and_a_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        dev_main(["up", "--mode", "swarm", "--dags", str(tmp_path)])
+    assert exited.value.code == 1
+    assert "DAGS= works in local mode only" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exited:
+        dev_main(["up", "--dags", str(tmp_path / "absent")])
+    assert exited.value.code == 2
+    assert "does not exist" in capsys.readouterr().err

@@ -82,15 +82,25 @@ def main(args: list[str] | None = None) -> None:
     "instance boots as a Swarm node, the manager runs the stack and the scaler.",
 )
 @click.option("--airflow-port", type=int, default=8080, show_default=True, help="Port of the local Airflow.")
-def up(mode: str, airflow_port: int) -> None:
+@click.option(
+    "--dags",
+    type=click.Path(exists=True, file_okay=False, resolve_path=True, path_type=Path),
+    default=None,
+    help="local mode: a folder of your DAGs, loaded as a bundle beside the repo's dags/ (make up DAGS=...).",
+)
+def up(mode: str, airflow_port: int, dags: Path | None) -> None:
     """Start the local deployment and print what it built, the UI address and the login."""
     started = time.monotonic()
+    if dags is not None and mode != "local":
+        raise AirtasksError(
+            f"DAGS= works in local mode only (got MODE={mode}); run make up MODE=local DAGS={dags}"
+        )
     repo = find_repo()
     run_dir = repo / RUN_DIR
     state = _load_state(run_dir)
     if state.get("mode") not in (None, mode):
         raise AirtasksError(f"a {state['mode']} deployment is up; run `make down` first")
-    ctx = DevContext(repo=repo, run_dir=run_dir, airflow_port=airflow_port, echo=click.echo)
+    ctx = DevContext(repo=repo, run_dir=run_dir, airflow_port=airflow_port, echo=click.echo, user_dags=dags)
     done: list[str] = []
     _save_state(run_dir, {"mode": mode, "airflow_port": airflow_port, "steps": done})
     finishers = []

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from airtasks.cli import local_deployment as state
 from airtasks.errors import AirtasksError
+from airtasks.stack.bundles import local_bundles_env
 from airtasks_dev.devstack import airflow, moto
 from airtasks_dev.devstack.terraform import Terraform
 
@@ -39,6 +40,7 @@ class DevContext:
     outputs: dict[str, Any] = field(default_factory=dict)  # e.g. scaler_config from Terraform
     record: dict[str, Any] = field(default_factory=dict)  # for the state file local.json (devstack.state)
     summary: list[str] = field(default_factory=list)  # what `up` prints at the end, step by step
+    user_dags: Path | None = None  # `make up DAGS=...`: a folder loaded as a bundle beside dags/
 
     def rel(self, path: Path) -> str:
         """`path` relative to the repo when it is inside it (shorter to read)."""
@@ -167,6 +169,10 @@ def describe(outputs: dict[str, Any], env: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
+# The bundle name of the folder `make up DAGS=...` names.
+USER_BUNDLE = "my-dags"
+
+
 class AirflowStep:
     """Airflow standalone (SQLite, LocalExecutor) on the repo's dags/, the scaler DAG included:
     it sizes the envs/local groups on the moto server (env AIRTASKS_CONFIG, AWS_ENDPOINT_URL)."""
@@ -181,6 +187,9 @@ class AirflowStep:
         env = dict(ctx.env)
         if (ctx.run_dir / SCALER_CONFIG).is_file():
             env["AIRTASKS_CONFIG"] = str(ctx.run_dir.resolve() / SCALER_CONFIG)
+        if ctx.user_dags is not None:
+            env.update(local_bundles_env({USER_BUNDLE: str(ctx.user_dags)}))
+            ctx.echo(f"airflow: your DAGs from {ctx.user_dags} (bundle {USER_BUNDLE}) beside dags/")
         ctx.echo(f"airflow: starting standalone on 127.0.0.1:{ctx.airflow_port} ...")
         launched = airflow.launch_airflow(ctx.run_dir, ctx.airflow_port, env, dags_folder=ctx.repo / "dags")
 

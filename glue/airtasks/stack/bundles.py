@@ -31,6 +31,7 @@ NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 GIT_URL_RE = re.compile(r"^(https://[A-Za-z0-9.-]+(:[0-9]+)?/\S+|ssh://[^\s/]+/\S+|git@[A-Za-z0-9.-]+:\S+)$")
 BUCKET_URL_RE = re.compile(r"^(s3|gs)://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/((?:[a-z0-9][a-z0-9._-]*/)+)$")
 REFRESH_RANGE = (10, 86400)
+CONFIG_LIST_ENV = "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"
 
 
 class BundleError(AirtasksError):
@@ -77,6 +78,18 @@ class DagBundle:
         if self.source == "s3":
             return {"conn_type": "aws", "extra": {"region_name": self.region}}
         return {"conn_type": "google_cloud_platform", "extra": {}}
+
+
+_IMAGE_CONFIG: dict[str, Any] = {"name": IMAGE_BUNDLE, "classpath": LOCAL_CLASSPATH, "kwargs": {}}
+
+
+def local_bundles_env(folders: Mapping[str, str]) -> dict[str, str]:
+    """`make up DAGS=...` (local mode): the repo's dags/ and each named folder as a LocalDagBundle,
+    for Airflow's own process environment (no YAML, no `docker stack deploy` in between). A local
+    bundle is read in place, so a file saved there is parsed at the next directory scan."""
+    configs = [_IMAGE_CONFIG]
+    configs += [{"name": n, "classpath": LOCAL_CLASSPATH, "kwargs": {"path": p}} for n, p in folders.items()]
+    return {CONFIG_LIST_ENV: json.dumps(configs)}
 
 
 def _refresh(name: str, value: object) -> int:
@@ -163,9 +176,8 @@ def dag_bundles_env(bundles: Sequence[DagBundle]) -> dict[str, str]:
     repository's credential is only named (AIRTASKS_DAG_CREDENTIALS), never carried here."""
     if not bundles:
         return {}
-    configs = [{"name": IMAGE_BUNDLE, "classpath": LOCAL_CLASSPATH, "kwargs": {}}]
-    configs += [b.config() for b in bundles]
-    env = {"AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": _quoted(configs)}
+    configs = [_IMAGE_CONFIG, *(b.config() for b in bundles)]
+    env = {CONFIG_LIST_ENV: _quoted(configs)}
     env |= {f"AIRFLOW_CONN_{b.conn_id.upper()}": _quoted(b.connection()) for b in bundles}
     credentials = {b.name: b.credential for b in bundles if b.credential}
     if credentials:
