@@ -1,8 +1,9 @@
 """`make up` / `make down` (local mode) as a user runs them, in a copy of the repo: `make up`
 starts moto, applies envs/local, starts Airflow standalone with the scaler DAG; then, with no
 settings at all, `airtasks trigger ... --wait` succeeds, tasks on queue `default` make the scaler
-DAG grow the group on moto, and `airtasks scale --once --dry-run --json --from-terraform
-envs/local` works; `make down` leaves no process and no state behind. Both run the dev tool,
+DAG grow the group on moto, `airtasks scale --once --dry-run --json --from-terraform
+envs/local` works, and DAGs in a folder of the user's own (`make up DAGS=...`) run, one saved
+after `make up` included; `make down` leaves no process and no state behind. Both run the dev tool,
 `python -m airtasks_dev up|down`, as the Makefile does."""
 
 from __future__ import annotations
@@ -31,6 +32,22 @@ pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
 AIRTASKS = str(Path(sys.executable).with_name("airtasks"))
 LOAD_DAG = REPO / "tests" / "integration" / "dags" / "airtasks_default_load.py"
+MY_DAG = """
+import pendulum
+from airflow.sdk import dag, task
+
+
+@dag(dag_id="{dag_id}", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"), catchup=False)
+def build():
+    @task
+    def hello() -> None:
+        print("hello from my own folder")
+
+    hello()
+
+
+build()
+"""
 SKIP = (
     ".venv",
     ".git",
@@ -108,7 +125,11 @@ def test_make_up_trigger_scale_then_down(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRTASKS_", "AWS_"))}
     env["XDG_STATE_HOME"] = str(tmp_path / "xdg")
     started = time.monotonic()
-    up = dev_tool(clone, env, "up", "--airflow-port", str(free_port()), timeout=600)
+    # A folder of the user's own DAGs, outside the repo (make up DAGS=...): one DAG now, one later.
+    my_dags = tmp_path / "my-dags"
+    my_dags.mkdir()
+    (my_dags / "my_hello.py").write_text(MY_DAG.format(dag_id="my_hello"))
+    up = dev_tool(clone, env, "up", "--airflow-port", str(free_port()), "--dags", str(my_dags), timeout=600)
     up_seconds = time.monotonic() - started
     run_dir = clone / ".run"
     pids: set[int] = set()
@@ -188,6 +209,23 @@ def test_make_up_trigger_scale_then_down(tmp_path: Path) -> None:
             desired,
         )
         assert queue["loads"] == {"airflow": queue["load"]}
+
+        # The user's folder is a bundle of its own: its DAG runs, and one saved there after `make up`
+        # shows up (next scan) and runs, with no restart.
+        with httpx.Client(
+            base_url=state["url"], headers={"Authorization": f"Bearer {token}"}, timeout=30
+        ) as api:
+            assert api.get("/api/v2/dags/my_hello").json()["bundle_name"] == "my-dags"
+            mine = run(clone, env, "trigger", "my_hello", "--unpause", "--wait")
+            assert mine.returncode == 0, mine.stdout + mine.stderr
+            assert mine.stdout.split()[-1] == "success"
+            (my_dags / "my_later.py").write_text(MY_DAG.format(dag_id="my_later"))
+            deadline = time.monotonic() + 180
+            while api.get("/api/v2/dags/my_later").status_code != 200 and time.monotonic() < deadline:
+                time.sleep(5)
+            later = run(clone, env, "trigger", "my_later", "--unpause", "--wait")
+            assert later.returncode == 0, later.stdout + later.stderr
+            assert later.stdout.split()[-1] == "success"
 
         logs = (run_dir / "airflow" / "standalone.log").read_text(errors="replace")
         for text, where in ((up.stdout + up.stderr, "make up's output"), (logs, "Airflow's log")):
