@@ -101,5 +101,6 @@ __all__ = [
     "apply_pools",
     "format_pools",
     "parse_pools",
+    "pool_for",
     "pool_name",
 ]

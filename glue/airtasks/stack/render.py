@@ -219,7 +219,6 @@ def render_stack(
         _worker(q.name, q.slots, f"{placement}.labels.airtasks.queue == {q.name}", QUEUE_WORKER_ENV)
         for q in specs
     ]
-    bundles_env = dag_bundles_env(dag_bundles)
     summary = ", ".join(
         [f"{MANAGER_QUEUE}:{manager_slots} (manager)"]
         + [
@@ -227,19 +226,19 @@ def render_stack(
             for q in specs
         ]
     )
-    limits = concurrency_env(specs, manager_slots)
+    # What the options add to every Airflow service's settings (the `x-airflow-env` anchor).
+    airflow_env = {
+        **concurrency_env(specs, manager_slots),
+        **(task_logs.env() if task_logs else {}),
+        **dag_bundles_env(dag_bundles),
+    }
     return (
         _template("stack.yml")
         .replace("@@WORKERS@@\n", "\n".join(workers))
         .replace("@@NGINX_HASH@@", _hash(render_nginx()))
         .replace("@@RABBITMQ_HASH@@", _hash(render_rabbitmq()))
         .replace("@@QUEUES@@", summary)
-        .replace("@@CONCURRENCY@@\n", "".join(f"  {k}: {v}\n" for k, v in limits.items()))
-        .replace(
-            "@@TASK_LOGS@@\n",
-            "".join(f"  {k}: {v}\n" for k, v in task_logs.env().items()) if task_logs else "",
-        )
-        .replace("@@DAG_BUNDLES@@\n", "".join(f"  {k}: {v}\n" for k, v in bundles_env.items()))
+        .replace("@@AIRFLOW_ENV@@\n", "".join(f"  {k}: {v}\n" for k, v in airflow_env.items()))
     )
 
 
