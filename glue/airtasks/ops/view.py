@@ -442,8 +442,11 @@ def build_view(
         )
 
     # Which node runs what comes from one read of the running task instances, below, rather
-    # than a second one inside read_queues: at scale that read is the most pages.
-    reads = read_queues(config, clients, busy_for="none", queues=None if queues is None else list(queues))
+    # than a second one inside read_queues: at scale that read is the most pages. The page does
+    # not show interruption notices, and lists the Swarm's nodes itself (_swarm): no notices read.
+    reads = read_queues(
+        config, clients, busy_for="none", queues=None if queues is None else list(queues), notices=False
+    )
     names = [r.queue for r in reads]
 
     tasks: dict[str, dict[str, list[TaskRef]]] = {q: {} for q in names}

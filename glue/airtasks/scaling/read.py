@@ -67,11 +67,17 @@ def may_shrink(config: ScalerConfig, r: QueueRead) -> bool:
 
 
 def read_queues(
-    config: ScalerConfig, clients: Clients, *, busy_for: BusyFor = "all", queues: list[str] | None = None
+    config: ScalerConfig,
+    clients: Clients,
+    *,
+    busy_for: BusyFor = "all",
+    queues: list[str] | None = None,
+    notices: bool = True,
 ) -> list[QueueRead]:
     """Per queue (all configured, or `queues`): the load from each source, the group's size and
-    instances, and which instance runs how many of its tasks (see `busy_for`). A failed read is
-    recorded on the queues it concerns, never raised."""
+    instances, which instance runs how many of its tasks (see `busy_for`), and, with `notices`,
+    which instances got an interruption notice (one listing of the Swarm's nodes). A failed read
+    is recorded on the queues it concerns, never raised."""
     names = list(config.queues) if queues is None else list(queues)
     reads = {q: QueueRead(q, config.queues[q].group) for q in names}
 
@@ -110,15 +116,15 @@ def read_queues(
         else:
             r.size, r.instances = found[0], list(found[1])
 
-    if clients.swarm is not None and any(r.instances for r in reads.values()):
+    if notices and clients.swarm is not None and any(r.instances for r in reads.values()):
         # The watcher's engine label reaches the manager with the node's description; the label
         # copy makes it a node label too. A Swarm that does not answer only hides notices.
         try:
-            notices = interruption_deadlines(clients.swarm.nodes())
+            deadlines = interruption_deadlines(clients.swarm.nodes())
         except ControlError:
-            notices = {}
+            deadlines = {}
         for r in reads.values():
-            r.interrupted = {i.id: notices[i.id] for i in r.instances or [] if i.id in notices}
+            r.interrupted = {i.id: deadlines[i.id] for i in r.instances or [] if i.id in deadlines}
 
     if clients.airflow is not None and not airflow_down and busy_for != "none":
         # An interrupted node's tasks decide what to restart: its queue reads them too.
