@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 
 import airtasks
@@ -191,6 +192,25 @@ def test_moto_starts_in_the_background_and_stops_by_pid(tmp_path: Path) -> None:
     assert not moto.is_running(info)
     assert moto.read(tmp_path) is None
     assert not moto.stop(tmp_path)
+
+
+def test_each_moto_answers_for_itself_and_a_taken_port_is_refused(tmp_path: Path) -> None:
+    """Two servers started side by side hold separate accounts; asking for a port that is taken
+    fails with the port in the message, instead of quietly talking to whoever holds it."""
+    with moto.run_moto(log=tmp_path / "a.log") as a, moto.run_moto(log=tmp_path / "b.log") as b:
+        assert a.port != b.port
+        kw: dict[str, Any] = {
+            "region_name": "us-east-1",
+            "aws_access_key_id": "t",
+            "aws_secret_access_key": "t",
+        }
+        boto3.client("s3", endpoint_url=a.url, **kw).create_bucket(Bucket="only-in-a")
+        names = [x["Name"] for x in boto3.client("s3", endpoint_url=b.url, **kw).list_buckets()["Buckets"]]
+        assert names == []
+        taken = rf"cannot listen on 127.0.0.1:{a.port} for moto"
+        with pytest.raises(AirtasksError, match=taken), moto.run_moto(port=a.port):
+            pass
+        assert boto3.client("s3", endpoint_url=a.url, **kw).head_bucket(Bucket="only-in-a")
 
 
 def _deployment(repo: Path) -> Path:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -19,6 +18,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -28,13 +28,39 @@ STATE_FILE = "moto.json"
 LOG_FILE = "moto.log"
 
 
-def moto_command() -> list[str]:
-    """How to start moto: the venv's `moto_server`, one on PATH, or `python -m moto.server`."""
-    exe = Path(sys.executable).with_name("moto_server")
-    if exe.exists():
-        return [str(exe)]
-    found = shutil.which("moto_server")
-    return [found] if found else [sys.executable, "-m", "moto.server"]
+def listen(host: str, port: int | None) -> socket.socket:
+    """A listening socket on host:port (a free port when port is None), bound here so that no other
+    process can take the port before moto serves it."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port or 0))
+    except OSError as exc:
+        sock.close()
+        raise AirtasksError(
+            f"cannot listen on {host}:{port} for moto ({exc.strerror}); "
+            "stop what uses the port or choose another"
+        ) from exc
+    sock.listen(128)
+    return sock
+
+
+def spawn(
+    host: str, port: int | None, out: Any, env: dict[str, str] | None = None, **popen: Any
+) -> tuple[subprocess.Popen[bytes], int]:
+    """Start moto (airtasks_dev.devstack.moto_serve) on a socket bound here; its process and port."""
+    with listen(host, port) as sock:
+        fd = sock.fileno()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "airtasks_dev.devstack.moto_serve", str(fd)],
+            pass_fds=(fd,),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            **popen,
+        )
+        return proc, int(sock.getsockname()[1])
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -87,16 +113,9 @@ def start(run_dir: Path, host: str = "127.0.0.1", port: int | None = None) -> Mo
     if running and is_running(running):
         return running
     run_dir.mkdir(parents=True, exist_ok=True)
-    port = port or free_port(host)
     log = run_dir / LOG_FILE
     with open(log, "ab") as out:
-        proc = subprocess.Popen(
-            [*moto_command(), "-H", host, "-p", str(port)],
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        proc, port = spawn(host, port, out, start_new_session=True)
     info = MotoInfo(proc.pid, host, port, str(log))
     try:
         wait_until_answers(info.url, proc=proc)
@@ -175,13 +194,15 @@ def run_moto(
     extra_env: dict[str, str] | None = None,
 ) -> Iterator[MotoServer]:
     """Start moto on host:port (a free port by default), wait until it answers, stop it after."""
-    port = port or free_port(host)
     env = dict(os.environ)
     env.update(extra_env or {})
     out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        [*moto_command(), "-H", host, "-p", str(port)], stdout=out, stderr=subprocess.STDOUT, env=env
-    )
+    try:
+        proc, port = spawn(host, port, out, env)
+    except BaseException:
+        if log:
+            out.close()  # type: ignore[union-attr]
+        raise
     server = MotoServer(host, port, proc)
     try:
         wait_until_answers(server.url, proc=proc)
