@@ -96,6 +96,19 @@ def broker_queues(node: Node) -> str:
     )
 
 
+def scheduler_log(node: Node, since: float) -> None:
+    """The scheduler's log since `since`, every task of the service (the one lost with its manager
+    too, as far as the Swarm kept it), to tests/artifacts/cluster-ha-scheduler.log."""
+    cmd = [HOST_DOCKER_CLI, "service", "logs", "--timestamps", "--since", f"{int(since) - 60}"]
+    try:
+        out = node.run([*cmd, "airtasks_airflow-scheduler"], timeout=60)
+        text = out.stdout + out.stderr
+    except Exception as exc:  # a failed read must not hide the failure being reported
+        text = f"could not read the scheduler's log: {exc}\n"
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "cluster-ha-scheduler.log").write_text(text)
+
+
 @contextlib.contextmanager
 def watched(api: httpx.Client, survivor: Node, broker: Node, since: float) -> Iterator[list[str]]:
     """Every 5 s while the stack recovers: the scaler's newest task instances, where the scheduler
@@ -116,6 +129,15 @@ def watched(api: httpx.Client, survivor: Node, broker: Node, since: float) -> It
             for ti in scaler_tasks(api)[:3]
         ]
 
+    def runs() -> list[str]:
+        """The newest runs, started or not: a run or task that never starts has no start date."""
+        r = api.get(f"/api/v2/dags/{SCALER_DAG}/dagRuns", params={"order_by": "-run_after", "limit": 3})
+        r.raise_for_status()
+        waiting = [ti for ti in scaler_tasks(api) if not ti.get("start_date")]
+        return [f"{run['dag_run_id'][-20:]} {run['state']}" for run in r.json()["dag_runs"]] + [
+            f"not started: {ti['dag_run_id'][-20:]} {ti['state']}" for ti in waiting
+        ]
+
     def loop() -> None:
         while not done.is_set():
             lines.append(
@@ -126,6 +148,7 @@ def watched(api: httpx.Client, survivor: Node, broker: Node, since: float) -> It
                         probe("api-server on", lambda: sorted(running_on(survivor, "airflow-apiserver"))),
                         probe("broker", lambda: broker_queues(broker)),
                         probe("scaler", tis),  # last: the API server may take its timeout to answer
+                        probe("runs", runs),
                     ]
                 )
             )
@@ -242,6 +265,7 @@ def test_losing_a_manager_keeps_the_swarm_the_stack_and_the_scaler(box: Box, clo
                 box,
             )
         except AssertionError as exc:
+            scheduler_log(survivor, lost)
             raise AssertionError("\n".join([str(exc), "since the loss:", *seen[-40:]])) from None
     grown_after = time.time() - lost
 
