@@ -133,7 +133,8 @@ def test_a_dollar_in_a_url_survives_docker_stack_deploy() -> None:
 )
 def test_classpaths_and_kwargs_are_airflows(classpath: str, kwargs: set[str]) -> None:
     """The classes this venv's Airflow and amazon provider ship (the git and google providers are
-    not installed here; their kwargs follow GitDagBundle's and GCSDagBundle's signatures)."""
+    not installed here: tests/integration/test_git_bundle.py runs GitDagBundle in the image with
+    these kwargs; GCSDagBundle's follow its signature)."""
     module, _, name = classpath.rpartition(".")
     cls = getattr(importlib.import_module(module), name)
     assert kwargs <= set(inspect.signature(cls.__init__).parameters)

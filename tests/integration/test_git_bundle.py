@@ -1,0 +1,302 @@
+"""A git DAG bundle in the shipped image: Airflow's own GitDagBundle (apache-airflow-providers-git and
+the git binary, both in docker/Dockerfile) against a real git server over HTTPS.
+
+The server is `git http-backend` on this machine (tests/support/services/git_server.py). The image
+runs with `--network host`, so it reaches the server at 127.0.0.1 as a node reaches your forge. What
+the container gets is what the stack renders for the bundle (`airtasks stack render
+--dag-bundles`): the dag-processor's and a worker's `dag_bundle_config_list` and the bundle's
+connection, taken from the rendered stack file. Inside, tests/support/git_bundle_probe.py builds
+the bundle through Airflow's DagBundlesManager, as those services do.
+
+The server's certificate is its own throwaway CA. A user whose git server has a certificate from
+a private CA does what this test does: point git at the CA file with `GIT_SSL_CAINFO` (GitHook has
+no CA setting of its own; git reads the variable for every clone and fetch). The token of a
+private repository is the connection's password (`AIRFLOW_CONN_<ID>`: conn_type git, host the
+URL): GitHook hands it to git through a credential helper, never in the URL.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import secrets
+import subprocess
+import threading
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+import pytest
+import yaml
+
+from airtasks.stack.bundles import CONFIG_LIST_ENV, parse_dag_bundles
+from airtasks.stack.render import render_stack
+from tests.support.docker_daemon import DOCKER_CLI
+from tests.support.services.git_server import GitServer, run_git_server
+
+pytestmark = pytest.mark.integration
+
+PROBE = Path(__file__).resolve().parents[1] / "support" / "git_bundle_probe.py"
+PROBE_PREFIX = "PROBE "  # git_bundle_probe.PREFIX (the probe imports Airflow, so it is not imported here)
+CA_IN_CONTAINER = "/etc/airtasks-test/git-ca.pem"
+# Bundle storage per Airflow process role: the dag-processor's node and a worker on another node.
+DAG_PROCESSOR_STORAGE = "/tmp/bundles-dag-processor"
+OTHER_NODE_STORAGE = "/tmp/bundles-other-node"
+ANSWER_TIMEOUT = 180.0
+
+
+def dag_file(greeting: str) -> str:
+    """A user's DAG whose one task's output is `greeting`."""
+    return (
+        "from airflow.sdk import dag, task\n\n"
+        f"GREETING = {greeting!r}\n\n\n"
+        '@dag(dag_id="team_hello", schedule=None)\n'
+        "def team_hello():\n"
+        "    @task\n"
+        "    def greet() -> str:\n"
+        "        print(GREETING)\n"
+        "        return GREETING\n\n"
+        "    greet()\n\n\n"
+        "team_hello()\n"
+    )
+
+
+def rendered_env(bundles: list[dict[str, Any]], service: str) -> dict[str, str]:
+    """The bundle settings `service` gets from the rendered stack file, as its container sees them
+    once `docker stack deploy` has read the YAML and undone the `$$` escaping."""
+    text = render_stack(dag_bundles=parse_dag_bundles(json.dumps(bundles)))
+    environment = yaml.safe_load(text)["services"][service]["environment"]
+    keep = (CONFIG_LIST_ENV, "AIRFLOW__CORE__LOAD_EXAMPLES")
+    return {
+        k: str(v).replace("$$", "$")
+        for k, v in environment.items()
+        if k in keep or k.startswith("AIRFLOW_CONN_AIRTASKS_DAGS_")
+    }
+
+
+class Probe:
+    """One Airflow process in the container (a dag-processor's or a worker's view of the bundles),
+    driven through git_bundle_probe.py's stdin."""
+
+    def __init__(self, container: str, env: Mapping[str, str], log: Path) -> None:
+        # `-e NAME` without a value: docker takes it from this process's environment, so a token
+        # never shows in a command line.
+        names = [a for k in env for a in ("-e", k)]
+        self._log = log
+        self._stderr = log.open("w")
+        self._proc = subprocess.Popen(
+            [DOCKER_CLI, "exec", "-i", *names, container, "python", "/probe/git_bundle_probe.py"],
+            env={**os.environ, **env},
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            text=True,
+        )
+        self._answers: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self._proc.stdout is not None
+        for line in self._proc.stdout:
+            if line.startswith(PROBE_PREFIX):
+                self._answers.put(line[len(PROBE_PREFIX) :])
+        self._answers.put(None)
+
+    def ask(self, op: str, key: str, **args: Any) -> dict[str, Any]:
+        assert self._proc.stdin is not None
+        self._proc.stdin.write(json.dumps({"op": op, "key": key, **args}) + "\n")
+        self._proc.stdin.flush()
+        try:
+            line = self._answers.get(timeout=ANSWER_TIMEOUT)
+        except queue.Empty:
+            line = None
+        assert line is not None, f"no answer to {op} {key}; the probe's log:\n{self._log.read_text()[-3000:]}"
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+    def state(self, op: str, key: str, **args: Any) -> dict[str, Any]:
+        """`ask`, where an error fails the test with what Airflow and git said."""
+        answer = self.ask(op, key, **args)
+        assert "error" not in answer, f"{op} {key} failed: {json.dumps(answer, indent=1)}"
+        return answer
+
+    def close(self) -> None:
+        if self._proc.stdin is not None:
+            self._proc.stdin.close()
+        try:
+            self._proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+        self._stderr.close()
+
+
+class StartProbe(Protocol):
+    def __call__(self, env: Mapping[str, str], storage: str, trust_ca: bool = True) -> Probe: ...
+
+
+@pytest.fixture(scope="module")
+def git_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitServer]:
+    with run_git_server(tmp_path_factory.mktemp("git-server")) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def container(airtasks_image: str, git_server: GitServer) -> Iterator[str]:
+    """The image, idle, on the host's network; the probes run in it with `docker exec`."""
+    name = f"airtasks-git-bundle-{secrets.token_hex(4)}"
+    subprocess.run(
+        [
+            DOCKER_CLI,
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--network",
+            "host",
+            "-v",
+            f"{PROBE}:/probe/git_bundle_probe.py:ro",
+            "-v",
+            f"{git_server.ca_file}:{CA_IN_CONTAINER}:ro",
+            airtasks_image,
+            "sleep",
+            "infinity",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    try:
+        yield name
+    finally:
+        subprocess.run([DOCKER_CLI, "rm", "-f", name], check=False, capture_output=True)
+
+
+@pytest.fixture
+def probes(container: str, tmp_path: Path) -> Iterator[StartProbe]:
+    """`start(env, storage)`: a probe with `env`, its own bundle storage path and (unless
+    `trust_ca=False`) git trusting the server's CA."""
+    started: list[Probe] = []
+
+    def start(env: Mapping[str, str], storage: str, trust_ca: bool = True) -> Probe:
+        full = {**env, "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_STORAGE_PATH": storage}
+        if trust_ca:
+            full["GIT_SSL_CAINFO"] = CA_IN_CONTAINER
+        probe = Probe(container, full, tmp_path / f"probe-{len(started)}.log")
+        started.append(probe)
+        return probe
+
+    yield start
+    for probe in started:
+        probe.close()
+
+
+def test_the_bundle_follows_its_branch_and_a_run_keeps_its_commit(
+    git_server: GitServer, probes: StartProbe
+) -> None:
+    url = git_server.create_repo("team")
+    bundle = {"name": "team", "git": {"url": url, "ref": "main", "subdir": "dags", "refresh_seconds": 60}}
+    first, second = dag_file("hello from the first commit"), dag_file("hello from the second commit")
+    x = git_server.commit(
+        "team", {"dags/team_hello.py": first, "README.md": "not a DAG, outside subdir\n"}, "add team_hello"
+    )
+
+    dag_processor = probes(rendered_env([bundle], "airflow-dag-processor"), DAG_PROCESSOR_STORAGE)
+    cloned = dag_processor.state("open", "tracking", name="team")
+    assert cloned["version"] == x
+    assert cloned["files"] == {"team_hello.py": first}  # only `subdir`, at commit X
+    assert cloned["outputs"] == {"team_hello.greet": "hello from the first commit"}
+    assert cloned["errors"] == {}
+
+    y = git_server.commit("team", {"dags/team_hello.py": second}, "team_hello: a new greeting")
+    assert dag_processor.state("state", "tracking")["files"] == {"team_hello.py": first}, (
+        "the checkout moved before a refresh"
+    )
+    refreshed = dag_processor.state("refresh", "tracking")
+    assert refreshed["version"] == y
+    assert refreshed["files"] == {"team_hello.py": second}
+    assert refreshed["outputs"] == {"team_hello.greet": "hello from the second commit"}
+
+    # A run that started at X: its tasks ask for bundle version X, after Y landed. On another node
+    # the worker clones afresh; on the dag-processor's node it shares the bare repository.
+    assert git_server.head("team") == y
+    for storage in (OTHER_NODE_STORAGE, DAG_PROCESSOR_STORAGE):
+        worker = probes(rendered_env([bundle], "worker-default"), storage)
+        pinned = worker.state("open", "run-at-x", name="team", version=x)
+        assert pinned["version"] == x, storage
+        assert pinned["files"] == {"team_hello.py": first}, storage
+        assert pinned["outputs"] == {"team_hello.greet": "hello from the first commit"}, storage
+        assert pinned["path"] != refreshed["path"], storage
+    # and the branch's checkout is still at Y
+    assert dag_processor.state("state", "tracking")["outputs"] == {
+        "team_hello.greet": "hello from the second commit"
+    }
+
+
+def test_a_private_repository_clones_only_with_the_connections_token(
+    git_server: GitServer, container: str, probes: StartProbe
+) -> None:
+    token = secrets.token_urlsafe(24)
+    url = git_server.create_repo("private", token=token)
+    content = dag_file("hello from a private repository")
+    sha = git_server.commit("private", {"dags/team_hello.py": content}, "add team_hello")
+    bundle = {"name": "private", "git": {"url": url, "subdir": "dags", "credential": "/team/git-token"}}
+    env = rendered_env([bundle], "airflow-dag-processor")
+    conn = "AIRFLOW_CONN_AIRTASKS_DAGS_PRIVATE"
+    assert json.loads(env[conn]) == {"conn_type": "git", "host": url}  # what the stack gives: no secret
+
+    # The rendered connection alone: the server answers 401, git has no credential, and says so.
+    before = len(git_server.requests)
+    failed = probes(env, "/tmp/bundles-no-token").ask("open", "tracking", name="private")
+    assert failed.get("error"), failed
+    assert "Error cloning repository" in failed["message"], failed
+    assert "could not read Username" in failed["stderr"] or "Authentication failed" in failed["stderr"], (
+        failed
+    )
+    denied = [r for r in git_server.requests[before:] if r.path.startswith("/private.git/")]
+    assert denied, "the bundle never reached the server"
+    assert {r.status for r in denied} == {401}, denied
+
+    # The same connection with the token as its password: the bundle clones.
+    with_token = {**env, conn: json.dumps({"conn_type": "git", "host": url, "password": token})}
+    before = len(git_server.requests)
+    cloned = probes(with_token, "/tmp/bundles-token").state("open", "tracking", name="private")
+    assert cloned["version"] == sha
+    assert cloned["files"] == {"team_hello.py": content}
+    assert cloned["outputs"] == {"team_hello.greet": "hello from a private repository"}
+    served = [r for r in git_server.requests[before:] if r.status == 200]
+    assert any(r.path.endswith("/git-upload-pack") for r in served), served
+    # Nor does the token stay behind where any DAG author could read it (the bare repository's
+    # config, the checkouts): grep exits 1 when nothing matched.
+    found = subprocess.run(
+        [
+            DOCKER_CLI,
+            "exec",
+            "-e",
+            "TOKEN",
+            container,
+            "sh",
+            "-c",
+            'grep -rlF -e "$TOKEN" /tmp/bundles-token',
+        ],
+        env={**os.environ, "TOKEN": token},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert found.returncode == 1, f"the token is in {found.stdout or found.stderr}"
+
+
+def test_a_server_certificate_git_does_not_trust_fails_the_clone(
+    git_server: GitServer, probes: StartProbe
+) -> None:
+    """Without GIT_SSL_CAINFO the image trusts Debian's CA store only, which does not hold the
+    server's CA: the clone fails and git names the certificate (the fix: GIT_SSL_CAINFO)."""
+    url = git_server.create_repo("untrusted")
+    git_server.commit("untrusted", {"dags/team_hello.py": dag_file("never seen")}, "add team_hello")
+    bundle = {"name": "untrusted", "git": {"url": url}}
+    env = rendered_env([bundle], "airflow-dag-processor")
+    failed = probes(env, "/tmp/bundles-untrusted", trust_ca=False).ask("open", "tracking", name="untrusted")
+    assert "Error cloning repository" in failed.get("message", ""), failed
+    assert "certificate" in failed["stderr"], failed
