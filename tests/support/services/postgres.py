@@ -12,7 +12,7 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,7 +42,11 @@ def _as_postgres(cmd: list[str], **kwargs: object) -> subprocess.CompletedProces
 
 
 @contextlib.contextmanager
-def run_postgres() -> Iterator[Postgres]:
+def run_postgres(
+    settings: Sequence[str] = (), listen: Sequence[str] = (), clients: str | None = None
+) -> Iterator[Postgres]:
+    """`settings`: extra `name=value` server settings; `listen`: addresses besides 127.0.0.1;
+    `clients`: a CIDR whose clients may log in (trust, like loopback)."""
     base = Path(tempfile.mkdtemp(prefix="airtasks-pg-", dir="/tmp"))
     base.chmod(0o755)
     data, sock = base / "data", base / "sock"
@@ -54,6 +58,11 @@ def run_postgres() -> Iterator[Postgres]:
     _as_postgres(
         [str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"]
     )
+    if clients:
+        with open(data / "pg_hba.conf", "a") as hba:
+            hba.write(f"host all all {clients} trust\n")
+    extra = "".join(f" -c {setting}" for setting in settings)
+    addresses = ",".join(["127.0.0.1", *listen])
     _as_postgres(
         [
             str(PG_BIN / "pg_ctl"),
@@ -63,8 +72,8 @@ def run_postgres() -> Iterator[Postgres]:
             str(base / "postgres.log"),
             "-w",
             "-o",
-            f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off "
-            "-c full_page_writes=off -c max_connections=200",
+            f"-p {port} -k {sock} -c listen_addresses={addresses} -c fsync=off -c synchronous_commit=off "
+            f"-c full_page_writes=off -c max_connections=200{extra}",
             "start",
         ]
     )
