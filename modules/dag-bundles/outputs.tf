@@ -12,3 +12,8 @@ output "upload" {
   description = "Per bucket bundle, the command that copies a local `dags/` folder to its folder of the bucket, with your own credentials."
   value       = local.upload
 }
+
+output "git_credentials" {
+  description = "Git bundles that name a credential: name => the SSM parameter's name (AWS) or the Secret Manager secret's id (GCP). Names only: the cluster module grants the managers read access to exactly these."
+  value       = { for b in var.dag_bundles : b.name => b.git.credential if try(b.git.credential, null) != null }
+}

@@ -30,6 +30,7 @@ ENV = "envs/aws"
 TFVARS = (HERE / "env-aws" / "dag-bundles.tfvars",)
 NO_LOGS = (*TFVARS, HERE / "env-aws" / "no-task-logs-override.tfvars")
 ARN = f"arn:aws:s3:::{BUCKET}"
+GIT_GRANT = "module.cluster.aws_iam_role_policy.git_credentials"
 
 
 def readme_examples() -> list[tuple[Path, str]]:
@@ -118,15 +119,15 @@ def test_the_bucket_keeps_its_guards_without_task_logs(terraform: Terraform) -> 
 
 
 def role_policies(plan: PlanSummary, role: str) -> list[dict[str, Any]]:
-    """Every inline policy on one role (its own, the task-logs one, the DAG one), by address: a
-    role's own policy names its role by id, unknown until applied."""
+    """Every inline policy on one role (its own, the task-logs one, the DAG one; the managers' git
+    credentials one), by address: a role's own policy names its role by id, unknown until applied."""
     own = (
         "module.cluster.module.manager." if role == "manager" else f'module.cluster.module.workers["{role}"].'
     )
     return [
         json.loads(v["policy"])
         for a, v in plan.of_type("aws_iam_role_policy").items()
-        if a.startswith(own) or a.endswith(f'["{role}"]')
+        if a.startswith(own) or a.endswith(f'["{role}"]') or (role == "manager" and a.startswith(GIT_GRANT))
     ]
 
 
@@ -154,6 +155,84 @@ def test_nodes_read_the_dag_folder_and_write_nothing_under_it(
     plan: PlanSummary, role: str, action: str, resource: str, expected: str
 ) -> None:
     assert evaluate(role_policies(plan, role), action, resource) == expected
+
+
+SSM = "arn:aws:ssm:us-east-1:123456789012:parameter"
+TOKEN = f"{SSM}/team/git-token"  # env-aws/dag-bundles.tfvars: git.credential = "/team/git-token"
+KEY = "arn:aws:kms:us-east-1:123456789012:key/0f1e2d3c-aaaa-bbbb-cccc-123456789012"
+VIA_SSM = {"kms:ViaService": "ssm.us-east-1.amazonaws.com"}
+GIT_QUESTIONS = [
+    # (role, action, resource, context, expected): the managers read the named parameter, decrypt
+    # it through SSM only, and nothing else; no worker reads it.
+    ("manager", "ssm:GetParameter", TOKEN, {}, "allow"),
+    ("manager", "ssm:GetParameter", f"{SSM}/team/git-token-old", {}, "implicit-deny"),
+    ("manager", "ssm:GetParameter", f"{SSM}/team", {}, "implicit-deny"),
+    ("manager", "ssm:GetParameter", f"{SSM}/other/git-token", {}, "implicit-deny"),
+    ("manager", "ssm:GetParameter", TOKEN.replace("us-east-1", "eu-west-1"), {}, "implicit-deny"),
+    ("manager", "ssm:GetParametersByPath", f"{SSM}/team", {}, "implicit-deny"),
+    ("manager", "ssm:PutParameter", TOKEN, {}, "implicit-deny"),
+    ("manager", "ssm:DeleteParameter", TOKEN, {}, "implicit-deny"),
+    ("manager", "kms:Decrypt", KEY, VIA_SSM | {"kms:EncryptionContext:PARAMETER_ARN": TOKEN}, "allow"),
+    ("manager", "kms:Decrypt", KEY, {"kms:EncryptionContext:PARAMETER_ARN": TOKEN}, "implicit-deny"),
+    (
+        "manager",
+        "kms:Decrypt",
+        KEY,
+        {"kms:ViaService": "s3.us-east-1.amazonaws.com", "kms:EncryptionContext:PARAMETER_ARN": TOKEN},
+        "implicit-deny",
+    ),
+    (
+        "manager",
+        "kms:Decrypt",
+        KEY,
+        VIA_SSM | {"kms:EncryptionContext:PARAMETER_ARN": f"{SSM}/other/git-token"},
+        "implicit-deny",
+    ),
+    ("manager", "kms:Decrypt", KEY, VIA_SSM, "implicit-deny"),  # no parameter named: not for SSM's reads
+    (
+        "manager",
+        "kms:Encrypt",
+        KEY,
+        VIA_SSM | {"kms:EncryptionContext:PARAMETER_ARN": TOKEN},
+        "implicit-deny",
+    ),
+    ("default", "ssm:GetParameter", TOKEN, {}, "implicit-deny"),
+    (
+        "default",
+        "kms:Decrypt",
+        KEY,
+        VIA_SSM | {"kms:EncryptionContext:PARAMETER_ARN": TOKEN},
+        "implicit-deny",
+    ),
+]
+
+
+@pytest.mark.parametrize(("role", "action", "resource", "context", "expected"), GIT_QUESTIONS)
+def test_only_the_managers_read_the_named_git_credential(
+    plan: PlanSummary, role: str, action: str, resource: str, context: dict[str, str], expected: str
+) -> None:
+    assert evaluate(role_policies(plan, role), action, resource, context) == expected
+
+
+def listed(value: str | list[str]) -> list[str]:
+    """A policy statement's Action or Resource: one string or a list."""
+    return [value] if isinstance(value, str) else value
+
+
+def test_no_git_credential_grant_without_a_named_credential(terraform: Terraform) -> None:
+    """The README's git example names no credential, the bucket example has no git bundle: neither
+    plans a grant on SSM or KMS for any role."""
+    for tfvars, _ in README:
+        plan = terraform.plan(ENV, [BASE, tfvars])
+        policies = plan.of_type("aws_iam_role_policy")
+        assert not [a for a in policies if a.startswith(GIT_GRANT)], tfvars.read_text()
+        statements = [s for v in policies.values() for s in json.loads(v["policy"])["Statement"]]
+        assert not [s for s in statements if any(a.startswith("kms:") for a in listed(s["Action"]))]
+        ssm = [
+            r for s in statements if "ssm:GetParameter" in listed(s["Action"]) for r in listed(s["Resource"])
+        ]
+        assert ssm
+        assert all(":parameter/airtasks/demo/" in r for r in ssm), "the cluster's own parameters only"
 
 
 def test_readme_your_dags_examples_plan_and_print_the_command_shown(terraform: Terraform) -> None:

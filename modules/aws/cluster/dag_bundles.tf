@@ -61,3 +61,52 @@ resource "aws_iam_role_policy" "dags" {
   role   = each.value
   policy = data.aws_iam_policy_document.dags[0].json
 }
+
+################################################################################
+# Private repositories: the managers read the named SSM parameters at boot
+# (`airtasks secrets create --git-credential`) and hand each value to the stack
+# as a Swarm secret. Only the managers, only GetParameter, only those parameters;
+# nothing without a credential. A SecureString is decrypted by KMS on SSM's
+# behalf: kms:Decrypt only through SSM and only for these parameters (SSM puts
+# the parameter's ARN in the encryption context), whichever key encrypts them.
+################################################################################
+
+locals {
+  git_credential_arns = [
+    for name in values(module.dag_bundles.git_credentials) :
+    "arn:${data.aws_partition.current.partition}:ssm:${var.region}:${data.aws_caller_identity.current.account_id}:parameter${name}"
+  ]
+}
+
+data "aws_iam_policy_document" "git_credentials" {
+  count = length(local.git_credential_arns) > 0 ? 1 : 0
+
+  statement {
+    sid       = "ReadGitCredentials"
+    actions   = ["ssm:GetParameter"]
+    resources = local.git_credential_arns
+  }
+  statement {
+    sid       = "DecryptGitCredentialsViaSsm"
+    actions   = ["kms:Decrypt"]
+    resources = ["arn:${data.aws_partition.current.partition}:kms:${var.region}:${data.aws_caller_identity.current.account_id}:key/*"]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["ssm.${var.region}.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "kms:EncryptionContext:PARAMETER_ARN"
+      values   = local.git_credential_arns
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "git_credentials" {
+  count = length(local.git_credential_arns) > 0 ? 1 : 0
+
+  name   = "airtasks-git-credentials"
+  role   = module.manager.role_name
+  policy = data.aws_iam_policy_document.git_credentials[0].json
+}

@@ -66,3 +66,16 @@ resource "google_storage_bucket_iam_member" "dags_read" {
   role   = "roles/storage.objectViewer"
   member = "serviceAccount:${each.key == "manager" ? module.manager.service_account : module.workers[each.key].service_account}"
 }
+
+# Private repositories: the managers read the named secrets at boot (`airtasks secrets create
+# --git-credential`) and hand each value to the stack as a Swarm secret. secretAccessor on exactly
+# those secrets, for the managers' service account only; nothing without a credential. A secret
+# named in full (projects/P/secrets/ID) may live in another project.
+resource "google_secret_manager_secret_iam_member" "git_credentials" {
+  for_each = module.dag_bundles.git_credentials
+
+  project   = startswith(each.value, "projects/") ? split("/", each.value)[1] : var.project_id
+  secret_id = startswith(each.value, "projects/") ? split("/", each.value)[3] : each.value
+  role      = "roles/secretmanager.secretAccessor"
+  member    = "serviceAccount:${module.manager.service_account}"
+}
