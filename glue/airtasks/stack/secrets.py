@@ -2,7 +2,9 @@
 
 Each secret is created only if absent (so a re-run never rotates a key that encrypted data), from
 `secrets` / `cryptography`; the TLS certificate and key are the user's own files if given, else a
-self-signed pair for the names given with `--tls-hostname`.
+self-signed pair for the names given with `--tls-hostname`. With `--git-credential BUNDLE=NAME`, a
+private repository's token or deploy key is read from the cloud's secret store (SSM, Secret
+Manager) and made a Swarm secret too (airtasks.stack.git_credentials), read before anything is made.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from airtasks.errors import AirtasksError
+from airtasks.stack import git_credentials as gitcred
 
 FERNET_KEY = "airtasks_fernet_key"
 API_SECRET_KEY = "airtasks_api_secret_key"  # also Airflow's JWT secret
@@ -196,12 +199,50 @@ def secrets_command() -> None:
     help="If the TLS certificate secret is created now, also write the certificate (public PEM, what "
     "clients trust) here.",
 )
+@click.option(
+    "--git-credential",
+    "git_credentials",
+    multiple=True,
+    metavar="BUNDLE=NAME",
+    help="A git bundle's token or deploy key: the SSM SecureString parameter (aws) or Secret Manager "
+    "secret (gcp) that holds it, made the Swarm secret airtasks_git_<bundle>_<fingerprint>; repeat.",
+)
+@click.option(
+    "--cloud",
+    type=click.Choice(gitcred.CLOUDS),
+    default="aws",
+    show_default=True,
+    envvar="AIRTASKS_CLOUD",
+    help="Where --git-credential names are: SSM (aws; region from AWS_DEFAULT_REGION) or Secret "
+    "Manager (gcp).",
+)
+@click.option(
+    "--project",
+    envvar="AIRTASKS_PROJECT",
+    help="gcp: the project of secrets given by id (default: the VM's, from the metadata server).",
+)
+@click.option(
+    "--git-secrets-out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the bundles' Swarm secret names (JSON, no value) here, for stack render --git-secrets.",
+)
+@click.option(
+    "--git-only",
+    is_flag=True,
+    help="Only the --git-credential secrets (a rotation by hand), not the stack's own.",
+)
 def create_command(
+    *,
     tls_cert: Path | None,
     tls_key: Path | None,
     tls_hostnames: tuple[str, ...],
     admin_password_file: Path | None,
     tls_cert_out: Path | None,
+    git_credentials: tuple[str, ...],
+    cloud: str,
+    project: str | None,
+    git_secrets_out: Path | None,
+    git_only: bool,
 ) -> None:
     """Create the stack's secrets that do not exist yet (values are never printed).
 
@@ -211,6 +252,11 @@ def create_command(
     """
     if admin_password_file is not None and admin_password_file.exists():
         raise SecretsError(f"{admin_password_file} exists; choose a new path (it is never overwritten)")
+    pairs = [gitcred.parse_git_credential(text) for text in git_credentials]
+    if git_only and not pairs:
+        raise SecretsError("--git-only needs at least one --git-credential BUNDLE=NAME")
+    # Every credential first: a missing or denied one stops the command before anything is made.
+    credentials = gitcred.read_all(pairs, gitcred.reader_for(cloud, project)) if pairs else []
     client = docker.from_env()
 
     def keep(password: bytes) -> None:
@@ -223,12 +269,19 @@ def create_command(
             tls_cert_out.write_bytes(cert)
             tls_cert_out.chmod(0o644)
 
-    for result in create_secrets(
-        client,
-        tls_cert=tls_cert,
-        tls_key=tls_key,
-        tls_hostnames=tls_hostnames,
-        on_admin_password=keep,
-        on_tls_cert=publish,
-    ):
-        click.echo(f"{result.outcome:8} {result.name}")
+    if not git_only:
+        for result in create_secrets(
+            client,
+            tls_cert=tls_cert,
+            tls_key=tls_key,
+            tls_hostnames=tls_hostnames,
+            on_admin_password=keep,
+            on_tls_cert=publish,
+        ):
+            click.echo(f"{result.outcome:8} {result.name}")
+    if pairs:
+        git_results, names = gitcred.create_git_secrets(client, credentials)
+        for git_result in git_results:
+            click.echo(f"{git_result.outcome:8} {git_result.name}")
+        if git_secrets_out is not None:
+            gitcred.write_names(git_secrets_out, names)
