@@ -8,6 +8,7 @@
 #   AIRTASKS_WAIT_FOR              "host:port ..." to wait for (bounded by AIRTASKS_WAIT_TIMEOUT, s)
 #   AIRTASKS_WAIT_MIGRATIONS       1: wait until `airflow-init` migrated the database (bounded)
 #   AIRTASKS_QUEUE, AIRTASKS_SLOTS worker: the Celery queue(s) and the concurrency (slots per node)
+#   AIRTASKS_GIT_CONNECTIONS       private git bundles: {connection variable: Swarm secret}, names only
 set -euo pipefail
 
 log() { echo "airtasks-entrypoint: $*" >&2; }
@@ -23,6 +24,14 @@ if [[ "$(id -u)" == "0" && "${AIRTASKS_STAY_ROOT:-0}" != "1" ]]; then
     usermod -aG "$(getent group "$gid" | cut -d: -f1)" airflow
   fi
   exec setpriv --reuid=airflow --regid=0 --init-groups -- env HOME=/home/airflow USER=airflow "$0" "$@"
+fi
+
+# Private git bundles: the bundle's connection gets its token or deploy key from the mounted Swarm
+# secret, exported to this process tree only (never the stack file or `docker inspect`). Python
+# reads the secret and runs this script again with it, so the value never passes through the shell;
+# airtasks.stack.git_connections says why a connection variable rather than a connections file.
+if [[ -n "${AIRTASKS_GIT_CONNECTIONS:-}" && "${AIRTASKS_GIT_CONNECTIONS_SET:-0}" != "1" ]]; then
+  exec python -m airtasks.stack.git_connections "$0" "$@"
 fi
 
 if [[ -n "${AIRTASKS_ADMIN_PASSWORD_FILE:-}" ]]; then

@@ -64,10 +64,14 @@ def dag_file(greeting: str) -> str:
 
 def rendered_env(bundles: list[dict[str, Any]], service: str) -> dict[str, str]:
     """The bundle settings `service` gets from the rendered stack file, as its container sees them
-    once `docker stack deploy` has read the YAML and undone the `$$` escaping."""
-    text = render_stack(dag_bundles=parse_dag_bundles(json.dumps(bundles)))
+    once `docker stack deploy` has read the YAML and undone the `$$` escaping. A bundle that names
+    a credential gets a Swarm secret's name, as `airtasks secrets create` would make it."""
+    names = {
+        b["name"]: f"airtasks_git_{b['name']}_test" for b in bundles if (b.get("git") or {}).get("credential")
+    }
+    text = render_stack(dag_bundles=parse_dag_bundles(json.dumps(bundles)), git_secret_names=names)
     environment = yaml.safe_load(text)["services"][service]["environment"]
-    keep = (CONFIG_LIST_ENV, "AIRFLOW__CORE__LOAD_EXAMPLES")
+    keep = (CONFIG_LIST_ENV, "AIRFLOW__CORE__LOAD_EXAMPLES", "AIRTASKS_GIT_CONNECTIONS")
     return {
         k: str(v).replace("$$", "$")
         for k, v in environment.items()

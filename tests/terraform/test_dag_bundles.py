@@ -85,7 +85,9 @@ def test_the_managers_stack_settings_carry_the_bundles(plan: PlanSummary) -> Non
     assert '--dag-bundles "$AIRTASKS_STACK_DAG_BUNDLES"' in script  # what deploy_stack renders with
 
     # Rendered as the manager renders them: Airflow's bundle list, the image's own folder first.
-    services = yaml.safe_load(render_stack(dag_bundles=parse_dag_bundles(settings)))["services"]
+    names = {"team": "airtasks_git_team_0123456789ab"}  # what `secrets create --git-secrets-out` writes
+    stack = render_stack(dag_bundles=parse_dag_bundles(settings), git_secret_names=names)
+    services = yaml.safe_load(stack)["services"]
     config = json.loads(
         services["airflow-dag-processor"]["environment"]["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"]
     )

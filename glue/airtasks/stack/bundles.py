@@ -173,13 +173,38 @@ def dag_bundles_env(bundles: Sequence[DagBundle]) -> dict[str, str]:
     """The settings every Airflow service gets (the dag-processor parses the bundles, the
     scheduler and API server know them by name, a worker loads the one its task runs from): the
     bundle list, the image's own folder first, and one keyless connection per bundle. A private
-    repository's credential is only named (AIRTASKS_DAG_CREDENTIALS), never carried here."""
+    repository's credential never passes here (git_secrets, git_connections_env)."""
     if not bundles:
         return {}
     configs = [_IMAGE_CONFIG, *(b.config() for b in bundles)]
     env = {CONFIG_LIST_ENV: _quoted(configs)}
     env |= {f"AIRFLOW_CONN_{b.conn_id.upper()}": _quoted(b.connection()) for b in bundles}
-    credentials = {b.name: b.credential for b in bundles if b.credential}
-    if credentials:
-        env["AIRTASKS_DAG_CREDENTIALS"] = _quoted(credentials)
     return env
+
+
+def git_secret_target(bundle: DagBundle) -> str:
+    """The file a private repository's credential is mounted as, /run/secrets/<this>, whichever
+    Swarm secret (one per value, airtasks.stack.git_credentials) holds it."""
+    return f"airtasks_git_{bundle.name.replace('-', '_')}"
+
+
+def git_secrets(bundles: Sequence[DagBundle], names: Mapping[str, str]) -> dict[str, str]:
+    """target => Swarm secret, for each bundle that names a credential; `names` is what `airtasks
+    secrets create --git-secrets-out` wrote (bundle => Swarm secret)."""
+    private = [b for b in bundles if b.credential]
+    missing = [b for b in private if b.name not in names]
+    if missing:
+        pairs = " ".join(f"--git-credential {b.name}={b.credential}" for b in missing)
+        raise BundleError(
+            f"bundle {missing[0].name!r} names a credential but has no Swarm secret; create it with "
+            f"airtasks secrets create {pairs} --git-secrets-out FILE, then render with --git-secrets FILE"
+        )
+    return {git_secret_target(b): names[b.name] for b in private}
+
+
+def git_connections_env(bundles: Sequence[DagBundle]) -> dict[str, str]:
+    """For the services that clone (dag-processor, workers): which connection gets which mounted
+    secret, by name only. The image's entry point (airtasks.stack.git_connections) adds the value
+    to that connection for its own process; the stack file and `docker inspect` never see it."""
+    targets = {f"AIRFLOW_CONN_{b.conn_id.upper()}": git_secret_target(b) for b in bundles if b.credential}
+    return {"AIRTASKS_GIT_CONNECTIONS": _quoted(targets)} if targets else {}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -20,7 +20,15 @@ import click
 
 from airtasks.errors import AirtasksError
 from airtasks.pools import POOLS_ENV, format_pools
-from airtasks.stack.bundles import BundleError, DagBundle, dag_bundles_env, parse_dag_bundles
+from airtasks.stack.bundles import (
+    BundleError,
+    DagBundle,
+    dag_bundles_env,
+    git_connections_env,
+    git_secrets,
+    parse_dag_bundles,
+)
+from airtasks.stack.git_credentials import read_names
 
 QUEUE_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 MANAGER_QUEUE = "manager"
@@ -203,20 +211,28 @@ def render_stack(
     placement: str = "node",
     task_logs: TaskLogs | None = None,
     dag_bundles: Sequence[DagBundle] = (),
+    *,
+    git_secret_names: Mapping[str, str] | None = None,
 ) -> str:
     """The stack text for these worker queues (default: `default:4`) plus the manager's worker;
     `placement` (`node` or `engine`) picks which labels place the queues' workers; `task_logs`
     turns on remote task logging (off: logs stay on the node that ran the task); `dag_bundles`
-    are loaded beside the image's own DAGs (airtasks.stack.bundles)."""
+    are loaded beside the image's own DAGs (airtasks.stack.bundles), a private repository's
+    credential from the Swarm secret `git_secret_names` gives its bundle (bundle => name)."""
     specs = list(queues) or [QueueSpec(n, s) for n, s in DEFAULT_QUEUES]
     names = [q.name for q in specs]
     if len(set(names)) != len(names):
         raise StackError(f"queue names must be unique, got {names}")
     if placement not in PLACEMENTS:
         raise StackError(f"placement must be one of {', '.join(PLACEMENTS)}, got {placement!r}")
-    workers = [_worker(MANAGER_QUEUE, manager_slots, "node.role == manager", SCALER_ENV)]
+    # Private repositories: the services that clone mount each credential's Swarm secret.
+    secrets = git_secrets(dag_bundles, git_secret_names or {})
+    bundle_env = git_connections_env(dag_bundles)
+    workers = [_worker(MANAGER_QUEUE, manager_slots, "node.role == manager", SCALER_ENV | bundle_env)]
     workers += [
-        _worker(q.name, q.slots, f"{placement}.labels.airtasks.queue == {q.name}", QUEUE_WORKER_ENV)
+        _worker(
+            q.name, q.slots, f"{placement}.labels.airtasks.queue == {q.name}", QUEUE_WORKER_ENV | bundle_env
+        )
         for q in specs
     ]
     summary = ", ".join(
@@ -239,6 +255,14 @@ def render_stack(
         .replace("@@RABBITMQ_HASH@@", _hash(render_rabbitmq()))
         .replace("@@QUEUES@@", summary)
         .replace("@@AIRFLOW_ENV@@\n", "".join(f"  {k}: {v}\n" for k, v in airflow_env.items()))
+        .replace("@@BUNDLE_ENV@@\n", "".join(f"      {k}: {v}\n" for k, v in bundle_env.items()))
+        .replace("@@GIT_SECRETS@@\n", "".join(f"  - {target}\n" for target in secrets))
+        .replace(
+            "@@GIT_SECRET_DEFS@@\n",
+            "".join(
+                f"  {target}:\n    external: true\n    name: {name}\n" for target, name in secrets.items()
+            ),
+        )
     )
 
 
@@ -250,11 +274,16 @@ def write_stack(
     task_logs: TaskLogs | None = None,
     *,
     dag_bundles: Sequence[DagBundle] = (),
+    git_secret_names: Mapping[str, str] | None = None,
 ) -> list[Path]:
     """Write the stack file and, beside it, the files of the stack's `configs`: proxy/nginx.conf and
     rabbitmq/20-airtasks.conf."""
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(render_stack(queues, manager_slots, placement, task_logs, dag_bundles))
+    output.write_text(
+        render_stack(
+            queues, manager_slots, placement, task_logs, dag_bundles, git_secret_names=git_secret_names
+        )
+    )
     written = [output]
     for rel, text in ((NGINX_FILE, render_nginx()), (RABBITMQ_FILE, render_rabbitmq())):
         path = output.parent / rel
@@ -316,6 +345,14 @@ def stack_command() -> None:
     help="Your DAG bundles (git, bucket): a JSON list, loaded beside the image's DAGs (docs/dag-bundles.md).",
 )
 @click.option(
+    "--git-secrets",
+    "git_secrets_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="The bundles' Swarm secrets for private repositories (JSON bundle => secret name), as "
+    "airtasks secrets create --git-credential ... --git-secrets-out writes it.",
+)
+@click.option(
     "--output",
     "-o",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -330,6 +367,7 @@ def render_command(
     task_logs_url: str | None,
     task_logs_region: str | None,
     dag_bundles_json: str | None,
+    git_secrets_file: Path | None,
     output: Path | None,
 ) -> None:
     """Render the stack with one worker service per queue (plus `worker-manager`)."""
@@ -343,8 +381,19 @@ def render_command(
         dag_bundles = parse_dag_bundles(dag_bundles_json) if dag_bundles_json else []
     except BundleError as exc:
         raise click.BadParameter(str(exc), param_hint="--dag-bundles") from None
+    names = read_names(git_secrets_file) if git_secrets_file is not None else {}
+    try:
+        git_secrets(dag_bundles, names)
+    except BundleError as exc:
+        raise click.BadParameter(str(exc), param_hint="--git-secrets") from None
     if output is None:
-        click.echo(render_stack(queues, manager_slots, placement, task_logs, dag_bundles), nl=False)
+        click.echo(
+            render_stack(queues, manager_slots, placement, task_logs, dag_bundles, git_secret_names=names),
+            nl=False,
+        )
         return
-    for path in write_stack(output, queues, manager_slots, placement, task_logs, dag_bundles=dag_bundles):
+    written = write_stack(
+        output, queues, manager_slots, placement, task_logs, dag_bundles=dag_bundles, git_secret_names=names
+    )
+    for path in written:
         click.echo(f"wrote {path}", err=True)
