@@ -9,8 +9,10 @@ import atexit
 import base64
 import gzip
 import json
+import os
 import re
 import shutil
+import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -102,6 +104,26 @@ def test_the_managers_stack_settings_carry_the_bundles(plan: PlanSummary) -> Non
         "aws_conn_id": None,
         "refresh_interval": 30,
     }
+
+
+def test_the_manager_makes_the_credentials_swarm_secrets_before_it_renders(plan: PlanSummary) -> None:
+    """The boot script's own `git_credentials` (run here on the planned setting) hands `airtasks
+    secrets create` each bundle's credential by name; the names it writes reach `stack render`."""
+    script = manager_script(plan)
+    (settings,) = re.findall(r"^AIRTASKS_STACK_DAG_BUNDLES='(.*)'$", script, re.M)
+    (function,) = re.findall(r"^git_credentials\(\) \{.*?^\}$", script, re.M | re.S)
+    out = subprocess.run(
+        ["bash", "-c", f"{function}\ngit_credentials", "-"],
+        env={"AIRTASKS_STACK_DAG_BUNDLES": settings, "PATH": os.environ["PATH"]},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert out.split() == ["team=/team/git-token"]  # the bucket bundle names none
+    deploy = script[script.index("deploy_stack() {") :]
+    assert deploy.index("secrets create") < deploy.index("stack render")  # nothing rendered before
+    assert '--git-secrets-out "$STACK_DIR/git_secrets.json"' in deploy
+    assert 'render+=(--git-secrets "$STACK_DIR/git_secrets.json")' in deploy
 
 
 def test_the_bucket_keeps_its_guards_without_task_logs(terraform: Terraform) -> None:

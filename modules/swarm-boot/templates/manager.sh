@@ -157,6 +157,14 @@ SYNC
 # /etc/airtasks); the scaler's config (and this script's AWS endpoint, if one is set) handed to the
 # manager's worker; an optional compose override on top; then `docker stack deploy`. Skipped when
 # no stack is set; safe to rerun (no secret is rotated, the stack is updated in place).
+#
+# Private repositories: each git bundle's `credential` names an SSM parameter or a Secret Manager
+# secret. `airtasks secrets create --git-credential BUNDLE=NAME` reads them all with this VM's
+# identity (the cluster module grants the managers exactly those) before it creates anything, and
+# makes each a Swarm secret named by a fingerprint of its value: a rerun with the same value keeps
+# it, a rotated value (put a new one in the store, then rerun this script or reboot the manager)
+# gets a new secret that the deploy hands to the services, and the old one goes at the next run.
+# A missing or unreadable credential stops here, before the stack is rendered or deployed.
 STACK_DIR=/etc/airtasks
 
 stack_cli() { # stack_cli [docker run options] -- <airtasks args>: the image's CLI, as root
@@ -193,6 +201,14 @@ with open(path, "w") as fh:  # JSON is YAML
 PY
 }
 
+git_credentials() { # BUNDLE=NAME for each git bundle that names a credential (names only)
+  python3 -c 'import json, sys
+for b in json.loads(sys.argv[1]):
+    name = (b.get("git") or {}).get("credential")
+    if name:
+        print(b["name"] + "=" + name)' "$AIRTASKS_STACK_DAG_BUNDLES"
+}
+
 pull_image() { # a registry that is still being filled, or slow to answer: back-off, bounded
   local try delay=5
   docker image inspect "$1" >/dev/null 2>&1 && return 0
@@ -223,30 +239,49 @@ deploy_stack() {
     log "no stack configured; not deploying"
     return 0
   fi
-  local image="$AIRTASKS_STACK_IMAGE" item
-  local render=() created=() files=(-c "$STACK_DIR/stack.yml") vars=(AIRTASKS_IMAGE="$image")
+  local image="$AIRTASKS_STACK_IMAGE" item credentials
+  local render=() secrets_args=() git=() files=(-c "$STACK_DIR/stack.yml") vars=(AIRTASKS_IMAGE="$image")
+  # Where the CLI reads git credentials: this script's region and endpoints, the VM's identity.
+  local store_env=(-e "AIRTASKS_CLOUD=$AIRTASKS_CLOUD")
+  if [[ "$AIRTASKS_CLOUD" == aws ]]; then
+    store_env+=(-e "AWS_DEFAULT_REGION=$AIRTASKS_REGION")
+    [[ -z "${AWS_ENDPOINT_URL:-}" ]] || store_env+=(-e "AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL")
+  else
+    store_env+=(-e "AIRTASKS_PROJECT=${AIRTASKS_PROJECT:-}")
+    for item in GCE_METADATA_HOST CLOUDSDK_API_ENDPOINT_OVERRIDES_SECRETMANAGER; do
+      [[ -z "${!item:-}" ]] || store_env+=(-e "$item=${!item}")
+    done
+  fi
   log "deploying stack $AIRTASKS_STACK_NAME from $image"
   install -d -m 0755 "$STACK_DIR"
   pull_stack_images
+  for item in "$NODE_IP" $AIRTASKS_STACK_TLS_HOSTNAMES localhost 127.0.0.1; do secrets_args+=(--tls-hostname "$item"); done
+  [[ -e "$STACK_DIR/admin_password" ]] || secrets_args+=(--admin-password-file "$STACK_DIR/admin_password")
+  [[ -e "$STACK_DIR/tls_cert.pem" ]] || secrets_args+=(--tls-cert-out "$STACK_DIR/tls_cert.pem")
+  rm -f "$STACK_DIR/git_secrets.json"
+  if [[ -n "$AIRTASKS_STACK_DAG_BUNDLES" ]]; then
+    credentials="$(git_credentials)" || die "cannot read the git bundles' credentials from AIRTASKS_STACK_DAG_BUNDLES"
+    for item in $credentials; do git+=(--git-credential "$item"); done
+  fi
+  if ((${#git[@]})); then
+    secrets_args+=("${git[@]}" --cloud "$AIRTASKS_CLOUD" --git-secrets-out "$STACK_DIR/git_secrets.json")
+    render+=(--git-secrets "$STACK_DIR/git_secrets.json")
+  fi
+  stack_cli -v /var/run/docker.sock:/var/run/docker.sock "${store_env[@]}" -- secrets create "${secrets_args[@]}" |
+    sed 's/^/airtasks-boot: secret /' || die "airtasks secrets create failed (the line above says why); nothing deployed"
+
   for item in $AIRTASKS_STACK_QUEUES; do render+=(--queue "$item"); done
   if [[ -n "$AIRTASKS_STACK_TASK_LOGS" ]]; then
     render+=(--task-logs "$AIRTASKS_STACK_TASK_LOGS")
     [[ "$AIRTASKS_CLOUD" != aws ]] || render+=(--task-logs-region "$AIRTASKS_REGION")
   fi
-  # The user's DAG bundles, beside the image's own DAGs. A private repository's credential is only
-  # named here (an SSM parameter or a Secret Manager secret), never the value.
+  # The user's DAG bundles, beside the image's own DAGs; a private repository's credential by its
+  # Swarm secret's name (git_secrets.json, above), never the value.
   [[ -z "$AIRTASKS_STACK_DAG_BUNDLES" ]] || render+=(--dag-bundles "$AIRTASKS_STACK_DAG_BUNDLES")
   stack_cli -- stack render "${render[@]}" --worker-placement engine --output "$STACK_DIR/stack.yml" 2>/dev/null ||
     die "airtasks stack render failed (is $image an Air-Tasks image?)"
   log "stack rendered for queues: ${AIRTASKS_STACK_QUEUES:-default:4 (the default)};" \
     "task logs: ${AIRTASKS_STACK_TASK_LOGS:-on the nodes}; DAG bundles: ${AIRTASKS_STACK_DAG_BUNDLES:+yours and }the image's"
-
-  render=()
-  for item in "$NODE_IP" $AIRTASKS_STACK_TLS_HOSTNAMES localhost 127.0.0.1; do render+=(--tls-hostname "$item"); done
-  [[ -e "$STACK_DIR/admin_password" ]] || created+=(--admin-password-file "$STACK_DIR/admin_password")
-  [[ -e "$STACK_DIR/tls_cert.pem" ]] || created+=(--tls-cert-out "$STACK_DIR/tls_cert.pem")
-  stack_cli -v /var/run/docker.sock:/var/run/docker.sock -- secrets create "${render[@]}" "${created[@]}" |
-    sed 's/^/airtasks-boot: secret /' || die "airtasks secrets create failed"
 
   write_scaler_override "$STACK_DIR/scaler.override.yml" || die "could not write the scaler's settings"
   files+=(-c "$STACK_DIR/scaler.override.yml")

@@ -59,3 +59,16 @@ def test_the_bundles_go_through_the_shared_module_to_the_managers_stack() -> Non
     stack = " ".join(str(cluster().module("manager").body["stack"]).split())
     assert "dag_bundles = module.dag_bundles.stack_setting" in stack
     assert cluster().locals["dag_bucket_bundles"] == "module.dag_bundles.bucket_prefixes"
+
+
+def test_the_managers_alone_access_exactly_the_named_git_credentials() -> None:
+    """Private repositories: secretAccessor on each secret a git bundle names (by id in the
+    project, or in full), for the managers' service account; nothing for a bundle without one
+    (planned in tests/terraform/gcp-cluster/git-credentials where the google provider is)."""
+    grants = cluster().resources_of("google_secret_manager_secret_iam_member")
+    assert [r.name for r in grants] == ["git_credentials"]
+    (grant,) = [r.body for r in grants]
+    assert grant["for_each"] == "module.dag_bundles.git_credentials"
+    assert grant["role"] == "roles/secretmanager.secretAccessor"
+    assert grant["member"] == "serviceAccount:${module.manager.service_account}"
+    assert "each.value" in str(grant["secret_id"])
