@@ -11,6 +11,9 @@ Airflow resolving the bundle's connection.
 - The entry point, given the stack's keyless connection, AIRTASKS_GIT_CONNECTIONS and the mounted
   secret, hands the command it runs a connection that `airflow connections get` resolves with the
   token as the password; the environment it was started with never had it.
+- The same in the image (`airtasks_image`, built from this checkout), as a Swarm service with the
+  secret mounted: Airflow resolves the connection with the secret as its password, while the
+  container's own environment (PID 1: what `docker inspect` shows) and the service spec lack it.
 """
 
 from __future__ import annotations
@@ -81,13 +84,18 @@ def same_content(swarm: docker.DockerClient, a: str, b: str, made: list[Any]) ->
         restart_policy=docker.types.RestartPolicy(condition="none"),
     )
     made.append(service)
-    deadline = time.monotonic() + 120
+    return finished(service) == "complete"
+
+
+def finished(service: Service, timeout: float = 180) -> str:
+    """The end state of a one-shot service's task: complete (exit 0), failed, rejected."""
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         states = [str(t["Status"]["State"]) for t in service.tasks()]
         if states and states[0] in {"complete", "failed", "rejected"}:
-            return states[0] == "complete"
+            return states[0]
         time.sleep(1)
-    raise TimeoutError(f"the compare service did not finish: {service.tasks()}")
+    raise TimeoutError(f"service {service.name} did not finish: {service.tasks()}")
 
 
 def test_secrets_create_makes_the_swarm_secret_from_an_ssm_securestring(
@@ -197,3 +205,44 @@ def test_the_entrypoint_gives_the_bundles_connection_its_token(tmp_path: Path) -
     assert failed.returncode != 0
     assert "airtasks_git_team" in failed.stderr
     assert "must mount the Swarm secret" in failed.stderr
+
+
+# In the image: the connection Airflow resolves has the mounted secret as its password, and the
+# container's own environment (PID 1, tini: what `docker inspect` shows) and the service spec do not.
+IN_IMAGE_CHECK = """
+import json, sys
+from airflow.models.connection import Connection
+token = open("/run/secrets/airtasks_git_team").read().strip()
+conn = Connection.get_connection_from_secrets("airtasks_dags_team")
+with open("/proc/1/environ", "rb") as fh:
+    container_env = fh.read().decode()
+ok = conn.password == token and conn.host == "https://git.example.org/team/dags.git"
+sys.exit(0 if ok and token not in container_env else 3)
+"""
+
+
+def test_in_the_image_the_entrypoint_fills_the_connection_from_the_swarm_secret(
+    swarm: docker.DockerClient, airtasks_image: str, cleanup: list[Any]
+) -> None:
+    token = "ghp_" + secrets.token_hex(20)
+    bundle = f"itest{uuid.uuid4().hex[:6]}"
+    secret = swarm.secrets.create(
+        name=f"{SECRET_PREFIX}{bundle}_x", data=token.encode(), labels={BUNDLE_LABEL: bundle}
+    )
+    cleanup.append(secret)
+    keyless = {"conn_type": "git", "host": "https://git.example.org/team/dags.git"}
+    env = {
+        "AIRFLOW_CONN_AIRTASKS_DAGS_TEAM": json.dumps(keyless),
+        "AIRTASKS_GIT_CONNECTIONS": json.dumps({"AIRFLOW_CONN_AIRTASKS_DAGS_TEAM": "airtasks_git_team"}),
+    }
+    service = swarm.services.create(
+        airtasks_image,
+        args=["python", "-c", IN_IMAGE_CHECK],  # the image's entry point runs it
+        name=f"itest-git-image-{bundle}",
+        env=[f"{k}={v}" for k, v in env.items()],
+        secrets=[docker.types.SecretReference(secret.id, secret.name, filename="airtasks_git_team")],
+        restart_policy=docker.types.RestartPolicy(condition="none"),
+    )
+    cleanup.append(service)
+    assert finished(service) == "complete", service.tasks()
+    assert token not in json.dumps(service.attrs)
