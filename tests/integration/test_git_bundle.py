@@ -44,6 +44,7 @@ CA_IN_CONTAINER = "/etc/airtasks-test/git-ca.pem"
 DAG_PROCESSOR_STORAGE = "/tmp/bundles-dag-processor"
 OTHER_NODE_STORAGE = "/tmp/bundles-other-node"
 ANSWER_TIMEOUT = 180.0
+ENTRYPOINT = "/usr/local/bin/airtasks-entrypoint"  # docker/Dockerfile
 
 
 def dag_file(greeting: str) -> str:
@@ -83,14 +84,27 @@ class Probe:
     """One Airflow process in the container (a dag-processor's or a worker's view of the bundles),
     driven through git_bundle_probe.py's stdin."""
 
-    def __init__(self, container: str, env: Mapping[str, str], log: Path) -> None:
+    def __init__(
+        self, container: str, env: Mapping[str, str], log: Path, through_entrypoint: bool = False
+    ) -> None:
         # `-e NAME` without a value: docker takes it from this process's environment, so a token
         # never shows in a command line.
         names = [a for k in env for a in ("-e", k)]
         self._log = log
         self._stderr = log.open("w")
+        # Through the image's entry point, as a service starts (it fills private connections).
+        entrypoint = [ENTRYPOINT] if through_entrypoint else []
         self._proc = subprocess.Popen(
-            [DOCKER_CLI, "exec", "-i", *names, container, "python", "/probe/git_bundle_probe.py"],
+            [
+                DOCKER_CLI,
+                "exec",
+                "-i",
+                *names,
+                container,
+                *entrypoint,
+                "python",
+                "/probe/git_bundle_probe.py",
+            ],
             env={**os.environ, **env},
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -137,7 +151,9 @@ class Probe:
 
 
 class StartProbe(Protocol):
-    def __call__(self, env: Mapping[str, str], storage: str, trust_ca: bool = True) -> Probe: ...
+    def __call__(
+        self, env: Mapping[str, str], storage: str, trust_ca: bool = True, through_entrypoint: bool = False
+    ) -> Probe: ...
 
 
 @pytest.fixture(scope="module")
@@ -183,11 +199,13 @@ def probes(container: str, tmp_path: Path) -> Iterator[StartProbe]:
     `trust_ca=False`) git trusting the server's CA."""
     started: list[Probe] = []
 
-    def start(env: Mapping[str, str], storage: str, trust_ca: bool = True) -> Probe:
+    def start(
+        env: Mapping[str, str], storage: str, trust_ca: bool = True, through_entrypoint: bool = False
+    ) -> Probe:
         full = {**env, "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_STORAGE_PATH": storage}
         if trust_ca:
             full["GIT_SSL_CAINFO"] = CA_IN_CONTAINER
-        probe = Probe(container, full, tmp_path / f"probe-{len(started)}.log")
+        probe = Probe(container, full, tmp_path / f"probe-{len(started)}.log", through_entrypoint)
         started.append(probe)
         return probe
 
@@ -290,6 +308,53 @@ def test_a_private_repository_clones_only_with_the_connections_token(
         check=False,
     )
     assert found.returncode == 1, f"the token is in {found.stdout or found.stderr}"
+
+
+def test_a_private_repository_clones_with_the_token_from_its_mounted_secret(
+    git_server: GitServer, container: str, probes: StartProbe
+) -> None:
+    """What the stack does end to end in the image: the dag-processor's and a worker's rendered
+    settings name the secret only, the image's entry point (airtasks.stack.git_connections) puts
+    the mounted secret's token into the bundle's connection, and Airflow's GitDagBundle clones the
+    private repository with it."""
+    token = secrets.token_urlsafe(24)
+    url = git_server.create_repo("private-secret", token=token)
+    content = dag_file("hello through the mounted secret")
+    sha = git_server.commit("private-secret", {"dags/team_hello.py": content}, "add team_hello")
+    bundle = {"name": "team", "git": {"url": url, "subdir": "dags", "credential": "/team/git-token"}}
+    # The Swarm secret as a service sees it (/run/secrets/airtasks_git_team; a directory of the
+    # idle container here), written through stdin: the token is in no command line.
+    secrets_dir = f"/tmp/run-secrets-{secrets.token_hex(4)}"
+    subprocess.run(
+        [
+            DOCKER_CLI,
+            "exec",
+            "-i",
+            container,
+            "sh",
+            "-c",
+            f"umask 077; mkdir -p {secrets_dir}; cat > {secrets_dir}/airtasks_git_team",
+        ],
+        input=token + "\n",
+        text=True,
+        check=True,
+    )
+    for service, storage in (
+        ("airflow-dag-processor", "/tmp/bundles-secret-dp"),
+        ("worker-default", "/tmp/bundles-secret-w"),
+    ):
+        env = {**rendered_env([bundle], service), "AIRTASKS_SECRETS_DIR": secrets_dir}
+        assert json.loads(env["AIRTASKS_GIT_CONNECTIONS"]) == {
+            "AIRFLOW_CONN_AIRTASKS_DAGS_TEAM": "airtasks_git_team"
+        }
+        assert token not in json.dumps(env)  # what the container's configuration holds
+        cloned = probes(env, storage, through_entrypoint=True).state("open", "tracking", name="team")
+        assert cloned["version"] == sha, service
+        assert cloned["outputs"] == {"team_hello.greet": "hello through the mounted secret"}, service
+    # Without the entry point (the same settings, the same secret), the connection has no token.
+    env = {**rendered_env([bundle], "airflow-dag-processor"), "AIRTASKS_SECRETS_DIR": secrets_dir}
+    failed = probes(env, "/tmp/bundles-secret-none").ask("open", "tracking", name="team")
+    assert failed.get("error"), failed
 
 
 def test_a_server_certificate_git_does_not_trust_fails_the_clone(
