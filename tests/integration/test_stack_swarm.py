@@ -5,7 +5,8 @@ the services carry their constraints, secrets, network and grace periods; the pr
 redirects HTTP, refuses requests without credentials (UI, Flower, the RabbitMQ management UI and
 the /visualizer node view) and lets a logged-in client through; and a DAG triggered through the
 proxy with `airtasks trigger --wait` succeeds on the Swarm's Celery workers, with every task's log
-in the deployment's local S3, read back by the API server.
+in the deployment's local S3, read back by the API server. Last, a task queued when the broker is
+lost with its messages is taken back after `[scheduler] task_queued_timeout` and still runs.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import boto3
 import docker
 import httpx
 import pytest
+import yaml
 
 from airtasks.sources.airflow_access import AirflowAccess, api_client, tls_verify
 from airtasks.stack import secrets as sec
@@ -408,3 +410,212 @@ def test_no_secret_in_stack_file_container_env_or_logs(
         if value and value in text
     ]
     assert leaks == [], "\n".join(leaks)
+
+
+# ---- broker loss (issue 19): tasks queued when the broker died still run -------------------------
+
+SHIPPED_STACK = REPO / "docker" / "docker-compose-CeleryExecutor.yml"
+# What the shipped stack sets (argued in glue/airtasks/stack/templates/stack.yml).
+SHIPPED_QUEUED_TIMEOUT = 480.0
+SHIPPED_QUEUED_CHECK = 30.0
+# This test's own values, set on the scheduler with `docker service update --env-add` so that it
+# lasts minutes, not eight. The timeout still leaves room to lose and restart the broker before
+# the scheduler takes the task back: a re-queue while the broker is still down fails the task.
+TEST_QUEUED_TIMEOUT = 120
+TEST_QUEUED_CHECK = 10
+# Beyond timeout + check interval: a scheduler loop, the worker's start and the task's own run.
+RECOVERY_MARGIN = 120
+REQUEUE_EVENT = "stuck in queued reschedule"  # Airflow's event log name for a taken-back task
+HOLD = "node.labels.airtasks.broker-loss-test == hold"  # a constraint no node meets
+
+
+def docker_cli(*args: str, timeout: float = 300) -> str:
+    out = subprocess.run(
+        [swarm_dev.DOCKER_CLI, *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+    assert out.returncode == 0, f"docker {' '.join(args)}: {out.stdout}{out.stderr}"
+    return out.stdout
+
+
+def service_containers(swarm: docker.DockerClient, name: str, *, all_states: bool = False) -> list[Any]:
+    return swarm.containers.list(  # type: ignore[no-any-return]
+        all=all_states, filters={"label": f"com.docker.swarm.service.name={STACK}_{name}"}
+    )
+
+
+def wait_for(what: str, check: Any, timeout: float, interval: float = 2.0) -> Any:
+    """Poll `check()` until it returns a truthy value; that value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out after {timeout:.0f} s waiting for {what}"
+        time.sleep(interval)
+
+
+def healthy_container(swarm: docker.DockerClient, name: str) -> Any:
+    for container in service_containers(swarm, name):
+        if container.attrs["State"].get("Health", {}).get("Status") == "healthy":
+            return container
+    return None
+
+
+def broker_messages(swarm: docker.DockerClient) -> dict[str, int] | None:
+    """queue -> messages, as `rabbitmqctl list_queues` shows them; None while the broker is down."""
+    containers = service_containers(swarm, "rabbitmq")
+    if not containers:
+        return None
+    listed = containers[0].exec_run(
+        ["rabbitmqctl", "-q", "--no-table-headers", "list_queues", "name", "messages"]
+    )
+    if listed.exit_code != 0:
+        return None
+    rows = (line.split() for line in listed.output.decode().splitlines())
+    return {row[0]: int(row[1]) for row in rows if len(row) == 2 and row[1].isdigit()}
+
+
+def lose_the_broker(swarm: docker.DockerClient) -> None:
+    """The broker's node is lost: RabbitMQ dies at once (SIGKILL, no goodbye to its clients) and
+    its volume with it; a new, empty one starts (as Swarm would start it on a surviving manager,
+    with a new local volume). A restart alone would not do: Celery's queues
+    are durable and its messages persistent, so RabbitMQ would read them back from its volume;
+    and purging the queue would lose the messages but keep every connection alive."""
+    for container in service_containers(swarm, "rabbitmq"):
+        container.kill()
+    # Before Swarm's restart delay (5 s) is over, so no new task starts on the old volume.
+    docker_cli("service", "scale", "--detach", f"{STACK}_rabbitmq=0")
+    wait_for("the broker's task to stop", lambda: not service_containers(swarm, "rabbitmq"), 120)
+    for container in service_containers(swarm, "rabbitmq", all_states=True):
+        container.remove(force=True)
+    swarm.volumes.get(f"{STACK}_rabbitmq-data").remove(force=True)
+    docker_cli("service", "scale", "--detach", f"{STACK}_rabbitmq=1")
+    wait_for("a new broker to answer", lambda: broker_messages(swarm) is not None, 240, interval=3)
+
+
+def airflow_config(container: Any, key: str) -> float:
+    out = container.exec_run(["airflow", "config", "get-value", "scheduler", key], user="airflow")
+    assert out.exit_code == 0, out.output.decode()
+    return float(out.output.decode().strip().splitlines()[-1])
+
+
+def test_tasks_queued_when_the_broker_is_lost_still_run(
+    deployed: dict[str, Any], swarm: docker.DockerClient
+) -> None:
+    """The worker is held off, a run's task is queued and its message waits in RabbitMQ; the broker
+    is lost with its messages. The scheduler takes the task back after `task_queued_timeout` and
+    queues it again on the new broker, in the same try, and the run succeeds, with the re-queue
+    in the task's event log. Runs last in this module: it restarts the scheduler and the broker."""
+    # The shipped default, in the file and in the deployed scheduler.
+    shipped = yaml.safe_load(SHIPPED_STACK.read_text())["services"]["airflow-scheduler"]["environment"]
+    assert float(shipped["AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT"]) == SHIPPED_QUEUED_TIMEOUT
+    assert float(shipped["AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT_CHECK_INTERVAL"]) == SHIPPED_QUEUED_CHECK
+    scheduler = healthy_container(swarm, "airflow-scheduler")
+    assert scheduler is not None, "the scheduler is not healthy"
+    assert airflow_config(scheduler, "task_queued_timeout") == SHIPPED_QUEUED_TIMEOUT
+    assert airflow_config(scheduler, "task_queued_timeout_check_interval") == SHIPPED_QUEUED_CHECK
+
+    scheduler_svc, worker_svc = f"{STACK}_airflow-scheduler", f"{STACK}_worker-default"
+    timeout_env = "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT"
+    check_env = "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT_CHECK_INTERVAL"
+    access = AirflowAccess(deployed["url"], "admin", deployed["password"], "test", deployed["ca"])
+    run_id = f"broker-loss-{secrets.token_hex(4)}"  # its own run: other tests count theirs
+    dag_url = f"{deployed['url']}/api/v2/dags/example_trigger_target"
+    ti_url = f"{dag_url}/dagRuns/{run_id}/taskInstances/show_params"
+    api = api_client(access)
+    try:
+        # No worker takes the queue's tasks (a global service: placed on no node), and the
+        # scheduler runs with the test's timeout (a new scheduler: before the run is triggered).
+        # (`--detach`: a global service placed on no node never "converges".)
+        docker_cli("service", "update", "--detach", "--constraint-add", HOLD, worker_svc)
+        wait_for("the worker to stop", lambda: not service_containers(swarm, "worker-default"), 300)
+        docker_cli(
+            "service",
+            "update",
+            "--detach=false",
+            "--env-add",
+            f"{timeout_env}={TEST_QUEUED_TIMEOUT}",
+            "--env-add",
+            f"{check_env}={TEST_QUEUED_CHECK}",
+            scheduler_svc,
+        )
+        scheduler = wait_for(
+            "the new scheduler to be healthy",
+            lambda: (c := healthy_container(swarm, "airflow-scheduler")) and c.id != scheduler.id and c,
+            300,
+        )
+        assert airflow_config(scheduler, "task_queued_timeout") == TEST_QUEUED_TIMEOUT
+
+        r = api.post(
+            f"{dag_url}/dagRuns",
+            json={
+                "dag_run_id": run_id,
+                "logical_date": None,
+                "conf": {"n": 2, "message": "after the broker loss"},
+            },
+        )
+        assert r.status_code == 200, r.text
+        wait_for("the task to be queued", lambda: api.get(ti_url).json().get("state") == "queued", 180)
+        wait_for("its message in the broker", lambda: (broker_messages(swarm) or {}).get("default"), 60)
+
+        lost_at = time.monotonic()
+        lose_the_broker(swarm)
+        back_at = time.monotonic()
+        assert not (broker_messages(swarm) or {}).get("default"), "the new broker kept the message"
+        assert api.get(ti_url).json()["state"] == "queued", "nothing but the timeout moves the task"
+        docker_cli(
+            "service",
+            "update",
+            "--detach=false",
+            "--constraint-rm",
+            HOLD,
+            worker_svc,
+        )
+
+        run_url = f"{dag_url}/dagRuns/{run_id}"
+        state = wait_for(
+            "the run to end",
+            lambda: (s := api.get(run_url).json()["state"]) in ("success", "failed") and s,
+            TEST_QUEUED_TIMEOUT + TEST_QUEUED_CHECK + RECOVERY_MARGIN,
+            interval=3,
+        )
+        done_at = time.monotonic()
+        deployed["timings"]["broker_loss_to_success"] = done_at - lost_at
+        deployed["timings"]["broker_back_to_success"] = done_at - back_at
+        assert state == "success", api.get(ti_url).text
+        ti = api.get(ti_url).json()
+        assert ti["state"] == "success"
+        assert ti["try_number"] == 1, "a re-queue is the same try, not a retry"
+
+        # As a user would look: the task's event log (Audit Log) shows why it was queued again.
+        logs = api.get(
+            f"{deployed['url']}/api/v2/eventLogs",
+            params={"dag_id": "example_trigger_target", "run_id": run_id},
+        ).json()["event_logs"]
+        requeues = [e for e in logs if e["event"] == REQUEUE_EVENT]
+        assert len(requeues) == 1, logs
+        assert requeues[0]["task_id"] == "show_params"
+        assert requeues[0]["try_number"] == 1
+        assert f"longer than {float(TEST_QUEUED_TIMEOUT)} seconds" in requeues[0]["extra"]
+        assert not [e for e in logs if e["event"] == "stuck in queued tries exceeded"], logs
+    finally:
+        api.close()
+        # Back to the stack as deployed (both no-ops when the test failed before changing them).
+        docker_cli(
+            "service",
+            "update",
+            "--detach=false",
+            "--constraint-rm",
+            HOLD,
+            worker_svc,
+        )
+        docker_cli(
+            "service",
+            "update",
+            "--detach=false",
+            "--env-rm",
+            timeout_env,
+            "--env-rm",
+            check_env,
+            scheduler_svc,
+        )
