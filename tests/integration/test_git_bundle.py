@@ -13,6 +13,12 @@ a private CA does what this test does: point git at the CA file with `GIT_SSL_CA
 no CA setting of its own; git reads the variable for every clone and fetch). The token of a
 private repository is the connection's password (`AIRFLOW_CONN_<ID>`: conn_type git, host the
 URL): GitHook hands it to git through a credential helper, never in the URL.
+
+A deploy key goes over ssh, to OpenSSH's sshd on this machine with git-shell as the key's only
+command (tests/support/services/git_ssh_server.py, serving the same repositories): the key is the
+connection extra's `private_key`, which GitHook writes to a private temporary file for the
+GIT_SSH_COMMAND it builds, with the `-o StrictHostKeyChecking` the extra names (accept-new, as the
+entry point sets it). The port in an `ssh://user@host:port/path` URL reaches ssh as git's `-p`.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import queue
 import secrets
 import subprocess
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Protocol
@@ -34,6 +41,7 @@ from airtasks.stack.bundles import CONFIG_LIST_ENV, parse_dag_bundles
 from airtasks.stack.render import render_stack
 from tests.support.docker_daemon import DOCKER_CLI
 from tests.support.services.git_server import GitServer, run_git_server
+from tests.support.services.git_ssh_server import GitSSHServer, make_key, run_git_ssh_server
 
 pytestmark = pytest.mark.integration
 
@@ -160,6 +168,34 @@ class StartProbe(Protocol):
 def git_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitServer]:
     with run_git_server(tmp_path_factory.mktemp("git-server")) as server:
         yield server
+
+
+@pytest.fixture(scope="module")
+def ssh_server(tmp_path_factory: pytest.TempPathFactory, git_server: GitServer) -> Iterator[GitSSHServer]:
+    """sshd serving the HTTPS server's repositories (create and commit through `git_server`)."""
+    with run_git_ssh_server(tmp_path_factory.mktemp("git-ssh-server"), git_server.root) as server:
+        yield server
+
+
+def write_secret(container: str, name: str, value: str) -> str:
+    """A Swarm secret as a service sees it (/run/secrets/NAME; a directory of the idle container
+    here), written through stdin so the value is in no command line. Returns the directory."""
+    secrets_dir = f"/tmp/run-secrets-{secrets.token_hex(4)}"
+    subprocess.run(
+        [
+            DOCKER_CLI,
+            "exec",
+            "-i",
+            container,
+            "sh",
+            "-c",
+            f"umask 077; mkdir -p {secrets_dir}; cat > {secrets_dir}/{name}",
+        ],
+        input=value,
+        text=True,
+        check=True,
+    )
+    return secrets_dir
 
 
 @pytest.fixture(scope="module")
@@ -322,23 +358,7 @@ def test_a_private_repository_clones_with_the_token_from_its_mounted_secret(
     content = dag_file("hello through the mounted secret")
     sha = git_server.commit("private-secret", {"dags/team_hello.py": content}, "add team_hello")
     bundle = {"name": "team", "git": {"url": url, "subdir": "dags", "credential": "/team/git-token"}}
-    # The Swarm secret as a service sees it (/run/secrets/airtasks_git_team; a directory of the
-    # idle container here), written through stdin: the token is in no command line.
-    secrets_dir = f"/tmp/run-secrets-{secrets.token_hex(4)}"
-    subprocess.run(
-        [
-            DOCKER_CLI,
-            "exec",
-            "-i",
-            container,
-            "sh",
-            "-c",
-            f"umask 077; mkdir -p {secrets_dir}; cat > {secrets_dir}/airtasks_git_team",
-        ],
-        input=token + "\n",
-        text=True,
-        check=True,
-    )
+    secrets_dir = write_secret(container, "airtasks_git_team", token + "\n")
     for service, storage in (
         ("airflow-dag-processor", "/tmp/bundles-secret-dp"),
         ("worker-default", "/tmp/bundles-secret-w"),
@@ -369,3 +389,98 @@ def test_a_server_certificate_git_does_not_trust_fails_the_clone(
     failed = probes(env, "/tmp/bundles-untrusted", trust_ca=False).ask("open", "tracking", name="untrusted")
     assert "Error cloning repository" in failed.get("message", ""), failed
     assert "certificate" in failed["stderr"], failed
+
+
+def _fingerprint(public_key: str, directory: Path) -> str:
+    path = directory / "key.pub"
+    path.write_text(public_key + "\n")
+    out = subprocess.run(["ssh-keygen", "-l", "-f", str(path)], capture_output=True, text=True, check=True)
+    return out.stdout.split()[1]  # "256 SHA256:... comment (ED25519)"
+
+
+def test_a_private_repository_clones_over_ssh_with_the_deploy_key_from_its_mounted_secret(
+    git_server: GitServer, ssh_server: GitSSHServer, container: str, probes: StartProbe, tmp_path: Path
+) -> None:
+    """A deploy key end to end: an ssh:// URL with a port, the key in the bundle's Swarm secret, the
+    entry point putting it in the connection's `private_key` with strict_host_key_checking
+    accept-new, GitHook writing it to a temporary file for GIT_SSH_COMMAND, and the image's ssh
+    logging in to a real sshd that lets the key run git-shell only."""
+    git_server.create_repo("private-ssh", token=secrets.token_urlsafe(24))  # nothing over HTTPS either
+    content = dag_file("hello over ssh")
+    sha = git_server.commit("private-ssh", {"dags/team_hello.py": content}, "add team_hello")
+    private_key, public_key = make_key(tmp_path / "deploy-key")
+    ssh_server.authorize(public_key)
+    url = ssh_server.url("private-ssh")
+    assert url.startswith(f"ssh://{ssh_server.user}@127.0.0.1:{ssh_server.port}/"), url
+    bundle = {"name": "team", "git": {"url": url, "subdir": "dags", "credential": "/team/deploy-key"}}
+    conn = "AIRFLOW_CONN_AIRTASKS_DAGS_TEAM"
+
+    # The rendered connection alone (no entry point, so no key): ssh reaches the server, which
+    # takes no password and no unknown key, and git says why.
+    env = rendered_env([bundle], "airflow-dag-processor")
+    assert json.loads(env[conn]) == {"conn_type": "git", "host": url}  # what the stack gives: no secret
+    failed = probes(env, "/tmp/bundles-ssh-no-key").ask("open", "tracking", name="team")
+    assert failed.get("error"), failed
+    assert "Error cloning repository" in failed["message"], failed
+    assert "Permission denied (publickey)" in failed["stderr"], failed
+    assert "Could not read from remote repository" in failed["stderr"], failed
+
+    secrets_dir = write_secret(container, "airtasks_git_team", private_key)
+    for service, storage in (
+        ("airflow-dag-processor", "/tmp/bundles-ssh-dp"),
+        ("worker-default", "/tmp/bundles-ssh-w"),
+    ):
+        env = {**rendered_env([bundle], service), "AIRTASKS_SECRETS_DIR": secrets_dir}
+        assert json.loads(env["AIRTASKS_GIT_CONNECTIONS"]) == {conn: "airtasks_git_team"}
+        assert "PRIVATE KEY" not in json.dumps(env)  # what the container's configuration holds
+        cloned = probes(env, storage, through_entrypoint=True).state("open", "tracking", name="team")
+        assert cloned["version"] == sha, service
+        assert cloned["files"] == {"team_hello.py": content}, service
+        assert cloned["outputs"] == {"team_hello.greet": "hello over ssh"}, service
+
+    # It was this key that sshd let in (its log of a connection lands once the connection ended).
+    fingerprint = _fingerprint(public_key, tmp_path)
+    deadline = time.monotonic() + 10
+    while not any(fingerprint in line for line in ssh_server.accepted()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert any(fingerprint in line for line in ssh_server.accepted()), ssh_server.logs[-3:]
+
+    # accept-new: the first contact trusted the server's host key and ssh remembered it in the
+    # Airflow user's known_hosts (hashed, as Debian's ssh_config says), where a later connection
+    # is checked against it.
+    known = subprocess.run(
+        [
+            DOCKER_CLI,
+            "exec",
+            container,
+            "ssh-keygen",
+            "-F",
+            f"[127.0.0.1]:{ssh_server.port}",
+            "-f",
+            "/home/airflow/.ssh/known_hosts",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert ssh_server.host_key in known.stdout, known.stdout + known.stderr
+    # Nor does the key stay behind in the bundle storage (GitHook's temporary key file is
+    # deleted after each git command): grep exits 1 when nothing matched.
+    key_line = private_key.splitlines()[1]
+    found = subprocess.run(
+        [
+            DOCKER_CLI,
+            "exec",
+            "-e",
+            "KEY",
+            container,
+            "sh",
+            "-c",
+            'grep -rlF -e "$KEY" /tmp/bundles-ssh-dp /tmp/bundles-ssh-w',
+        ],
+        env={**os.environ, "KEY": key_line},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert found.returncode == 1, f"the deploy key is in {found.stdout or found.stderr}"
