@@ -484,3 +484,56 @@ def test_a_private_repository_clones_over_ssh_with_the_deploy_key_from_its_mount
         check=False,
     )
     assert found.returncode == 1, f"the deploy key is in {found.stdout or found.stderr}"
+
+
+def test_a_host_key_pinned_in_the_image_is_checked_even_with_accept_new(
+    git_server: GitServer, ssh_server: GitSSHServer, container: str, probes: StartProbe, tmp_path: Path
+) -> None:
+    """accept-new trusts whatever key answers first, but only for a host ssh knows no key of: a
+    key listed in /etc/ssh/ssh_known_hosts (which an image built FROM Air-Tasks' can add: the
+    stack has no setting for GitHook's `known_hosts_file`) is checked, and a server presenting
+    another is refused."""
+    git_server.create_repo("pinned", token=secrets.token_urlsafe(24))
+    content = dag_file("hello from a pinned host")
+    sha = git_server.commit("pinned", {"dags/team_hello.py": content}, "add team_hello")
+    private_key, public_key = make_key(tmp_path / "deploy-key")
+    ssh_server.authorize(public_key)
+    bundle = {
+        "name": "team",
+        "git": {"url": ssh_server.url("pinned"), "subdir": "dags", "credential": "/x/k"},
+    }
+    env = {
+        **rendered_env([bundle], "airflow-dag-processor"),
+        "AIRTASKS_SECRETS_DIR": write_secret(container, "airtasks_git_team", private_key),
+    }
+    _, other = make_key(tmp_path / "other-host-key")
+    impostor = f"[127.0.0.1]:{ssh_server.port} {' '.join(other.split()[:2])}"
+
+    def as_root(script: str, stdin: str = "") -> None:
+        subprocess.run(
+            [DOCKER_CLI, "exec", "-i", "-u", "0", container, "sh", "-c", script],
+            input=stdin,
+            text=True,
+            check=True,
+            capture_output=True,
+        )
+
+    try:
+        # No key remembered from an earlier contact (the other tests' accept-new), one pinned
+        # that is not the server's.
+        as_root("rm -f /home/airflow/.ssh/known_hosts; cat > /etc/ssh/ssh_known_hosts", impostor + "\n")
+        failed = probes(env, "/tmp/bundles-pin-other", through_entrypoint=True).ask(
+            "open", "tracking", name="team"
+        )
+        assert failed.get("error"), failed
+        assert "Host key verification failed" in failed["stderr"], failed
+        assert "has changed" in failed["stderr"], failed
+
+        as_root("cat > /etc/ssh/ssh_known_hosts", ssh_server.known_hosts_line() + "\n")
+        cloned = probes(env, "/tmp/bundles-pin-right", through_entrypoint=True).state(
+            "open", "tracking", name="team"
+        )
+        assert cloned["version"] == sha
+        assert cloned["outputs"] == {"team_hello.greet": "hello from a pinned host"}
+    finally:
+        as_root("rm -f /etc/ssh/ssh_known_hosts")
