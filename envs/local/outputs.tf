@@ -32,3 +32,8 @@ output "task_logs" {
   description = "Where task logs are kept (`bucket`, `prefix`, `url`, `retention_days`), or null."
   value       = module.cluster.task_logs
 }
+
+output "dag_bundles" {
+  description = "Your DAG bundles: `bucket` (the cluster's bucket in the local AWS API, or null) and, per bucket bundle, the command that uploads a local `dags/` folder to its prefix (with AWS_ENDPOINT_URL pointing at the local endpoint)."
+  value       = module.cluster.dag_bundles
+}

@@ -21,6 +21,26 @@ variable "cluster_name" {
   default     = "local"
 }
 
+variable "dag_bundles" {
+  description = "Your DAGs, besides the image's own folder (`dags-folder`: the examples and the scaler DAG, always kept): a list of Airflow DAG bundles (see docs/dag-bundles.md). Each has a `name` and exactly one of `git` (`url`: https://, ssh:// or git@host:path; `ref`: branch or tag, default \"main\"; `subdir`: the DAGs' folder in the repository, null = its root; `refresh_seconds`: how often the repository is fetched, default 60; `credential`: the name of an SSM SecureString parameter of the local AWS API holding a token or deploy key for a private repository, never the secret itself) or `bucket` (`prefix`: a folder of the cluster's bucket in the local AWS API (moto) such as \"shared/\", which you upload to; `refresh_seconds`: how often it is synced, default 60). `[]` (the default) = only the image's DAGs."
+  type = list(object({
+    name = string
+    git = optional(object({
+      url             = string
+      ref             = optional(string, "main")
+      subdir          = optional(string)
+      refresh_seconds = optional(number, 60)
+      credential      = optional(string)
+    }))
+    bucket = optional(object({
+      prefix          = string
+      refresh_seconds = optional(number, 60)
+    }))
+  }))
+  default  = []
+  nullable = false
+}
+
 variable "manager_count" {
   description = "How many Swarm managers: `1`, `3` or `5`. 3 keep the Swarm, Airflow's control plane and the scaler running when one manager is lost (5: two); the managers are an Auto Scaling group of that size, so a lost one is replaced and rejoins."
   type        = number

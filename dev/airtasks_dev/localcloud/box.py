@@ -65,6 +65,8 @@ class BoxConfig:
     compose_override: str | None = None  # a compose file deployed on top of the stack
     region: str = "us-east-1"
     manager_count: int = 1  # 3 or 5: an Auto Scaling group of managers (high availability)
+    # envs/local `dag_bundles` (docs/dag-bundles.md): your git repositories and bucket folders.
+    dag_bundles: tuple[Mapping[str, Any], ...] = ()
 
 
 @dataclass
@@ -130,6 +132,7 @@ def tf_variables(config: BoxConfig, stack: Mapping[str, Any]) -> dict[str, Any]:
         "queues": {q: dict(v) for q, v in config.queues.items()},
         "scaler": dict(config.scaler),
         "manager_count": config.manager_count,
+        "dag_bundles": [dict(b) for b in config.dag_bundles],
         "stack": {
             **stack,
             **({"compose_override": config.compose_override} if config.compose_override else {}),
