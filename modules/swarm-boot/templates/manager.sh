@@ -180,13 +180,14 @@ stack_cli() { # stack_cli [docker run options] -- <airtasks args>: the image's C
 
 # The scaler (the manager's worker) and the Cluster page (the API server) read the same config:
 # both get AIRTASKS_CONFIG. A private AWS endpoint this script was pointed at (AWS_ENDPOINT_URL)
-# is where every service that calls AWS goes too: those two, and each worker, which writes task logs.
+# is where every service that calls AWS goes too: those two, each worker (task logs, bucket DAG
+# bundles), the triggerer, and the dag-processor, which syncs bucket DAG bundles.
 write_scaler_override() {
   python3 - "$1" "$AIRTASKS_STACK_SCALER_CONFIG" "${AWS_ENDPOINT_URL:-}" "$AIRTASKS_STACK_QUEUES" <<'PY'
 import json, sys
 path, config, endpoint, queues = sys.argv[1:5]
 scaler = ("worker-manager", "airflow-apiserver")
-services = {name: {} for name in scaler + ("airflow-triggerer",)}
+services = {name: {} for name in scaler + ("airflow-triggerer", "airflow-dag-processor")}
 services.update({f"worker-{q.split(':')[0]}": {} for q in queues.split() or ["default:4"]})
 if config:
     for name in scaler:
