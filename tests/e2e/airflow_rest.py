@@ -1,10 +1,16 @@
 """Airflow's REST API v2 as the cluster-in-a-box tests read it through the box's proxy: a login,
-a run's state, its task instances and their tries, and timestamps as epoch seconds."""
+`airtasks trigger`, a run's state, its task instances and their tries, and timestamps as epoch
+seconds."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import time
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,6 +20,7 @@ from airtasks_dev.localcloud.box import Box
 from tests.e2e.helpers import wait
 
 WALL_CLOCK = time.time() - time.monotonic()  # runner timings are monotonic
+AIRTASKS = str(Path(sys.executable).with_name("airtasks"))
 
 
 def epoch(value: str | float | None) -> float | None:
@@ -42,6 +49,28 @@ def log_in(box: Box) -> httpx.Client:
     client: httpx.Client = wait(attempt, 180, "a login through the proxy", box)
     client.base_url = httpx.URL(box.url)
     return client
+
+
+def trigger(box: Box, dag_id: str, conf: dict[str, Any] | None = None, *, unpause: bool = False) -> str:
+    """`airtasks trigger` against the proxy URL, as a user would (CA bundle and password file);
+    `unpause`: a DAG that is new, so paused, is unpaused first (`--unpause`)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRTASKS_")}
+    env.update(
+        AIRTASKS_AIRFLOW_URL=box.url,
+        AIRTASKS_AIRFLOW_USERNAME="admin",
+        AIRTASKS_AIRFLOW_PASSWORD_FILE=str(box.password_file),
+        AIRTASKS_AIRFLOW_CA_BUNDLE=str(box.ca_bundle),
+    )
+    cmd = [AIRTASKS, "trigger", dag_id, *(["--conf", json.dumps(conf)] if conf else [])]
+    cmd += ["--unpause"] if unpause else []
+    for _ in range(3):
+        out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180, check=False)
+        # Refused before any run was created (the login timed out): the user's next try.
+        if out.returncode == 0 or "cannot reach Airflow" not in out.stderr:
+            break
+        print(f"box {box.config.cluster}: {out.stderr.strip()}; trying again")
+    assert out.returncode == 0, out.stdout + out.stderr
+    return out.stdout.split()[0]
 
 
 def task_instances(api: httpx.Client, dag_id: str, run_id: str) -> list[dict[str, Any]]:

@@ -17,12 +17,8 @@ in test_swarm_boot.py.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -33,7 +29,7 @@ from airtasks.sources.airflow_access import tls_verify
 from airtasks_dev.localcloud.box import Box
 from airtasks_dev.localcloud.cloud import LocalCloud
 from airtasks_dev.localcloud.node import HOST_DOCKER_CLI
-from tests.e2e.airflow_rest import epoch, log_in, run_state, task_instances, tries
+from tests.e2e.airflow_rest import epoch, log_in, run_state, task_instances, tries, trigger
 from tests.e2e.chain import BURST_DAG, CLUSTER, MANAGERS, MAX_NODES, QUEUE, SLOTS
 from tests.e2e.helpers import clients, group_state, swarm_nodes, wait
 from tests.support.artifacts import ARTIFACTS
@@ -42,7 +38,6 @@ from tests.support.browser import cluster_page_shows_decision, task_log_page_sho
 pytestmark = [pytest.mark.e2e, pytest.mark.chain, pytest.mark.browser]
 
 HOLD_SECONDS = 20
-AIRTASKS = str(Path(sys.executable).with_name("airtasks"))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -51,26 +46,6 @@ def api(box: Box) -> Iterator[httpx.Client]:
     client = log_in(box)
     yield client
     client.close()
-
-
-def trigger(box: Box, dag_id: str, conf: dict[str, Any] | None = None) -> str:
-    """`airtasks trigger` against the proxy URL, as a user would (CA bundle and password file)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRTASKS_")}
-    env.update(
-        AIRTASKS_AIRFLOW_URL=box.url,
-        AIRTASKS_AIRFLOW_USERNAME="admin",
-        AIRTASKS_AIRFLOW_PASSWORD_FILE=str(box.password_file),
-        AIRTASKS_AIRFLOW_CA_BUNDLE=str(box.ca_bundle),
-    )
-    cmd = [AIRTASKS, "trigger", dag_id, *(["--conf", json.dumps(conf)] if conf else [])]
-    for _ in range(3):
-        out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180, check=False)
-        # Refused before any run was created (the login timed out): the user's next try.
-        if out.returncode == 0 or "cannot reach Airflow" not in out.stderr:
-            break
-        print(f"chain: {out.stderr.strip()}; trying again")
-    assert out.returncode == 0, out.stdout + out.stderr
-    return out.stdout.split()[0]
 
 
 # ------------------------------------------------------------------------------------------------
