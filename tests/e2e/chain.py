@@ -1,10 +1,14 @@
-"""What the cluster-in-a-box tests deploy: the test image (the Air-Tasks image plus tests/e2e/dags)
-and the compose override (docker/docker-compose.test.yml plus tests/e2e/cluster.override.yml);
-`boxed()` brings such a box up for a test module (the chain, manager HA) and keeps a post-mortem."""
+"""What the cluster-in-a-box tests deploy: the test image (the Air-Tasks image plus tests/e2e/dags,
+and the CA of the box's git server), the compose override (docker/docker-compose.test.yml plus
+tests/e2e/cluster.override.yml) and two DAG bundles (a git repository on the box's git server, a
+folder of the cluster's bucket); `boxed()` brings such a box up for a test module (the chain,
+manager HA) and keeps a post-mortem."""
 
 from __future__ import annotations
 
 import contextlib
+import shutil
+import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -35,6 +39,18 @@ MAX_NODES = 3
 SCALER = {"interval_seconds": 3, "stabilization_seconds": 10, "idle_seconds": 5}
 BURST_DAG = "airtasks_e2e_burst"  # tests/e2e/dags: six tasks on `default`, `seconds` long each
 
+# The box's DAG bundles (tests/e2e/test_cluster_dags.py): a repository on the box's git server,
+# fetched every GIT_REFRESH seconds, and the cluster bucket's `shared/` folder. Short refreshes so a
+# change lands within the test; 10 s is the least the modules take.
+GIT_REPO = "team"
+GIT_BUNDLE = "team"
+GIT_SUBDIR = "dags"
+GIT_REFRESH = 10
+BUCKET_BUNDLE = "shared"
+BUCKET_PREFIX = "shared/"
+BUCKET_REFRESH = 10
+VERSIONED_DAG = "box_team_versioned"  # in the repository's first commit
+
 
 def e2e_image(base: str) -> str:
     """`base` (the Air-Tasks image) with the e2e DAGs on top; built once per content hash."""
@@ -46,6 +62,80 @@ def e2e_image(base: str) -> str:
         build_args={"BASE_IMAGE": base},
     )
     return build(spec, log=ARTIFACTS / "build-airtasks-e2e.log").tag
+
+
+def git_ca_image(base: str, ca_file: Path) -> str:
+    """`base` with `ca_file` trusted by git (images/airtasks-e2e-git-ca.Dockerfile). The context is
+    a directory of its own holding the CA alone: the git server's key stays out of every image."""
+    with tempfile.TemporaryDirectory(prefix="airtasks-git-ca-") as tmp:
+        context = Path(tmp)
+        dockerfile = context / "Dockerfile"
+        shutil.copyfile(HERE / "images" / "airtasks-e2e-git-ca.Dockerfile", dockerfile)
+        shutil.copyfile(ca_file, context / "git-ca.pem")
+        spec = ImageSpec(
+            repository="airtasks-e2e-git-ca",
+            dockerfile=dockerfile,
+            context=context,
+            include=("Dockerfile", "git-ca.pem"),
+            build_args={"BASE_IMAGE": base},
+        )
+        return build(spec, log=ARTIFACTS / "build-airtasks-e2e-git-ca.log").tag
+
+
+def bundle_dag(dag_id: str, marker: str) -> str:
+    """A user's DAG for a bundle: `hold` sleeps `seconds` (a param, default 0), then `say` prints
+    `marker`, a module constant: which commit a task ran shows in its log."""
+    return f'''"""{dag_id}: a DAG of the box's bundles (tests/e2e/test_cluster_dags.py)."""
+
+import time
+
+import pendulum
+from airflow.sdk import Param, dag, get_current_context, task
+
+MARKER = {marker!r}
+
+
+@dag(
+    dag_id={dag_id!r},
+    schedule=None,
+    start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
+    catchup=False,
+    params={{"seconds": Param(0, type="integer", minimum=0, maximum=600)}},
+)
+def the_dag():
+    @task(queue="default")
+    def hold():
+        time.sleep(int(get_current_context()["params"]["seconds"]))
+
+    @task(queue="default")
+    def say():
+        print(f"the marker is {{MARKER}}")
+        return MARKER
+
+    hold() >> say()
+
+
+the_dag()
+'''
+
+
+def first_commit() -> dict[str, str]:
+    """The repository's first commit: the versioned test's DAG, and a file outside the DAG folder."""
+    return {
+        f"{GIT_SUBDIR}/{VERSIONED_DAG}.py": bundle_dag(VERSIONED_DAG, "first-commit-marker"),
+        "README.md": "The box's DAG repository; the DAGs are under dags/.\n",
+    }
+
+
+def dag_bundles(git_url: str) -> tuple[dict[str, Any], ...]:
+    """envs/local `dag_bundles` of the shared box."""
+    return (
+        {
+            "name": GIT_BUNDLE,
+            "git": {"url": git_url, "ref": "main", "subdir": GIT_SUBDIR, "refresh_seconds": GIT_REFRESH},
+        },
+        {"name": BUCKET_BUNDLE, "bucket": {"prefix": BUCKET_PREFIX, "refresh_seconds": BUCKET_REFRESH}},
+    )
 
 
 def _merge(into: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
@@ -65,8 +155,9 @@ def compose_override() -> str:
     return yaml.safe_dump(merged, sort_keys=False)
 
 
-def config() -> BoxConfig:
-    """envs/local's variables for the shared box (besides the stack's images)."""
+def config(git_url: str) -> BoxConfig:
+    """envs/local's variables for the shared box (besides the stack's images); `git_url` is the
+    repository of its git bundle."""
     return BoxConfig(
         cluster=CLUSTER,
         queues={
@@ -80,18 +171,26 @@ def config() -> BoxConfig:
         scaler=SCALER,
         compose_override=compose_override(),
         manager_count=MANAGERS,
+        dag_bundles=dag_bundles(git_url),
     )
 
 
 @contextlib.contextmanager
 def boxed(
-    cloud: LocalCloud, stack_images: Mapping[str, str], workdir: Path, config: BoxConfig
+    cloud: LocalCloud,
+    stack_images: Mapping[str, str],
+    workdir: Path,
+    config: BoxConfig,
+    git_ca: Path | None = None,
 ) -> Iterator[Box]:
-    """envs/local applied with the stack (the test image), images pushed while Terraform runs;
-    yields once the UI answers through the proxy; on the way out the stack's state goes to
-    tests/artifacts/<cluster>-services.log."""
+    """envs/local applied with the stack (the test image; with `git_ca`, one whose git trusts that
+    CA), images pushed while Terraform runs; yields once the UI answers through the proxy; on the
+    way out the stack's state goes to tests/artifacts/<cluster>-services.log."""
     started = time.monotonic()
-    images = {**stack_images, "AIRTASKS_IMAGE": e2e_image(stack_images["AIRTASKS_IMAGE"])}
+    image = e2e_image(stack_images["AIRTASKS_IMAGE"])
+    if git_ca is not None:
+        image = git_ca_image(image, git_ca)
+    images = {**stack_images, "AIRTASKS_IMAGE": image}
     with ThreadPoolExecutor(max_workers=1) as pool, cloud.runner(config.cluster) as runner:
         pushed = pool.submit(push_stack_images, cloud.registry, images)
         box = deploy(

@@ -21,6 +21,7 @@ from airtasks_dev.localcloud.registry import Registry
 from airtasks_dev.localcloud.runner import NodeRunner
 from tests.e2e import chain
 from tests.support.docker_daemon import ensure_dockerd
+from tests.support.services.git_server import GitServer, run_git_server
 
 _clusters = itertools.count(1)
 
@@ -79,12 +80,29 @@ def node_runner(cloud: LocalCloud, cluster_name: str) -> Iterator[NodeRunner]:
 
 
 @pytest.fixture(scope="session")
+def box_git(cloud: LocalCloud, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitServer]:
+    """The box's git server: `git http-backend` over HTTPS with its own CA, on the bridge's own
+    address (where the nodes reach moto and the registry), serving the repository of the box's git
+    bundle, created with its first commit before the box deploys."""
+    with run_git_server(tmp_path_factory.mktemp("box-git"), host=cloud.network.gateway) as server:
+        server.create_repo(chain.GIT_REPO)
+        server.commit(chain.GIT_REPO, chain.first_commit(), f"add {chain.VERSIONED_DAG}")
+        yield server
+
+
+@pytest.fixture(scope="session")
 def box(
-    cloud: LocalCloud, stack_image_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+    cloud: LocalCloud,
+    box_git: GitServer,
+    stack_image_env: dict[str, str],
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Box]:
-    """The cluster in a box the chain and the manager-HA test share (one deploy costs minutes):
-    envs/local applied with the stack and three managers (tests/e2e/chain.py `config()`)."""
-    with chain.boxed(cloud, stack_image_env, tmp_path_factory.mktemp("box"), chain.config()) as the_box:
+    """The cluster in a box the chain, the DAG bundle test and the manager-HA test share (one deploy
+    costs minutes): envs/local applied with the stack, three managers and the DAG bundles
+    (tests/e2e/chain.py `config()`); its image trusts the git server's CA."""
+    config = chain.config(box_git.url(chain.GIT_REPO))
+    workdir = tmp_path_factory.mktemp("box")
+    with chain.boxed(cloud, stack_image_env, workdir, config, git_ca=box_git.ca_file) as the_box:
         yield the_box
 
 
