@@ -198,6 +198,30 @@ def write_secret(container: str, name: str, value: str) -> str:
     return secrets_dir
 
 
+def assert_nowhere_in(container: str, paths: list[str], secret: str, what: str) -> None:
+    """No file under `paths` in the container holds `secret` (passed through the environment, never
+    on a command line); grep exits 1 when nothing matched."""
+    found = subprocess.run(
+        [
+            DOCKER_CLI,
+            "exec",
+            "-e",
+            "SECRET",
+            container,
+            "sh",
+            "-c",
+            'grep -rlF -e "$SECRET" "$@"',
+            "sh",
+            *paths,
+        ],
+        env={**os.environ, "SECRET": secret},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert found.returncode == 1, f"{what} is in {found.stdout or found.stderr}"
+
+
 @pytest.fixture(scope="module")
 def container(airtasks_image: str, git_server: GitServer) -> Iterator[str]:
     """The image, idle, on the host's network; the probes run in it with `docker exec`."""
@@ -326,24 +350,8 @@ def test_a_private_repository_clones_only_with_the_connections_token(
     served = [r for r in git_server.requests[before:] if r.status == 200]
     assert any(r.path.endswith("/git-upload-pack") for r in served), served
     # Nor does the token stay behind where any DAG author could read it (the bare repository's
-    # config, the checkouts): grep exits 1 when nothing matched.
-    found = subprocess.run(
-        [
-            DOCKER_CLI,
-            "exec",
-            "-e",
-            "TOKEN",
-            container,
-            "sh",
-            "-c",
-            'grep -rlF -e "$TOKEN" /tmp/bundles-token',
-        ],
-        env={**os.environ, "TOKEN": token},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert found.returncode == 1, f"the token is in {found.stdout or found.stderr}"
+    # config, the checkouts).
+    assert_nowhere_in(container, ["/tmp/bundles-token"], token, "the token")
 
 
 def test_a_private_repository_clones_with_the_token_from_its_mounted_secret(
@@ -465,25 +473,9 @@ def test_a_private_repository_clones_over_ssh_with_the_deploy_key_from_its_mount
     )
     assert ssh_server.host_key in known.stdout, known.stdout + known.stderr
     # Nor does the key stay behind in the bundle storage (GitHook's temporary key file is
-    # deleted after each git command): grep exits 1 when nothing matched.
+    # deleted after each git command).
     key_line = private_key.splitlines()[1]
-    found = subprocess.run(
-        [
-            DOCKER_CLI,
-            "exec",
-            "-e",
-            "KEY",
-            container,
-            "sh",
-            "-c",
-            'grep -rlF -e "$KEY" /tmp/bundles-ssh-dp /tmp/bundles-ssh-w',
-        ],
-        env={**os.environ, "KEY": key_line},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert found.returncode == 1, f"the deploy key is in {found.stdout or found.stderr}"
+    assert_nowhere_in(container, ["/tmp/bundles-ssh-dp", "/tmp/bundles-ssh-w"], key_line, "the deploy key")
 
 
 def test_a_host_key_pinned_in_the_image_is_checked_even_with_accept_new(
