@@ -318,7 +318,8 @@ def test_losing_a_manager_keeps_the_swarm_the_stack_and_the_scaler(box: Box, clo
 
     wait(rejoined, 240, f"{replacement} to join as a manager", box)
     text = (
-        f"manager HA with the stack: lost {victim} (scaler's task on it: {ran_scaler}); "
+        f"manager HA with the stack: lost {victim} (scaler's task on it: {ran_scaler}; the "
+        f"scheduler on it: {victim in (scheduler_on or set())}); "
         f"unreachable after {down_after:.0f}s; scaler grew {QUEUE} {grown_after:.0f}s after the loss; "
         f"the task queued after the loss done at {ran_after:.0f}s; Airflow's services all on live "
         f"managers at {services_after:.0f}s; replacement {replacement} a manager at "
