@@ -507,17 +507,22 @@ def test_tasks_queued_when_the_broker_is_lost_still_run(
     queues it again on the new broker, in the same try, and the run succeeds, with the re-queue
     in the task's event log. Runs last in this module: it restarts the scheduler and the broker."""
     # The shipped default, in the file and in the deployed scheduler.
+    timeout_env = "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT"
+    check_env = "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT_CHECK_INTERVAL"
     shipped = yaml.safe_load(SHIPPED_STACK.read_text())["services"]["airflow-scheduler"]["environment"]
-    assert float(shipped["AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT"]) == SHIPPED_QUEUED_TIMEOUT
-    assert float(shipped["AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT_CHECK_INTERVAL"]) == SHIPPED_QUEUED_CHECK
+    assert float(shipped[timeout_env]) == SHIPPED_QUEUED_TIMEOUT
+    assert float(shipped[check_env]) == SHIPPED_QUEUED_CHECK
     scheduler = healthy_container(swarm, "airflow-scheduler")
     assert scheduler is not None, "the scheduler is not healthy"
     assert airflow_config(scheduler, "task_queued_timeout") == SHIPPED_QUEUED_TIMEOUT
     assert airflow_config(scheduler, "task_queued_timeout_check_interval") == SHIPPED_QUEUED_CHECK
 
     scheduler_svc, worker_svc = f"{STACK}_airflow-scheduler", f"{STACK}_worker-default"
-    timeout_env = "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT"
-    check_env = "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT_CHECK_INTERVAL"
+
+    def release_worker() -> None:
+        """Lift the placement rule that holds the worker off (a no-op when it is not there)."""
+        docker_cli("service", "update", "--detach=false", "--constraint-rm", HOLD, worker_svc)
+
     access = AirflowAccess(deployed["url"], "admin", deployed["password"], "test", deployed["ca"])
     run_id = f"broker-loss-{secrets.token_hex(4)}"  # its own run: other tests count theirs
     dag_url = f"{deployed['url']}/api/v2/dags/example_trigger_target"
@@ -563,14 +568,7 @@ def test_tasks_queued_when_the_broker_is_lost_still_run(
         back_at = time.monotonic()
         assert not (broker_messages(swarm) or {}).get("default"), "the new broker kept the message"
         assert api.get(ti_url).json()["state"] == "queued", "nothing but the timeout moves the task"
-        docker_cli(
-            "service",
-            "update",
-            "--detach=false",
-            "--constraint-rm",
-            HOLD,
-            worker_svc,
-        )
+        release_worker()
 
         run_url = f"{dag_url}/dagRuns/{run_id}"
         state = wait_for(
@@ -601,14 +599,7 @@ def test_tasks_queued_when_the_broker_is_lost_still_run(
     finally:
         api.close()
         # Back to the stack as deployed (both no-ops when the test failed before changing them).
-        docker_cli(
-            "service",
-            "update",
-            "--detach=false",
-            "--constraint-rm",
-            HOLD,
-            worker_svc,
-        )
+        release_worker()
         docker_cli(
             "service",
             "update",
