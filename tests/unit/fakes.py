@@ -62,6 +62,8 @@ class FakeAirflow:
     busy_calls: int = 0
     busy_asked: list[list[str]] = field(default_factory=list)
     """The queues of each busy() call."""
+    restarted: list[tuple[str, str]] = field(default_factory=list)
+    """(task key, note) of each restart() that cleared a task instance."""
 
     def _check(self) -> None:
         if self.down:
@@ -93,6 +95,16 @@ class FakeAirflow:
             for host, n in self.on_hosts.get(q, Counter()).items()
             for i in range(n)
         ]
+
+    def restart(self, task: RunningTask, note: str) -> bool:
+        """Clears it once: a restarted task no longer runs where it ran."""
+        self._check()
+        counter = self.on_hosts.get(task.queue, Counter())
+        if counter[task.host] <= 0:
+            return False
+        counter[task.host] -= 1
+        self.restarted.append((task.key, note))
+        return True
 
     def get_variable(self, key: str) -> str | None:
         self._check()

@@ -11,6 +11,7 @@ import pytest
 
 from airtasks.config import ScalerConfig
 from airtasks.control.docker_swarm import SwarmNode
+from airtasks.errors import SourceReadError
 from airtasks.scaling.read import interruption_deadlines
 from airtasks.scaling.scaler import Scaler
 from airtasks.state.memory import MemoryStore
@@ -70,15 +71,57 @@ def test_interrupted_node_gets_its_replacement_on_the_same_pass(
     assert q.cordoned == ["i-0abc"]
 
 
-def test_tasks_to_restart_are_reported_as_not_done(tmp_path: Path) -> None:
+def test_tasks_that_cannot_end_in_time_are_restarted_once(tmp_path: Path) -> None:
+    backend = FakeBackend()
+    backend.add(GROUP, "i-0abc", "i-0def", launched_at=NOW - 3600)
+    airflow = FakeAirflow(on_hosts={"default": Counter({"i-0abc": 2, "i-0def": 3})})
+    swarm = FakeSwarm(
+        listed=[
+            swarm_node("i-0abc", labels={"airtasks.interrupted": str(int(NOW + 10))}),
+            swarm_node("i-0def"),
+        ]
+    )
+    s = scaler(tmp_path, swarm, airflow, backend)
+    (q,) = s.run_pass().queues
+    assert "interrupted i-0abc (10s left): restarting 2 task(s), replacement ordered" in q.reason
+    assert "i-0abc: restarted 2 task(s) elsewhere, no retry used" in q.reason
+    assert q.restarted == ["ti-default-i-0abc-0", "ti-default-i-0abc-1"]
+    # Only the interrupted node's tasks, each with a note that says why.
+    assert [key for key, _ in airflow.restarted] == q.restarted
+    assert all("i-0abc got a spot interruption notice" in note for _, note in airflow.restarted)
+    assert (q.desired, q.failed) == (3, False)
+    # The next pass finds nothing left to restart there.
+    (q,) = s.run_pass().queues
+    assert q.restarted == []
+    assert len(airflow.restarted) == 2
+
+
+def test_tasks_that_end_before_the_margin_are_left_alone(tmp_path: Path) -> None:
+    backend = FakeBackend()
+    backend.add(GROUP, "i-0abc", launched_at=NOW - 3600)
+    airflow = FakeAirflow(on_hosts={"default": Counter({"i-0abc": 2})})
+    swarm = FakeSwarm(listed=[swarm_node("i-0abc", labels={"airtasks.interrupted": str(int(NOW + 95))})])
+    (q,) = scaler(tmp_path, swarm, airflow, backend).run_pass().queues
+    # Run times unknown: nothing is restarted until the deadline minus the margin.
+    assert q.restarted == []
+    assert airflow.restarted == []
+    assert "restart" not in q.reason
+
+
+def test_a_failed_restart_still_orders_the_replacement(tmp_path: Path) -> None:
     backend = FakeBackend()
     backend.add(GROUP, "i-0abc", launched_at=NOW - 3600)
     airflow = FakeAirflow(on_hosts={"default": Counter({"i-0abc": 2})})
     swarm = FakeSwarm(listed=[swarm_node("i-0abc", labels={"airtasks.interrupted": str(int(NOW + 10))})])
+
+    def refuse(task: object, note: str) -> bool:
+        raise SourceReadError("airflow: POST /api/v2/dags/d/clearTaskInstances: HTTP 503 after 3 tries")
+
+    airflow.restart = refuse  # type: ignore[method-assign]
     (q,) = scaler(tmp_path, swarm, airflow, backend).run_pass().queues
-    assert "interrupted i-0abc (10s left): restarting 2 task(s), replacement ordered" in q.reason
-    assert "i-0abc: 2 task(s) to restart, not done yet: they run until the deadline" in q.reason
-    assert q.desired == 2
+    assert backend.calls == [("set_size", GROUP, "2")]
+    assert q.failed
+    assert "restart failed: airflow: POST" in q.reason
 
 
 def test_swarm_down_hides_notices_but_does_not_hold(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import pytest
 from airtasks.config import AirflowSourceConfig, Credentials, RabbitMQSourceConfig, Secret
 from airtasks.errors import SourceReadError
 from airtasks.sources import AirflowSource, RabbitMQSource
-from airtasks.sources.airflow import host_id
+from airtasks.sources.airflow import RunningTask, host_id
 
 CREDS = Credentials(Secret("admin", "test"), Secret("pw", "test"))
 
@@ -44,6 +44,36 @@ def test_running_pages_through_every_task_instance() -> None:
     busy = airflow(httpx.MockTransport(handle)).busy(["q"])
     assert seen_offsets == [0, 100, 200]
     assert busy == {"q": {"i-0": 77, "i-1": 77, "i-2": 76}}
+
+
+def test_restart_clears_that_running_task_instance_only() -> None:
+    bodies = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/auth/token":
+            return httpx.Response(201, json={"access_token": "jwt"})
+        assert (request.method, request.url.path) == ("POST", "/api/v2/dags/etl/clearTaskInstances")
+        bodies.append(json.loads(request.content))
+        cleared = [{"task_id": "load"}] if len(bodies) == 1 else []
+        return httpx.Response(200, json={"task_instances": cleared, "total_entries": len(cleared)})
+
+    source = airflow(httpx.MockTransport(handle))
+    task = RunningTask("q", "i-0abc", "etl.load.r1.3", "etl", "load", "r1", 3)
+    assert source.restart(task, "spot notice") is True
+    # A second clear finds it no longer running: nothing to do.
+    assert source.restart(task, "spot notice") is False
+    assert bodies[0] == {
+        "dry_run": False,
+        "dag_run_id": "r1",
+        "task_ids": [["load", 3]],
+        "only_failed": False,
+        "only_running": True,
+        "reset_dag_runs": False,
+        "note": "spot notice",
+    }
+    unmapped = RunningTask("q", "i-0abc", "etl.load.r1.-1", "etl", "load", "r1", -1)
+    source.restart(unmapped, "spot notice")
+    assert bodies[-1]["task_ids"] == ["load"]
 
 
 def test_count_uses_limit_zero_and_repeated_filters() -> None:

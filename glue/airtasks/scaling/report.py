@@ -31,6 +31,8 @@ class QueueReport:
     removed: list[str] = field(default_factory=list)
     cordoned: list[str] = field(default_factory=list)
     uncordoned: list[str] = field(default_factory=list)
+    restarted: list[str] = field(default_factory=list)
+    """Task instances of interrupted nodes cleared to run elsewhere (`dag.task.run.map_index`)."""
     loads: dict[str, int | None] = field(default_factory=dict)
     """Per source: what it read (None: failed)."""
     failed: bool = False

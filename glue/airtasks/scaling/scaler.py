@@ -32,6 +32,7 @@ from airtasks.decide import Decision, NodeState, Observation, decide
 from airtasks.errors import AirtasksError, BackendError, ControlError, SourceReadError
 from airtasks.scaling.read import QueueRead, read_queues
 from airtasks.scaling.report import NodeReport, PassReport, QueueReport, SwarmReport
+from airtasks.sources.airflow import RunningTask
 from airtasks.state.history import HistoryRecorder, SwarmNodeRecord
 from airtasks.state.memory import GroupMemory
 from airtasks.wiring import Clients, build_clients
@@ -192,22 +193,44 @@ class Scaler:
             cordoned = (cordoned | set(d.cordon)) - set(d.uncordon) - set(d.remove)
             return report, GroupMemory(d.memory, frozenset(cordoned))
         notes: list[str] = []
-        for node_id, doomed in d.restart:
-            # Clearing task instances is the next step of issue 17; say so rather than pretend.
-            notes.append(
-                f"{node_id}: {len(doomed)} task(s) to restart, not done yet: they run until the deadline"
-            )
         try:
             self._act(r, d, cordoned, report, notes)
         except (BackendError, ControlError) as exc:
             report.failed = True
             notes.append(f"failed: {exc}")
+        try:
+            self._restart(r, d, report, notes)
+        except SourceReadError as exc:  # the next pass tries again: the tasks still run
+            report.failed = True
+            notes.append(f"restart failed: {exc}")
         if notes:
             report.reason = f"{report.reason}; {'; '.join(notes)}"
         cordoned -= set(report.removed)
         return report, GroupMemory(d.memory, frozenset(cordoned))
 
     # -- act -----------------------------------------------------------------------------------
+
+    def _restart(self, r: QueueRead, d: Decision, report: QueueReport, notes: list[str]) -> None:
+        """Clear the running task instances `d.restart` names on interrupted nodes, so that they run
+        again on other nodes before the cloud takes theirs, without using up a retry."""
+        if not d.restart:
+            return
+        if self.clients.airflow is None:
+            notes.append("no Airflow source: cannot restart the interrupted node's tasks")
+            return
+        running: dict[str, list[RunningTask]] = {}
+        for task in self.clients.airflow.running([r.queue]):
+            running.setdefault(task.host, []).append(task)
+        for node_id, doomed in d.restart:
+            tasks = running.get(node_id, [])
+            picked = [tasks[i] for i in doomed if i < len(tasks)]
+            done = []
+            for task in picked:
+                note = f"Air-Tasks: restarted on another node, {node_id} got a spot interruption notice"
+                if self.clients.airflow.restart(task, note):
+                    done.append(task.key)
+            report.restarted.extend(done)
+            notes.append(f"{node_id}: restarted {len(done)} task(s) elsewhere, no retry used")
 
     def _act(
         self, r: QueueRead, d: Decision, cordoned: set[str], report: QueueReport, notes: list[str]

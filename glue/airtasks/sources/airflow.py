@@ -196,6 +196,26 @@ class AirflowSource:
             result.setdefault(str(ti.get("queue") or ""), Counter())[host_id(ti.get("hostname"))] += 1
         return result
 
+    def restart(self, task: RunningTask, note: str) -> bool:
+        """Clear one running task instance so that Airflow runs it again elsewhere without using a
+        retry: Airflow puts it in `restarting`, its worker kills it at the next heartbeat, and the
+        scheduler queues it again with `max_tries` raised by the one try it lost. True when Airflow
+        cleared it; False when it no longer ran (it ended, or was cleared already)."""
+        ti: str | list[str | int] = task.task_id if task.map_index < 0 else [task.task_id, task.map_index]
+        body = {
+            "dry_run": False,
+            "dag_run_id": task.run_id,
+            "task_ids": [ti],
+            "only_failed": False,
+            "only_running": True,
+            # The run is running: leave its state and start date alone.
+            "reset_dag_runs": False,
+            "note": note[:1000],
+        }
+        path = f"/api/v2/dags/{task.dag_id}/clearTaskInstances"
+        data = self._call("POST", path, json=body).json()
+        return bool(data.get("task_instances"))
+
     # -- Variables (scaler memory) -----------------------------------------------------------------
 
     def get_variable(self, key: str) -> str | None:
