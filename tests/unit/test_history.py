@@ -64,6 +64,19 @@ def test_a_decision_when_it_changes_a_sample_at_most_every_sample_seconds() -> N
     assert h.written_at == 62
 
 
+def test_a_restart_is_recorded_as_a_decision_of_its_own() -> None:
+    h, _ = add(History(), [entry(0)], 0, CFG)
+    # Same sizes as the last decision: only the restart is new, and it is kept at once.
+    restart = entry(5, reason="i-0abc: restarted 1 task(s) elsewhere", restarted=("etl.load.r1.-1",))
+    h, changed = add(h, [restart], 5, CFG)
+    assert changed
+    last = h.last("default")
+    assert last is not None
+    assert last.restarted == ("etl.load.r1.-1",)
+    assert last.acted
+    assert decode(encode(h)).last("default") == last
+
+
 def test_pruned_by_age_then_by_count_per_queue() -> None:
     entries = {"a": tuple(entry(t, "a") for t in range(0, 5000, 10)), "b": (entry(100, "b"),)}
     h = prune(History(entries), 5000, CFG)

@@ -342,7 +342,13 @@ def _queue_card(q: QueueView, view: ClusterView, with_chart: bool, offset: int =
 
 def _acted(e: HistoryEntry) -> str:
     bits = []
-    for label, ids in (("removed", e.removed), ("cordoned", e.cordoned), ("resumed", e.uncordoned)):
+    acts = (
+        ("removed", e.removed),
+        ("cordoned", e.cordoned),
+        ("resumed", e.uncordoned),
+        ("restarted", e.restarted),
+    )
+    for label, ids in acts:
         if ids:
             bits.append(f"{label} {', '.join(ids)}")
     return "; ".join(bits)

@@ -69,6 +69,8 @@ class HistoryEntry:
     removed: tuple[str, ...] = ()
     cordoned: tuple[str, ...] = ()
     uncordoned: tuple[str, ...] = ()
+    restarted: tuple[str, ...] = ()
+    """Task instances of interrupted nodes cleared to run elsewhere."""
     failed: bool = False
 
     def signature(self) -> tuple[Any, ...]:
@@ -82,12 +84,13 @@ class HistoryEntry:
             self.removed,
             self.cordoned,
             self.uncordoned,
+            self.restarted,
         )
 
     @property
     def acted(self) -> bool:
         return self.action in {"scale_out", "scale_in"} or bool(
-            self.removed or self.cordoned or self.uncordoned
+            self.removed or self.cordoned or self.uncordoned or self.restarted
         )
 
     @classmethod
@@ -106,6 +109,7 @@ class HistoryEntry:
             removed=tuple(report.removed),
             cordoned=tuple(report.cordoned),
             uncordoned=tuple(report.uncordoned),
+            restarted=tuple(report.restarted),
             failed=report.failed,
         )
 
@@ -123,6 +127,7 @@ class HistoryEntry:
             "removed": list(self.removed),
             "cordoned": list(self.cordoned),
             "uncordoned": list(self.uncordoned),
+            "restarted": list(self.restarted),
             "failed": self.failed,
         }
 
@@ -149,6 +154,7 @@ class HistoryEntry:
             removed=_strs(data.get("removed")),
             cordoned=_strs(data.get("cordoned")),
             uncordoned=_strs(data.get("uncordoned")),
+            restarted=_strs(data.get("restarted")),
             failed=bool(data.get("failed")),
         )
 
