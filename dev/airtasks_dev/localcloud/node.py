@@ -183,6 +183,7 @@ class Node:
         self.insecure_registries = list(insecure_registries)
         self.docker_opts = list(docker_opts)
         self.timings = Timings()
+        self.spot_action: dict[str, str] | None = None  # meta-data/spot/instance-action, once noticed
         self.link: NodeLink | None = None
         self.anchor: subprocess.Popen[bytes] | None = None
         self.boot_process: subprocess.Popen[bytes] | None = None
@@ -345,6 +346,18 @@ class Node:
     def set_iam_role(self, role: str | None) -> None:
         """The instance's profile changed (associated after launch): IMDS serves its credentials."""
         self.instance = dataclasses.replace(self.instance, iam_role=role)
+        self._refresh_imds()
+
+    def serve_spot_notice(self, deadline: float, action: str = "terminate") -> None:
+        """EC2 is taking the spot instance back at `deadline` (epoch seconds): IMDS serves
+        meta-data/spot/instance-action from now on, in EC2's format. Nothing stops the node at the
+        deadline: the caller plays the cloud and terminates the instance then."""
+        when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(deadline))
+        self.spot_action = {"action": action, "time": when}
+        self._refresh_imds()
+
+    def _refresh_imds(self) -> None:
+        """Hand the running IMDS stand-in the new tree (it reads its config again when it changes)."""
         if self.instance.imds_enabled and self.link is not None and (self.workdir / "imds.json").exists():
             tmp = self.workdir / "imds.json.tmp"
             tmp.write_text(json.dumps(self._imds_config()))
@@ -404,6 +417,8 @@ class Node:
                 indent=2,
             ),
         }
+        if self.spot_action is not None:
+            tree["meta-data/spot/instance-action"] = json.dumps(self.spot_action)
         if inst.metadata_tags:
             for key, value in inst.tags.items():
                 tree[f"meta-data/tags/instance/{key}"] = value
