@@ -121,12 +121,16 @@ class FakeRabbit:
     depth: dict[str, int] = field(default_factory=dict)
     down: bool = False
 
-    def depths(self, queues: Iterable[str]) -> dict[str, int]:
+    def queues(self) -> dict[str, int]:
         if self.down:
             raise SourceReadError(
                 "rabbitmq: GET /api/queues/%2F: cannot connect (Connection refused) after 3 tries"
             )
-        return {q: self.depth.get(q, 0) for q in queues}
+        return dict(self.depth)
+
+    def depths(self, queues: Iterable[str]) -> dict[str, int]:
+        found = self.queues()
+        return {q: found.get(q, 0) for q in queues}
 
 
 @dataclass

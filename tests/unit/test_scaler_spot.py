@@ -12,11 +12,11 @@ import pytest
 from airtasks.config import ScalerConfig
 from airtasks.control.docker_swarm import SwarmNode
 from airtasks.errors import SourceReadError
-from airtasks.scaling.read import interruption_deadlines
+from airtasks.scaling.read import interruption_deadlines, notice_queue_deadlines
 from airtasks.scaling.scaler import Scaler
 from airtasks.state.memory import MemoryStore
 from airtasks.wiring import Clients
-from tests.unit.fakes import FakeAirflow, FakeBackend, FakeControl, FakeSwarm
+from tests.unit.fakes import FakeAirflow, FakeBackend, FakeControl, FakeRabbit, FakeSwarm
 
 NOW = 1_000_000.0
 GROUP = "airtasks-demo-default"
@@ -28,7 +28,13 @@ def swarm_node(
     return SwarmNode(f"n-{instance}", instance, "worker", "ready", "active", engine or {}, labels or {})
 
 
-def scaler(tmp_path: Path, swarm: FakeSwarm, airflow: FakeAirflow, backend: FakeBackend) -> Scaler:
+def scaler(
+    tmp_path: Path,
+    swarm: FakeSwarm,
+    airflow: FakeAirflow,
+    backend: FakeBackend,
+    rabbitmq: FakeRabbit | None = None,
+) -> Scaler:
     config = ScalerConfig.model_validate(
         {
             "backend": "aws",
@@ -41,6 +47,7 @@ def scaler(tmp_path: Path, swarm: FakeSwarm, airflow: FakeAirflow, backend: Fake
     clients = Clients(
         backend,
         airflow=airflow,  # type: ignore[arg-type]
+        rabbitmq=rabbitmq,  # type: ignore[arg-type]
         control=FakeControl(workers={"i-0abc", "i-0def"}),
         memory=MemoryStore.file(tmp_path / "memory.json"),
         swarm=swarm,  # type: ignore[arg-type]
@@ -122,6 +129,32 @@ def test_a_failed_restart_still_orders_the_replacement(tmp_path: Path) -> None:
     assert backend.calls == [("set_size", GROUP, "2")]
     assert q.failed
     assert "restart failed: airflow: POST" in q.reason
+
+
+def test_a_notice_on_the_broker_is_seen_before_the_swarm_label(tmp_path: Path) -> None:
+    backend = FakeBackend()
+    backend.add(GROUP, "i-0abc", "i-0def", launched_at=NOW - 3600)
+    airflow = FakeAirflow(on_hosts={"default": Counter({"i-0abc": 4, "i-0def": 4})})
+    # The label has not reached the managers yet; the watcher's queue is on the broker already.
+    rabbit = FakeRabbit(depth={"default": 8, f"airtasks.interrupted.i-0abc.{int(NOW + 110)}": 0})
+    swarm = FakeSwarm(listed=[swarm_node("i-0abc"), swarm_node("i-0def")])
+    (q,) = scaler(tmp_path, swarm, airflow, backend, rabbit).run_pass().queues
+    assert (q.action, q.desired) == ("scale_out", 3)
+    assert q.reason.startswith("interrupted i-0abc (110s left): replacement ordered")
+    assert q.loads == {"airflow": 8, "rabbitmq": 8}
+
+
+def test_notice_queue_names_parse_tolerantly() -> None:
+    names = [
+        "default",
+        "airtasks.interrupted.i-1.1700000120",
+        "airtasks.interrupted.i-1.1700000100",
+        "airtasks.interrupted.i-2.soon",
+        "airtasks.interrupted.1700000000",
+        "airtasks.interrupted.I-3.inf",
+        "airtasks.interrupted.I-4.1700000000",
+    ]
+    assert notice_queue_deadlines(names) == {"i-1": 1700000100.0, "i-4": 1700000000.0}
 
 
 def test_swarm_down_hides_notices_but_does_not_hold(tmp_path: Path) -> None:

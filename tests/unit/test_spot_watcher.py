@@ -25,6 +25,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from airtasks.scaling.read import notice_queue_deadlines
+
 WATCHER_PATH = Path(__file__).parents[2] / "modules" / "swarm-boot" / "templates" / "spot_watcher.py"
 
 
@@ -322,9 +324,10 @@ def test_notice_cancels_the_consumer_and_labels_the_engine(
     worker, tmp = node
     deadline = time.time() + 118
     assert sw.act(sw.Notice("spot", "terminate", deadline, "aws"), worker, sleep=Sleeps())
-    calls = (tmp / "calls").read_text().splitlines()
-    control = f"celery --app {sw.CELERY_APP} control cancel_consumer default"
-    assert calls[1] == f"exec bbb222 {control} --destination celery@i-0abc"
+    calls = (tmp / "calls").read_text()
+    # In the queue's worker container (bbb222), for this queue, instance and deadline.
+    assert calls.count("exec bbb222 python -c ") == 1
+    assert f"default i-0abc {int(deadline)}\n" in calls
     cfg = json.loads((tmp / "daemon.json").read_text())
     assert cfg["labels"] == [
         "airtasks.queue=default",
@@ -349,7 +352,7 @@ def test_failed_step_is_retried_with_back_off(node: tuple[Any, Path]) -> None:
     sleeps = Sleeps()
     assert sw.act(sw.Notice("spot", "terminate", time.time() + 120, "aws"), worker, sleep=sleeps)
     assert sleeps.asked == [1.0, 2.0]
-    assert sum(c.startswith("exec ") for c in (tmp / "calls").read_text().splitlines()) == 3
+    assert (tmp / "calls").read_text().count("exec bbb222 python -c ") == 3
 
 
 def test_gives_up_at_the_deadline_without_raising(
@@ -369,4 +372,62 @@ def test_gives_up_at_the_deadline_without_raising(
 def test_no_worker_container_is_not_an_error(node: tuple[Any, Path]) -> None:
     worker, _ = node
     other = sw.Node("i-0abc", "io", worker.docker, worker.daemon_json, worker.docker_pidfile)
-    assert other.stop_intake() == "no worker of queue io runs here: nothing to cancel"
+    assert other.stop_intake(time.time() + 120) == "no worker of queue io runs here: nothing to cancel"
+
+
+FAKE_CELERY_APP = """
+import json, os
+class _Channel:
+    def queue_declare(self, **kw):
+        with open(os.environ["DECLARED"], "w") as fh:
+            json.dump(kw, fh)
+class _Conn:
+    default_channel = _Channel()
+    def __enter__(self): return self
+    def __exit__(self, *a): return False
+class _Control:
+    def cancel_consumer(self, queue, destination, reply, timeout):
+        with open(os.environ["CANCELLED"], "w") as fh:
+            json.dump([queue, destination], fh)
+        return [] if os.environ.get("SILENT") else [{destination[0]: {"ok": "no longer consuming"}}]
+class _App:
+    control = _Control()
+    def connection_for_write(self): return _Conn()
+app = _App()
+"""
+
+
+@pytest.mark.parametrize("silent", [False, True])
+def test_the_intake_script_cancels_then_puts_the_notice_on_the_broker(tmp_path: Path, silent: bool) -> None:
+    """The script the watcher runs in the worker container, against a stand-in for Airflow's
+    Celery app (the box test runs it against the real one)."""
+    pkg = tmp_path / "airflow" / "providers" / "celery" / "executors"
+    pkg.mkdir(parents=True)
+    (pkg / "celery_executor.py").write_text(FAKE_CELERY_APP)
+    for level in (pkg, *pkg.parents):
+        if level == tmp_path:
+            break
+        (level / "__init__.py").touch()
+    env = {
+        "PYTHONPATH": str(tmp_path),
+        "CANCELLED": str(tmp_path / "cancelled"),
+        "DECLARED": str(tmp_path / "declared"),
+        **({"SILENT": "1"} if silent else {}),
+    }
+    # -S: no site-packages, so the stand-in is the only `airflow` the script can import.
+    args = [sys.executable, "-S", "-c", sw.INTAKE_SCRIPT, "default", "i-0abc", "1700000120"]
+    out = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
+    assert json.loads((tmp_path / "cancelled").read_text()) == ["default", ["celery@i-0abc"]]
+    if silent:
+        assert out.returncode != 0
+        assert "celery@i-0abc did not answer the cancel" in out.stderr
+        assert not (tmp_path / "declared").exists()
+        return
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "consumer of default cancelled on celery@i-0abc; notice on the broker"
+    declared = json.loads((tmp_path / "declared").read_text())
+    assert declared["queue"] == "airtasks.interrupted.i-0abc.1700000120"
+    assert declared["arguments"] == {"x-expires": 900000}
+    assert declared["auto_delete"] is False
+    # What the scaler parses back.
+    assert notice_queue_deadlines([declared["queue"]]) == {"i-0abc": 1700000120.0}

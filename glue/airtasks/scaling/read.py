@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
@@ -20,6 +21,10 @@ from airtasks.errors import BackendError, ControlError, SourceReadError
 
 INTERRUPTED_LABEL = "airtasks.interrupted"
 """Set by the spot watcher on a node that got an interruption notice: the deadline, epoch seconds."""
+NOTICE_QUEUE_PREFIX = INTERRUPTED_LABEL + "."
+"""The spot watcher also declares an empty queue `airtasks.interrupted.<instance>.<deadline>` on
+the broker: the pass's one listing of the broker's queues sees it at once, where the engine label
+reaches the managers only with the node's next description update (every 20 s)."""
 
 if TYPE_CHECKING:
     from airtasks.wiring import Clients
@@ -97,16 +102,18 @@ def read_queues(
                 down = str(exc)
         airflow_down = down is not None
 
+    deadlines: dict[str, float] = {}
     if clients.rabbitmq is not None:
         try:
-            depths = clients.rabbitmq.depths(names)
+            broker_queues = clients.rabbitmq.queues()
         except SourceReadError as exc:
             for r in reads.values():
                 r.loads["rabbitmq"] = None
                 r.errors.append(str(exc))
         else:
             for q in names:
-                reads[q].loads["rabbitmq"] = depths[q]
+                reads[q].loads["rabbitmq"] = broker_queues.get(q, 0)
+            deadlines = notice_queue_deadlines(broker_queues)
 
     groups = read_groups(clients.backend, list(dict.fromkeys(r.group for r in reads.values())))
     for r in reads.values():
@@ -116,13 +123,16 @@ def read_queues(
         else:
             r.size, r.instances = found[0], list(found[1])
 
-    if notices and clients.swarm is not None and any(r.instances for r in reads.values()):
-        # The watcher's engine label reaches the manager with the node's description; the label
-        # copy makes it a node label too. A Swarm that does not answer only hides notices.
-        try:
-            deadlines = interruption_deadlines(clients.swarm.nodes())
-        except ControlError:
-            deadlines = {}
+    if notices and any(r.instances for r in reads.values()):
+        if clients.swarm is not None:
+            # The watcher's engine label reaches the manager with the node's description; the
+            # label copy makes it a node label too. A Swarm that does not answer only hides them.
+            try:
+                labelled = interruption_deadlines(clients.swarm.nodes())
+            except ControlError:
+                labelled = {}
+            for iid, deadline in labelled.items():
+                deadlines[iid] = min(deadline, deadlines.get(iid, deadline))
         for r in reads.values():
             r.interrupted = {i.id: deadlines[i.id] for i in r.instances or [] if i.id in deadlines}
 
@@ -143,6 +153,24 @@ def read_queues(
                 for q in wanted:
                     reads[q].busy = busy.get(q, Counter())
     return [reads[q] for q in names]
+
+
+def notice_queue_deadlines(queues: Iterable[str]) -> dict[str, float]:
+    """Instance id -> deadline, from the watcher's `airtasks.interrupted.<instance>.<deadline>`
+    queues (the earliest per instance; a name that does not parse is ignored)."""
+    out: dict[str, float] = {}
+    for name in queues:
+        if not name.startswith(NOTICE_QUEUE_PREFIX):
+            continue
+        instance, _, value = name[len(NOTICE_QUEUE_PREFIX) :].rpartition(".")
+        try:
+            deadline = float(value)
+        except ValueError:
+            continue
+        if instance and math.isfinite(deadline):
+            iid = instance.lower()
+            out[iid] = min(deadline, out.get(iid, deadline))
+    return out
 
 
 def interruption_deadlines(nodes: list[SwarmNode]) -> dict[str, float]:

@@ -66,22 +66,24 @@ class RabbitMQSource:
             return False, str(exc)
         return True, f"{self.name}: connected to {self.config.url}, vhost {self.config.vhost}"
 
-    def depths(self, queues: Iterable[str]) -> dict[str, int]:
-        """queue -> messages ready + unacknowledged (one request for the whole vhost)."""
-        wanted = list(queues)
+    def queues(self) -> dict[str, int]:
+        """Every queue of the vhost -> messages ready + unacknowledged (one request)."""
         response = self._get(
             f"/api/queues/{quote(self.config.vhost, safe='')}",
             params={"columns": "name,messages_ready,messages_unacknowledged"},
         )
         try:
-            rows = response.json()
-            found = {
+            return {
                 str(r["name"]): int(r.get("messages_ready") or 0) + int(r.get("messages_unacknowledged") or 0)
-                for r in rows
+                for r in response.json()
             }
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, AttributeError):
             raise SourceReadError(f"{self.name}: unexpected reply from /api/queues") from None
-        return {q: found.get(q, 0) for q in wanted}
+
+    def depths(self, queues: Iterable[str]) -> dict[str, int]:
+        """queue -> messages ready + unacknowledged (0 for a queue that does not exist yet)."""
+        found = self.queues()
+        return {q: found.get(q, 0) for q in queues}
 
 
 __all__ = ["RabbitMQSource"]

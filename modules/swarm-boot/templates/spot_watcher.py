@@ -21,7 +21,22 @@ from datetime import datetime
 
 NOTICE_SECONDS = {"aws": 120.0, "gcp": 30.0}
 LABEL = "airtasks.interrupted"
-CELERY_APP = "airflow.providers.celery.executors.celery_executor.app"
+# Run in the node's worker container, which has the broker's address and credentials: cancel the
+# consumer (what the scaler's cordon does), then declare the empty queue
+# airtasks.interrupted.<instance>.<deadline>, which the scaler sees in its next listing of the
+# broker's queues (the engine label takes up to 20 s more). It expires 15 min after last use.
+INTAKE_SCRIPT = """
+import sys
+from airflow.providers.celery.executors.celery_executor import app
+queue, instance, deadline = sys.argv[1:4]
+if not app.control.cancel_consumer(queue, destination=["celery@" + instance], reply=True, timeout=10):
+    sys.exit("celery@" + instance + " did not answer the cancel")
+with app.connection_for_write() as conn:
+    conn.default_channel.queue_declare(
+        queue="airtasks.interrupted.%s.%s" % (instance, deadline), durable=False, auto_delete=False,
+        arguments={"x-expires": 900000})
+print("consumer of %s cancelled on celery@%s; notice on the broker" % (queue, instance))
+"""
 TOKEN_HEADER = "X-aws-ec2-metadata-token"
 MAX_BACKOFF = 20.0
 
@@ -192,15 +207,15 @@ class Node:
             raise RuntimeError(f"docker {args[0]}: {(proc.stderr or proc.stdout).strip()[:200]}")
         return proc.stdout
 
-    def stop_intake(self) -> str:
-        """Cancel the Celery consumer of this node's worker: running tasks go on, no new one starts."""
+    def stop_intake(self, deadline: float) -> str:
+        """Cancel the Celery consumer of this node's worker (running tasks go on, no new one
+        starts) and tell the scaler through the broker."""
         fmt = '{{.ID}} {{.Label "com.docker.swarm.service.name"}}'
         for line in self._run("ps", "--format", fmt).splitlines():
             cid, _, service = line.partition(" ")
             if service.endswith("_worker-" + self.queue) or service == "worker-" + self.queue:
-                control = ("celery", "--app", CELERY_APP, "control", "cancel_consumer", self.queue)
-                self._run("exec", cid, *control, "--destination", "celery@" + self.instance)
-                return f"consumer of {self.queue} cancelled on celery@{self.instance}"
+                script = ("python", "-c", INTAKE_SCRIPT, self.queue, self.instance, str(int(deadline)))
+                return self._run("exec", cid, *script).strip().splitlines()[-1]
         return f"no worker of queue {self.queue} runs here: nothing to cancel"
 
     def record(self, deadline: float) -> str:
@@ -235,7 +250,10 @@ def act(
     left = notice.deadline - clock()
     when = time.strftime("%H:%M:%SZ", time.gmtime(notice.deadline))
     log(f"spot notice: {notice.source} {notice.action} at {when} ({left:.0f}s left) on {node.instance}")
-    steps: list[Callable[[], str]] = [node.stop_intake, lambda: node.record(notice.deadline)]
+    steps: list[Callable[[], str]] = [
+        lambda: node.stop_intake(notice.deadline),
+        lambda: node.record(notice.deadline),
+    ]
     delay = 1.0
     while steps:
         try:
