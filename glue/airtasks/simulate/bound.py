@@ -1,0 +1,189 @@
+"""A lower bound on node-seconds for policies that let tasks wait but never move a running task.
+
+The oracle (`policies.oracle`) is a lower bound only for policies that start every task on
+arrival: one that lets tasks wait can go below it (it can line tasks up on fewer nodes).
+`lower_bound` holds for every policy, clairvoyant or not, such that
+
+(a) the run that completes a task stays on one node from its start to its end (runs that were
+    killed only add node time), a node runs at most `slots_per_node` tasks at once, and a
+    queue's tasks run on that queue's nodes;
+(b) nodes are paid as the engine pays them: from launch to removal; a launched node takes a task
+    only `boot_seconds` after its launch; the group never goes below `min_size` (those nodes are
+    there, joined, from t = 0);
+(c) every task starts within `max_wait_s` of its submission (a maximum, not a p95).
+
+Accounting is per queue. Task i (submitted a_i, running d_i) starts at some s_i in
+[a_i, a_i + W], W = `max_wait_s`, so it runs inside its window [a_i, a_i + W + d_i), and in every
+such schedule it runs throughout its mandatory part [a_i + W, a_i + d_i) (empty when d_i <= W).
+
+Segments. Merge a queue's windows into segments separated by gaps of at least `boot_seconds` in
+which no task can run. Give segment S the time range T_S from the start of the gap before it to
+its end (for the first, from minus infinity). The T_S are disjoint, so the cost is at least the
+sum over segments of any lower bound on the node time spent inside T_S; per segment we take the
+larger of the two below. (With `min_size` > 0 we take the larger of their sums over the queue
+instead: nodes that are there from t = 0 paid no boot.)
+
+1. Levels: the oracle's formula on mandatory parts. Let m(t) be the number of mandatory parts
+   covering t: at least l(t) = ceil(m(t) / slots) nodes are joined at t. For each level k, a
+   period in which at least k nodes are alive begins at a launch (or at t = 0 for k <= min_size),
+   and in its first `boot_seconds` at most k - 1 nodes are joined (the ones alive before it
+   began). So the periods that cover {l >= k} in S cost, inside T_S, at least: one boot (or the
+   whole gap, if the period began before it), the time l >= k, and for each gap between two
+   stretches of l >= k the smaller of the gap and one boot (a period that bridges the gap pays
+   it; a new period pays a boot). With W = 0 this is the oracle.
+2. Boots and work. Let P be the most nodes l(t) requires within S (at least 1). Each node joined
+   at that moment was either launched after the gap before S began (its boot lies in T_S and is
+   not joined time) or alive through the whole gap (at least a boot of time in which no task
+   runs). Besides, the nodes' joined time within S's span, where S's tasks and only they run, is
+   at least (i) S's work / slots, and (ii) for any set C of tasks that run at once in every
+   schedule (mandatory parts sharing an instant, or a single task): the sum of every `slots`-th
+   duration of C sorted longest first (they take distinct slots, at most `slots` per node, and a
+   node stays up for the longest task it runs). So S costs at least
+   boot * P + max(work / slots, the largest such sum).
+
+Not claimed: the same for a p95 wait instead of a maximum. Up to 5 % of the tasks may then wait
+without limit and run in slots the others leave idle; taking them out is provable (each removed
+task lowers the levels by at most its mandatory part plus a boot) but leaves little of the bound,
+and we have no better argument.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from airtasks.simulate.settings import Settings
+from airtasks.simulate.trace import Task
+
+
+def _profile(intervals: Sequence[tuple[float, float]]) -> list[tuple[float, int]]:
+    """How many of `intervals` (half-open) cover t, as (time, value from then on)."""
+    events = sorted([(s, 1) for s, e in intervals if e > s] + [(e, -1) for s, e in intervals if e > s])
+    out: list[tuple[float, int]] = []
+    count = 0
+    for time, delta in events:  # ends (-1) sort before starts at the same instant
+        count += delta
+        if out and out[-1][0] == time:
+            out[-1] = (time, count)
+        else:
+            out.append((time, count))
+    return out
+
+
+def level_cost(need: Sequence[tuple[float, int]], boot: float, above: int = 0) -> float:
+    """Least node time of periods that keep at least need(t) nodes joined, levels above `above`.
+
+    `need` is a step function (time, value from then on) ending at 0. Each level pays one boot,
+    its time, and min(gap, boot) per gap between its stretches (see the module docstring).
+    """
+    total = 0.0
+    top = max((n for _, n in need), default=0)
+    for k in range(above + 1, top + 1):
+        start: float | None = None
+        last_end: float | None = None
+        for t, n in need:
+            if n >= k and start is None:
+                start = t
+                if last_end is None:
+                    total += boot
+                else:
+                    total += min(t - last_end, boot)
+            elif n < k and start is not None:
+                total += t - start
+                last_end, start = t, None
+    return total
+
+
+def _clique_term(durations: Sequence[float], slots: int) -> float:
+    """Least joined time of nodes running these tasks at once: every `slots`-th, longest first."""
+    return sum(sorted(durations, reverse=True)[::slots])
+
+
+@dataclass(frozen=True)
+class SegmentBound:
+    """One segment of one queue: its time span and its two lower bounds (module docstring)."""
+
+    queue: str
+    start: float
+    end: float
+    levels: float
+    boots_and_work: float
+
+    @property
+    def value(self) -> float:
+        return max(self.levels, self.boots_and_work)
+
+
+@dataclass(frozen=True)
+class Bound:
+    node_seconds: float
+    segments: Sequence[SegmentBound] = field(default_factory=tuple)
+
+
+def _segments(tasks: Sequence[Task], wait: float, boot: float) -> list[list[Task]]:
+    """Tasks grouped by segment: windows [a, a + wait + d) merged across gaps shorter than `boot`."""
+    out: list[list[Task]] = []
+    end = -math.inf
+    for t in sorted(tasks, key=lambda x: x.submit_s):
+        if not out or t.submit_s >= end + boot:
+            out.append([])
+        out[-1].append(t)
+        end = max(end, t.submit_s + wait + t.duration_s)
+    return out
+
+
+def _segment_bound(queue: str, tasks: Sequence[Task], slots: int, wait: float, boot: float) -> SegmentBound:
+    mandatory = [(t.submit_s + wait, t.submit_s + t.duration_s) for t in tasks]
+    need = [(time, math.ceil(m / slots)) for time, m in _profile(mandatory)]
+    peak = max([1] + [n for _, n in need])
+    work = sum(t.duration_s for t in tasks) / slots
+    # Sets of tasks running at once in every schedule: those whose mandatory parts cover t, largest
+    # just after a mandatory part begins; one task alone is such a set too.
+    clique = max(t.duration_s for t in tasks)
+    by_start = sorted((s, e, t.duration_s) for (s, e), t in zip(mandatory, tasks, strict=True) if e > s)
+    active: list[tuple[float, float]] = []  # (end, duration) of the mandatory parts begun so far
+    for k, (at, e, d) in enumerate(by_start):
+        active = [x for x in active if x[0] > at]
+        active.append((e, d))
+        if k + 1 < len(by_start) and by_start[k + 1][0] == at:
+            continue  # the set is largest once every part beginning now has joined it
+        clique = max(clique, _clique_term([x[1] for x in active], slots))
+    return SegmentBound(
+        queue=queue,
+        start=min(t.submit_s for t in tasks),
+        end=max(t.submit_s + wait + t.duration_s for t in tasks),
+        levels=level_cost(need, boot),
+        boots_and_work=boot * peak + max(work, clique),
+    )
+
+
+def lower_bound(tasks: Sequence[Task], settings: Settings, boot_seconds: float, max_wait_s: float) -> Bound:
+    """Node-seconds that no policy of the class in the module docstring can go below."""
+    if not tasks:
+        return Bound(0.0)
+    if max_wait_s < 0 or boot_seconds < 0:
+        raise ValueError("max_wait_s and boot_seconds must be >= 0")
+    end = max(t.submit_s + t.duration_s for t in tasks)
+    total = 0.0
+    segments: list[SegmentBound] = []
+    for q in sorted({t.queue for t in tasks}):
+        qs = settings.queue(q)
+        mine = [t for t in tasks if t.queue == q]
+        segs = [
+            _segment_bound(q, s, qs.slots_per_node, max_wait_s, boot_seconds)
+            for s in _segments(mine, max_wait_s, boot_seconds)
+        ]
+        segments += segs
+        if qs.min_size == 0:
+            total += sum(s.value for s in segs)
+            continue
+        mandatory = [(t.submit_s + max_wait_s, t.submit_s + t.duration_s) for t in mine]
+        need = [(time, max(qs.min_size, math.ceil(m / qs.slots_per_node))) for time, m in _profile(mandatory)]
+        levels = qs.min_size * end + level_cost(need, boot_seconds, above=qs.min_size)
+        boots_and_work = sum(s.boots_and_work for s in segs) - boot_seconds * qs.min_size
+        total += max(levels, boots_and_work)
+    return Bound(total, tuple(segments))
+
+
+__all__ = ["Bound", "SegmentBound", "level_cost", "lower_bound"]

@@ -1,0 +1,108 @@
+"""The lower bound for policies that let tasks wait but never move a running task."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from airtasks.simulate.bound import level_cost, lower_bound
+from airtasks.simulate.engine import run
+from airtasks.simulate.policies import make_policy, oracle
+from airtasks.simulate.settings import QueueSettings, Settings
+from airtasks.simulate.trace import KINDS, Task, generate
+
+BOOT = 60.0
+
+
+def one_queue(slots: int = 4, min_size: int = 0) -> Settings:
+    return Settings(queues={"default": QueueSettings(min_size=min_size, slots_per_node=slots)})
+
+
+def trace(*tasks: tuple[float, float]) -> list[Task]:
+    return [Task(s, "default", d) for s, d in tasks]
+
+
+# ---------------------------------------------------------------- hand-known answers
+
+
+def test_one_task_costs_a_boot_and_its_run_whatever_the_wait() -> None:
+    for wait in (0.0, 70.0, 500.0):
+        assert lower_bound(trace((0, 120)), one_queue(), BOOT, wait).node_seconds == 60 + 120
+
+
+def test_a_fan_out_pays_the_longest_of_each_node_full() -> None:
+    """Four tasks at once, two slots: they all run at t=50 whatever the waits, so two nodes, one
+    up for the 400 s task (with the 300 s one), one for the 200 s task: 2 boots + 400 + 200."""
+    tasks = trace((0, 100), (0, 200), (0, 300), (0, 400))
+    b = lower_bound(tasks, one_queue(slots=2), BOOT, 50)
+    assert b.node_seconds == 2 * 60 + 400 + 200
+    # levels alone (mandatory parts from t=50) would give 60 + 350 + 60 + 150
+    assert [s.levels for s in b.segments] == [60 + 350 + 60 + 150]
+
+
+def test_without_waits_the_levels_are_the_oracle() -> None:
+    tasks = trace((0, 10), (30, 10), (200, 10), *[(300, 100)] * 5, (400, 50))
+    for slots in (1, 4):
+        got = lower_bound(tasks, one_queue(slots), BOOT, 0).node_seconds
+        assert got == pytest.approx(oracle(tasks, one_queue(slots), BOOT).node_seconds)
+
+
+def test_waiting_lets_two_short_tasks_share_a_slot() -> None:
+    """Two 30 s tasks 10 s apart on a 1-slot node: on arrival they need two nodes at t=10..30;
+    if the second may wait 20 s, one node runs both, 60 s of boot and 60 s of work: below the
+    oracle, and the bound says no policy can do better."""
+    tasks = trace((0, 30), (10, 30))
+    assert oracle(tasks, one_queue(1), BOOT).node_seconds == 60 + 40 + 60 + 20
+    assert lower_bound(tasks, one_queue(1), BOOT, 0).node_seconds == 60 + 40 + 60 + 20
+    assert lower_bound(tasks, one_queue(1), BOOT, 20).node_seconds == 60 + 60
+
+
+def test_segments_more_than_a_boot_apart_each_pay_a_boot() -> None:
+    tasks = trace((0, 100), (1000, 100))
+    b = lower_bound(tasks, one_queue(), BOOT, 70)
+    assert len(b.segments) == 2
+    assert b.node_seconds == 2 * (60 + 100)
+
+
+def test_level_cost_bridges_short_gaps_and_boots_after_long_ones() -> None:
+    need = [(0.0, 1), (10.0, 0), (40.0, 1), (50.0, 0), (500.0, 1), (510.0, 0)]
+    assert level_cost(need, 60) == 60 + 10 + 30 + 10 + 60 + 10
+    assert level_cost([(0.0, 2), (10.0, 0)], 60, above=1) == 60 + 10
+
+
+def test_min_size_nodes_are_paid_for_the_whole_trace() -> None:
+    tasks = trace((100, 50), (100, 50))
+    got = lower_bound(tasks, one_queue(slots=1, min_size=1), BOOT, 0).node_seconds
+    assert got == oracle(tasks, one_queue(slots=1, min_size=1), BOOT).node_seconds == 150 + 50 + 60
+
+
+def test_bad_arguments_are_refused() -> None:
+    with pytest.raises(ValueError, match="must be >= 0"):
+        lower_bound(trace((0, 1)), one_queue(), BOOT, -1)
+    assert lower_bound([], one_queue(), BOOT, 70).node_seconds == 0
+
+
+# ---------------------------------------------------------------- against the policies
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_bound_is_below_the_scaler(kind: str) -> None:
+    settings = Settings()
+    for seed in (2, 3):
+        tasks = generate(kind, seed)
+        out = run(tasks, make_policy("airtasks", settings), settings, BOOT)
+        most = max(out.waits)  # the class of policies that wait at most this long holds airtasks
+        assert lower_bound(tasks, settings, BOOT, most).node_seconds <= out.node_seconds
+        no_wait = lower_bound(tasks, settings, BOOT, 0).node_seconds
+        assert no_wait >= oracle(tasks, settings, BOOT).node_seconds - 1e-6
+        goal = BOOT + 2 * settings.interval_seconds
+        within = lower_bound(tasks, settings, BOOT, goal).node_seconds
+        assert within <= no_wait + 1e-6
+
+
+def test_bound_holds_for_a_policy_that_keeps_nodes_long() -> None:
+    settings = dataclasses.replace(Settings(), stabilization_seconds=300, idle_seconds=120)
+    tasks = generate("mixed", 4)
+    out = run(tasks, make_policy("keda", settings), settings, BOOT)
+    assert lower_bound(tasks, settings, BOOT, max(out.waits)).node_seconds <= out.node_seconds
