@@ -1,4 +1,4 @@
-"""The lower bound for policies that let tasks wait but never move a running task."""
+"""The lower bound for policies that let tasks wait but never move one, and the clairvoyant schedule."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from airtasks.simulate.bound import level_cost, lower_bound
+from airtasks.simulate.bound import clairvoyant, level_cost, lower_bound
 from airtasks.simulate.engine import run
 from airtasks.simulate.policies import make_policy, oracle
 from airtasks.simulate.settings import QueueSettings, Settings
@@ -37,6 +37,7 @@ def test_a_fan_out_pays_the_longest_of_each_node_full() -> None:
     tasks = trace((0, 100), (0, 200), (0, 300), (0, 400))
     b = lower_bound(tasks, one_queue(slots=2), BOOT, 50)
     assert b.node_seconds == 2 * 60 + 400 + 200
+    assert clairvoyant(tasks, one_queue(slots=2), BOOT).node_seconds == 2 * 60 + 400 + 200
     # levels alone (mandatory parts from t=50) would give 60 + 350 + 60 + 150
     assert [s.levels for s in b.segments] == [60 + 350 + 60 + 150]
 
@@ -56,6 +57,9 @@ def test_waiting_lets_two_short_tasks_share_a_slot() -> None:
     assert oracle(tasks, one_queue(1), BOOT).node_seconds == 60 + 40 + 60 + 20
     assert lower_bound(tasks, one_queue(1), BOOT, 0).node_seconds == 60 + 40 + 60 + 20
     assert lower_bound(tasks, one_queue(1), BOOT, 20).node_seconds == 60 + 60
+    planned = clairvoyant(tasks, one_queue(1), BOOT, max_wait_s=20)
+    assert planned.node_seconds == 60 + 60
+    assert list(planned.waits) == [0, 20]
 
 
 def test_segments_more_than_a_boot_apart_each_pay_a_boot() -> None:
@@ -83,11 +87,49 @@ def test_bad_arguments_are_refused() -> None:
     assert lower_bound([], one_queue(), BOOT, 70).node_seconds == 0
 
 
+# ---------------------------------------------------------------- the clairvoyant schedule
+
+
+def _check_schedule(tasks: list[Task], settings: Settings, wait: float) -> float:
+    """The schedule is one a policy of the bound's class could run; returns its node-seconds."""
+    s = clairvoyant(tasks, settings, BOOT, wait)
+    placed = sorted(i for n in s.nodes for i, _ in n.runs)
+    assert placed == list(range(len(tasks)))  # every task once
+    for n in s.nodes:
+        slots = settings.queue(n.queue).slots_per_node
+        runs = [(start, start + tasks[i].duration_s) for i, start in n.runs]
+        for i, start in n.runs:
+            t = tasks[i]
+            assert t.queue == n.queue
+            assert t.submit_s <= start <= t.submit_s + wait
+            assert s.waits[i] == pytest.approx(start - t.submit_s)
+            assert n.launched_at + BOOT <= start  # booted first
+            assert start + t.duration_s <= n.gone_at  # its node stays until it ends
+            assert sum(1 for b, e in runs if b <= start < e) <= slots
+    assert s.node_seconds == pytest.approx(sum(n.gone_at - n.launched_at for n in s.nodes))
+    return s.node_seconds
+
+
+@pytest.mark.parametrize("kind", ["bursty", "mixed", "scheduled"])
+def test_clairvoyant_schedule_is_feasible(kind: str) -> None:
+    tasks = generate(kind, 2)
+    settings = Settings()
+    no_wait = _check_schedule(tasks, settings, 0)
+    assert no_wait >= oracle(tasks, settings, BOOT).node_seconds  # the oracle holds without waits
+    assert _check_schedule(tasks, settings, 70) <= no_wait
+
+
+def test_clairvoyant_min_size_nodes_stay_and_take_tasks_first() -> None:
+    s = clairvoyant(trace((100, 50), (100, 50)), one_queue(slots=1, min_size=1), BOOT)
+    assert s.node_seconds == 150 + 50 + 60
+    assert [n.launched_at for n in s.nodes] == [0.0, 40.0]
+
+
 # ---------------------------------------------------------------- against the policies
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_bound_is_below_the_scaler(kind: str) -> None:
+def test_bound_is_below_the_scaler_and_the_clairvoyant_schedule(kind: str) -> None:
     settings = Settings()
     for seed in (2, 3):
         tasks = generate(kind, seed)
@@ -96,9 +138,11 @@ def test_bound_is_below_the_scaler(kind: str) -> None:
         assert lower_bound(tasks, settings, BOOT, most).node_seconds <= out.node_seconds
         no_wait = lower_bound(tasks, settings, BOOT, 0).node_seconds
         assert no_wait >= oracle(tasks, settings, BOOT).node_seconds - 1e-6
+        assert no_wait <= clairvoyant(tasks, settings, BOOT).node_seconds + 1e-6
         goal = BOOT + 2 * settings.interval_seconds
         within = lower_bound(tasks, settings, BOOT, goal).node_seconds
         assert within <= no_wait + 1e-6
+        assert within <= clairvoyant(tasks, settings, BOOT, goal).node_seconds + 1e-6
 
 
 def test_bound_holds_for_a_policy_that_keeps_nodes_long() -> None:

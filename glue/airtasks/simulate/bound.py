@@ -45,6 +45,11 @@ Not claimed: the same for a p95 wait instead of a maximum. Up to 5 % of the task
 without limit and run in slots the others leave idle; taking them out is provable (each removed
 task lowers the levels by at most its mandatory part plus a boot) but leaves little of the bound,
 and we have no better argument.
+
+`clairvoyant` is a schedule, not a bound: it knows every task's submission and run time, never
+moves a task, pays a boot before each node's first task and starts every task within
+`max_wait_s`, so it is in the class above (like the oracle, it may launch before the trace
+starts). The best any policy of the class can do lies between `lower_bound` and its node-seconds.
 """
 
 from __future__ import annotations
@@ -186,4 +191,82 @@ def lower_bound(tasks: Sequence[Task], settings: Settings, boot_seconds: float, 
     return Bound(total, tuple(segments))
 
 
-__all__ = ["Bound", "SegmentBound", "level_cost", "lower_bound"]
+# ---------------------------------------------------------------- a clairvoyant schedule
+
+
+@dataclass
+class PlannedNode:
+    queue: str
+    launched_at: float
+    gone_at: float
+    runs: list[tuple[int, float]] = field(default_factory=list)
+    """(task index, start) of each task it runs, in the order they were placed."""
+
+
+@dataclass(frozen=True)
+class Schedule:
+    node_seconds: float
+    nodes: Sequence[PlannedNode]
+    waits: Sequence[float]
+    """Per task, from its submission to its start."""
+
+
+def _fits(runs: Sequence[tuple[float, float]], start: float, end: float, slots: int) -> bool:
+    """A run over [start, end) keeps the node within `slots` (overlap is largest at some start)."""
+    points = [start, *(s for s, _ in runs if start < s < end)]
+    return all(sum(1 for s, e in runs if s <= p < e) < slots for p in points)
+
+
+def clairvoyant(
+    tasks: Sequence[Task], settings: Settings, boot_seconds: float, max_wait_s: float = 0.0
+) -> Schedule:
+    """A schedule that knows the future, never moves a task and starts each within `max_wait_s`.
+
+    Tasks are placed in submission order (longest first at one instant). Each goes where it
+    lengthens node lives least: on a node that has a free slot within `max_wait_s` (at its
+    submission or when one of the node's tasks ends), alive then or gone for at most one boot
+    (kept through the gap instead), or on a new node launched one boot before its submission.
+    Ties go to the shorter wait, then to the node it fits best. A node goes when its last task
+    ends. Greedy, so not the best such schedule; `min_size` nodes stay for the whole trace.
+    """
+    end = max((t.submit_s + t.duration_s for t in tasks), default=0.0)
+    nodes: list[PlannedNode] = []
+    waits = [0.0] * len(tasks)
+    for q in sorted({t.queue for t in tasks}):
+        qs = settings.queue(q)
+        fixed = [PlannedNode(q, 0.0, end) for _ in range(qs.min_size)]
+        nodes += fixed
+        open_nodes: list[tuple[PlannedNode, list[tuple[float, float]]]] = [(n, []) for n in fixed]
+        order = sorted(
+            (i for i, t in enumerate(tasks) if t.queue == q),
+            key=lambda i: (tasks[i].submit_s, -tasks[i].duration_s, i),
+        )
+        for i in order:
+            a, d = tasks[i].submit_s, tasks[i].duration_s
+            open_nodes = [(n, runs) for n, runs in open_nodes if n.gone_at >= a - boot_seconds]
+            best: tuple[PlannedNode, list[tuple[float, float]]] | None = None
+            best_key = (boot_seconds + d, 0.0, 0.0)
+            for n, runs in open_nodes:
+                runs[:] = [r for r in runs if r[1] > a]  # what ended before `a` cannot overlap
+                for s in [a, *sorted(e for _, e in runs if a < e <= a + max_wait_s)]:
+                    if _fits(runs, s, s + d, qs.slots_per_node):
+                        key = (max(0.0, s + d - n.gone_at), s - a, max(0.0, n.gone_at - (s + d)))
+                        if key < best_key:
+                            best, best_key = (n, runs), key
+                        break
+            if best is None:
+                node = PlannedNode(q, a - boot_seconds, a + d)
+                nodes.append(node)
+                best = (node, [])
+                open_nodes.append(best)
+                best_key = (boot_seconds + d, 0.0, 0.0)
+            node, runs = best
+            start = a + best_key[1]
+            node.runs.append((i, start))
+            runs.append((start, start + d))
+            node.gone_at = max(node.gone_at, start + d)
+            waits[i] = start - a
+    return Schedule(sum(n.gone_at - n.launched_at for n in nodes), nodes, waits)
+
+
+__all__ = ["Bound", "PlannedNode", "Schedule", "SegmentBound", "clairvoyant", "level_cost", "lower_bound"]
