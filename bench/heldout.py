@@ -4,7 +4,13 @@
 on HELDOUT_SEEDS, which the sweep never saw. A figure measured on the seeds it was tuned on would
 flatter the defaults, so results are only ever the held-out ones.
 
-    python -m bench.heldout [--kinds mixed,scheduled] [--interval 10] [--learn-durations]
+Each kind is judged against two references: the oracle (for policies that start every task on
+arrival) and `airtasks.simulate.bound.lower_bound` with waits up to the goal, boot + two passes
+(for any policy that never moves a running task and starts every task within that wait). The
+clairvoyant schedule (`bound.clairvoyant`, same wait) shows what such a policy can reach if it
+knows the future.
+
+    python -m bench.heldout [--kinds mixed,scheduled] [--seeds 2] [--interval 10] [--learn-durations]
 """
 
 from __future__ import annotations
@@ -14,6 +20,8 @@ import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from airtasks.simulate.bound import clairvoyant, lower_bound
+from airtasks.simulate.policies import oracle
 from airtasks.simulate.report import simulate
 from airtasks.simulate.settings import Settings
 from airtasks.simulate.trace import KINDS, generate
@@ -36,6 +44,16 @@ class KindSummary:
     wait_p95_s: float
     """The worst seed's p95 wait: what a user of the unluckiest workload would see."""
     tasks_killed: int
+    mean_vs_bound: float = 0.0
+    """Node-seconds over `lower_bound` with waits up to `max_wait_s`."""
+    worst_vs_bound: float = 0.0
+    wait_max_s: float = 0.0
+    """The longest wait of any task on any seed: within `max_wait_s`, `airtasks` is in the class
+    the bound holds for."""
+    max_wait_s: float = 0.0
+    """The wait the bound and the clairvoyant schedule allow: the goal, boot + two passes."""
+    clairvoyant_mean_vs_oracle: float = 0.0
+    clairvoyant_worst_vs_oracle: float = 0.0
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -44,6 +62,12 @@ class KindSummary:
             "worst_vs_oracle": self.worst_vs_oracle,
             "worst_wait_p95_s": self.wait_p95_s,
             "tasks_killed": self.tasks_killed,
+            "bound_max_wait_s": self.max_wait_s,
+            "mean_vs_bound": self.mean_vs_bound,
+            "worst_vs_bound": self.worst_vs_bound,
+            "worst_wait_max_s": self.wait_max_s,
+            "clairvoyant_mean_vs_oracle": self.clairvoyant_mean_vs_oracle,
+            "clairvoyant_worst_vs_oracle": self.clairvoyant_worst_vs_oracle,
         }
 
 
@@ -66,16 +90,29 @@ def evaluate(
     boot_seconds: float = BOOT_SECONDS,
 ) -> dict[str, KindSummary]:
     """Simulate the scaler's decide() on every (kind, seed) trace; one summary per kind."""
+    max_wait = boot_seconds + 2 * settings.interval_seconds
     out: dict[str, KindSummary] = {}
     for kind in kinds:
         ratios: list[float] = []
         p95: list[float] = []
         killed = 0
+        vs_bound: list[float] = []
+        most: list[float] = []
+        planned: list[float] = []
         for seed in seeds:
-            m = simulate(generate(kind, seed), ["airtasks"], settings, boot_seconds).metrics["airtasks"]
+            tasks = generate(kind, seed)
+            report = simulate(tasks, ["airtasks"], settings, boot_seconds)
+            m = report.metrics["airtasks"]
             ratios.append(m.node_seconds_vs_oracle)
             p95.append(m.wait_p95_s)
             killed += m.tasks_killed
+            outcome = report.outcomes["airtasks"]
+            vs_bound.append(
+                outcome.node_seconds / lower_bound(tasks, settings, boot_seconds, max_wait).node_seconds
+            )
+            most.append(max(outcome.waits))
+            best = clairvoyant(tasks, settings, boot_seconds, max_wait).node_seconds
+            planned.append(best / oracle(tasks, settings, boot_seconds).node_seconds)
         out[kind] = KindSummary(
             kind=kind,
             seeds=tuple(seeds),
@@ -83,11 +120,28 @@ def evaluate(
             worst_vs_oracle=max(ratios),
             wait_p95_s=max(p95),
             tasks_killed=killed,
+            mean_vs_bound=round(sum(vs_bound) / len(vs_bound), 3),
+            worst_vs_bound=round(max(vs_bound), 3),
+            wait_max_s=round(max(most), 1),
+            max_wait_s=max_wait,
+            clairvoyant_mean_vs_oracle=round(sum(planned) / len(planned), 3),
+            clairvoyant_worst_vs_oracle=round(max(planned), 3),
         )
     return out
 
 
-HEADER = ("trace kind", "vs oracle, mean", "vs oracle, worst", "wait p95, worst", "killed")
+HEADER = (
+    "trace kind",
+    "vs oracle, mean",
+    "vs oracle, worst",
+    "wait p95, worst",
+    "killed",
+    "vs bound, mean",
+    "vs bound, worst",
+    "wait max, worst",
+    "clairvoyant vs oracle, mean",
+    "clairvoyant vs oracle, worst",
+)
 
 
 def format_summaries(summaries: dict[str, KindSummary]) -> str:
@@ -98,6 +152,11 @@ def format_summaries(summaries: dict[str, KindSummary]) -> str:
             f"{s.worst_vs_oracle:.3f}x",
             f"{s.wait_p95_s:.0f} s",
             str(s.tasks_killed),
+            f"{s.mean_vs_bound:.3f}x",
+            f"{s.worst_vs_bound:.3f}x",
+            f"{s.wait_max_s:.0f} s",
+            f"{s.clairvoyant_mean_vs_oracle:.3f}x",
+            f"{s.clairvoyant_worst_vs_oracle:.3f}x",
         )
         for s in summaries.values()
     ]
@@ -109,6 +168,12 @@ def format_summaries(summaries: dict[str, KindSummary]) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(prog="python -m bench.heldout")
     ap.add_argument("--kinds", default=",".join(KINDS), help="comma-separated trace kinds")
+    ap.add_argument(
+        "--seeds",
+        type=int,
+        default=len(HELDOUT_SEEDS),
+        help=f"use only the first N held-out seeds (default all {len(HELDOUT_SEEDS)})",
+    )
     ap.add_argument("--interval", type=float, default=Settings().interval_seconds)
     ap.add_argument(
         "--learn-durations",
@@ -120,12 +185,18 @@ def main() -> None:
         Settings(), interval_seconds=args.interval, learn_durations=args.learn_durations
     )
     kinds = [k for k in args.kinds.split(",") if k]
+    seeds = HELDOUT_SEEDS[: max(1, args.seeds)]
     print(
-        f"held-out seeds {HELDOUT_SEEDS[0]}..{HELDOUT_SEEDS[-1]}, airtasks every "
+        f"held-out seeds {seeds[0]}..{seeds[-1]}, airtasks every "
         f"{settings.interval_seconds:g} s, window {settings.stabilization_seconds:g} s, idle "
         f"{settings.idle_seconds:g} s, boot {BOOT_SECONDS:g} s, learnt run times {args.learn_durations}"
     )
-    print(format_summaries(evaluate(settings, HELDOUT_SEEDS, kinds)))
+    print(
+        f"vs bound: lower bound for any policy that never moves a running task and starts every "
+        f"task within {BOOT_SECONDS + 2 * settings.interval_seconds:g} s; clairvoyant: a schedule "
+        f"that knows the future, in that class"
+    )
+    print(format_summaries(evaluate(settings, seeds, kinds)))
 
 
 __all__ = [

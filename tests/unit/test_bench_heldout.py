@@ -9,9 +9,18 @@ from pathlib import Path
 
 import pytest
 from bench.__main__ import _goals
-from bench.heldout import HELDOUT_SEEDS, TUNING_SEEDS, KindSummary, evaluate, tuning_only
+from bench.heldout import (
+    HELDOUT_SEEDS,
+    TUNING_SEEDS,
+    KindSummary,
+    evaluate,
+    format_summaries,
+    tuning_only,
+)
 from bench.sweep import choose
 
+from airtasks.simulate.bound import clairvoyant, lower_bound
+from airtasks.simulate.policies import oracle
 from airtasks.simulate.report import simulate
 from airtasks.simulate.settings import Settings
 from airtasks.simulate.trace import generate
@@ -51,15 +60,55 @@ def test_sweep_command_refuses_heldout_seeds_before_simulating() -> None:
 def test_evaluate_summarises_every_seed_of_a_kind() -> None:
     settings = Settings()
     got = evaluate(settings, (2, 3), kinds=("steady",))
-    ratios = [
-        simulate(generate("steady", s), ["airtasks"], settings).metrics["airtasks"].node_seconds_vs_oracle
-        for s in (2, 3)
-    ]
+    reports = [simulate(generate("steady", s), ["airtasks"], settings) for s in (2, 3)]
+    ratios = [r.metrics["airtasks"].node_seconds_vs_oracle for r in reports]
     s = got["steady"]
     assert s.seeds == (2, 3)
     assert s.worst_vs_oracle == max(ratios)
     assert s.mean_vs_oracle == round(sum(ratios) / 2, 3)
     assert s.tasks_killed == 0
+    # the bound and the clairvoyant schedule allow the goal's wait, boot + two passes
+    assert s.max_wait_s == 60 + 2 * settings.interval_seconds
+    bounds = [lower_bound(generate("steady", x), settings, 60, s.max_wait_s).node_seconds for x in (2, 3)]
+    vs_bound = [r.outcomes["airtasks"].node_seconds / b for r, b in zip(reports, bounds, strict=True)]
+    assert s.mean_vs_bound == round(sum(vs_bound) / 2, 3)
+    assert s.worst_vs_bound == round(max(vs_bound), 3)
+    assert s.wait_max_s == round(max(max(r.outcomes["airtasks"].waits) for r in reports), 1)
+    assert s.wait_max_s <= s.max_wait_s  # so the scaler is in the class the bound holds for
+    planned = [
+        clairvoyant(generate("steady", x), settings, 60, s.max_wait_s).node_seconds
+        / oracle(generate("steady", x), settings, 60).node_seconds
+        for x in (2, 3)
+    ]
+    assert s.clairvoyant_worst_vs_oracle == round(max(planned), 3)
+    assert s.clairvoyant_mean_vs_oracle == round(sum(planned) / 2, 3)
+    doc = s.to_json()
+    assert doc["mean_vs_oracle"] == s.mean_vs_oracle  # the existing keys are unchanged
+    assert doc["worst_vs_bound"] == s.worst_vs_bound
+    assert doc["bound_max_wait_s"] == s.max_wait_s
+
+
+def test_report_keeps_the_oracle_columns_and_adds_the_bound() -> None:
+    summary = KindSummary("steady", (2,), 1.073, 1.082, 41.0, 0, 1.251, 1.267, 65.0, 70.0, 0.961, 0.969)
+    lines = format_summaries({"steady": summary}).splitlines()
+    head = lines[0].split("  ")
+    cols = [c.strip() for c in head if c.strip()]
+    assert cols[:5] == ["trace kind", "vs oracle, mean", "vs oracle, worst", "wait p95, worst", "killed"]
+    assert cols[5:7] == ["vs bound, mean", "vs bound, worst"]
+    assert lines[1].split() == [
+        "steady",
+        "1.073x",
+        "1.082x",
+        "41",
+        "s",
+        "0",
+        "1.251x",
+        "1.267x",
+        "65",
+        "s",
+        "0.961x",
+        "0.969x",
+    ]
 
 
 def _summary(mean: float, worst: float, p95: float = 60.0, killed: int = 0) -> KindSummary:
