@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import math
+import random
+from collections.abc import Iterator
 
 import pytest
 
@@ -150,3 +154,55 @@ def test_bound_holds_for_a_policy_that_keeps_nodes_long() -> None:
     tasks = generate("mixed", 4)
     out = run(tasks, make_policy("keda", settings), settings, BOOT)
     assert lower_bound(tasks, settings, BOOT, max(out.waits)).node_seconds <= out.node_seconds
+
+
+# ---------------------------------------------------------------- against every schedule, on tiny traces
+
+
+def _partitions(items: list[int]) -> Iterator[list[list[int]]]:
+    if not items:
+        yield []
+        return
+    first, rest = items[0], items[1:]
+    for part in _partitions(rest):
+        yield [[first], *part]
+        for k in range(len(part)):
+            yield [*part[:k], [first, *part[k]], *part[k + 1 :]]
+
+
+def _best_node(tasks: list[Task], group: list[int], slots: int, wait: int, boot: float) -> float:
+    """Least cost of one node running `group`: boot + first start to last end, over all starts."""
+    best = math.inf
+    for shifts in itertools.product(range(wait + 1), repeat=len(group)):
+        runs = [
+            (tasks[i].submit_s + w, tasks[i].submit_s + w + tasks[i].duration_s)
+            for i, w in zip(group, shifts, strict=True)
+        ]
+        if all(sum(1 for b, e in runs if b <= s < e) <= slots for s, _ in runs):
+            best = min(best, boot + max(e for _, e in runs) - min(b for b, _ in runs))
+    return best
+
+
+def _optimum(tasks: list[Task], slots: int, wait: int, boot: float) -> float:
+    """The cheapest schedule of all: every split of the tasks into nodes, every start (whole seconds)."""
+    return min(
+        sum(_best_node(tasks, g, slots, wait, boot) for g in part)
+        for part in _partitions(list(range(len(tasks))))
+    )
+
+
+def test_bound_is_below_the_best_schedule_on_tiny_traces() -> None:
+    rng = random.Random(18)
+    tight = 0
+    for _ in range(400):
+        slots, wait, boot = rng.choice([1, 2, 3]), rng.choice([0, 1, 3]), rng.choice([0.0, 2.0, 5.0])
+        tasks = sorted(
+            (Task(rng.randint(0, 12), "default", rng.randint(1, 8)) for _ in range(rng.randint(1, 4))),
+            key=lambda t: t.submit_s,
+        )
+        best = _optimum(tasks, slots, wait, boot)
+        got = lower_bound(tasks, one_queue(slots), boot, wait).node_seconds
+        assert got <= best + 1e-9, (tasks, slots, wait, boot)
+        assert clairvoyant(tasks, one_queue(slots), boot, wait).node_seconds >= best - 1e-9
+        tight += got == best
+    assert tight > 200  # and on such small traces it is often exact
