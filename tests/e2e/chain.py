@@ -28,7 +28,8 @@ REPO = HERE.parents[1]
 OVERRIDES = (REPO / "docker" / "docker-compose.test.yml", HERE / "cluster.override.yml")
 
 # The box every cluster-in-a-box test shares (tests/e2e/conftest.py `box`): three managers (high
-# availability), one worker queue of up to 3 nodes with 2 slots each.
+# availability), one worker queue of up to 3 spot nodes with 2 slots each (spot: every worker runs
+# the interruption watcher, which test_cluster_spot.py serves a notice).
 CLUSTER = "chain"
 MANAGERS = 3
 QUEUE = "default"
@@ -38,6 +39,7 @@ MAX_NODES = 3
 # its size, a node after 5 s without a task.
 SCALER = {"interval_seconds": 3, "stabilization_seconds": 10, "idle_seconds": 5}
 BURST_DAG = "airtasks_e2e_burst"  # tests/e2e/dags: six tasks on `default`, `seconds` long each
+SPOT_DAG = "airtasks_e2e_spot"  # tests/e2e/dags: a long and a short task on `default`, no retries
 
 # The box's DAG bundles (tests/e2e/test_cluster_dags.py): a repository on the box's git server,
 # fetched every GIT_REFRESH seconds, and the cluster bucket's `shared/` folder. Short refreshes so a
@@ -166,6 +168,7 @@ def config(git_url: str) -> BoxConfig:
                 "min_size": 0,
                 "max_size": MAX_NODES,
                 "slots_per_node": SLOTS,
+                "spot": True,
             }
         },
         scaler=SCALER,
