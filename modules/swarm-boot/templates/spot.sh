@@ -1,7 +1,8 @@
 # ---- spot.sh: the interruption watcher, on spot (AWS) and Spot/preemptible (GCP) workers only ----
-# A notice gives 2 minutes (AWS) or 30 s (GCP): the watcher cancels this node's Celery consumer
-# and sets the engine label airtasks.interrupted=<deadline epoch> for the scaler. The Python file
-# is templates/spot_watcher.py, embedded by modules/swarm-boot.
+# A notice gives 2 minutes (AWS) or 30 s (GCP): the watcher cancels this node's Celery consumer,
+# declares the broker queue airtasks.interrupted.<instance>.<deadline> for the scaler, and sets
+# the engine label airtasks.interrupted=<deadline epoch>. The Python file is
+# templates/spot_watcher.py, embedded by modules/swarm-boot.
 SPOT_WATCHER=/usr/local/lib/airtasks/spot_watcher.py
 
 spot_watcher_install() {
