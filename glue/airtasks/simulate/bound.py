@@ -62,7 +62,7 @@ from airtasks.simulate.settings import Settings
 from airtasks.simulate.trace import Task
 
 
-def _profile(intervals: Sequence[tuple[float, float]]) -> list[tuple[float, int]]:
+def coverage_profile(intervals: Sequence[tuple[float, float]]) -> list[tuple[float, int]]:
     """How many of `intervals` (half-open) cover t, as (time, value from then on)."""
     events = sorted([(s, 1) for s, e in intervals if e > s] + [(e, -1) for s, e in intervals if e > s])
     out: list[tuple[float, int]] = []
@@ -140,7 +140,7 @@ def _segments(tasks: Sequence[Task], wait: float, boot: float) -> list[list[Task
 
 def _segment_bound(queue: str, tasks: Sequence[Task], slots: int, wait: float, boot: float) -> SegmentBound:
     mandatory = [(t.submit_s + wait, t.submit_s + t.duration_s) for t in tasks]
-    need = [(time, math.ceil(m / slots)) for time, m in _profile(mandatory)]
+    need = [(time, math.ceil(m / slots)) for time, m in coverage_profile(mandatory)]
     peak = max([1] + [n for _, n in need])
     work = sum(t.duration_s for t in tasks) / slots
     # Sets of tasks running at once in every schedule: those whose mandatory parts cover t, largest
@@ -184,7 +184,10 @@ def lower_bound(tasks: Sequence[Task], settings: Settings, boot_seconds: float, 
             total += sum(s.value for s in segs)
             continue
         mandatory = [(t.submit_s + max_wait_s, t.submit_s + t.duration_s) for t in mine]
-        need = [(time, max(qs.min_size, math.ceil(m / qs.slots_per_node))) for time, m in _profile(mandatory)]
+        need = [
+            (time, max(qs.min_size, math.ceil(m / qs.slots_per_node)))
+            for time, m in coverage_profile(mandatory)
+        ]
         levels = qs.min_size * end + level_cost(need, boot_seconds, above=qs.min_size)
         boots_and_work = sum(s.boots_and_work for s in segs) - boot_seconds * qs.min_size
         total += max(levels, boots_and_work)

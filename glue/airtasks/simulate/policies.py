@@ -34,6 +34,7 @@ from collections.abc import Callable, Sequence
 from airtasks import decide as decide_mod
 from airtasks.decide import NodeState, Observation, QueueMemory
 from airtasks.errors import AirtasksError
+from airtasks.simulate.bound import coverage_profile
 from airtasks.simulate.engine import Cluster, Node, Outcome, Series
 from airtasks.simulate.settings import Settings
 from airtasks.simulate.trace import Task
@@ -192,16 +193,7 @@ def make_policy(name: str, settings: Settings) -> AirtasksPolicy | SeedPolicy | 
 
 def _steps(tasks: Sequence[Task]) -> list[tuple[float, int]]:
     """running(t) as (time, value from then on), tasks starting on arrival."""
-    events = sorted([(t.submit_s, 1) for t in tasks] + [(t.submit_s + t.duration_s, -1) for t in tasks])
-    out: list[tuple[float, int]] = []
-    running = 0
-    for time, delta in events:  # ends (-1) sort before starts at the same instant
-        running += delta
-        if out and out[-1][0] == time:
-            out[-1] = (time, running)
-        else:
-            out.append((time, running))
-    return out
+    return coverage_profile([(t.submit_s, t.submit_s + t.duration_s) for t in tasks])
 
 
 def _level_presence(
