@@ -28,6 +28,7 @@ from airtasks.stack.bundles import (
     git_secrets,
     parse_dag_bundles,
 )
+from airtasks.stack.database import DatabaseError, ExternalDatabase
 from airtasks.stack.git_credentials import read_names
 
 QUEUE_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
@@ -189,6 +190,36 @@ SCALER_ENV = {
 }
 
 
+# The stack's own PostgreSQL (the `postgres` service): its connection URLs, filled from the Swarm
+# secret by airtasks-secret-url whenever Airflow reads its configuration.
+STACK_DATABASE_ENV = {
+    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_CMD": "airtasks-secret-url postgresql+psycopg2://airflow:{airtasks_postgres_password}@postgres:5432/airflow",
+    "AIRFLOW__CELERY__RESULT_BACKEND_CMD": "airtasks-secret-url db+postgresql://airflow:{airtasks_postgres_password}@postgres:5432/airflow",
+}
+STACK_DATABASE_ADDRESS = "postgres:5432"
+_POSTGRES_BLOCK = re.compile(r"@@POSTGRES_BEGIN@@\n(.*?)@@POSTGRES_END@@\n", re.S)
+
+
+def _database(text: str, database: ExternalDatabase | None) -> str:
+    """The template's database parts: the `postgres` service, its volume and the connection URLs,
+    or, with an external database, none of them (airtasks.stack.database: the entry point builds
+    the URLs from the endpoint and the secret at container start)."""
+    if database is None:
+        conn, backend = (f"  {k}: {v}\n" for k, v in STACK_DATABASE_ENV.items())
+        text = _POSTGRES_BLOCK.sub(lambda m: m.group(1), text)
+        volume, address = "  postgres-data:\n", STACK_DATABASE_ADDRESS
+    else:
+        conn = backend = volume = ""
+        text = _POSTGRES_BLOCK.sub("", text)
+        address = database.address
+    return (
+        text.replace("@@DATABASE_CONN@@\n", conn)
+        .replace("@@DATABASE_RESULT_BACKEND@@\n", backend)
+        .replace("@@POSTGRES_VOLUME@@\n", volume)
+        .replace("@@DB_ADDRESS@@", address)
+    )
+
+
 # A queue's worker needs the broker, not the database schema: nodes join long after `airflow-init`
 # migrated it, and skipping the check (a whole Airflow CLI start) gets a new node working sooner.
 QUEUE_WORKER_ENV = {"AIRTASKS_WAIT_MIGRATIONS": '"0"'}
@@ -213,12 +244,14 @@ def render_stack(
     dag_bundles: Sequence[DagBundle] = (),
     *,
     git_secret_names: Mapping[str, str] | None = None,
+    database: ExternalDatabase | None = None,
 ) -> str:
     """The stack text for these worker queues (default: `default:4`) plus the manager's worker;
     `placement` (`node` or `engine`) picks which labels place the queues' workers; `task_logs`
     turns on remote task logging (off: logs stay on the node that ran the task); `dag_bundles`
     are loaded beside the image's own DAGs (airtasks.stack.bundles), a private repository's
-    credential from the Swarm secret `git_secret_names` gives its bundle (bundle => name)."""
+    credential from the Swarm secret `git_secret_names` gives its bundle (bundle => name);
+    `database`: an external PostgreSQL instead of the stack's `postgres` service."""
     specs = list(queues) or [QueueSpec(n, s) for n, s in DEFAULT_QUEUES]
     names = [q.name for q in specs]
     if len(set(names)) != len(names):
@@ -247,10 +280,11 @@ def render_stack(
         **concurrency_env(specs, manager_slots),
         **(task_logs.env() if task_logs else {}),
         **dag_bundles_env(dag_bundles),
+        **(database.env() if database else {}),
     }
+    text = _template("stack.yml").replace("@@WORKERS@@\n", "\n".join(workers))
     return (
-        _template("stack.yml")
-        .replace("@@WORKERS@@\n", "\n".join(workers))
+        _database(text, database)
         .replace("@@NGINX_HASH@@", _hash(render_nginx()))
         .replace("@@RABBITMQ_HASH@@", _hash(render_rabbitmq()))
         .replace("@@QUEUES@@", summary)
@@ -275,13 +309,20 @@ def write_stack(
     *,
     dag_bundles: Sequence[DagBundle] = (),
     git_secret_names: Mapping[str, str] | None = None,
+    database: ExternalDatabase | None = None,
 ) -> list[Path]:
     """Write the stack file and, beside it, the files of the stack's `configs`: proxy/nginx.conf and
     rabbitmq/20-airtasks.conf."""
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(
         render_stack(
-            queues, manager_slots, placement, task_logs, dag_bundles, git_secret_names=git_secret_names
+            queues,
+            manager_slots,
+            placement,
+            task_logs,
+            dag_bundles,
+            git_secret_names=git_secret_names,
+            database=database,
         )
     )
     written = [output]
@@ -353,6 +394,14 @@ def stack_command() -> None:
     "airtasks secrets create --git-credential ... --git-secrets-out writes it.",
 )
 @click.option(
+    "--database",
+    "database_json",
+    default=None,
+    metavar="JSON",
+    help="An external PostgreSQL instead of the stack's own: JSON {host, port, name, user, secret_arn} "
+    "(the Secrets Manager secret holding its password, read by each service at start; never the password).",
+)
+@click.option(
     "--output",
     "-o",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -367,6 +416,7 @@ def render_command(
     task_logs_url: str | None,
     task_logs_region: str | None,
     dag_bundles_json: str | None,
+    database_json: str | None,
     git_secrets_file: Path | None,
     output: Path | None,
 ) -> None:
@@ -386,14 +436,33 @@ def render_command(
         git_secrets(dag_bundles, names)
     except BundleError as exc:
         raise click.BadParameter(str(exc), param_hint="--git-secrets") from None
+    try:
+        database = ExternalDatabase.parse(database_json) if database_json else None
+    except DatabaseError as exc:
+        raise click.BadParameter(str(exc), param_hint="--database") from None
     if output is None:
         click.echo(
-            render_stack(queues, manager_slots, placement, task_logs, dag_bundles, git_secret_names=names),
+            render_stack(
+                queues,
+                manager_slots,
+                placement,
+                task_logs,
+                dag_bundles,
+                git_secret_names=names,
+                database=database,
+            ),
             nl=False,
         )
         return
     written = write_stack(
-        output, queues, manager_slots, placement, task_logs, dag_bundles=dag_bundles, git_secret_names=names
+        output,
+        queues,
+        manager_slots,
+        placement,
+        task_logs,
+        dag_bundles=dag_bundles,
+        git_secret_names=names,
+        database=database,
     )
     for path in written:
         click.echo(f"wrote {path}", err=True)

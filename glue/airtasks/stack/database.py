@@ -1,0 +1,180 @@
+"""An external metadata database (managed PostgreSQL such as Amazon RDS) instead of the stack's own.
+
+    airtasks stack render --database '{"host": ..., "port": 5432, "name": "airflow",
+                                       "user": "airflow", "secret_arn": "arn:aws:secretsmanager:..."}'
+
+The cluster module (modules/aws/cluster, `database.managed`) hands the manager these settings: where
+the database is and the Secrets Manager secret that RDS keeps the password in
+(`manage_master_user_password`), never the password. The rendered stack then has no `postgres`
+service and no volume for it; every Airflow service gets the endpoint and the secret's ARN, and
+the image's entry point runs
+
+    python -m airtasks.stack.database COMMAND [ARG ...]
+
+first: it reads the secret with the node's own identity (the instance role, allowed exactly that
+secret), exports the metadata database's and Celery result backend's URLs to COMMAND alone and
+becomes it (exec), as airtasks.stack.git_connections does for a git credential. So the password is
+in no compose file, env file, user data, `docker inspect` or log; it lives in the memory of the
+processes that connect. Read once per container start: after RDS rotates the password (every 7
+days by default), sessions already open stay, a new one is refused until the service restarts.
+
+Nothing here prints a value: an error names the secret and the fix.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+SECRET_ARN_ENV = "AIRTASKS_DATABASE_SECRET_ARN"
+URL_ENV = "AIRTASKS_DATABASE_URL"  # the URL without a password: scheme://user@host:port/name?...
+DONE_ENV = "AIRTASKS_DATABASE_SET"
+# Airflow's settings this fills: the metadata database and Celery's result backend (same database).
+CONN_ENV = "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"
+RESULT_BACKEND_ENV = "AIRFLOW__CELERY__RESULT_BACKEND"
+
+HOST_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
+IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+SECRET_ARN_RE = re.compile(
+    r"^arn:aws[a-z-]*:secretsmanager:([a-z]{2}(-[a-z]+)+-[0-9]+):[0-9]{12}:secret:[A-Za-z0-9/_+=.@!-]+$"
+)
+# RDS for PostgreSQL 15+ refuses connections without TLS (rds.force_ssl); `require` encrypts.
+SSLMODE = "require"
+
+
+class DatabaseError(Exception):
+    """External database settings are wrong or the password cannot be read; names what and the fix."""
+
+
+@dataclass(frozen=True)
+class ExternalDatabase:
+    """Where the metadata database is and which secret holds its password (never the password)."""
+
+    host: str
+    port: int
+    name: str
+    user: str
+    secret_arn: str
+
+    @classmethod
+    def parse(cls, text: str) -> ExternalDatabase:
+        """The settings as JSON: {"host", "port", "name", "user", "secret_arn"}."""
+        try:
+            raw = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise DatabaseError(f"database settings must be a JSON object ({exc})") from None
+        if not isinstance(raw, dict):
+            raise DatabaseError(
+                "database settings must be a JSON object with host, port, name, user, secret_arn"
+            )
+        expected = {"host", "port", "name", "user", "secret_arn"}
+        if set(raw) != expected:
+            raise DatabaseError(
+                f"database settings need exactly the keys {', '.join(sorted(expected))}, "
+                f"got {', '.join(sorted(raw))}"
+            )
+        host, port, name, user, arn = (raw[k] for k in ("host", "port", "name", "user", "secret_arn"))
+        if not isinstance(host, str) or not HOST_RE.fullmatch(host):
+            raise DatabaseError(
+                f"database host {host!r} must be a DNS name such as db.abc123.us-east-1.rds.amazonaws.com"
+            )
+        if isinstance(port, str) and port.isdigit():
+            port = int(port)
+        if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
+            raise DatabaseError(f"database port {port!r} must be a number from 1 to 65535, e.g. 5432")
+        for what, value in (("name", name), ("user", user)):
+            if not isinstance(value, str) or not IDENT_RE.fullmatch(value):
+                raise DatabaseError(f"database {what} {value!r} must match {IDENT_RE.pattern}, e.g. airflow")
+        if not isinstance(arn, str) or not SECRET_ARN_RE.fullmatch(arn):
+            raise DatabaseError(
+                f"database secret_arn {arn!r} must be a Secrets Manager secret's ARN such as "
+                "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!db-abc-123456"
+            )
+        return cls(host, port, name, user, arn)
+
+    @property
+    def address(self) -> str:
+        """host:port, what the entry point waits for."""
+        return f"{self.host}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        """The SQLAlchemy URL without a password (the entry point adds it)."""
+        return f"postgresql+psycopg2://{self.user}@{self.host}:{self.port}/{self.name}?sslmode={SSLMODE}"
+
+    def env(self) -> dict[str, str]:
+        """What every Airflow service gets (the `x-airflow-env` anchor): names and places, no value."""
+        return {URL_ENV: self.url, SECRET_ARN_ENV: self.secret_arn}
+
+
+def secret_region(arn: str) -> str:
+    match = SECRET_ARN_RE.fullmatch(arn)
+    if match is None:
+        raise DatabaseError(f"{SECRET_ARN_ENV} is not a Secrets Manager secret's ARN: render the stack again")
+    return match.group(1)
+
+
+def _read_secret(arn: str) -> str:
+    try:
+        client = boto3.client("secretsmanager", region_name=secret_region(arn))
+        return str(client.get_secret_value(SecretId=arn)["SecretString"])
+    except (BotoCoreError, ClientError, KeyError) as exc:
+        reason = exc.response["Error"]["Code"] if isinstance(exc, ClientError) else type(exc).__name__
+        raise DatabaseError(
+            f"cannot read the database password from {arn} ({reason}): the node's role must be allowed "
+            "secretsmanager:GetSecretValue on it (modules/aws/cluster grants it when database.managed)"
+        ) from None
+
+
+def urls(environ: Mapping[str, str], read_secret: Callable[[str], str] = _read_secret) -> dict[str, str]:
+    """Airflow's database and result backend URLs with the password from the secret (to export)."""
+    arn = environ.get(SECRET_ARN_ENV, "")
+    base = environ.get(URL_ENV, "")
+    scheme, sep, rest = base.partition("://")
+    user, at, location = rest.partition("@")
+    if not sep or not at or ":" in user or not scheme.startswith("postgresql"):
+        raise DatabaseError(
+            f"{URL_ENV} must be postgresql+psycopg2://USER@HOST:PORT/DB: render the stack again"
+        )
+    try:
+        secret: Any = json.loads(read_secret(arn))
+        password = secret["password"]
+    except (json.JSONDecodeError, KeyError, TypeError):
+        raise DatabaseError(
+            f"secret {arn} is not RDS's JSON {{username, password}}: give the secret RDS manages "
+            "(manage_master_user_password)"
+        ) from None
+    if not isinstance(password, str) or not password:
+        raise DatabaseError(f"secret {arn} holds no password: give the secret RDS manages")
+    if secret.get("username", user) != user:
+        raise DatabaseError(f"secret {arn} is for another user than {user}: render the stack again")
+    full = f"{scheme}://{quote(user, safe='')}:{quote(password, safe='')}@{location}"
+    # Celery's database result backend takes SQLAlchemy's URL behind `db+`.
+    return {CONN_ENV: full, RESULT_BACKEND_ENV: "db+" + full.replace("+psycopg2", "", 1)}
+
+
+def main(argv: Sequence[str]) -> None:
+    if not argv:
+        sys.exit("usage: python -m airtasks.stack.database COMMAND [ARG ...]")
+    try:
+        os.environ.update(urls(os.environ))
+    except DatabaseError as exc:
+        sys.exit(f"airtasks-entrypoint: external database: {exc}")
+    # Airflow prefers the value to a command; drop the stack's own (unused) commands all the same.
+    for name in (f"{CONN_ENV}_CMD", f"{RESULT_BACKEND_ENV}_CMD"):
+        os.environ.pop(name, None)
+    os.environ[DONE_ENV] = "1"
+    os.execvp(argv[0], list(argv))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
