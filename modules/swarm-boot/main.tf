@@ -50,6 +50,7 @@ locals {
         AIRTASKS_STACK_TLS_HOSTNAMES  = var.stack == null ? "" : join(" ", var.stack.tls_hostnames)
         AIRTASKS_STACK_TASK_LOGS      = try(coalesce(var.stack.task_logs, ""), "")
         AIRTASKS_STACK_DAG_BUNDLES    = try(coalesce(var.stack.dag_bundles, ""), "")
+        AIRTASKS_STACK_DATABASE       = try(coalesce(var.stack.database, ""), "")
       }
       : {
         AIRTASKS_QUEUE = var.queue == null ? "" : var.queue

@@ -178,7 +178,7 @@ variable "docker_install" {
 }
 
 variable "stack" {
-  description = "Manager only: the Air-Tasks stack to deploy once the Swarm is up. `image`: the Air-Tasks image (its `airtasks` CLI renders the stack and creates the secrets); `queues`: worker queue => Celery slots per node (`{}` = the image's default, `default:4`); `queue_max_nodes`: worker queue => its group's maximum size, which sizes the queue's Airflow pool and Airflow's concurrency limits (give it for every queue or for none); `scaler_config`: JSON given to the scaler on the manager (env `AIRTASKS_CONFIG` of `worker-manager`; the `scaler_config` output of an env); `postgres_image`, `rabbitmq_image`, `proxy_image`: instead of the official images; `compose_override`: a compose file (YAML text) deployed on top of the stack; `tls_hostnames`: names for the self-signed certificate besides the node's address; `task_logs`: where Airflow writes task logs (`s3://bucket/prefix` or `gs://bucket/prefix`; null = on the nodes); `dag_bundles`: JSON list of the user's DAG bundles for `airtasks stack render --dag-bundles` (the cluster module's rendering of its `dag_bundles`; null = only the image's DAGs). `null` = do not deploy."
+  description = "Manager only: the Air-Tasks stack to deploy once the Swarm is up. `image`: the Air-Tasks image (its `airtasks` CLI renders the stack and creates the secrets); `queues`: worker queue => Celery slots per node (`{}` = the image's default, `default:4`); `queue_max_nodes`: worker queue => its group's maximum size, which sizes the queue's Airflow pool and Airflow's concurrency limits (give it for every queue or for none); `scaler_config`: JSON given to the scaler on the manager (env `AIRTASKS_CONFIG` of `worker-manager`; the `scaler_config` output of an env); `postgres_image`, `rabbitmq_image`, `proxy_image`: instead of the official images; `compose_override`: a compose file (YAML text) deployed on top of the stack; `tls_hostnames`: names for the self-signed certificate besides the node's address; `task_logs`: where Airflow writes task logs (`s3://bucket/prefix` or `gs://bucket/prefix`; null = on the nodes); `dag_bundles`: JSON list of the user's DAG bundles for `airtasks stack render --dag-bundles` (the cluster module's rendering of its `dag_bundles`; null = only the image's DAGs); `database`: JSON of an external PostgreSQL for `airtasks stack render --database` (`host`, `port`, `name`, `user` and `secret_arn`, the secret holding its password, never the password; null = the stack's own `postgres` service). `null` = do not deploy."
   type = object({
     image            = string
     name             = optional(string, "airtasks")
@@ -192,6 +192,7 @@ variable "stack" {
     tls_hostnames    = optional(list(string), [])
     task_logs        = optional(string)
     dag_bundles      = optional(string)
+    database         = optional(string)
   })
   default = null
 

@@ -279,10 +279,16 @@ deploy_stack() {
   # The user's DAG bundles, beside the image's own DAGs; a private repository's credential by its
   # Swarm secret's name (git_secrets.json, above), never the value.
   [[ -z "$AIRTASKS_STACK_DAG_BUNDLES" ]] || render+=(--dag-bundles "$AIRTASKS_STACK_DAG_BUNDLES")
+  # An external database (managed PostgreSQL): its endpoint and the secret with its password, which
+  # each service reads at start; the stack then has no `postgres` service.
+  [[ -z "$AIRTASKS_STACK_DATABASE" ]] || render+=(--database "$AIRTASKS_STACK_DATABASE")
   stack_cli -- stack render "${render[@]}" --worker-placement engine --output "$STACK_DIR/stack.yml" 2>/dev/null ||
     die "airtasks stack render failed (is $image an Air-Tasks image?)"
+  local database="in the stack"
+  [[ -z "$AIRTASKS_STACK_DATABASE" ]] || database="external (managed)"
   log "stack rendered for queues: ${AIRTASKS_STACK_QUEUES:-default:4 (the default)};" \
-    "task logs: ${AIRTASKS_STACK_TASK_LOGS:-on the nodes}; DAG bundles: ${AIRTASKS_STACK_DAG_BUNDLES:+yours and }the image's"
+    "task logs: ${AIRTASKS_STACK_TASK_LOGS:-on the nodes}; DAG bundles: ${AIRTASKS_STACK_DAG_BUNDLES:+yours and }the image's;" \
+    "database: $database"
 
   write_scaler_override "$STACK_DIR/scaler.override.yml" || die "could not write the scaler's settings"
   files+=(-c "$STACK_DIR/scaler.override.yml")
