@@ -12,6 +12,8 @@ ENV = "envs/aws"
 ENV_VARS = HERE / "env-aws" / "three-queues.tfvars"
 GROUP = "modules/aws/worker-group"
 GROUP_VARS = HERE / "aws-worker-group" / "on-demand.tfvars"
+CLUSTER = "modules/aws/cluster"
+CLUSTER_VARS = HERE / "aws-cluster" / "stack.tfvars"
 Q = {"instance_types": ["t3.large"], "min_size": 0, "max_size": 4, "slots_per_node": 2}
 
 CASES = [
@@ -42,6 +44,13 @@ CASES = [
         (ENV, ENV_VARS, {"dag_bundles": row.input["dag_bundles"]}, [*row.names, row.fix])
         for row in of_kind("tfvars")
         if row.where == ENV and "dag_bundles" in row.input
+    ),
+    # database (managed PostgreSQL): modules/aws/cluster's own, planned with the stack's tfvars
+    # (private_subnets off), the catalogue's rows as they are.
+    *(
+        (CLUSTER, CLUSTER_VARS, {"database": row.input["database"]}, [*row.names, row.fix])
+        for row in of_kind("tfvars")
+        if row.where == CLUSTER and "database" in row.input
     ),
     # The same module checks envs/gcp's bundles (no google provider here to plan envs/gcp): what
     # git.credential names there is a Secret Manager secret, not an SSM path.

@@ -76,6 +76,7 @@ module "manager" {
     scaler_config   = jsonencode(local.scaler_config)
     task_logs       = local.task_logs_url
     dag_bundles     = module.dag_bundles.stack_setting
+    database        = local.database_setting
   })])
 }
 
@@ -97,6 +98,7 @@ module "workers" {
   tags                      = var.tags
   worker_token_parameter    = module.manager.worker_token_parameter
   manager_address_parameter = module.manager.manager_address_parameter
-  # The Celery worker runs in a container and uploads task logs with the node's role.
-  metadata_hop_limit = var.task_logs == null ? 1 : 2
+  # The Celery worker runs in a container and uploads task logs, or reads the database's
+  # password, with the node's role.
+  metadata_hop_limit = var.task_logs == null && !local.database_on ? 1 : 2
 }

@@ -64,3 +64,14 @@ output "dag_bundles" {
     upload = module.dag_bundles.upload
   }
 }
+
+output "database" {
+  description = "The managed PostgreSQL (`database.managed`): `address`, `port`, `name`, `user` and `secret_arn`, the Secrets Manager secret RDS keeps the password in (never the password; read it with your own credentials, e.g. for pg_restore); null with the stack's own PostgreSQL."
+  value = local.database_on ? {
+    address    = aws_db_instance.this[0].address
+    port       = aws_db_instance.this[0].port
+    name       = local.database_db
+    user       = local.database_user
+    secret_arn = aws_db_instance.this[0].master_user_secret[0].secret_arn
+  } : null
+}

@@ -283,3 +283,42 @@ variable "dag_bundles" {
 
   # Validated once, in modules/dag-bundles, for both clouds.
 }
+
+variable "database" {
+  description = "Airflow's metadata database as Amazon RDS for PostgreSQL instead of the stack's `postgres` service on a manager (see docs/high-availability.md). `managed = true` turns it on (it needs `private_subnets = true`: the instance goes into the private subnets); `instance_class` (default \"db.t4g.medium\"), `allocated_storage` (GiB, 20 or more, default 20, encrypted gp3), `multi_az` (a standby in a second zone, default false), `backup_retention_days` (1 to 35, default 7), `deletion_protection` (default true; a final snapshot `airtasks-<cluster>-final` is taken on delete either way), `engine_version` (PostgreSQL major 13 to 17 or a full version, default \"16\"). RDS keeps the password in Secrets Manager; only the cluster's nodes may read that secret and reach port 5432. `null` (the default) or `managed = false` = the stack's own PostgreSQL."
+  type = object({
+    managed               = optional(bool, false)
+    instance_class        = optional(string, "db.t4g.medium")
+    allocated_storage     = optional(number, 20)
+    multi_az              = optional(bool, false)
+    backup_retention_days = optional(number, 7)
+    deletion_protection   = optional(bool, true)
+    engine_version        = optional(string, "16")
+  })
+  default = null
+
+  validation {
+    condition     = var.database == null ? true : can(regex("^db\\.[a-z0-9]+\\.[a-z0-9]+$", var.database.instance_class))
+    error_message = "database.instance_class must be an RDS instance class such as \"db.t4g.medium\" (starting with db.)."
+  }
+
+  validation {
+    condition     = var.database == null ? true : (floor(var.database.allocated_storage) == var.database.allocated_storage && var.database.allocated_storage >= 20 && var.database.allocated_storage <= 65536)
+    error_message = "database.allocated_storage must be a whole number of GiB from 20 to 65536 (gp3's minimum is 20), e.g. 20."
+  }
+
+  validation {
+    condition     = var.database == null ? true : (floor(var.database.backup_retention_days) == var.database.backup_retention_days && var.database.backup_retention_days >= 1 && var.database.backup_retention_days <= 35)
+    error_message = "database.backup_retention_days must be a whole number of days from 1 to 35 (RDS's range; 0 would turn backups off), e.g. 7."
+  }
+
+  validation {
+    condition     = var.database == null ? true : can(regex("^1[3-7](\\.[0-9]+)?$", var.database.engine_version))
+    error_message = "database.engine_version must be a PostgreSQL version Airflow 3 supports, 13 to 17, as a major (\"16\") or a full version (\"16.4\")."
+  }
+
+  validation {
+    condition     = try(var.database.managed, false) != true || var.private_subnets
+    error_message = "database.managed needs private_subnets = true: the database goes into the cluster's private subnets; set private_subnets = true."
+  }
+}

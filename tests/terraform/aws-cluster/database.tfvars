@@ -1,0 +1,10 @@
+cluster_name    = "demo"
+region          = "us-east-1"
+ami_id          = "ami-785db401"
+private_subnets = true
+stack           = { image = "ghcr.io/acme/airtasks:1.0" }
+database        = { managed = true }
+
+queues = {
+  default = { instance_types = ["t3.large"], min_size = 0, max_size = 10, slots_per_node = 4 }
+}
