@@ -22,4 +22,5 @@ module "cluster" {
   stack                 = var.stack
   task_logs             = var.task_logs
   dag_bundles           = var.dag_bundles
+  database              = var.database
 }

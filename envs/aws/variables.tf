@@ -135,3 +135,17 @@ variable "dag_bundles" {
   default  = []
   nullable = false
 }
+
+variable "database" {
+  description = "Airflow's metadata database as Amazon RDS for PostgreSQL instead of the stack's own `postgres` service: `{ managed = true }` plus optional `instance_class`, `allocated_storage`, `multi_az`, `backup_retention_days`, `deletion_protection`, `engine_version` (modules/aws/cluster checks them; see docs/high-availability.md). Needs `private_subnets = true`. `null` (the default) = the stack's own PostgreSQL."
+  type = object({
+    managed               = optional(bool, false)
+    instance_class        = optional(string, "db.t4g.medium")
+    allocated_storage     = optional(number, 20)
+    multi_az              = optional(bool, false)
+    backup_retention_days = optional(number, 7)
+    deletion_protection   = optional(bool, true)
+    engine_version        = optional(string, "16")
+  })
+  default = null
+}
