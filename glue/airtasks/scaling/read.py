@@ -132,7 +132,7 @@ def read_queues(
             except ControlError:
                 labelled = {}
             for iid, deadline in labelled.items():
-                deadlines[iid] = min(deadline, deadlines.get(iid, deadline))
+                _keep_earliest(deadlines, iid, deadline)
         for r in reads.values():
             r.interrupted = {i.id: deadlines[i.id] for i in r.instances or [] if i.id in deadlines}
 
@@ -168,8 +168,7 @@ def notice_queue_deadlines(queues: Iterable[str]) -> dict[str, float]:
         except ValueError:
             continue
         if instance and math.isfinite(deadline):
-            iid = instance.lower()
-            out[iid] = min(deadline, out.get(iid, deadline))
+            _keep_earliest(out, instance.lower(), deadline)
     return out
 
 
@@ -184,8 +183,14 @@ def interruption_deadlines(nodes: list[SwarmNode]) -> dict[str, float]:
             except (KeyError, ValueError):
                 continue
             if math.isfinite(deadline):
-                out[node.instance_id] = min(deadline, out.get(node.instance_id, deadline))
+                _keep_earliest(out, node.instance_id, deadline)
     return out
+
+
+def _keep_earliest(deadlines: dict[str, float], instance: str, deadline: float) -> None:
+    """Record `deadline` for `instance` unless an earlier one is already known: every source of
+    notices (broker queue, engine label, node label) agrees to act on the soonest."""
+    deadlines[instance] = min(deadline, deadlines.get(instance, deadline))
 
 
 __all__ = ["INTERRUPTED_LABEL", "BusyFor", "QueueRead", "interruption_deadlines", "may_shrink", "read_queues"]
