@@ -64,6 +64,7 @@ class FakeAirflow:
     """The queues of each busy() call."""
     restarted: list[tuple[str, str]] = field(default_factory=list)
     """(task key, note) of each restart() that cleared a task instance."""
+    running_calls: int = 0
 
     def _check(self) -> None:
         if self.down:
@@ -89,6 +90,7 @@ class FakeAirflow:
     def running(self, queues: Iterable[str]) -> list[RunningTask]:
         """One anonymous task instance per running slot (no dag or task ids)."""
         self._check()
+        self.running_calls += 1
         return [
             RunningTask(q, host, f"ti-{q}-{host}-{i}")
             for q in queues

@@ -93,6 +93,8 @@ def test_tasks_that_cannot_end_in_time_are_restarted_once(tmp_path: Path) -> Non
     assert "interrupted i-0abc (10s left): restarting 2 task(s), replacement ordered" in q.reason
     assert "i-0abc: restarted 2 task(s) elsewhere, no retry used" in q.reason
     assert q.restarted == ["ti-default-i-0abc-0", "ti-default-i-0abc-1"]
+    # The pass read the running task instances once, and cleared from that read.
+    assert (airflow.running_calls, airflow.busy_calls) == (1, 0)
     # Only the interrupted node's tasks, each with a note that says why.
     assert [key for key, _ in airflow.restarted] == q.restarted
     assert all("i-0abc got a spot interruption notice" in note for _, note in airflow.restarted)

@@ -18,6 +18,7 @@ from airtasks.backends import Instance, read_groups
 from airtasks.config import ScalerConfig
 from airtasks.control.docker_swarm import SwarmNode
 from airtasks.errors import BackendError, ControlError, SourceReadError
+from airtasks.sources.airflow import RunningTask
 
 INTERRUPTED_LABEL = "airtasks.interrupted"
 """Set by the spot watcher on a node that got an interruption notice: the deadline, epoch seconds."""
@@ -47,6 +48,9 @@ class QueueRead:
     instances: list[Instance] | None = None
     interrupted: dict[str, float] = field(default_factory=dict)
     """Instance id -> when the cloud reclaims it, for instances with an interruption notice."""
+    running: list[RunningTask] | None = None
+    """With an interrupted node: the running task instances that `busy` counts, in Airflow's
+    order, so that the scaler clears exactly the ones the decision picked."""
 
     @property
     def load(self) -> int | None:
@@ -143,15 +147,23 @@ def read_queues(
         ]
         for q in names:
             reads[q].busy_skipped = q not in wanted and not reads[q].errors
-        if wanted:
-            try:
-                busy = clients.airflow.busy(wanted)
-            except SourceReadError as exc:
-                for q in wanted:
-                    reads[q].errors.append(str(exc))
-            else:
-                for q in wanted:
+        # A queue with an interrupted node keeps the task instances themselves (what to restart),
+        # the others only their count per host: each task instance is read once either way.
+        detailed = [q for q in wanted if reads[q].interrupted]
+        counted = [q for q in wanted if not reads[q].interrupted]
+        try:
+            if detailed:
+                tasks = clients.airflow.running(detailed)
+                for q in detailed:
+                    reads[q].running = [t for t in tasks if t.queue == q]
+                    reads[q].busy = Counter(t.host for t in reads[q].running or [])
+            if counted:
+                busy = clients.airflow.busy(counted)
+                for q in counted:
                     reads[q].busy = busy.get(q, Counter())
+        except SourceReadError as exc:
+            for q in wanted:
+                reads[q].errors.append(str(exc))
     return [reads[q] for q in names]
 
 

@@ -215,11 +215,11 @@ class Scaler:
         again on other nodes before the cloud takes theirs, without using up a retry."""
         if not d.restart:
             return
-        if self.clients.airflow is None:
+        if self.clients.airflow is None or r.running is None:
             notes.append("no Airflow source: cannot restart the interrupted node's tasks")
             return
         running: dict[str, list[RunningTask]] = {}
-        for task in self.clients.airflow.running([r.queue]):
+        for task in r.running:  # what the pass read, in the order decide() indexed
             running.setdefault(task.host, []).append(task)
         for node_id, doomed in d.restart:
             tasks = running.get(node_id, [])
