@@ -22,6 +22,13 @@ Rules (docs/design.md, "Scaling: one pass" and "Scale-in"):
   node's `remaining`), scale out only for the queued tasks that the group's slots would not start
   before a node launched now could: the others start as soon as without a new node. Without them
   (the live scaler does not yet read run times), want is as above.
+- Pre-scaling (`Observation.due`, `QueuePolicy.prescale`): a scheduled DAG run that Airflow will
+  create within one boot (plus `prescale_margin_seconds`) adds the slots its recent runs needed on
+  this queue in their first minutes to the load, so its nodes are ready when it comes. The boot is
+  the group's own: the shortest launch-to-first-task time of its recent nodes (`QueueMemory.
+  boot_samples`; waiting for work only lengthens a sample), else `boot_seconds`, else
+  `DEFAULT_BOOT_SECONDS`. A run that does not come stops counting `OVERDUE_SECONDS` after its
+  time, and normal scale-in removes what it raised.
 - A pass may skip reading which node is busy when the load needs every node (want >= size): the
   nodes then count as busy now, so skipping the read can only delay a removal, never hasten one.
 """
@@ -31,11 +38,22 @@ from __future__ import annotations
 import dataclasses
 import heapq
 import math
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Action = Literal["scale_out", "scale_in", "hold", "none"]
+
+DEFAULT_BOOT_SECONDS = 90.0
+"""The boot a group is assumed to take before its own nodes have shown one (a cloud VM, the
+Docker engine, the join and the image pull; the box measures about that with its emulated delay)."""
+OVERDUE_SECONDS = 30.0
+"""Airflow moves a DAG's next run time on as soon as it creates the run; one still due this long
+after its time is not coming (paused, or held by max_active_runs), so it stops holding nodes."""
+MAX_BOOT_SAMPLE_SECONDS = 900.0
+"""A node first seen busy later than this after its launch tells nothing about the boot."""
+BOOT_SAMPLES = 8
 
 
 @dataclass(frozen=True)
@@ -55,6 +73,11 @@ class QueuePolicy:
     restart_margin_seconds: float = 20.0
     """Tasks on an interrupted node that would still run this close to its deadline are restarted
     elsewhere: time for the restart to land before the cloud stops the node."""
+    prescale: bool = True
+    """Raise the group for scheduled DAG runs before they are due (`Observation.due`)."""
+    prescale_margin_seconds: float = 15.0
+    """How much earlier than one boot a due run raises the group: a pass interval, and the
+    scheduler's own delay between creating the run and queueing its first tasks."""
     # Where the defaults come from (docs/simulator.md, "Tuned and held-out seeds"): `python -m
     # bench.sweep` over generated traces of every kind on the tuning seeds only (bench.heldout),
     # and `make bench` reports them on held-out seeds the sweep never saw. There, with 5 s passes
@@ -94,9 +117,15 @@ class QueueMemory:
     """Since when want has stayed below the group size, without a break."""
     last_busy: Mapping[str, float] = field(default_factory=dict)
     """Per node id: the last pass at which it ran a task."""
+    boot_samples: tuple[float, ...] = ()
+    """Launch to first task seen busy, in seconds, of the group's most recent nodes (newest last)."""
 
     def to_json(self) -> dict[str, Any]:
-        return {"below_since": self.below_since, "last_busy": dict(self.last_busy)}
+        return {
+            "below_since": self.below_since,
+            "last_busy": dict(self.last_busy),
+            "boot_samples": list(self.boot_samples),
+        }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any] | None) -> QueueMemory:
@@ -105,12 +134,29 @@ class QueueMemory:
             return cls()
         below = data.get("below_since")
         busy = data.get("last_busy")
+        samples = data.get("boot_samples")
         return cls(
             below_since=float(below) if isinstance(below, int | float) else None,
             last_busy={str(k): float(v) for k, v in (busy or {}).items() if isinstance(v, int | float)}
             if isinstance(busy, Mapping)
             else {},
+            boot_samples=tuple(float(v) for v in samples if isinstance(v, int | float) and v >= 0)[
+                -BOOT_SAMPLES:
+            ]
+            if isinstance(samples, list)
+            else (),
         )
+
+
+@dataclass(frozen=True)
+class DueRun:
+    """A scheduled DAG run Airflow will create soon, as one queue sees it."""
+
+    dag_id: str
+    at: float
+    """Its run_after (epoch seconds): when the scheduler creates it."""
+    slots: int
+    """Task slots on this queue that its DAG's recent runs needed in their first minutes."""
 
 
 @dataclass(frozen=True)
@@ -130,6 +176,8 @@ class Observation:
     """Expected run time of each queued task, in the order they start; None: unknown."""
     nodes_read: bool = True
     """False: which node runs what was not read this pass (`running` is 0 for every node)."""
+    due: Sequence[DueRun] = ()
+    """Scheduled runs coming up (their next run only, per DAG), for pre-scaling."""
 
 
 @dataclass(frozen=True)
@@ -201,27 +249,41 @@ def _decide(policy: QueuePolicy, obs: Observation, memory: QueueMemory, now: flo
 
     present = {n.id for n in obs.nodes}
     last_busy = {k: v for k, v in memory.last_busy.items() if k in present}
+    samples = list(memory.boot_samples)
     for node in obs.nodes:
+        first_task = obs.nodes_read and node.running > 0 and node.id not in memory.last_busy
+        if first_task and 0 <= now - node.launched_at <= MAX_BOOT_SAMPLE_SECONDS:
+            samples.append(now - node.launched_at)
         if node.running > 0 or not obs.nodes_read:
             last_busy[node.id] = now
+    boot_samples = tuple(samples[-BOOT_SAMPLES:])
     want = policy.want(obs.load)
     late = _late(policy, obs, now) if want > obs.current else None
     if late is not None:
         want = max(policy.min_size, min(want, obs.current + math.ceil(late / policy.slots_per_node)))
+    # The shortest sample: each is at least one boot, since a node may also have waited for work.
+    due = _due(policy, obs.due, min(boot_samples) if boot_samples else None, now)
+    prescale = policy.want(obs.load + sum(d.slots for d in due)) if due else want
+    prescaled = prescale > want
+    want = max(want, prescale)
     cordoned = [n.id for n in obs.nodes if n.cordoned]
 
     if want >= obs.current:
-        mem = QueueMemory(below_since=None, last_busy=last_busy)
+        mem = QueueMemory(below_since=None, last_busy=last_busy, boot_samples=boot_samples)
         if want > obs.current:
             reason = f"load {obs.load} needs {want} node(s) of {policy.slots_per_node} slots"
+            if prescaled:
+                reason = f"pre-scale: {_describe(due)}: {want} node(s) of {policy.slots_per_node} slots"
             return Decision("scale_out", obs.current, want, want, reason, mem, uncordon=tuple(cordoned))
         reason = "size fits the load" if late is None else "queued tasks start on the group before a new node"
+        if prescaled:
+            reason = f"pre-scale: holding for {_describe(due)}"
         if cordoned:
             reason += f"; resuming {len(cordoned)}"
         return Decision("none", obs.current, want, obs.current, reason, mem, uncordon=tuple(cordoned))
 
     below_since = memory.below_since if memory.below_since is not None else now
-    mem = QueueMemory(below_since=below_since, last_busy=last_busy)
+    mem = QueueMemory(below_since=below_since, last_busy=last_busy, boot_samples=boot_samples)
     if not obs.busy_known:
         reason = "cannot tell which nodes are busy (no Airflow source): never scaling in"
         return Decision("hold", obs.current, want, obs.current, reason, mem)
@@ -271,6 +333,28 @@ def _decide(policy: QueuePolicy, obs: Observation, memory: QueueMemory, now: flo
     return Decision(action, obs.current, want, desired, "; ".join(parts), mem, remove, cordon, uncordon)
 
 
+def _due(policy: QueuePolicy, due: Sequence[DueRun], learned_boot: float | None, now: float) -> list[DueRun]:
+    """The scheduled runs to raise the group for now: due within one boot plus the margin, and
+    not overdue; the earliest first."""
+    if not policy.prescale:
+        return []
+    boot = learned_boot if learned_boot is not None else policy.boot_seconds
+    lead = (boot if boot is not None else DEFAULT_BOOT_SECONDS) + policy.prescale_margin_seconds
+    return sorted(
+        (d for d in due if d.slots > 0 and -OVERDUE_SECONDS <= d.at - now <= lead),
+        key=lambda d: (d.at, d.dag_id),
+    )
+
+
+def _describe(due: Sequence[DueRun]) -> str:
+    """`nightly_etl due 02:00 needs 6 slots` for each run, as the Cluster page shows it (UTC)."""
+
+    def clock(at: float) -> str:
+        return time.strftime("%H:%M" if int(at) % 60 == 0 else "%H:%M:%S", time.gmtime(at))
+
+    return ", ".join(f"{d.dag_id} due {clock(d.at)} needs {d.slots} slot(s)" for d in due)
+
+
 def _late(policy: QueuePolicy, obs: Observation, now: float) -> int | None:
     """Queued tasks the group's slots (booting nodes included) would start later than a node
     launched now could take them, by expected run times; None when any expectation is missing."""
@@ -303,6 +387,7 @@ def _late(policy: QueuePolicy, obs: Observation, now: float) -> int | None:
 __all__ = [
     "Action",
     "Decision",
+    "DueRun",
     "NodeState",
     "Observation",
     "QueueMemory",
