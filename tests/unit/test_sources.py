@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import httpx
 import pytest
 
 from airtasks.config import AirflowSourceConfig, Credentials, RabbitMQSourceConfig, Secret
 from airtasks.errors import SourceReadError
+from airtasks.schedule import PastTask
 from airtasks.sources import AirflowSource, RabbitMQSource
 from airtasks.sources.airflow import RunningTask, host_id
 
@@ -151,3 +153,72 @@ def test_rabbitmq_depths_sum_ready_and_unacked_and_default_missing_to_zero() -> 
 )
 def test_host_id_is_the_first_dns_label(hostname: str | None, expected: str) -> None:
     assert host_id(hostname) == expected
+
+
+def iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")
+
+
+def test_next_runs_pages_in_logical_date_order_and_stops_past_the_horizon() -> None:
+    """Unpaused DAGs only, ordered by next logical date; paging ends at the first DAG whose logical
+    date is past the horizon (its run_after can only be later), and a run_after past it is left out."""
+    t0 = 1_800_000_000.0
+    dags = [
+        {
+            "dag_id": f"d{i}",
+            "next_dagrun_logical_date": iso(t0 + i),
+            "next_dagrun_run_after": iso(t0 + i + 60),
+        }
+        for i in range(150)
+    ] + [{"dag_id": "manual", "next_dagrun_logical_date": None, "next_dagrun_run_after": None}]
+    asked = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/auth/token":
+            return httpx.Response(201, json={"access_token": "jwt"})
+        assert request.url.path == "/api/v2/dags"
+        params = request.url.params
+        assert (params["paused"], params["order_by"]) == ("false", "next_dagrun")
+        offset, limit = int(params["offset"]), int(params["limit"])
+        asked.append(offset)
+        return httpx.Response(200, json={"dags": dags[offset : offset + limit], "total_entries": len(dags)})
+
+    source = airflow(httpx.MockTransport(handle))
+    assert source.next_runs(t0 + 200) == [(f"d{i}", t0 + i + 60) for i in range(141)]
+    assert asked == [0, 100]
+    asked.clear()
+    assert source.next_runs(t0 + 70) == [(f"d{i}", t0 + i + 60) for i in range(11)]
+    assert asked == [0]  # d71's logical date is past the horizon: no second page
+
+
+def test_recent_runs_reads_each_runs_task_instances_oldest_run_first() -> None:
+    t0 = 1_800_000_000.0
+    runs = [
+        {"dag_run_id": "scheduled__2", "run_after": iso(t0 + 86400)},
+        {"dag_run_id": "scheduled__1", "run_after": iso(t0)},
+    ]
+    tis = {
+        "scheduled__1": [{"queue": "default", "queued_when": iso(t0 + 3), "duration": 42.5}],
+        "scheduled__2": [
+            {"queue": "default", "queued_when": iso(t0 + 86402), "duration": 10.0},
+            {"queue": "gpu", "queued_when": None, "duration": None},  # skipped: never queued
+        ],
+    }
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/auth/token":
+            return httpx.Response(201, json={"access_token": "jwt"})
+        params = request.url.params
+        if request.url.path == "/api/v2/dags/etl/dagRuns":
+            assert params.get_list("run_type") == ["scheduled"]
+            assert params.get_list("state") == ["success", "failed"]
+            assert (params["order_by"], params["limit"]) == ("-run_after", "3")
+            return httpx.Response(200, json={"dag_runs": runs, "total_entries": 2})
+        run_id = request.url.path.split("/")[-2]
+        return httpx.Response(200, json={"task_instances": tis[run_id], "total_entries": len(tis[run_id])})
+
+    got = airflow(httpx.MockTransport(handle)).recent_runs("etl")
+    assert got == [
+        (t0, [PastTask("default", t0 + 3, 42.5)]),
+        (t0 + 86400, [PastTask("default", t0 + 86402, 10.0)]),
+    ]

@@ -3,7 +3,9 @@ which host runs what (the `hostname` of running task instances = the instance id
 
 Auth: a JWT from `POST /auth/token` (username + password), or `GET /auth/token` when no
 credentials are configured (SimpleAuthManager with all-admins). Refreshed once on a 401.
-Also keeps the scaler's memory in an Airflow Variable (see `airtasks.state.memory`).
+Also keeps the scaler's memory in an Airflow Variable (see `airtasks.state.memory`), and reads
+the schedule for pre-scaling: unpaused DAGs' next run times, and the tasks of their recent
+scheduled runs (`airtasks.schedule` learns from those what a run needs).
 """
 
 from __future__ import annotations
@@ -11,16 +13,28 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import httpx
 
 from airtasks.config import AirflowSourceConfig, Credentials
 from airtasks.errors import SourceReadError
+from airtasks.schedule import RUNS_LEARNED, PastTask
 from airtasks.sources._http import request, tls_context
 
 TI_PATH = "/api/v2/dags/~/dagRuns/~/taskInstances"
 PAGE = 100
+
+
+def epoch(value: object) -> float | None:
+    """An Airflow timestamp (ISO 8601) as epoch seconds; None when absent or not a timestamp."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
 
 
 def host_id(hostname: str | None) -> str:
@@ -216,6 +230,62 @@ class AirflowSource:
         data = self._call("POST", path, json=body).json()
         return bool(data.get("task_instances"))
 
+    # -- the schedule (pre-scaling) -----------------------------------------------------------
+
+    def next_runs(self, until: float) -> list[tuple[str, float]]:
+        """(dag_id, run_after as epoch seconds) of every unpaused DAG whose next scheduled run is
+        due before `until`. Pages in order of the next run's logical date, which is never later
+        than its run_after, so paging stops at the first DAG whose logical date is past `until`."""
+        out: list[tuple[str, float]] = []
+        offset = 0
+        while True:
+            params = {"paused": False, "order_by": "next_dagrun", "limit": PAGE, "offset": offset}
+            data = self._call("GET", "/api/v2/dags", params=params).json()
+            items = data.get("dags") or []
+            for dag in items:
+                logical = epoch(dag.get("next_dagrun_logical_date"))
+                if logical is None or logical > until:
+                    return out
+                run_after = epoch(dag.get("next_dagrun_run_after"))
+                if run_after is not None and run_after <= until:
+                    out.append((str(dag.get("dag_id")), run_after))
+            offset += len(items)
+            if not items or offset >= int(data.get("total_entries") or 0):
+                return out
+
+    def recent_runs(self, dag_id: str) -> list[tuple[float, list[PastTask]]]:
+        """The DAG's last finished scheduled runs (oldest first): each run's run_after and its
+        task instances as queued, with how long they ran."""
+        params = {
+            "run_type": ["scheduled"],
+            "state": ["success", "failed"],
+            "order_by": "-run_after",
+            "limit": RUNS_LEARNED,
+        }
+        runs = self._call("GET", f"/api/v2/dags/{dag_id}/dagRuns", params=params).json().get("dag_runs") or []
+        out: list[tuple[float, list[PastTask]]] = []
+        for run in reversed(runs):
+            run_at = epoch(run.get("run_after"))
+            if run_at is None:
+                continue
+            path = f"/api/v2/dags/{dag_id}/dagRuns/{run.get('dag_run_id')}/taskInstances"
+            tasks: list[PastTask] = []
+            offset = 0
+            while True:
+                page = {"limit": PAGE, "offset": offset, "order_by": "id"}
+                data = self._call("GET", path, params=page).json()
+                items = data.get("task_instances") or []
+                for ti in items:
+                    queued = epoch(ti.get("queued_when"))
+                    duration = ti.get("duration")
+                    if queued is not None and isinstance(duration, int | float):
+                        tasks.append(PastTask(str(ti.get("queue") or ""), queued, float(duration)))
+                offset += len(items)
+                if not items or offset >= int(data.get("total_entries") or 0):
+                    break
+            out.append((run_at, tasks))
+        return out
+
     # -- Variables (scaler memory) -----------------------------------------------------------------
 
     def get_variable(self, key: str) -> str | None:
@@ -232,4 +302,4 @@ class AirflowSource:
             self._call("POST", "/api/v2/variables", json=body)
 
 
-__all__ = ["AirflowSource", "RunningTask", "host_id"]
+__all__ = ["AirflowSource", "RunningTask", "epoch", "host_id"]
