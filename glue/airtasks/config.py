@@ -104,6 +104,8 @@ class QueueConfig(_Model):
     min_size: int = Field(default=0, ge=0)
     max_size: int = Field(ge=0)
     slots_per_node: int = Field(default=1, ge=1)
+    prescale: bool = True
+    """Raise the group one boot before a scheduled DAG run that needed it before (decide.py)."""
 
     @model_validator(mode="after")
     def _bounds(self) -> QueueConfig:
@@ -238,6 +240,7 @@ class ScalerConfig(_Model):
             slots_per_node=q.slots_per_node,
             stabilization_seconds=self.stabilization_seconds,
             idle_seconds=self.idle_seconds,
+            prescale=q.prescale,
         )
 
     @property

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from airtasks.backends.base import Instance
 from airtasks.control.docker_swarm import SwarmNode
 from airtasks.errors import BackendError, ControlError, SourceReadError
+from airtasks.schedule import PastTask
 from airtasks.sources.airflow import RunningTask
 
 
@@ -65,6 +66,12 @@ class FakeAirflow:
     restarted: list[tuple[str, str]] = field(default_factory=list)
     """(task key, note) of each restart() that cleared a task instance."""
     running_calls: int = 0
+    next_run: dict[str, float] = field(default_factory=dict)
+    """Per unpaused DAG: its next scheduled run's run_after."""
+    past_runs: dict[str, list[tuple[float, list[PastTask]]]] = field(default_factory=dict)
+    """Per DAG: its recent finished scheduled runs, oldest first."""
+    schedule_reads: list[str] = field(default_factory=list)
+    """Each schedule call: `next_runs` or the DAG whose recent runs were read."""
 
     def _check(self) -> None:
         if self.down:
@@ -75,6 +82,16 @@ class FakeAirflow:
     def count(self, queue: str) -> int:
         self._check()
         return self.queued.get(queue, 0) + sum(self.on_hosts.get(queue, Counter()).values())
+
+    def next_runs(self, until: float) -> list[tuple[str, float]]:
+        self._check()
+        self.schedule_reads.append("next_runs")
+        return sorted((d, at) for d, at in self.next_run.items() if at <= until)
+
+    def recent_runs(self, dag_id: str) -> list[tuple[float, list[PastTask]]]:
+        self._check()
+        self.schedule_reads.append(dag_id)
+        return list(self.past_runs.get(dag_id, []))
 
     def busy(self, queues: Iterable[str]) -> dict[str, Counter[str]]:
         self._check()

@@ -25,6 +25,7 @@ from airtasks.errors import ControlError
 from airtasks.ops.page import NODE_ROWS, PREVIEW_ROWS, render_content, render_page
 from airtasks.ops.view import ClusterView, UnknownQueue, build_view, chart_window, empty_view
 from airtasks.scaling.scaler import Scaler
+from airtasks.schedule import PastTask
 from airtasks.sources.airflow import RunningTask
 from airtasks.state.history import HistoryStore
 from airtasks.state.memory import GroupMemory, MemoryStore
@@ -49,6 +50,12 @@ class TaskAirflow:
 
     def busy(self, queues: Iterable[str]) -> dict[str, Counter[str]]:
         return self.fake.busy(queues)
+
+    def next_runs(self, until: float) -> list[tuple[str, float]]:
+        return self.fake.next_runs(until)
+
+    def recent_runs(self, dag_id: str) -> list[tuple[float, list[PastTask]]]:
+        return self.fake.recent_runs(dag_id)
 
     def running(self, queues: Iterable[str]) -> list[RunningTask]:
         wanted = set(queues)

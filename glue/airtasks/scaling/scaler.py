@@ -7,8 +7,9 @@ The policy is `airtasks.decide.decide` (pure); this module does the I/O around i
    groups that may shrink which instance runs how many tasks (task instance hostname = instance
    id). Any failed read holds the queues it concerns.
 2. decide with the memory of the previous pass (window start, last busy time per node, nodes
-   this scaler cordoned), kept in a `MemoryStore`, and each node's interruption deadline (the
-   spot watcher's `airtasks.interrupted` label, read from the Swarm): such a node is leaving.
+   this scaler cordoned, boot samples), kept in a `MemoryStore`, each node's interruption
+   deadline (the spot watcher's notice): such a node is leaving; and, for queues that pre-scale,
+   the scheduled DAG runs due soon with what their recent runs needed (`scaling.due`).
 3. act: uncordon / cordon (Celery cancel_consumer), grow at once; to remove an idle node: cordon
    it, re-check it is still idle (Airflow + the worker's own active/reserved list), drain it in
    the Swarm, then terminate exactly that instance (the group shrinks by one; a group's victims in
@@ -28,8 +29,9 @@ from collections.abc import Callable, Mapping
 from airtasks.backends import remove_instances
 from airtasks.config import ScalerConfig
 from airtasks.control.docker_swarm import SwarmNode
-from airtasks.decide import Decision, NodeState, Observation, decide
+from airtasks.decide import Decision, DueRun, NodeState, Observation, decide
 from airtasks.errors import AirtasksError, BackendError, ControlError, SourceReadError
+from airtasks.scaling.due import DueReader
 from airtasks.scaling.read import QueueRead, read_queues
 from airtasks.scaling.report import NodeReport, PassReport, QueueReport, SwarmReport
 from airtasks.sources.airflow import RunningTask
@@ -59,11 +61,24 @@ class Scaler:
         self.clock = clock or clients.clock
         self.log = logger
         self._dry_memory: dict[str, GroupMemory] | None = None
+        prescaling = any(q.prescale for q in config.queues.values())
+        self.due = DueReader(clients.airflow) if prescaling and clients.airflow is not None else None
 
     # -- read ----------------------------------------------------------------------------------
 
     def read(self) -> list[QueueRead]:
         return read_queues(self.config, self.clients, busy_for="shrinking")
+
+    def read_due(self, reads: list[QueueRead], now: float) -> tuple[dict[str, list[DueRun]], str | None]:
+        """Scheduled runs per pre-scaling queue, and why they could not be read (the pass then
+        scales on the load alone: a missed pre-scale costs one boot of waiting, no more)."""
+        queues = [r.queue for r in reads if self.config.queues[r.queue].prescale and not r.errors]
+        if self.due is None or not queues:
+            return {}, None
+        try:
+            return self.due.read(queues, now), None
+        except SourceReadError as exc:
+            return {}, f"pre-scale: schedule not read ({exc})"
 
     def _load_memory(self, dry_run: bool) -> dict[str, GroupMemory]:
         if dry_run and self._dry_memory is not None:
@@ -84,12 +99,16 @@ class Scaler:
         except SourceReadError as exc:
             memory, memory_error = {}, str(exc)
         new_memory = dict(memory)
+        due, due_error = self.read_due(reads, now)
 
         reports = []
         for r in reads:
             if memory_error is not None:
                 r.errors.append(memory_error)
-            report, kept = self._queue(r, memory.get(r.group, GroupMemory()), now, dry_run)
+            gm = memory.get(r.group, GroupMemory())
+            report, kept = self._queue(r, gm, now, dry_run, due.get(r.queue, []))
+            if due_error is not None and self.config.queues[r.queue].prescale and not report.failed:
+                report.reason = f"{report.reason}; {due_error}"
             if kept is not None:
                 new_memory[r.group] = kept
             self.log.info(report.log_line())
@@ -123,7 +142,9 @@ class Scaler:
         except ControlError:
             return None
 
-    def _observe(self, r: QueueRead, gm: GroupMemory) -> tuple[Observation, str | None]:
+    def _observe(
+        self, r: QueueRead, gm: GroupMemory, due: list[DueRun] | None = None
+    ) -> tuple[Observation, str | None]:
         """The Observation for decide, and a reason that overrides a 'never scale in' hold."""
         nodes = tuple(
             NodeState(
@@ -156,14 +177,15 @@ class Scaler:
             busy_known=why_unknown is None,
             error=error,
             nodes_read=not r.busy_skipped,
+            due=tuple(due or ()),
         )
         return obs, why_unknown
 
     def _queue(
-        self, r: QueueRead, gm: GroupMemory, now: float, dry_run: bool
+        self, r: QueueRead, gm: GroupMemory, now: float, dry_run: bool, due: list[DueRun] | None = None
     ) -> tuple[QueueReport, GroupMemory | None]:
         policy = self.config.policy(r.queue)
-        obs, why_unknown = self._observe(r, gm)
+        obs, why_unknown = self._observe(r, gm, due)
         d = decide(policy, obs, gm.queue, now)
         reason = d.reason
         if d.action == "hold" and obs.load is not None and why_unknown is not None:

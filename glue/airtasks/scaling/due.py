@@ -1,0 +1,58 @@
+"""The scheduled runs a pass may raise groups for: each unpaused DAG's next run time, and what its
+recent scheduled runs needed per queue in their first minutes (`airtasks.schedule`).
+
+Reads are cached on the scaler, so a pass every few seconds costs one listing of the DAGs due soon
+every `REFRESH_SECONDS`, and a DAG's recent runs once per `LEARN_SECONDS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from airtasks.decide import DueRun
+from airtasks.schedule import first_minutes_slots, needed
+from airtasks.sources.airflow import AirflowSource
+
+HORIZON_SECONDS = 900.0
+"""How far ahead next runs are listed: beyond any boot a group may have learned."""
+REFRESH_SECONDS = 30.0
+"""Airflow's next run times change only when a run is created; a listing this old still holds."""
+LEARN_SECONDS = 600.0
+"""How long what a DAG's runs needed is kept before its recent runs are read again."""
+
+
+@dataclass
+class DueReader:
+    airflow: AirflowSource
+    _listed_at: float | None = None
+    _next: list[tuple[str, float]] = field(default_factory=list)
+    _needs: dict[str, tuple[float, dict[str, int]]] = field(default_factory=dict)
+
+    def read(self, queues: Iterable[str], now: float) -> dict[str, list[DueRun]]:
+        """Per queue: the DAGs due within the horizon that needed slots on it. Raises
+        SourceReadError when Airflow did not answer; the pass then pre-scales nothing."""
+        if self._listed_at is None or now - self._listed_at >= REFRESH_SECONDS:
+            self._next = self.airflow.next_runs(now + HORIZON_SECONDS + REFRESH_SECONDS)
+            self._listed_at = now
+        wanted = set(queues)
+        out: dict[str, list[DueRun]] = {q: [] for q in wanted}
+        for dag_id, at in self._next:
+            if at < now - REFRESH_SECONDS:
+                continue  # created since the listing; its tasks count as load now
+            for queue, slots in self._learned(dag_id, now).items():
+                if queue in wanted and slots > 0:
+                    out[queue].append(DueRun(dag_id, at, slots))
+        return out
+
+    def _learned(self, dag_id: str, now: float) -> dict[str, int]:
+        cached = self._needs.get(dag_id)
+        if cached is not None and now - cached[0] < LEARN_SECONDS:
+            return cached[1]
+        runs = self.airflow.recent_runs(dag_id)
+        learned = needed([first_minutes_slots(at, tasks) for at, tasks in runs])
+        self._needs[dag_id] = (now, learned)
+        return learned
+
+
+__all__ = ["HORIZON_SECONDS", "LEARN_SECONDS", "REFRESH_SECONDS", "DueReader"]

@@ -1,0 +1,137 @@
+"""The scaler pre-scales for scheduled runs: it reads the next run times and the recent runs from
+Airflow (fakes here), raises the group one boot ahead, says so in the decision history that the
+Cluster page shows, and caches its reads across passes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from airtasks.config import ScalerConfig
+from airtasks.decide import DEFAULT_BOOT_SECONDS
+from airtasks.errors import SourceReadError
+from airtasks.scaling.due import LEARN_SECONDS, REFRESH_SECONDS
+from airtasks.scaling.scaler import Scaler
+from airtasks.schedule import PastTask
+from airtasks.state.history import HistoryStore
+from airtasks.state.memory import MemoryStore
+from airtasks.wiring import Clients
+from tests.unit.fakes import FakeAirflow, FakeBackend, FakeControl
+
+NOW = 7200.0  # 02:00:00 UTC
+GROUP = "airtasks-demo-default"
+
+
+def config(prescale: bool = True) -> ScalerConfig:
+    queue: dict[str, Any] = {"group": GROUP, "min_size": 0, "max_size": 10, "slots_per_node": 4}
+    if not prescale:
+        queue["prescale"] = False
+    return ScalerConfig.model_validate(
+        {
+            "backend": "aws",
+            "cluster_name": "demo",
+            "region": "us-east-1",
+            "sources": {"airflow": {"url": "http://127.0.0.1:1"}},
+            "queues": {"default": queue},
+        }
+    )
+
+
+def nightly(run_at: float, width: int) -> tuple[float, list[PastTask]]:
+    """A past run: `width` tasks on default queued 5 s after its time, and one on another queue."""
+    return run_at, [PastTask("default", run_at + 5, 120.0) for _ in range(width)] + [
+        PastTask("gpu", run_at + 5, 60.0)
+    ]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def scaler(
+    tmp_path: Path, airflow: FakeAirflow, backend: FakeBackend, clock: Clock, prescale: bool = True
+) -> tuple[Scaler, HistoryStore]:
+    history = HistoryStore.in_process()
+    clients = Clients(
+        backend,
+        airflow=airflow,  # type: ignore[arg-type]
+        control=FakeControl(),
+        memory=MemoryStore.file(tmp_path / "memory.json"),
+        history=history,
+    )
+    return Scaler(config(prescale), clients, clock=clock), history
+
+
+def test_a_due_run_raises_the_group_and_the_history_says_why(tmp_path: Path) -> None:
+    airflow = FakeAirflow(
+        next_run={"nightly_etl": NOW + 60},
+        past_runs={"nightly_etl": [nightly(NOW - 2 * 86400, 5), nightly(NOW - 86400, 6)]},
+    )
+    backend = FakeBackend()
+    s, history = scaler(tmp_path, airflow, backend, Clock())
+    (q,) = s.run_pass().queues
+    assert (q.action, q.desired) == ("scale_out", 2)
+    assert backend.groups[GROUP] == 2
+    assert q.reason.startswith("pre-scale: nightly_etl due 02:01 needs 6 slot(s)")
+    (entry,) = [e for e in history.load().entries("default") if e.kind == "decision"]
+    assert entry.reason == q.reason
+
+
+def test_no_pre_scale_when_the_run_is_far_off_or_turned_off(tmp_path: Path) -> None:
+    far = FakeAirflow(
+        next_run={"nightly_etl": NOW + DEFAULT_BOOT_SECONDS + 60},
+        past_runs={"nightly_etl": [nightly(NOW - 86400, 6)]},
+    )
+    backend = FakeBackend()
+    s, _ = scaler(tmp_path, far, backend, Clock())
+    assert s.run_pass().queues[0].action == "none"
+    off = FakeAirflow(
+        next_run={"nightly_etl": NOW + 30}, past_runs={"nightly_etl": [nightly(NOW - 86400, 6)]}
+    )
+    s, _ = scaler(tmp_path, off, backend, Clock(), prescale=False)
+    assert s.run_pass().queues[0].action == "none"
+    assert off.schedule_reads == []  # no queue pre-scales: the schedule is not read at all
+    assert backend.groups.get(GROUP, 0) == 0
+
+
+def test_a_dag_without_history_is_not_pre_scaled(tmp_path: Path) -> None:
+    airflow = FakeAirflow(next_run={"new_dag": NOW + 30})
+    backend = FakeBackend()
+    s, _ = scaler(tmp_path, airflow, backend, Clock())
+    assert s.run_pass().queues[0].action == "none"
+
+
+def test_reads_are_cached_across_passes(tmp_path: Path) -> None:
+    airflow = FakeAirflow(
+        next_run={"nightly_etl": NOW + 600}, past_runs={"nightly_etl": [nightly(NOW - 86400, 6)]}
+    )
+    clock = Clock()
+    s, _ = scaler(tmp_path, airflow, FakeBackend(), clock)
+    for _ in range(5):
+        s.run_pass()
+        clock.now += 5
+    assert airflow.schedule_reads == ["next_runs", "nightly_etl"]
+    clock.now = NOW + REFRESH_SECONDS
+    s.run_pass()
+    assert airflow.schedule_reads == ["next_runs", "nightly_etl", "next_runs"]
+    clock.now = NOW + LEARN_SECONDS
+    s.run_pass()
+    assert airflow.schedule_reads[-2:] == ["next_runs", "nightly_etl"]
+
+
+def test_a_failed_schedule_read_scales_on_the_load_and_says_so(tmp_path: Path) -> None:
+    airflow = FakeAirflow(queued={"default": 1}, next_run={"nightly_etl": NOW + 30})
+
+    def down(until: float) -> list[tuple[str, float]]:
+        raise SourceReadError("airflow: GET /api/v2/dags: HTTP 503 after 3 tries")
+
+    airflow.next_runs = down  # type: ignore[method-assign]
+    backend = FakeBackend()
+    s, _ = scaler(tmp_path, airflow, backend, Clock())
+    (q,) = s.run_pass().queues
+    assert (q.action, q.desired) == ("scale_out", 1)
+    assert "pre-scale: schedule not read (airflow: GET /api/v2/dags: HTTP 503" in q.reason
