@@ -56,13 +56,14 @@ variable "project_id" {
 }
 
 variable "queues" {
-  description = "One autoscaled worker group (regional MIG) per Celery queue, keyed by queue name: `machine_type`, `min_size`, `max_size`, `slots_per_node` (tasks a VM runs at once), `spot` (Spot VMs)."
+  description = "One autoscaled worker group (regional MIG) per Celery queue, keyed by queue name: `machine_type`, `min_size`, `max_size`, `slots_per_node` (tasks a VM runs at once), `spot` (Spot VMs), `prescale` (default true: raise the group one boot before a scheduled DAG run that needed it)."
   type = map(object({
     machine_type   = string
     min_size       = number
     max_size       = number
     slots_per_node = number
     spot           = optional(bool, false)
+    prescale       = optional(bool, true)
   }))
   nullable = false
 

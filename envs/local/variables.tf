@@ -56,6 +56,7 @@ variable "queues" {
     max_size       = number
     slots_per_node = number
     spot           = optional(bool, false)
+    prescale       = optional(bool, true)
   }))
   default = {
     default = { instance_types = ["t3.small"], min_size = 0, max_size = 3, slots_per_node = 2 }

@@ -20,6 +20,7 @@ locals {
         min_size       = cfg.min_size
         max_size       = cfg.max_size
         slots_per_node = cfg.slots_per_node
+        prescale       = cfg.prescale
       }
     }
   }

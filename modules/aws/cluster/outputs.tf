@@ -19,7 +19,7 @@ output "manager_public_ip" {
 }
 
 output "scaler_config" {
-  description = "What the scaler reads (`terraform output -json scaler_config`): backend, region, load sources, and per queue its group, min, max and slots per node."
+  description = "What the scaler reads (`terraform output -json scaler_config`): backend, region, load sources, and per queue its group, min, max, slots per node and whether it pre-scales."
   value       = local.scaler_config
 }
 

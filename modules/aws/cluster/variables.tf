@@ -105,13 +105,14 @@ variable "private_subnets" {
 }
 
 variable "queues" {
-  description = "One worker group per Celery queue, keyed by queue name: instance types (preferred first), min/max size, task slots per node (the worker's concurrency), optional spot."
+  description = "One worker group per Celery queue, keyed by queue name: instance types (preferred first), min/max size, task slots per node (the worker's concurrency), optional spot, and `prescale` (default true: raise the group one boot before a scheduled DAG run that needed it)."
   type = map(object({
     instance_types = list(string)
     min_size       = number
     max_size       = number
     slots_per_node = number
     spot           = optional(bool, false)
+    prescale       = optional(bool, true)
   }))
   nullable = false
 
