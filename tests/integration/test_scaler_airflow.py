@@ -24,6 +24,7 @@ from airtasks.config import (
     source_credentials,
 )
 from airtasks.control.celery import CeleryControl
+from airtasks.schedule import first_minutes_slots, needed
 from airtasks.sources import AirflowSource, RabbitMQSource
 from airtasks.state.memory import decode
 from airtasks_dev.devstack.moto import MotoServer
@@ -242,3 +243,27 @@ def test_the_scaler_dag_auto_runs_and_resizes_its_group(
         tis = api.get("/api/v2/dags/airtasks_scaler/dagRuns/~/taskInstances").json()["task_instances"]
     assert {t["queue"] for t in tis} == {"manager"}
     assert {t["hostname"] for t in tis if t["hostname"]} == {"airtasks-manager"}
+
+
+def test_the_schedule_reads_for_pre_scaling_work_on_airflow(scaler_airflow: Airflow) -> None:
+    """Against Airflow 3 itself: the scaler DAG (every minute, unpaused) shows its next run time
+    within the minute, and its finished scheduled runs give what a run needs: one slot on
+    `manager`, its one task queued within seconds of the run's time."""
+    source = airflow_source(scaler_airflow)
+    scaler_airflow.wait_for(
+        "a finished scheduled run of the scaler DAG",
+        lambda: bool(source.recent_runs("airtasks_scaler")),
+        timeout=180,
+    )
+    now = time.time()
+    due = dict(source.next_runs(now + 120))
+    assert "airtasks_scaler" in due, due
+    assert now - 60 < due["airtasks_scaler"] <= now + 61
+    assert "airtasks_scaler" not in dict(source.next_runs(now - 3600))
+    runs = source.recent_runs("airtasks_scaler")
+    assert 1 <= len(runs) <= 3
+    for at, tasks in runs:
+        assert [t.queue for t in tasks] == ["manager"]
+        assert 0 <= tasks[0].queued_at - at < 60
+        assert tasks[0].duration > 0
+    assert needed([first_minutes_slots(at, tasks) for at, tasks in runs]) == {"manager": 1}
