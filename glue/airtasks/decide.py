@@ -25,10 +25,10 @@ Rules (docs/design.md, "Scaling: one pass" and "Scale-in"):
 - Pre-scaling (`Observation.due`, `QueuePolicy.prescale`): a scheduled DAG run that Airflow will
   create within one boot (plus `prescale_margin_seconds`) adds the slots its recent runs needed on
   this queue in their first minutes to the load, so its nodes are ready when it comes. The boot is
-  the group's own: the shortest launch-to-first-task time of its recent nodes (`QueueMemory.
-  boot_samples`; waiting for work only lengthens a sample), else `boot_seconds`, else
-  `DEFAULT_BOOT_SECONDS`. A run that does not come stops counting `OVERDUE_SECONDS` after its
-  time, and normal scale-in removes what it raised.
+  the group's own: launch to first task of its latest node that was launched for queued tasks
+  (`QueueMemory.boot_samples`; a pre-scaled node waits for its run, so it tells nothing), else
+  `boot_seconds`, else `DEFAULT_BOOT_SECONDS`. A run that does not come stops counting
+  `OVERDUE_SECONDS` after its time, and normal scale-in removes what it raised.
 - A pass may skip reading which node is busy when the load needs every node (want >= size): the
   nodes then count as busy now, so skipping the read can only delay a removal, never hasten one.
 """
@@ -53,6 +53,8 @@ OVERDUE_SECONDS = 30.0
 after its time is not coming (paused, or held by max_active_runs), so it stops holding nodes."""
 MAX_BOOT_SAMPLE_SECONDS = 900.0
 """A node first seen busy later than this after its launch tells nothing about the boot."""
+LAUNCH_WINDOW_SECONDS = 60.0
+"""A node launched this soon after a scale-out for queued tasks was launched for those tasks."""
 BOOT_SAMPLES = 8
 
 
@@ -118,13 +120,17 @@ class QueueMemory:
     last_busy: Mapping[str, float] = field(default_factory=dict)
     """Per node id: the last pass at which it ran a task."""
     boot_samples: tuple[float, ...] = ()
-    """Launch to first task seen busy, in seconds, of the group's most recent nodes (newest last)."""
+    """Launch to first task seen busy, in seconds, of the group's latest nodes that were launched for
+    queued tasks (newest last)."""
+    scaled_out_at: float | None = None
+    """When the group last grew for queued tasks (not for a due run)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
             "below_since": self.below_since,
             "last_busy": dict(self.last_busy),
             "boot_samples": list(self.boot_samples),
+            "scaled_out_at": self.scaled_out_at,
         }
 
     @classmethod
@@ -135,6 +141,7 @@ class QueueMemory:
         below = data.get("below_since")
         busy = data.get("last_busy")
         samples = data.get("boot_samples")
+        scaled = data.get("scaled_out_at")
         return cls(
             below_since=float(below) if isinstance(below, int | float) else None,
             last_busy={str(k): float(v) for k, v in (busy or {}).items() if isinstance(v, int | float)}
@@ -145,6 +152,7 @@ class QueueMemory:
             ]
             if isinstance(samples, list)
             else (),
+            scaled_out_at=float(scaled) if isinstance(scaled, int | float) else None,
         )
 
 
@@ -252,7 +260,11 @@ def _decide(policy: QueuePolicy, obs: Observation, memory: QueueMemory, now: flo
     samples = list(memory.boot_samples)
     for node in obs.nodes:
         first_task = obs.nodes_read and node.running > 0 and node.id not in memory.last_busy
-        if first_task and 0 <= now - node.launched_at <= MAX_BOOT_SAMPLE_SECONDS:
+        if (
+            first_task
+            and _launched_for_load(memory, node)
+            and now - node.launched_at <= MAX_BOOT_SAMPLE_SECONDS
+        ):
             samples.append(now - node.launched_at)
         if node.running > 0 or not obs.nodes_read:
             last_busy[node.id] = now
@@ -261,15 +273,15 @@ def _decide(policy: QueuePolicy, obs: Observation, memory: QueueMemory, now: flo
     late = _late(policy, obs, now) if want > obs.current else None
     if late is not None:
         want = max(policy.min_size, min(want, obs.current + math.ceil(late / policy.slots_per_node)))
-    # The shortest sample: each is at least one boot, since a node may also have waited for work.
-    due = _due(policy, obs.due, min(boot_samples) if boot_samples else None, now)
+    due = _due(policy, obs.due, boot_samples[-1] if boot_samples else None, now)
     prescale = policy.want(obs.load + sum(d.slots for d in due)) if due else want
     prescaled = prescale > want
     want = max(want, prescale)
     cordoned = [n.id for n in obs.nodes if n.cordoned]
 
     if want >= obs.current:
-        mem = QueueMemory(below_since=None, last_busy=last_busy, boot_samples=boot_samples)
+        scaled = now if want > obs.current and not prescaled else memory.scaled_out_at
+        mem = QueueMemory(None, last_busy, boot_samples, scaled)
         if want > obs.current:
             reason = f"load {obs.load} needs {want} node(s) of {policy.slots_per_node} slots"
             if prescaled:
@@ -283,7 +295,7 @@ def _decide(policy: QueuePolicy, obs: Observation, memory: QueueMemory, now: flo
         return Decision("none", obs.current, want, obs.current, reason, mem, uncordon=tuple(cordoned))
 
     below_since = memory.below_since if memory.below_since is not None else now
-    mem = QueueMemory(below_since=below_since, last_busy=last_busy, boot_samples=boot_samples)
+    mem = QueueMemory(below_since, last_busy, boot_samples, memory.scaled_out_at)
     if not obs.busy_known:
         reason = "cannot tell which nodes are busy (no Airflow source): never scaling in"
         return Decision("hold", obs.current, want, obs.current, reason, mem)
@@ -331,6 +343,13 @@ def _decide(policy: QueuePolicy, obs: Observation, memory: QueueMemory, now: flo
         parts.append(f"waiting for {', '.join(waiting)} to empty or idle {policy.idle_seconds:.0f}s")
     action: Action = "scale_in" if desired < obs.current else "none"
     return Decision(action, obs.current, want, desired, "; ".join(parts), mem, remove, cordon, uncordon)
+
+
+def _launched_for_load(memory: QueueMemory, node: NodeState) -> bool:
+    """The node came from the group's last scale-out for queued tasks, so its first task tells
+    how long a boot takes (a node raised for a due run, or for an earlier burst, may have waited)."""
+    since = memory.scaled_out_at
+    return since is not None and 0 <= node.launched_at - since <= LAUNCH_WINDOW_SECONDS
 
 
 def _due(policy: QueuePolicy, due: Sequence[DueRun], learned_boot: float | None, now: float) -> list[DueRun]:

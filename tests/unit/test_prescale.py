@@ -41,8 +41,8 @@ def test_a_run_further_out_than_boot_plus_margin_waits() -> None:
     assert (d.action, d.desired) == ("scale_out", 2)
 
 
-def test_the_lead_is_the_groups_own_shortest_boot() -> None:
-    memory = QueueMemory(boot_samples=(70.0, 40.0, 55.0))
+def test_the_lead_is_the_groups_latest_boot() -> None:
+    memory = QueueMemory(boot_samples=(70.0, 20.0, 40.0))
     obs = Observation(load=0, current=0, due=[due(NOW + 40 + MARGIN + 1)])
     assert decide(POLICY, obs, memory, NOW).action == "none"
     assert decide(POLICY, obs, memory, NOW + 1).action == "scale_out"
@@ -86,19 +86,33 @@ def test_two_runs_due_together_add_up() -> None:
     assert "a due 02:00:20 needs 3 slot(s), b due 02:00:50 needs 3 slot(s)" in d.reason
 
 
-def test_a_nodes_first_task_gives_a_boot_sample() -> None:
+def test_a_node_launched_for_queued_tasks_gives_a_boot_sample_at_its_first_task() -> None:
+    # The group grew for queued tasks; the cloud launched the node a second later.
+    grew = decide(POLICY, Observation(load=1, current=0), QueueMemory(), NOW - 63)
+    assert grew.memory.scaled_out_at == NOW - 63
     booted = NodeState("i-new", running=1, launched_at=NOW - 62)
     old = NodeState("i-old", running=2, launched_at=NOW - 50)  # busy before: no new sample
-    memory = QueueMemory(last_busy={"i-old": NOW - 5}, boot_samples=(80.0,))
+    memory = QueueMemory(last_busy={"i-old": NOW - 5}, boot_samples=(80.0,), scaled_out_at=NOW - 63)
     d = decide(POLICY, Observation(load=3, current=2, nodes=(booted, old)), memory, NOW)
     assert d.memory.boot_samples == (80.0, 62.0)
     # Not read this pass: nothing is learned from a node that only counts as busy.
-    d = decide(POLICY, Observation(load=3, current=1, nodes=(booted,), nodes_read=False), QueueMemory(), NOW)
+    unread = Observation(load=3, current=1, nodes=(booted,), nodes_read=False)
+    assert decide(POLICY, unread, memory, NOW).memory.boot_samples == (80.0,)
+
+
+def test_a_pre_scaled_node_gives_no_boot_sample() -> None:
+    """It waited for its run, so launch to first task is the lead, not the boot: counting it would
+    lengthen the lead by the margin at every run."""
+    raised = decide(POLICY, Observation(load=0, current=0, due=[due(NOW + 100)]), QueueMemory(), NOW)
+    assert raised.action == "scale_out"
+    assert raised.memory.scaled_out_at is None
+    node = NodeState("i-warm", running=2, launched_at=NOW + 1)
+    d = decide(POLICY, Observation(load=2, current=1, nodes=(node,)), raised.memory, NOW + 102)
     assert d.memory.boot_samples == ()
 
 
 def test_boot_samples_are_bounded_and_survive_the_store() -> None:
-    memory = QueueMemory(boot_samples=tuple(float(i) for i in range(BOOT_SAMPLES)))
+    memory = QueueMemory(boot_samples=tuple(float(i) for i in range(BOOT_SAMPLES)), scaled_out_at=NOW - 100)
     booted = NodeState("i-new", running=1, launched_at=NOW - 99)
     d = decide(POLICY, Observation(load=1, current=1, nodes=(booted,)), memory, NOW)
     assert len(d.memory.boot_samples) == BOOT_SAMPLES
@@ -109,7 +123,8 @@ def test_boot_samples_are_bounded_and_survive_the_store() -> None:
 
 def test_a_node_first_busy_long_after_launch_is_no_boot_sample() -> None:
     late = NodeState("i-1", running=1, launched_at=NOW - 3600)
-    d = decide(POLICY, Observation(load=1, current=1, nodes=(late,)), QueueMemory(), NOW)
+    memory = QueueMemory(scaled_out_at=NOW - 3601)
+    d = decide(POLICY, Observation(load=1, current=1, nodes=(late,)), memory, NOW)
     assert d.memory.boot_samples == ()
 
 

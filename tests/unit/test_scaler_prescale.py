@@ -10,7 +10,7 @@ from typing import Any
 from airtasks.config import ScalerConfig
 from airtasks.decide import DEFAULT_BOOT_SECONDS
 from airtasks.errors import SourceReadError
-from airtasks.scaling.due import LEARN_SECONDS, REFRESH_SECONDS
+from airtasks.scaling.due import LEARN_SECONDS, REFRESH_SECONDS, UNLEARNED_SECONDS
 from airtasks.scaling.scaler import Scaler
 from airtasks.schedule import PastTask
 from airtasks.state.history import HistoryStore
@@ -98,11 +98,20 @@ def test_no_pre_scale_when_the_run_is_far_off_or_turned_off(tmp_path: Path) -> N
     assert backend.groups.get(GROUP, 0) == 0
 
 
-def test_a_dag_without_history_is_not_pre_scaled(tmp_path: Path) -> None:
-    airflow = FakeAirflow(next_run={"new_dag": NOW + 30})
+def test_a_dag_without_history_is_not_pre_scaled_until_a_run_finished(tmp_path: Path) -> None:
+    airflow = FakeAirflow(next_run={"new_dag": NOW + 300})
     backend = FakeBackend()
-    s, _ = scaler(tmp_path, airflow, backend, Clock())
+    clock = Clock()
+    s, _ = scaler(tmp_path, airflow, backend, clock)
     assert s.run_pass().queues[0].action == "none"
+    # Its first run ends; a minute later the scaler reads its runs again and, once the next run is
+    # a boot away, raises the group.
+    airflow.past_runs["new_dag"] = [nightly(NOW - 100, 3)]
+    clock.now = NOW + UNLEARNED_SECONDS
+    assert s.run_pass().queues[0].action == "none"
+    assert airflow.schedule_reads.count("new_dag") == 2
+    clock.now = NOW + 240
+    assert (s.run_pass().queues[0].action, backend.groups[GROUP]) == ("scale_out", 1)
 
 
 def test_reads_are_cached_across_passes(tmp_path: Path) -> None:

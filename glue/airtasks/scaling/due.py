@@ -2,7 +2,8 @@
 recent scheduled runs needed per queue in their first minutes (`airtasks.schedule`).
 
 Reads are cached on the scaler, so a pass every few seconds costs one listing of the DAGs due soon
-every `REFRESH_SECONDS`, and a DAG's recent runs once per `LEARN_SECONDS`.
+every `REFRESH_SECONDS`, and a DAG's recent runs once per `LEARN_SECONDS` (per
+`UNLEARNED_SECONDS` while it has no finished run to learn from).
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ REFRESH_SECONDS = 30.0
 """Airflow's next run times change only when a run is created; a listing this old still holds."""
 LEARN_SECONDS = 600.0
 """How long what a DAG's runs needed is kept before its recent runs are read again."""
+UNLEARNED_SECONDS = 60.0
+"""How long a DAG with no finished scheduled run yet waits before its runs are read again: its
+first run may end any moment, and the next one should find what it needed."""
 
 
 @dataclass
@@ -47,7 +51,7 @@ class DueReader:
 
     def _learned(self, dag_id: str, now: float) -> dict[str, int]:
         cached = self._needs.get(dag_id)
-        if cached is not None and now - cached[0] < LEARN_SECONDS:
+        if cached is not None and now - cached[0] < (LEARN_SECONDS if cached[1] else UNLEARNED_SECONDS):
             return cached[1]
         runs = self.airflow.recent_runs(dag_id)
         learned = needed([first_minutes_slots(at, tasks) for at, tasks in runs])
@@ -55,4 +59,4 @@ class DueReader:
         return learned
 
 
-__all__ = ["HORIZON_SECONDS", "LEARN_SECONDS", "REFRESH_SECONDS", "DueReader"]
+__all__ = ["HORIZON_SECONDS", "LEARN_SECONDS", "REFRESH_SECONDS", "UNLEARNED_SECONDS", "DueReader"]
