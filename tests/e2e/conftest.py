@@ -108,8 +108,15 @@ def box(
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tests on the shared box run last, in file order, so nothing else runs beside it and it is
-    torn down right after them."""
-    items.sort(key=lambda item: "box" in getattr(item, "fixturenames", ()))
+    torn down right after them. Of those, a test that may lose the manager behind the box's URL
+    runs at the very end: the published address follows a live manager only on the next apply, so
+    a test after it could no longer log in."""
+    items.sort(
+        key=lambda item: (
+            "box" in getattr(item, "fixturenames", ()),
+            item.get_closest_marker("loses_the_entry") is not None,
+        )
+    )
 
 
 @pytest.hookimpl(wrapper=True)

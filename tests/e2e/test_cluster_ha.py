@@ -40,7 +40,7 @@ from tests.e2e.chain import BURST_DAG, MANAGERS, QUEUE
 from tests.e2e.helpers import clients, group_state, managers, wait
 from tests.support.artifacts import ARTIFACTS
 
-pytestmark = [pytest.mark.e2e, pytest.mark.chain]
+pytestmark = [pytest.mark.e2e, pytest.mark.chain, pytest.mark.loses_the_entry]
 
 SCALER_DAG = "airtasks_scaler"
 STATEFUL = ("postgres", "rabbitmq")  # their volumes live on one manager's disk

@@ -5,8 +5,8 @@ stops its intake and labels it; the scaler orders a replacement, leaves the shor
 and restarts the long one elsewhere before the deadline; the test then plays the cloud and takes
 the instance at the deadline. Nothing is lost and no retry is used.
 
-Runs on the shared box after the other box tests (tests/e2e/conftest.py `box`); the timeline is
-kept in tests/artifacts/cluster-spot-timeline.txt.
+Runs on the shared box (tests/e2e/conftest.py `box`), before the manager-HA test, which may lose
+the manager behind the box's URL; the timeline is kept in tests/artifacts/cluster-spot-timeline.txt.
 """
 
 from __future__ import annotations
