@@ -48,10 +48,16 @@ def test_external_database_stack_has_no_postgres_service_or_volume() -> None:
     assert "postgres" not in stack["services"]
     assert "postgres-data" not in (stack.get("volumes") or {})
     assert "rabbitmq-data" in stack["volumes"]
+    # Nor the stack's own database password: no service mounts it, the stack does not declare it.
+    assert "airtasks_postgres_password" not in stack["secrets"]
+    for name, svc in stack["services"].items():
+        assert "airtasks_postgres_password" not in (svc.get("secrets") or []), name
+    assert "airtasks_rabbitmq_password" in stack["services"]["airflow-scheduler"]["secrets"]
     # The stack's own database stays the default.
     default = load(render_stack())
     assert "postgres" in default["services"]
     assert "postgres-data" in default["volumes"]
+    assert "airtasks_postgres_password" in default["services"]["airflow-scheduler"]["secrets"]
 
 
 def test_every_airflow_service_builds_its_connection_from_the_endpoint_and_the_secret() -> None:

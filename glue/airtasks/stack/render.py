@@ -30,6 +30,7 @@ from airtasks.stack.bundles import (
 )
 from airtasks.stack.database import DatabaseError, ExternalDatabase
 from airtasks.stack.git_credentials import read_names
+from airtasks.stack.secrets import POSTGRES_PASSWORD
 
 QUEUE_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 MANAGER_QUEUE = "manager"
@@ -211,6 +212,10 @@ def _database(text: str, database: ExternalDatabase | None) -> str:
     else:
         conn = backend = volume = ""
         text = _POSTGRES_BLOCK.sub("", text)
+        # Nothing reads the stack's own database password then: no service gets it mounted.
+        text = text.replace(f"  - {POSTGRES_PASSWORD}\n", "").replace(
+            f"  {POSTGRES_PASSWORD}:\n    external: true\n", ""
+        )
         address = database.address
     return (
         text.replace("@@DATABASE_CONN@@\n", conn)
