@@ -101,6 +101,9 @@ class NodeRunner:
             "AWS_SECRET_ACCESS_KEY": "testing",
             **(boot_env or {}),
         }
+        self.boot_delay_seconds = 0.0
+        """How long a new instance waits before it starts and runs its user data, to mimic a cloud
+        VM's own boot (set and reset by a test or a benchmark; nodes already seen keep theirs)."""
         self.nodes: dict[str, Node] = {}
         self.errors: list[str] = []
         self._lock = threading.Lock()
@@ -212,19 +215,22 @@ class NodeRunner:
         node.timings.seen = time.monotonic()
         with self._lock:
             self.nodes[instance.instance_id] = node
-        self._spawn(self._boot, node)
+        self._spawn(self._boot, node, self.boot_delay_seconds)
 
-    def _spawn(self, target: Callable[[Node], None], node: Node) -> None:
+    def _spawn(self, target: Callable[..., None], node: Node, *args: Any) -> None:
         t = threading.Thread(
-            target=target, args=(node,), name=f"{target.__name__}-{node.instance_id}", daemon=True
+            target=target, args=(node, *args), name=f"{target.__name__}-{node.instance_id}", daemon=True
         )
         self._workers.append(t)
         t.start()
 
-    def _boot(self, node: Node) -> None:
-        """Start the node, run its user data, then watch it until it stops: exit code, Swarm join."""
+    def _boot(self, node: Node, delay: float = 0.0) -> None:
+        """Wait `delay`, start the node, run its user data, then watch it until it stops: exit
+        code, Swarm join."""
         iid = node.instance_id
         try:
+            if delay > 0 and self._stop.wait(delay):
+                return
             with node.lifecycle:
                 if node.timings.killed is not None or self._stop.is_set():
                     return
