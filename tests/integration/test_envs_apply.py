@@ -70,8 +70,20 @@ def test_apply_resize_replan_destroy(moto: MotoServer, aws: dict[str, Any], tmp_
     assert config["backend"] == "aws"
     assert config["sources"] == {"airflow": {"url": "http://127.0.0.1:18080"}, "rabbitmq": None}
     assert config["queues"] == {
-        "default": {"group": "airtasks-local-default", "min_size": 0, "max_size": 3, "slots_per_node": 2},
-        "heavy": {"group": "airtasks-local-heavy", "min_size": 0, "max_size": 2, "slots_per_node": 4},
+        "default": {
+            "group": "airtasks-local-default",
+            "min_size": 0,
+            "max_size": 3,
+            "slots_per_node": 2,
+            "prescale": True,
+        },
+        "heavy": {
+            "group": "airtasks-local-heavy",
+            "min_size": 0,
+            "max_size": 2,
+            "slots_per_node": 4,
+            "prescale": True,
+        },
     }
     groups = {
         g["AutoScalingGroupName"]: g

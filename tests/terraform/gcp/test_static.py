@@ -464,6 +464,7 @@ def test_cluster_scaler_config_shape() -> None:
         "queues",
     }
     assert "group = module.workers[q].name" in value["queues"]
+    assert "prescale = cfg.prescale" in value["queues"]  # the per-queue switch reaches the scaler
 
 
 def test_tfvars_example_exists() -> None:
