@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -57,6 +58,11 @@ NOTICE_SECONDS = {"aws": 120.0, "gcp": 30.0}
     "--seed", type=int, default=1, show_default=True, help="seed of --generate and of --interruptions"
 )
 @click.option(
+    "--no-prescale",
+    is_flag=True,
+    help="do not raise groups before scheduled DAG runs (traces with `dag` and `scheduled_s`)",
+)
+@click.option(
     "--out", "out_path", type=click.Path(path_type=Path), help="where --generate writes (default: stdout)"
 )
 def simulate_command(
@@ -71,6 +77,7 @@ def simulate_command(
     per_node_hour: float,
     cloud: str,
     seed: int,
+    no_prescale: bool,
     out_path: Path | None,
 ) -> None:
     """Simulate scaling policies on a trace: node-seconds paid and how long tasks wait.
@@ -78,6 +85,7 @@ def simulate_command(
     \b
       airtasks simulate --trace bench/traces/bursty.csv [--policy airtasks --policy keda] [--json]
       airtasks simulate --trace bench/traces/bursty.csv --interruptions 0.5 --cloud gcp
+      airtasks simulate --trace bench/traces/scheduled.csv --no-prescale
       airtasks simulate --generate bursty --seed 1 --out bursty.csv
     """
     try:
@@ -90,6 +98,8 @@ def simulate_command(
             raise AirtasksError("nothing to simulate; pass --trace PATH (or --generate KIND to make a trace)")
         names = check_policies([p.strip() for raw in policies for p in raw.split(",") if p.strip()])
         settings = load_settings(config_path) if config_path else Settings()
+        if no_prescale:
+            settings = dataclasses.replace(settings, prescale=False)
         tasks = read_trace(trace_path)
         interruptions = (
             Interruptions(per_node_hour, NOTICE_SECONDS[cloud], seed) if per_node_hour != 0 else None
@@ -110,6 +120,7 @@ def simulate_command(
                 "interval_seconds": settings.interval_seconds,
                 "stabilization_seconds": settings.stabilization_seconds,
                 "idle_seconds": settings.idle_seconds,
+                "prescale": settings.prescale,
             },
             **report.to_json(),
         }
@@ -118,7 +129,7 @@ def simulate_command(
         click.echo(
             f"{trace_path}: {report.tasks} tasks, boot {boot_seconds:g} s, airtasks every "
             f"{settings.interval_seconds:g} s (window {settings.stabilization_seconds:g} s, "
-            f"idle {settings.idle_seconds:g} s)"
+            f"idle {settings.idle_seconds:g} s, pre-scaling {'on' if settings.prescale else 'off'})"
             + (
                 f"; {per_node_hour:g} interruption notice(s) per node-hour, {NOTICE_SECONDS[cloud]:g} s "
                 f"before the node goes ({cloud}, seed {seed})"

@@ -9,6 +9,12 @@
   drain takes `removal_seconds`, paid for), or grow the group. With `Settings.learn_durations` it
   also passes decide() the expected run times of queued and running tasks (the mean of finished
   tasks with the same key) and the boot time: the live scaler does not do that yet.
+  With `Settings.prescale` (the default, as in the scaler) it passes decide() each scheduled
+  DAG's next run (`Observation.due`), as Airflow's `next_dagrun_run_after` shows it: the earliest
+  `scheduled_s` of the trace after now, with the slots the DAG's earlier runs needed on the queue
+  (`airtasks.schedule`), learnt only from their tasks that have finished by now. A DAG counts as
+  scheduled only if its runs are evenly spaced (`Schedules`); Airflow knows no next run of a
+  triggered one.
 - `seed`: the original project: every 60 s, RabbitMQ ready + unacked, resize the group to fit;
   the group picks its victims at random, busy or not, and terminates them (tasks killed).
 - `keda`: the Airflow Helm chart's KEDA rule, ceil((queued + running) / concurrency) read from the
@@ -29,10 +35,13 @@ from __future__ import annotations
 import dataclasses
 import math
 import random
-from collections.abc import Callable, Sequence
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Iterable, Sequence
+from itertools import pairwise
 
 from airtasks import decide as decide_mod
-from airtasks.decide import NodeState, Observation, QueueMemory
+from airtasks import schedule
+from airtasks.decide import DueRun, NodeState, Observation, QueueMemory
 from airtasks.errors import AirtasksError
 from airtasks.simulate.bound import coverage_profile
 from airtasks.simulate.engine import Cluster, Node, Outcome, Series
@@ -49,6 +58,86 @@ KEDA_GRACE_S = 600.0
 POLICIES = ("airtasks", "seed", "keda", "oracle")
 
 
+PERIOD_TOLERANCE_S = 1.0
+"""How far a gap between a DAG's run times may differ from its first gap for a fixed period."""
+
+
+def periodic(times: Iterable[float]) -> bool:
+    """At least two distinct run times, evenly spaced: a fixed period, like a cron schedule."""
+    ts = sorted(set(times))
+    if len(ts) < 2:
+        return False
+    period = ts[1] - ts[0]
+    return all(abs((b - a) - period) <= PERIOD_TOLERANCE_S for a, b in pairwise(ts))
+
+
+class Schedules:
+    """What Airflow tells the scaler about a trace's scheduled DAGs, pass by pass: each DAG's next
+    run time (the earliest `scheduled_s` after now, never a later one), and what its runs before
+    now needed per queue, learnt from their finished tasks only: a running task's duration is
+    not known yet, and using it would flatter pre-scaling.
+
+    A DAG is scheduled only if it has at least two runs and their times are evenly spaced (every
+    gap equal to the first within `PERIOD_TOLERANCE_S`), as on a cron or timedelta schedule.
+    Airflow shows no next run for any other DAG (one triggered by hand, by a sensor or by an
+    API call, like the `mixed` kind's randomly timed runs), so the simulator shows none either:
+    showing it would let pre-scaling know the future."""
+
+    def __init__(self, tasks: Sequence[Task]) -> None:
+        times: dict[str, set[float]] = {}
+        self._run_of: dict[int, tuple[str, float]] = {}
+        for i, t in enumerate(tasks):
+            if t.dag is not None and t.scheduled_s is not None:
+                times.setdefault(t.dag, set()).add(t.scheduled_s)
+                self._run_of[i] = (t.dag, t.scheduled_s)
+        self._runs = {dag: sorted(ts) for dag, ts in sorted(times.items()) if periodic(ts)}
+        self._done: dict[tuple[str, float], list[schedule.PastTask]] = {}
+        """Per (DAG, run time): its tasks that have finished, as the scaler reads them."""
+        self._seen = 0
+        # Per DAG: how many of its runs were before now and what they needed; recomputed only
+        # when that count changes or one of its tasks finishes (`_stale`).
+        self._needs: dict[str, tuple[int, dict[str, int]]] = {}
+        self._stale: set[str] = set()
+        self._now: float | None = None
+        self._due: dict[str, list[DueRun]] = {}
+
+    def due(self, tasks: Sequence[Task], finished: Sequence[int], now: float, queue: str) -> list[DueRun]:
+        """The next run of each DAG that needs slots on `queue`; `finished` as `Cluster.finished`."""
+        if now != self._now:
+            self._update(tasks, finished, now)
+        return self._due.get(queue, [])
+
+    def _update(self, tasks: Sequence[Task], finished: Sequence[int], now: float) -> None:
+        for ti in finished[self._seen :]:
+            run = self._run_of.get(ti)
+            if run is not None:
+                t = tasks[ti]
+                self._done.setdefault(run, []).append(schedule.PastTask(t.queue, t.submit_s, t.duration_s))
+                self._stale.add(run[0])
+        self._seen = len(finished)
+        self._now = now
+        self._due = {}
+        for dag, times in self._runs.items():
+            upcoming = bisect_right(times, now)
+            if upcoming == len(times):
+                continue  # no run to come: nothing to pre-scale, now or later
+            earlier = bisect_left(times, now)
+            cached = self._needs.get(dag)
+            if cached is None or cached[0] != earlier or dag in self._stale:
+                recent = times[max(0, earlier - schedule.RUNS_LEARNED) : earlier]
+                cached = (
+                    earlier,
+                    schedule.needed(
+                        [schedule.first_minutes_slots(r, self._done.get((dag, r), ())) for r in recent]
+                    ),
+                )
+                self._needs[dag] = cached
+            for queue, slots in cached[1].items():
+                if slots > 0:
+                    self._due.setdefault(queue, []).append(DueRun(dag, times[upcoming], slots))
+        self._stale.clear()
+
+
 class AirtasksPolicy:
     name = "airtasks"
     acts_on_notices = True
@@ -61,6 +150,12 @@ class AirtasksPolicy:
         self._seen = 0
         self._sum: dict[str, float] = {}
         self._count: dict[str, int] = {}
+        self._schedules: tuple[Cluster, Schedules] | None = None
+
+    def _due(self, cluster: Cluster, queue: str) -> list[DueRun]:
+        if self._schedules is None or self._schedules[0] is not cluster:
+            self._schedules = (cluster, Schedules(cluster.tasks))
+        return self._schedules[1].due(cluster.tasks, cluster.finished, cluster.now, queue)
 
     def _expected(self, cluster: Cluster, ti: int) -> float | None:
         """Mean run time of the finished tasks with `ti`'s key; None for no key or none finished."""
@@ -109,6 +204,7 @@ class AirtasksPolicy:
             current=len(group),
             nodes=tuple(self._node(cluster, n) for n in group),
             queued_expected=queued_expected,
+            due=self._due(cluster, queue) if self.settings.prescale else (),
         )
         d = decide_mod.decide(policy, obs, self.memory.get(queue, QueueMemory()), cluster.now)
         self.memory[queue] = d.memory
@@ -266,7 +362,9 @@ __all__ = [
     "POLICIES",
     "AirtasksPolicy",
     "KedaPolicy",
+    "Schedules",
     "SeedPolicy",
     "make_policy",
     "oracle",
+    "periodic",
 ]

@@ -51,6 +51,9 @@ class Settings:
     learn_durations: bool = False
     """Feed decide() expected run times learnt from finished tasks of the same key (traces with a
     `key` column). Off by default: the live scaler does not read run times yet."""
+    prescale: bool = True
+    """Raise a group one boot before each scheduled DAG run, by what the DAG's earlier runs needed
+    (traces with `dag` and `scheduled_s` columns). On by default, as in the scaler (`QueuePolicy`)."""
     queues: Mapping[str, QueueSettings] = field(default_factory=dict)
     """Per queue; empty means every queue of the trace gets `QueueSettings()`."""
 
@@ -73,6 +76,7 @@ class Settings:
             slots_per_node=q.slots_per_node,
             stabilization_seconds=self.stabilization_seconds,
             idle_seconds=self.idle_seconds,
+            prescale=self.prescale,
         )
 
 
