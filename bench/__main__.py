@@ -4,7 +4,9 @@
    These are examples (generator seed 1, which the defaults were not tuned on).
 2. The defaults on the held-out seeds (bench.heldout.HELDOUT_SEEDS, never seen by
    `python -m bench.sweep`): per trace kind, node-seconds vs the oracle bound, mean and worst seed,
-   the worst seed's p95 wait and tasks killed. These are the results.
+   the worst seed's p95 wait and tasks killed. These are the results. Then the scheduled
+   comparison: on the `scheduled` kind's held-out seeds, `airtasks` with and without pre-scaling
+   for scheduled runs, at 5 s and 10 s passes, beside `keda` and the oracle.
 3. One scaling pass on real services: `bench/pass_timing.py`, `run() -> dict` with at least
    `p50_ms` and `p95_ms` (3 queues, real RabbitMQ + moto, 50 passes).
 4. Reaction time on real services: `bench/reaction.py`, `run() -> dict` with at least `p50_s` and
@@ -36,7 +38,16 @@ from airtasks.simulate.policies import POLICIES
 from airtasks.simulate.report import Report, format_table, simulate
 from airtasks.simulate.settings import Settings
 from airtasks.simulate.trace import read_trace
-from bench.heldout import HELDOUT_SEEDS, KindSummary, evaluate, format_summaries
+from bench.heldout import (
+    HELDOUT_SEEDS,
+    ComparisonRow,
+    KindSummary,
+    evaluate,
+    format_comparison,
+    format_summaries,
+    scheduled_comparison,
+    scheduled_goal,
+)
 
 HERE = Path(__file__).resolve().parent
 TRACES = HERE / "traces"
@@ -82,21 +93,26 @@ def _settings_json(settings: Settings) -> dict[str, float]:
         "stabilization_seconds": settings.stabilization_seconds,
         "idle_seconds": settings.idle_seconds,
         "boot_seconds": BOOT_SECONDS,
+        "prescale": settings.prescale,
     }
 
 
-def _heldout(settings: Settings) -> dict[str, KindSummary]:
+def _heldout(settings: Settings) -> tuple[dict[str, KindSummary], list[ComparisonRow]]:
     started = time.perf_counter()
     summaries = evaluate(settings, HELDOUT_SEEDS, boot_seconds=BOOT_SECONDS)
+    print(f"   {len(summaries) * len(HELDOUT_SEEDS)} traces in {time.perf_counter() - started:.1f} s")
+    started = time.perf_counter()
+    comparison = scheduled_comparison(HELDOUT_SEEDS, boot_seconds=BOOT_SECONDS)
+    print(f"   scheduled comparison: {len(HELDOUT_SEEDS)} traces in {time.perf_counter() - started:.1f} s")
     doc = {
         "settings": _settings_json(settings),
         "seeds": list(HELDOUT_SEEDS),
         "policy": "airtasks",
         "kinds": {k: s.to_json() for k, s in summaries.items()},
+        "scheduled_comparison": [r.to_json() for r in comparison],
     }
     (RESULTS / "heldout.json").write_text(json.dumps(doc, indent=2) + "\n")
-    print(f"   {len(summaries) * len(HELDOUT_SEEDS)} traces in {time.perf_counter() - started:.1f} s")
-    return summaries
+    return summaries, comparison
 
 
 def _side_by_side(reports: dict[str, Report]) -> str:
@@ -230,8 +246,13 @@ def main() -> int:
         f"\n== held-out seeds {HELDOUT_SEEDS[0]}..{HELDOUT_SEEDS[-1]} of every trace kind (never tuned on): "
         "airtasks node-seconds vs oracle, p95 wait"
     )
-    heldout = _heldout(settings)
+    heldout, comparison = _heldout(settings)
     print(format_summaries(heldout))
+    print(
+        "\n== scheduled comparison, held-out seeds of `scheduled`: airtasks with and without "
+        "pre-scaling for scheduled runs (worst seed's p95 waits)"
+    )
+    print(format_comparison(comparison))
 
     print("\n== one scaling pass, 3 queues, real RabbitMQ + moto (50 passes)")
     pass_timing, why_pass = _real_part("pass_timing", "pass time")
@@ -252,6 +273,7 @@ def main() -> int:
         (RESULTS / "scale.json").write_text(json.dumps(at_scale, indent=2) + "\n")
 
     goals = _goals(reports, heldout, BOOT_SECONDS + 2 * settings.interval_seconds, pass_timing, reaction)
+    goals.append(scheduled_goal(comparison))
     if at_scale is not None:
         goals.extend(at_scale.get("goals", []))
     else:
@@ -266,6 +288,7 @@ def main() -> int:
         "settings": _settings_json(settings),
         "traces": {n: r.to_json() for n, r in reports.items()},
         "heldout": {k: h.to_json() for k, h in heldout.items()},
+        "scheduled_comparison": [r.to_json() for r in comparison],
         "pass_timing": pass_timing,
         "reaction": reaction,
         "scale": at_scale,

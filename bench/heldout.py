@@ -11,6 +11,10 @@ clairvoyant schedule (`bound.clairvoyant`, same wait) shows what such a policy c
 knows the future.
 
     python -m bench.heldout [--kinds mixed,scheduled] [--seeds 2] [--interval 10] [--learn-durations]
+    python -m bench.heldout --scheduled-comparison [--seeds 2]
+
+`--scheduled-comparison` sets `airtasks` with and without pre-scaling for scheduled runs beside
+`keda` and the oracle on the `scheduled` kind, at 5 s and 10 s passes (`scheduled_comparison`).
 """
 
 from __future__ import annotations
@@ -20,11 +24,13 @@ import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from airtasks.schedule import WINDOW_SECONDS
 from airtasks.simulate.bound import clairvoyant, lower_bound
-from airtasks.simulate.policies import oracle
+from airtasks.simulate.engine import percentile, run
+from airtasks.simulate.policies import AirtasksPolicy, KedaPolicy, oracle
 from airtasks.simulate.report import simulate
 from airtasks.simulate.settings import Settings
-from airtasks.simulate.trace import KINDS, generate
+from airtasks.simulate.trace import KINDS, Task, generate
 
 # Seed 1 is in neither set: it is the shipped example traces (bench/traces/), which are then not
 # tuned on either.
@@ -165,6 +171,170 @@ def format_summaries(summaries: dict[str, KindSummary]) -> str:
     return "\n".join(fmt.format(*r) for r in [HEADER, *body])
 
 
+# ---------------------------------------------------------------- pre-scaling for scheduled runs
+
+COMPARISON_INTERVALS: tuple[float, ...] = (5.0, 10.0)
+"""The scaler's default pass, and the 10 s of the pre-scaling goal's figures."""
+GOAL_SCHEDULED_WAIT_P95_S = 15.0
+GOAL_SCHEDULED_VS_ORACLE = 1.25
+GOAL_SCHEDULED_INTERVAL_S = 10.0
+
+
+@dataclass(frozen=True)
+class ComparisonRow:
+    """One policy on every held-out seed of the `scheduled` kind."""
+
+    policy: str
+    interval_s: float | None
+    """The airtasks pass interval; None for keda (its own 5 s polling) and the oracle."""
+    mean_vs_oracle: float
+    worst_vs_oracle: float
+    wait_p95_s: float
+    """The worst seed's p95 wait of all tasks."""
+    scheduled_wait_p50_s: float
+    """The worst seed's median wait of the tasks of scheduled runs."""
+    scheduled_wait_p95_s: float
+    """The worst seed's p95 wait (start - submit) of the tasks of scheduled runs (`dag` and
+    `scheduled_s` known): every task of this kind, so it equals `wait_p95_s` there."""
+    learnable_wait_p95_s: float
+    """The worst seed's p95 wait of the tasks pre-scaling can serve: queued in the first
+    `WINDOW_SECONDS` of a run whose DAG ran before."""
+    tasks_killed: int
+
+    def to_json(self) -> dict[str, object]:
+        return dataclasses.asdict(self)
+
+
+def _scheduled(tasks: Sequence[Task]) -> tuple[list[int], list[int]]:
+    """Indices of the tasks of scheduled runs, and of those in a later run's first minutes."""
+    runs = [
+        (i, t.dag, t.scheduled_s)
+        for i, t in enumerate(tasks)
+        if t.dag is not None and t.scheduled_s is not None
+    ]
+    first: dict[str, float] = {}
+    for _, dag, at in runs:
+        first[dag] = min(first.get(dag, at), at)
+    learnable = [i for i, dag, at in runs if at > first[dag] and tasks[i].submit_s - at <= WINDOW_SECONDS]
+    return [i for i, _, _ in runs], learnable
+
+
+def scheduled_comparison(
+    seeds: Sequence[int],
+    intervals: Sequence[float] = COMPARISON_INTERVALS,
+    boot_seconds: float = BOOT_SECONDS,
+    kind: str = "scheduled",
+) -> list[ComparisonRow]:
+    """`airtasks` with and without pre-scaling at each interval, then `keda` and the oracle."""
+    variants: list[tuple[str, float | None, Settings | None]] = []
+    for interval in intervals:
+        for prescale in (True, False):
+            name = "airtasks" if prescale else "airtasks --no-prescale"
+            variants.append(
+                (
+                    name,
+                    interval,
+                    dataclasses.replace(Settings(), interval_seconds=interval, prescale=prescale),
+                )
+            )
+    variants += [("keda", None, Settings()), ("oracle", None, None)]
+    per: dict[int, list[tuple[float, float, float, float, float, int]]] = {
+        i: [] for i in range(len(variants))
+    }
+    for seed in seeds:
+        tasks = generate(kind, seed)
+        ran, learnable = _scheduled(tasks)
+        bound = oracle(tasks, Settings(), boot_seconds)
+        for i, (name, _, settings) in enumerate(variants):
+            if settings is None:
+                out = bound
+            else:
+                policy = AirtasksPolicy(settings) if name.startswith("airtasks") else KedaPolicy(settings)
+                out = run(tasks, policy, settings, boot_seconds)
+            waits = out.waits
+            per[i].append(
+                (
+                    out.node_seconds / bound.node_seconds,
+                    percentile(waits, 95),
+                    percentile([waits[k] for k in ran], 50),
+                    percentile([waits[k] for k in ran], 95),
+                    percentile([waits[k] for k in learnable], 95),
+                    out.tasks_killed,
+                )
+            )
+    rows = []
+    for i, (name, every, _) in enumerate(variants):
+        ratios = [r[0] for r in per[i]]
+        rows.append(
+            ComparisonRow(
+                policy=name,
+                interval_s=every,
+                mean_vs_oracle=round(sum(ratios) / len(ratios), 3),
+                worst_vs_oracle=round(max(ratios), 3),
+                wait_p95_s=round(max(r[1] for r in per[i]), 1),
+                scheduled_wait_p50_s=round(max(r[2] for r in per[i]), 1),
+                scheduled_wait_p95_s=round(max(r[3] for r in per[i]), 1),
+                learnable_wait_p95_s=round(max(r[4] for r in per[i]), 1),
+                tasks_killed=sum(r[5] for r in per[i]),
+            )
+        )
+    return rows
+
+
+COMPARISON_HEADER = (
+    "policy",
+    "passes",
+    "vs oracle, mean",
+    "vs oracle, worst",
+    "wait p95, worst",
+    "scheduled wait p50, worst",
+    "scheduled wait p95, worst",
+    "later runs' first 5 min p95, worst",
+    "killed",
+)
+
+
+def format_comparison(rows: Sequence[ComparisonRow]) -> str:
+    body = [
+        (
+            r.policy,
+            "-" if r.interval_s is None else f"{r.interval_s:g} s",
+            f"{r.mean_vs_oracle:.3f}x",
+            f"{r.worst_vs_oracle:.3f}x",
+            f"{r.wait_p95_s:.0f} s",
+            f"{r.scheduled_wait_p50_s:.0f} s",
+            f"{r.scheduled_wait_p95_s:.0f} s",
+            f"{r.learnable_wait_p95_s:.0f} s",
+            str(r.tasks_killed),
+        )
+        for r in rows
+    ]
+    widths = [max(len(r[i]) for r in [COMPARISON_HEADER, *body]) for i in range(len(COMPARISON_HEADER))]
+    fmt = "  ".join(f"{{:<{w}}}" if i == 0 else f"{{:>{w}}}" for i, w in enumerate(widths))
+    return "\n".join(fmt.format(*r) for r in [COMPARISON_HEADER, *body])
+
+
+def scheduled_goal(rows: Sequence[ComparisonRow]) -> dict[str, object]:
+    """The pre-scaling goal, judged on the worst seed: p95 wait of scheduled tasks and node time."""
+    goal = (
+        f"scheduled, held-out seeds, {GOAL_SCHEDULED_INTERVAL_S:g} s passes, boot {BOOT_SECONDS:g} s: "
+        f"p95 wait of scheduled tasks at most {GOAL_SCHEDULED_WAIT_P95_S:g} s for at most "
+        f"{GOAL_SCHEDULED_VS_ORACLE}x of the oracle"
+    )
+    row = next(
+        (r for r in rows if r.policy == "airtasks" and r.interval_s == GOAL_SCHEDULED_INTERVAL_S), None
+    )
+    if row is None:
+        return {"goal": goal, "measured": "not measured", "met": None}
+    return {
+        "goal": goal,
+        "measured": f"{row.scheduled_wait_p95_s:.1f} s, {row.mean_vs_oracle:.3f}x "
+        f"(worst seed {row.worst_vs_oracle:.3f}x)",
+        "met": row.scheduled_wait_p95_s <= GOAL_SCHEDULED_WAIT_P95_S
+        and row.worst_vs_oracle <= GOAL_SCHEDULED_VS_ORACLE,
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(prog="python -m bench.heldout")
     ap.add_argument("--kinds", default=",".join(KINDS), help="comma-separated trace kinds")
@@ -180,12 +350,24 @@ def main() -> None:
         action="store_true",
         help="feed decide() run times learnt from finished tasks of the same key (simulator only)",
     )
+    ap.add_argument(
+        "--scheduled-comparison",
+        action="store_true",
+        help="airtasks with and without pre-scaling beside keda and the oracle on `scheduled`",
+    )
     args = ap.parse_args()
+    seeds = HELDOUT_SEEDS[: max(1, args.seeds)]
+    if args.scheduled_comparison:
+        print(
+            f"scheduled, held-out seeds {seeds[0]}..{seeds[-1]}, boot {BOOT_SECONDS:g} s; "
+            "airtasks with and without pre-scaling for scheduled runs"
+        )
+        print(format_comparison(scheduled_comparison(seeds)))
+        return
     settings = dataclasses.replace(
         Settings(), interval_seconds=args.interval, learn_durations=args.learn_durations
     )
     kinds = [k for k in args.kinds.split(",") if k]
-    seeds = HELDOUT_SEEDS[: max(1, args.seeds)]
     print(
         f"held-out seeds {seeds[0]}..{seeds[-1]}, airtasks every "
         f"{settings.interval_seconds:g} s, window {settings.stabilization_seconds:g} s, idle "
@@ -203,9 +385,13 @@ __all__ = [
     "BOOT_SECONDS",
     "HELDOUT_SEEDS",
     "TUNING_SEEDS",
+    "ComparisonRow",
     "KindSummary",
     "evaluate",
+    "format_comparison",
     "format_summaries",
+    "scheduled_comparison",
+    "scheduled_goal",
     "tuning_only",
 ]
 

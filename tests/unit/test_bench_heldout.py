@@ -12,9 +12,13 @@ from bench.__main__ import _goals
 from bench.heldout import (
     HELDOUT_SEEDS,
     TUNING_SEEDS,
+    ComparisonRow,
     KindSummary,
     evaluate,
+    format_comparison,
     format_summaries,
+    scheduled_comparison,
+    scheduled_goal,
     tuning_only,
 )
 from bench.sweep import choose
@@ -138,3 +142,65 @@ def test_make_bench_goals_are_judged_on_the_heldout_figures() -> None:
     assert goals(1.11, 1.119, 69.0) == [False, True]
     assert goals(1.099, 1.119, 81.0) == [True, False]
     assert goals(1.099, 1.119, 69.0, killed=1) == [True, False]
+
+
+def test_scheduled_comparison_sets_prescaling_beside_keda_and_the_oracle() -> None:
+    rows = scheduled_comparison((2,), intervals=(10.0,))
+    assert [(r.policy, r.interval_s) for r in rows] == [
+        ("airtasks", 10.0),
+        ("airtasks --no-prescale", 10.0),
+        ("keda", None),
+        ("oracle", None),
+    ]
+    by = {r.policy: r for r in rows}
+    assert (by["oracle"].mean_vs_oracle, by["oracle"].wait_p95_s) == (1.0, 0.0)
+    for r in rows:  # every task of the `scheduled` kind belongs to a scheduled run
+        assert r.scheduled_wait_p95_s == r.wait_p95_s
+        assert r.worst_vs_oracle >= r.mean_vs_oracle
+    plain = simulate(
+        generate("scheduled", 2), ["airtasks"], dataclasses.replace(Settings(), interval_seconds=10)
+    )
+    assert by["airtasks"].mean_vs_oracle == plain.metrics["airtasks"].node_seconds_vs_oracle
+
+
+def test_scheduled_comparison_table_and_goal() -> None:
+    rows = [
+        ComparisonRow("airtasks", 5.0, 1.3, 1.4, 64.0, 0.0, 64.0, 63.0, 0),
+        ComparisonRow("airtasks --no-prescale", 10.0, 1.24, 1.29, 69.0, 31.0, 69.0, 69.0, 0),
+        ComparisonRow("keda", None, 1.58, 1.68, 1452.0, 0.0, 1452.0, 1360.0, 209),
+    ]
+    lines = format_comparison(rows).splitlines()
+    cols = [c.strip() for c in lines[0].split("  ") if c.strip()]
+    assert cols == [
+        "policy",
+        "passes",
+        "vs oracle, mean",
+        "vs oracle, worst",
+        "wait p95, worst",
+        "scheduled wait p50, worst",
+        "scheduled wait p95, worst",
+        "later runs' first 5 min p95, worst",
+        "killed",
+    ]
+    assert lines[1].split() == [
+        "airtasks",
+        "5",
+        "s",
+        "1.300x",
+        "1.400x",
+        "64",
+        "s",
+        "0",
+        "s",
+        "64",
+        "s",
+        "63",
+        "s",
+        "0",
+    ]
+    assert lines[3].split()[:2] == ["keda", "-"]
+    assert scheduled_goal(rows)["met"] is None  # no airtasks row at the goal's 10 s passes
+    at_10 = ComparisonRow("airtasks", 10.0, 1.2, 1.25, 20.0, 0.0, 15.0, 10.0, 0)
+    assert scheduled_goal([at_10])["met"] is True
+    assert scheduled_goal([dataclasses.replace(at_10, scheduled_wait_p95_s=15.1)])["met"] is False
+    assert scheduled_goal([dataclasses.replace(at_10, worst_vs_oracle=1.26)])["met"] is False
