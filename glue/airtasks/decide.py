@@ -85,8 +85,9 @@ class QueuePolicy:
     # Where the defaults come from (docs/simulator.md, "Tuned and held-out seeds"): `python -m
     # bench.sweep` over generated traces of every kind on the tuning seeds only (bench.heldout),
     # and `make bench` reports them on held-out seeds the sweep never saw. There, with 5 s passes
-    # and 60 s boot, 30/10 costs 1.04-1.19x the oracle bound on average per kind (worst seed
-    # 1.29x, on `scheduled`) with p95 waits within boot + two passes and no task killed. The
+    # and 60 s boot, 30/10 costs 1.04-1.19x the oracle bound on average per kind without
+    # pre-scaling (worst seed 1.29x, on `scheduled`; 1.31x and 1.39x there with it) with p95
+    # waits within boot + two passes and no task killed. The
     # sweep's 0/0 saves 0.01-0.06x per kind, with longer waits, and removes a node in the gap
     # between a task and its downstream one, which the simulator's fixed submission times cannot show.
 
