@@ -6,7 +6,10 @@
    `python -m bench.sweep`): per trace kind, node-seconds vs the oracle bound, mean and worst seed,
    the worst seed's p95 wait and tasks killed. These are the results. Then the scheduled
    comparison: on the `scheduled` kind's held-out seeds, `airtasks` with and without pre-scaling
-   for scheduled runs, at 5 s and 10 s passes, beside `keda` and the oracle.
+   for scheduled runs, at 5 s and 10 s passes, beside `keda` and the oracle. Then the box
+   figure: a scheduled run in the cluster in a box (45 s emulated boot), run 1 with nothing
+   learned against run 2 pre-scaled, as tests/e2e/test_cluster_schedule.py left it in
+   tests/artifacts/cluster-schedule-timeline.txt at the last `make test` (not run here).
 3. One scaling pass on real services: `bench/pass_timing.py`, `run() -> dict` with at least
    `p50_ms` and `p95_ms` (3 queues, real RabbitMQ + moto, 50 passes).
 4. Reaction time on real services: `bench/reaction.py`, `run() -> dict` with at least `p50_s` and
@@ -48,6 +51,7 @@ from bench.heldout import (
     scheduled_comparison,
     scheduled_goal,
 )
+from tests.support.artifacts import ARTIFACTS
 
 HERE = Path(__file__).resolve().parent
 TRACES = HERE / "traces"
@@ -57,6 +61,9 @@ GOAL_HELDOUT_MEAN = 1.10
 GOAL_HELDOUT_WORST = 1.12
 GOAL_PASS_P50_MS = 300.0
 GOAL_REACTION_P95_S = 10.0
+BOX_TIMELINE = ARTIFACTS / "cluster-schedule-timeline.txt"
+"""Written by tests/e2e/test_cluster_schedule.py: first task start minus run_after of a scheduled
+DAG's run 1 (nothing learned) and run 2 (pre-scaled) in the cluster in a box."""
 
 
 def _simulate_all(settings: Settings) -> dict[str, Report]:
@@ -129,6 +136,25 @@ def _side_by_side(reports: dict[str, Report]) -> str:
     widths = [max(len(r[i]) for r in [head, *body]) for i in range(len(head))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in [head, *body]]
     return "per trace: node-seconds vs oracle / wait p95 / tasks killed\n" + "\n".join(lines)
+
+
+def box_figure(path: Path = BOX_TIMELINE) -> str | None:
+    """The box's scheduled-run timeline from the last `make test`; None if it was never written."""
+    try:
+        return path.read_text().rstrip()
+    except FileNotFoundError:
+        return None
+
+
+def box_section(timeline: str | None) -> str:
+    """What `make bench` prints of the box figure: the timeline, or that it was not measured."""
+    head = (
+        "== scheduled run in the cluster in a box (45 s emulated boot): "
+        f"{BOX_TIMELINE.relative_to(HERE.parent)} from the last `make test`"
+    )
+    if timeline is None:
+        return f"{head}\n   NOT MEASURED: run make test (tests/e2e/test_cluster_schedule.py) first"
+    return "\n".join([head, *(f"   {line}" if line else "" for line in timeline.splitlines())])
 
 
 def _real_part(module: str, what: str) -> tuple[dict[str, Any] | None, str | None]:
@@ -253,6 +279,8 @@ def main() -> int:
         "pre-scaling for scheduled runs (worst seed's p95 waits)"
     )
     print(format_comparison(comparison))
+    box = box_figure()
+    print("\n" + box_section(box))
 
     print("\n== one scaling pass, 3 queues, real RabbitMQ + moto (50 passes)")
     pass_timing, why_pass = _real_part("pass_timing", "pass time")
@@ -289,6 +317,7 @@ def main() -> int:
         "traces": {n: r.to_json() for n, r in reports.items()},
         "heldout": {k: h.to_json() for k, h in heldout.items()},
         "scheduled_comparison": [r.to_json() for r in comparison],
+        "cluster_schedule_timeline": box,
         "pass_timing": pass_timing,
         "reaction": reaction,
         "scale": at_scale,

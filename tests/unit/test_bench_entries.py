@@ -1,12 +1,17 @@
-"""`make bench` finds its real-service parts: each module has the `run() -> dict` entry that
-bench/__main__.py calls (without it the figures are reported as not measured)."""
+"""`make bench` finds its parts: each real-service module has the `run() -> dict` entry that
+bench/__main__.py calls (without it the figures are reported as not measured), and the box figure
+is read from where the e2e test leaves it."""
 
 from __future__ import annotations
 
 import importlib
 import inspect
+from pathlib import Path
 
 import pytest
+from bench.__main__ import BOX_TIMELINE, box_figure, box_section
+
+from tests.support.artifacts import ARTIFACTS
 
 
 @pytest.mark.parametrize("module", ["bench.pass_timing", "bench.reaction", "bench.scale"])
@@ -14,3 +19,28 @@ def test_real_parts_have_the_entry_make_bench_calls(module: str) -> None:
     run = getattr(importlib.import_module(module), "run", None)
     assert callable(run), f"{module} has no run()"
     assert not [p for p in inspect.signature(run).parameters.values() if p.default is p.empty]
+
+
+TIMELINE = "scheduled runs, 45s emulated boot:\n  run 1 (nothing learned): +52.0s\n  run 2 (pre-scaled): +3s"
+
+
+def test_bench_prints_the_box_figure_the_e2e_test_left(tmp_path: Path) -> None:
+    assert BOX_TIMELINE == ARTIFACTS / "cluster-schedule-timeline.txt"
+    timeline = tmp_path / "cluster-schedule-timeline.txt"
+    timeline.write_text(TIMELINE + "\n\n")
+    text = box_figure(timeline)
+    assert text == TIMELINE
+    section = box_section(text).splitlines()
+    assert section[0] == (
+        "== scheduled run in the cluster in a box (45 s emulated boot): "
+        "tests/artifacts/cluster-schedule-timeline.txt from the last `make test`"
+    )
+    assert section[1:] == [f"   {line}" for line in TIMELINE.splitlines()]
+
+
+def test_without_a_make_test_the_box_figure_is_not_measured(tmp_path: Path) -> None:
+    text = box_figure(tmp_path / "cluster-schedule-timeline.txt")
+    assert text is None
+    assert box_section(text).splitlines()[1] == (
+        "   NOT MEASURED: run make test (tests/e2e/test_cluster_schedule.py) first"
+    )
