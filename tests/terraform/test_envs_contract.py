@@ -107,6 +107,7 @@ def test_scaler_config_has_the_same_keys() -> None:
             "min_size",
             "max_size",
             "slots_per_node",
+            "prescale",
         ]
     )
     for rel, config in configs.items():
