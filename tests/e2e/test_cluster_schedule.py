@@ -1,5 +1,7 @@
-"""Scheduled work on warm nodes, in the cluster in a box with a cloud's boot time: every instance
-launched during this test waits BOOT_DELAY seconds before it boots, as a cloud VM does.
+"""Scheduled work on warm nodes, in the cluster in a box: every instance launched during this test
+waits BOOT_DELAY seconds before it boots, as a cloud VM does (env AIRTASKS_BOX_BOOT_DELAY; 0 in
+`make test`, whose half-hour cannot hold the longer runs, and 45 for the benchmark figure:
+`AIRTASKS_BOX_BOOT_DELAY=45 .venv/bin/pytest -m e2e tests/e2e/test_cluster_schedule.py`).
 
 A DAG uploaded to the cluster's bucket runs every PERIOD seconds, two tasks on `default`:
 - its first scheduled run finds nothing learned, so the scaler can only react: the run waits for
@@ -15,6 +17,7 @@ tests/artifacts/cluster-schedule-timeline.txt (the benchmark figure; a time goal
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -33,8 +36,10 @@ from tests.support.artifacts import ARTIFACTS
 pytestmark = [pytest.mark.e2e, pytest.mark.chain]
 
 DAG = "box_scheduled"
-BOOT_DELAY = 45.0  # what the issue's figure assumes of a cloud VM
-PERIOD = 225  # run 1's node is gone (boot + tasks + scale-in) before run 2's pre-scale
+BOOT_DELAY = float(os.environ.get("AIRTASKS_BOX_BOOT_DELAY", "0"))
+# Run 1's node must be gone (its boot, its tasks, scale-in) before run 2's pre-scale, one boot
+# ahead of it: two emulated boots on top of what the box takes under CI's load.
+PERIOD = 180 + 2 * round(BOOT_DELAY)
 TASK_SECONDS = 10
 
 
@@ -174,6 +179,6 @@ def test_a_scheduled_run_starts_on_a_node_raised_before_it_is_due(
     print(timeline)
     assert wait2 < wait1, timeline
 
-    # Leave the box as found: no more runs, the group back to nothing.
+    # No more runs; the group's scale-in to nothing is left to overlap the next test, which waits
+    # for an empty group before it starts.
     api.patch(f"/api/v2/dags/{DAG}", json={"is_paused": True}).raise_for_status()
-    wait(lambda: size() == 0, 300, f"{group} back to 0", box)
