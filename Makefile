@@ -59,7 +59,7 @@ test: $(STAMP) ## the whole suite (what CI runs), chain included: tests/e2e and 
 	$(BIN)/python -m tests.support.split_run $(PYTEST_ARGS)
 
 test-e2e: $(STAMP) ## only the e2e tests: local cloud, boot, the cluster-in-a-box chain (root)
-	$(BIN)/pytest --durations=10 -m e2e $(PYTEST_ARGS) tests/e2e
+	$(BIN)/pytest --durations=10 -m "e2e and not bench" $(PYTEST_ARGS) tests/e2e
 
 lint: $(STAMP) $(TOOLS_STAMP) ## ruff, mypy strict, terraform fmt/validate, checkov, shellcheck of the boot scripts, README tables
 	$(BIN)/ruff check glue dev tests bench dags $(BOOT_PY)

@@ -8,7 +8,7 @@
    comparison: on the `scheduled` kind's held-out seeds, `airtasks` with and without pre-scaling
    for scheduled runs, at 5 s and 10 s passes, beside `keda` and the oracle. Then the box
    figure: tests/e2e/test_cluster_schedule.py run here on its own cluster in a box with a 45 s
-   emulated boot (`make test` runs it without one, for time), run 1 with nothing learned against
+   emulated boot (`make test` leaves it out: it holds a box for minutes), run 1 with nothing learned against
    run 2 pre-scaled, from tests/artifacts/cluster-schedule-timeline.txt (about 10 minutes).
 3. One scaling pass on real services: `bench/pass_timing.py`, `run() -> dict` with at least
    `p50_ms` and `p95_ms` (3 queues, real RabbitMQ + moto, 50 passes).

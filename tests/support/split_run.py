@@ -27,7 +27,8 @@ PYTEST = [sys.executable, "-m", "pytest"]
 WIDE = {"COLUMNS": "240"}
 VERDICTS = ("FAILED ", "ERROR ")
 PARTS = {
-    "e2e": ["--durations=10", "tests/e2e"],
+    # The box benchmarks (marker `bench`) hold a cluster in a box for minutes each: `make bench`.
+    "e2e": ["--durations=10", "-m", "not bench", "tests/e2e"],
     "main": ["--durations=15", "--ignore=tests/e2e"],
 }
 
