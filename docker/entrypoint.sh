@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Entry point of the Air-Tasks image (run under tini, so SIGTERM reaches the exec'd process).
 #
-#   init | api-server | scheduler | dag-processor | triggerer | worker | flower | <any command>
+#   init | api-server | scheduler | dag-processor | triggerer | worker | flower | db-backup | <any command>
 #
 # Secrets come as files (Swarm secrets under /run/secrets); nothing here prints a secret.
 #   AIRTASKS_ADMIN_PASSWORD_FILE   UI admin password -> the simple auth manager's passwords file
@@ -91,6 +91,9 @@ case "$cmd" in
       --queues "${AIRTASKS_QUEUE:-default}" \
       --concurrency "${AIRTASKS_SLOTS:-4}" "$@"
     ;;
+  db-backup)
+    # The stack's PostgreSQL: restored when it comes up empty, backed up on schedule (airtasks.backup).
+    shift; exec airtasks db keep "$@" ;;
   flower)
     shift; exec airflow celery flower --url-prefix "${AIRTASKS_FLOWER_PREFIX:-flower}" "$@" ;;
   *)

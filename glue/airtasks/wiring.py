@@ -21,7 +21,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import boto3
+
 from airtasks.backends import GroupBackend, Instance, make_backend
+from airtasks.backup.settings import BackupSettings
+from airtasks.backup.store import BackupStore, S3Store
 from airtasks.config import Credentials, ScalerConfig, broker_url, source_credentials
 from airtasks.control.celery import CeleryControl, WorkerControl
 from airtasks.control.docker_swarm import SwarmManager
@@ -210,3 +214,9 @@ def build_clients(
 
 
 __all__ = ["Clients", "UnavailableBackend", "build_clients", "shared_backend"]
+
+
+def backup_store(settings: BackupSettings) -> BackupStore:
+    """The bucket of the metadata database's backups, with this machine's identity (a manager's
+    role; AWS_ENDPOINT_URL points boto3 at moto in the local cloud)."""
+    return S3Store(boto3.client("s3", region_name=settings.region), settings.bucket, settings.prefix)

@@ -41,6 +41,7 @@ def main() -> None:
 
 # Each command lives in its own module; registering here keeps this file the one index of them.
 from airtasks.cli.config_cmd import config as _config_cmd  # noqa: E402
+from airtasks.cli.db_cmd import db_command  # noqa: E402
 from airtasks.cli.scale_cmd import scale as _scale_cmd  # noqa: E402
 from airtasks.cli.status_cmd import status as _status_cmd  # noqa: E402
 from airtasks.cli.trigger import trigger_command  # noqa: E402
@@ -55,6 +56,7 @@ for _command in (
     trigger_command,
     stack_command,
     secrets_command,
+    db_command,
     simulate_command,
 ):
     cli.add_command(_command)

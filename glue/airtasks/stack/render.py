@@ -18,6 +18,7 @@ from pathlib import Path
 
 import click
 
+from airtasks.backup.settings import BackupError, BackupSettings
 from airtasks.errors import AirtasksError
 from airtasks.pools import POOLS_ENV, format_pools
 from airtasks.stack.bundles import (
@@ -225,6 +226,35 @@ def _database(text: str, database: ExternalDatabase | None) -> str:
     )
 
 
+# The `db-backup` service (airtasks.backup.keeper): it must start on an EMPTY database too (that is
+# when it restores), so it waits for PostgreSQL to answer but not for migrations. One replica on a
+# manager: only the managers' role may read the bucket's backups/ prefix.
+_BACKUP_SERVICE = """  db-backup:
+    image: ${AIRTASKS_IMAGE:-airtasks:latest}
+    command: ["db-backup"]
+    environment:
+      <<: *airflow-env
+      AIRTASKS_WAIT_MIGRATIONS: "0"
+      AIRTASKS_BACKUPS: '@JSON@'
+    secrets: *airflow-secrets
+    networks: [airtasks]
+    stop_grace_period: 60s
+    deploy: *on-manager
+
+"""
+
+
+def _backup_service(backups: BackupSettings | None, database: ExternalDatabase | None) -> str:
+    if backups is None:
+        return ""
+    if database is not None:
+        raise StackError(
+            "backups are for the stack's own PostgreSQL; a managed database keeps its own "
+            "(drop --backups, or set backups = null)"
+        )
+    return _BACKUP_SERVICE.replace("@JSON@", backups.to_json())
+
+
 # A queue's worker needs the broker, not the database schema: nodes join long after `airflow-init`
 # migrated it, and skipping the check (a whole Airflow CLI start) gets a new node working sooner.
 QUEUE_WORKER_ENV = {"AIRTASKS_WAIT_MIGRATIONS": '"0"'}
@@ -250,13 +280,15 @@ def render_stack(
     *,
     git_secret_names: Mapping[str, str] | None = None,
     database: ExternalDatabase | None = None,
+    backups: BackupSettings | None = None,
 ) -> str:
     """The stack text for these worker queues (default: `default:4`) plus the manager's worker;
     `placement` (`node` or `engine`) picks which labels place the queues' workers; `task_logs`
     turns on remote task logging (off: logs stay on the node that ran the task); `dag_bundles`
     are loaded beside the image's own DAGs (airtasks.stack.bundles), a private repository's
     credential from the Swarm secret `git_secret_names` gives its bundle (bundle => name);
-    `database`: an external PostgreSQL instead of the stack's `postgres` service."""
+    `database`: an external PostgreSQL instead of the stack's `postgres` service; `backups`: where
+    the `db-backup` service keeps that `postgres` service's backups (airtasks.backup)."""
     specs = list(queues) or [QueueSpec(n, s) for n, s in DEFAULT_QUEUES]
     names = [q.name for q in specs]
     if len(set(names)) != len(names):
@@ -287,7 +319,11 @@ def render_stack(
         **dag_bundles_env(dag_bundles),
         **(database.env() if database else {}),
     }
-    text = _template("stack.yml").replace("@@WORKERS@@\n", "\n".join(workers))
+    text = (
+        _template("stack.yml")
+        .replace("@@WORKERS@@\n", "\n".join(workers))
+        .replace("@@BACKUP_SERVICE@@\n", _backup_service(backups, database))
+    )
     return (
         _database(text, database)
         .replace("@@NGINX_HASH@@", _hash(render_nginx()))
@@ -315,6 +351,7 @@ def write_stack(
     dag_bundles: Sequence[DagBundle] = (),
     git_secret_names: Mapping[str, str] | None = None,
     database: ExternalDatabase | None = None,
+    backups: BackupSettings | None = None,
 ) -> list[Path]:
     """Write the stack file and, beside it, the files of the stack's `configs`: proxy/nginx.conf and
     rabbitmq/20-airtasks.conf."""
@@ -328,6 +365,7 @@ def write_stack(
             dag_bundles,
             git_secret_names=git_secret_names,
             database=database,
+            backups=backups,
         )
     )
     written = [output]
@@ -407,6 +445,14 @@ def stack_command() -> None:
     "(the Secrets Manager secret holding its password, read by each service at start; never the password).",
 )
 @click.option(
+    "--backups",
+    "backups_json",
+    default=None,
+    metavar="JSON",
+    help="Back the stack's PostgreSQL up to a bucket, and restore it when it comes up empty: JSON "
+    '{"url": "s3://BUCKET/PREFIX", "region": ..., "every_minutes": 60} (docs/high-availability.md).',
+)
+@click.option(
     "--output",
     "-o",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -422,6 +468,7 @@ def render_command(
     task_logs_region: str | None,
     dag_bundles_json: str | None,
     database_json: str | None,
+    backups_json: str | None,
     git_secrets_file: Path | None,
     output: Path | None,
 ) -> None:
@@ -445,6 +492,11 @@ def render_command(
         database = ExternalDatabase.parse(database_json) if database_json else None
     except DatabaseError as exc:
         raise click.BadParameter(str(exc), param_hint="--database") from None
+    try:
+        backups = BackupSettings.parse(backups_json) if backups_json else None
+        _backup_service(backups, database)
+    except (BackupError, StackError) as exc:
+        raise click.BadParameter(str(exc), param_hint="--backups") from None
     if output is None:
         click.echo(
             render_stack(
@@ -455,6 +507,7 @@ def render_command(
                 dag_bundles,
                 git_secret_names=names,
                 database=database,
+                backups=backups,
             ),
             nl=False,
         )
@@ -468,6 +521,7 @@ def render_command(
         dag_bundles=dag_bundles,
         git_secret_names=names,
         database=database,
+        backups=backups,
     )
     for path in written:
         click.echo(f"wrote {path}", err=True)

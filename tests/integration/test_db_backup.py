@@ -1,0 +1,111 @@
+"""Backups of the stack's metadata database, for real: `airtasks db` dumps the shared Airflow's
+PostgreSQL into a bucket on moto, and restores it into an empty PostgreSQL, as the `db-backup`
+service does when a lost manager's database comes back empty elsewhere."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+
+import boto3
+import pytest
+
+from airtasks_dev.devstack.moto import MotoServer
+from tests.support.services.airflow import Airflow
+from tests.support.services.postgres import PG_BIN, Postgres, run_postgres
+
+pytestmark = pytest.mark.integration
+
+
+def airtasks(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "airtasks", *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def psql(pg: Postgres, sql: str) -> str:
+    cmd = [str(PG_BIN / "psql"), "-h", "127.0.0.1", "-p", str(pg.port), "-U", "airflow", "-d", "airflow"]
+    out = subprocess.run(
+        [*cmd, "-XAtq", "-v", "ON_ERROR_STOP=1", "-c", sql], capture_output=True, text=True, check=False
+    )
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
+@pytest.fixture
+def bucket(moto_server: MotoServer) -> tuple[str, dict[str, str]]:
+    env = moto_server.env()
+    name = f"airtasks-backups-{secrets.token_hex(4)}"
+    s3 = boto3.client("s3", region_name="us-east-1", endpoint_url=env["AWS_ENDPOINT_URL"])
+    s3.create_bucket(Bucket=name)
+    backups = json.dumps({"url": f"s3://{name}/backups", "region": "us-east-1", "every_minutes": 60})
+    return name, {**env, "AIRTASKS_BACKUPS": backups}
+
+
+def test_a_backup_comes_back_whole_in_an_empty_database(
+    airflow_celery: Airflow, postgres: Postgres, bucket: tuple[str, dict[str, str]]
+) -> None:
+    af, (name, env) = airflow_celery, bucket
+    probe = f"probe-{secrets.token_hex(4)}"
+    with af.api() as api:
+        api.post("/api/v2/variables", json={"key": f"airtasks_{probe}", "value": probe}).raise_for_status()
+        api.post(
+            "/api/v2/connections",
+            json={"connection_id": f"airtasks_{probe}", "conn_type": "http", "host": "example.org"},
+        ).raise_for_status()
+    run_id = af.trigger("airtasks_load", {"seconds": 1})
+
+    made = airtasks("db", "backup", "--database-url", postgres.sqlalchemy_url, env=env)
+    assert made.returncode == 0, made.stderr
+    assert made.stdout.strip().startswith(f"s3://{name}/backups/airflow-"), made.stdout
+    listed = airtasks("db", "list", env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert made.stdout.strip() in listed.stdout
+
+    with run_postgres() as replacement:
+        # The keeper's pass on an empty database: the newest backup, restored, and said so.
+        kept = airtasks("db", "keep", "--once", "--database-url", replacement.sqlalchemy_url, env=env)
+        assert kept.returncode == 0, kept.stderr
+        assert f"airtasks-db: restored backup {made.stdout.strip()} taken" in kept.stderr, kept.stderr
+        # The rows as Airflow wrote them (values encrypted with the cluster's Fernet key, which is a
+        # Swarm secret and so outlives any one manager).
+        for sql in (
+            f"SELECT val, is_encrypted FROM variable WHERE key = 'airtasks_{probe}'",
+            f"SELECT host, conn_type FROM connection WHERE conn_id = 'airtasks_{probe}'",
+        ):
+            assert psql(replacement, sql) == psql(postgres, sql) != ""
+        assert psql(replacement, f"SELECT dag_id FROM dag_run WHERE run_id = '{run_id}'") == "airtasks_load"
+        # Airflow's own check: the restored schema is the one this Airflow expects.
+        assert psql(replacement, "SELECT version_num FROM alembic_version") == psql(
+            postgres, "SELECT version_num FROM alembic_version"
+        )
+
+        # A database with Airflow's tables is never restored over, by the keeper or by hand.
+        again = airtasks("db", "keep", "--once", "--database-url", replacement.sqlalchemy_url, env=env)
+        assert again.returncode == 0, again.stderr
+        assert "restored" not in again.stderr, again.stderr
+        by_hand = airtasks("db", "restore", "--database-url", replacement.sqlalchemy_url, env=env)
+        assert by_hand.returncode == 1
+        assert "already holds Airflow's tables: a restore goes only into an empty database" in by_hand.stderr
+
+
+def test_an_empty_database_without_a_backup_is_left_for_airflow_to_migrate(
+    bucket: tuple[str, dict[str, str]],
+) -> None:
+    _, env = bucket
+    with run_postgres() as fresh:
+        kept = airtasks("db", "keep", "--once", "--database-url", fresh.sqlalchemy_url, env=env)
+        assert kept.returncode == 0, kept.stderr
+        assert "holds no backup: nothing to restore" in kept.stderr, kept.stderr
+        assert psql(fresh, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'") == "0"
+        listed = airtasks("db", "list", env=env)
+        assert listed.returncode == 0, listed.stderr
+        assert listed.stdout == ""
