@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from airtasks.intervals import peak
+
 WINDOW_SECONDS = 300.0
 """A run's first minutes: what it queues later meets a group that the load itself has raised."""
 RUNS_LEARNED = 3
@@ -36,17 +38,7 @@ def first_minutes_slots(
     for t in tasks:
         if 0 <= t.queued_at - run_at <= window and t.duration >= 0:
             by_queue.setdefault(t.queue, []).append((t.queued_at, t.queued_at + max(t.duration, 1e-3)))
-    return {q: _peak(spans) for q, spans in by_queue.items()}
-
-
-def _peak(spans: Sequence[tuple[float, float]]) -> int:
-    """The most half-open spans that cover one instant."""
-    events = sorted([(s, 1) for s, _ in spans] + [(e, -1) for _, e in spans])  # ends sort first
-    most = count = 0
-    for _, delta in events:
-        count += delta
-        most = max(most, count)
-    return most
+    return {q: peak(spans) for q, spans in by_queue.items()}
 
 
 def needed(runs: Sequence[Mapping[str, int]]) -> dict[str, int]:

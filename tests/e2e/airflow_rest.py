@@ -9,12 +9,12 @@ import os
 import subprocess
 import sys
 import time
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from airtasks.sources.airflow import epoch as airflow_epoch
 from airtasks.sources.airflow_access import AirflowAccess, AirflowAccessError, api_client
 from airtasks_dev.localcloud.box import Box
 from tests.e2e.helpers import wait
@@ -25,10 +25,8 @@ AIRTASKS = str(Path(sys.executable).with_name("airtasks"))
 
 def epoch(value: str | float | None) -> float | None:
     """An Airflow timestamp (ISO) or a runner timing (monotonic) as epoch seconds."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    if value is None or isinstance(value, str):
+        return airflow_epoch(value)
     return value + WALL_CLOCK
 
 

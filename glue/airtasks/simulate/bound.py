@@ -58,22 +58,9 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from airtasks.intervals import coverage_profile
 from airtasks.simulate.settings import Settings
 from airtasks.simulate.trace import Task
-
-
-def coverage_profile(intervals: Sequence[tuple[float, float]]) -> list[tuple[float, int]]:
-    """How many of `intervals` (half-open) cover t, as (time, value from then on)."""
-    events = sorted([(s, 1) for s, e in intervals if e > s] + [(e, -1) for s, e in intervals if e > s])
-    out: list[tuple[float, int]] = []
-    count = 0
-    for time, delta in events:  # ends (-1) sort before starts at the same instant
-        count += delta
-        if out and out[-1][0] == time:
-            out[-1] = (time, count)
-        else:
-            out.append((time, count))
-    return out
 
 
 def level_cost(need: Sequence[tuple[float, int]], boot: float, above: int = 0) -> float:

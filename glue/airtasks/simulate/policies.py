@@ -43,7 +43,7 @@ from airtasks import decide as decide_mod
 from airtasks import schedule
 from airtasks.decide import DueRun, NodeState, Observation, QueueMemory
 from airtasks.errors import AirtasksError
-from airtasks.simulate.bound import coverage_profile
+from airtasks.intervals import coverage_profile
 from airtasks.simulate.engine import Cluster, Node, Outcome, Series
 from airtasks.simulate.settings import Settings
 from airtasks.simulate.trace import Task

@@ -165,23 +165,24 @@ class AirflowSource:
     def counts(self, queues: Iterable[str]) -> dict[str, int]:
         return {q: self.count(q) for q in queues}
 
-    def _running_items(self, queues: list[str]) -> Iterator[dict[str, Any]]:
-        """Every running task instance of these queues as Airflow returns it (all pages of 100)."""
+    def _pages(self, path: str, key: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """Every item under `key` of a list endpoint, read `PAGE` at a time with `params` plus
+        `limit` and `offset`. Lazy: a caller that stops early asks for no further page."""
         offset = 0
         while True:
-            params: dict[str, Any] = {
-                "state": ["running"],
-                "queue": queues,
-                "limit": PAGE,
-                "offset": offset,
-                "order_by": "id",
-            }
-            data = self._call("GET", TI_PATH, params=params).json()
-            items = data.get("task_instances") or []
+            data = self._call("GET", path, params={**params, "limit": PAGE, "offset": offset}).json()
+            items = data.get(key) or []
             yield from items
             offset += len(items)
+            # An empty page ends it too: rows that changed while paging can leave `total_entries`
+            # above what is left to read.
             if not items or offset >= int(data.get("total_entries") or 0):
                 return
+
+    def _running_items(self, queues: list[str]) -> Iterator[dict[str, Any]]:
+        """Every running task instance of these queues as Airflow returns it (all pages of 100)."""
+        params = {"state": ["running"], "queue": queues, "order_by": "id"}
+        yield from self._pages(TI_PATH, "task_instances", params)
 
     def running(self, queues: Iterable[str]) -> list[RunningTask]:
         """Every running task instance of these queues, with the host it runs on (all pages)."""
@@ -237,21 +238,15 @@ class AirflowSource:
         due before `until`. Pages in order of the next run's logical date, which is never later
         than its run_after, so paging stops at the first DAG whose logical date is past `until`."""
         out: list[tuple[str, float]] = []
-        offset = 0
-        while True:
-            params = {"paused": False, "order_by": "next_dagrun", "limit": PAGE, "offset": offset}
-            data = self._call("GET", "/api/v2/dags", params=params).json()
-            items = data.get("dags") or []
-            for dag in items:
-                logical = epoch(dag.get("next_dagrun_logical_date"))
-                if logical is None or logical > until:
-                    return out
-                run_after = epoch(dag.get("next_dagrun_run_after"))
-                if run_after is not None and run_after <= until:
-                    out.append((str(dag.get("dag_id")), run_after))
-            offset += len(items)
-            if not items or offset >= int(data.get("total_entries") or 0):
-                return out
+        params = {"paused": False, "order_by": "next_dagrun"}
+        for dag in self._pages("/api/v2/dags", "dags", params):
+            logical = epoch(dag.get("next_dagrun_logical_date"))
+            if logical is None or logical > until:
+                break
+            run_after = epoch(dag.get("next_dagrun_run_after"))
+            if run_after is not None and run_after <= until:
+                out.append((str(dag.get("dag_id")), run_after))
+        return out
 
     def recent_runs(self, dag_id: str) -> list[tuple[float, list[PastTask]]]:
         """The DAG's last finished scheduled runs (oldest first): each run's run_after and its
@@ -270,19 +265,11 @@ class AirflowSource:
                 continue
             path = f"/api/v2/dags/{dag_id}/dagRuns/{run.get('dag_run_id')}/taskInstances"
             tasks: list[PastTask] = []
-            offset = 0
-            while True:
-                page = {"limit": PAGE, "offset": offset, "order_by": "id"}
-                data = self._call("GET", path, params=page).json()
-                items = data.get("task_instances") or []
-                for ti in items:
-                    queued = epoch(ti.get("queued_when"))
-                    duration = ti.get("duration")
-                    if queued is not None and isinstance(duration, int | float):
-                        tasks.append(PastTask(str(ti.get("queue") or ""), queued, float(duration)))
-                offset += len(items)
-                if not items or offset >= int(data.get("total_entries") or 0):
-                    break
+            for ti in self._pages(path, "task_instances", {"order_by": "id"}):
+                queued = epoch(ti.get("queued_when"))
+                duration = ti.get("duration")
+                if queued is not None and isinstance(duration, int | float):
+                    tasks.append(PastTask(str(ti.get("queue") or ""), queued, float(duration)))
             out.append((run_at, tasks))
         return out
 
