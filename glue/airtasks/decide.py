@@ -31,6 +31,7 @@ Rules (docs/design.md, "Scaling: one pass" and "Scale-in"):
   `OVERDUE_SECONDS` after its time, and normal scale-in removes what it raised.
 - A pass may skip reading which node is busy when the load needs every node (want >= size): the
   nodes then count as busy now, so skipping the read can only delay a removal, never hasten one.
+  It reads them anyway where a node's boot sample is pending (`boot_sample_pending`).
 """
 
 from __future__ import annotations
@@ -262,12 +263,8 @@ def _decide(policy: QueuePolicy, obs: Observation, memory: QueueMemory, now: flo
     last_busy = {k: v for k, v in memory.last_busy.items() if k in present}
     samples = list(memory.boot_samples)
     for node in obs.nodes:
-        first_task = obs.nodes_read and node.running > 0 and node.id not in memory.last_busy
-        if (
-            first_task
-            and _launched_for_load(memory, node)
-            and now - node.launched_at <= MAX_BOOT_SAMPLE_SECONDS
-        ):
+        seen_busy = obs.nodes_read and node.running > 0
+        if seen_busy and boot_sample_pending(memory, node.id, node.launched_at, now):
             samples.append(now - node.launched_at)
         if node.running > 0 or not obs.nodes_read:
             last_busy[node.id] = now
@@ -348,11 +345,20 @@ def _decide(policy: QueuePolicy, obs: Observation, memory: QueueMemory, now: flo
     return Decision(action, obs.current, want, desired, "; ".join(parts), mem, remove, cordon, uncordon)
 
 
-def _launched_for_load(memory: QueueMemory, node: NodeState) -> bool:
-    """The node came from the group's last scale-out for queued tasks, so its first task tells
-    how long a boot takes (a node raised for a due run, or for an earlier burst, may have waited)."""
+def boot_sample_pending(memory: QueueMemory, node_id: str, launched_at: float, now: float) -> bool:
+    """The node's first task, when a pass sees it, gives a boot sample: no pass has seen it busy
+    yet, it is young enough, and it came from the group's last scale-out for queued tasks, so
+    its first task tells how long a boot takes (a node raised for a due run, or for an earlier
+    burst, may have waited). The scaler reads such a node's tasks even where the load needs the
+    whole group (`scaling.read`): a pass that does not read it counts it busy (`last_busy`), and
+    after that its first task is no longer seen as one."""
     since = memory.scaled_out_at
-    return since is not None and 0 <= node.launched_at - since <= LAUNCH_WINDOW_SECONDS
+    return (
+        node_id not in memory.last_busy
+        and since is not None
+        and 0 <= launched_at - since <= LAUNCH_WINDOW_SECONDS
+        and now - launched_at <= MAX_BOOT_SAMPLE_SECONDS
+    )
 
 
 def _due(policy: QueuePolicy, due: Sequence[DueRun], learned_boot: float | None, now: float) -> list[DueRun]:
@@ -414,5 +420,6 @@ __all__ = [
     "Observation",
     "QueueMemory",
     "QueuePolicy",
+    "boot_sample_pending",
     "decide",
 ]

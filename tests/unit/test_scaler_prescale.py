@@ -4,6 +4,7 @@ Cluster page shows, and caches its reads across passes."""
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -144,3 +145,39 @@ def test_a_failed_schedule_read_scales_on_the_load_and_says_so(tmp_path: Path) -
     (q,) = s.run_pass().queues
     assert (q.action, q.desired) == ("scale_out", 1)
     assert "pre-scale: schedule not read (airflow: GET /api/v2/dags: HTTP 503" in q.reason
+
+
+def test_a_node_the_load_needs_whole_still_gives_its_boot_sample(tmp_path: Path) -> None:
+    """The load needs every node, so the pass would skip reading which node runs what; it reads
+    the queue anyway while its young node's boot sample is pending, learns the boot (45 s, not
+    the 90 s default) and pre-scales the next run one learned boot (plus the margin) ahead."""
+    due_at = NOW + 400
+    airflow = FakeAirflow(
+        queued={"default": 3},
+        next_run={"nightly_etl": due_at},
+        past_runs={"nightly_etl": [nightly(NOW - 86400, 6)]},
+    )
+    backend = FakeBackend()
+    clock = Clock()
+    s, _ = scaler(tmp_path, airflow, backend, clock)
+    assert s.run_pass().queues[0].action == "scale_out"  # 3 queued tasks, no node
+    backend.members[GROUP] = []
+    backend.add(GROUP, "i-new", launched_at=NOW + 2)
+
+    clock.now = NOW + 5  # booting: it runs nothing yet, and the group is the size the load needs
+    assert s.run_pass().queues[0].action == "none"
+    airflow.queued, airflow.on_hosts = {}, {"default": Counter({"i-new": 3})}
+    clock.now = NOW + 47  # its first tasks run: the load (3) still needs the whole group
+    assert s.run_pass().queues[0].action == "none"
+    memory = MemoryStore.file(tmp_path / "memory.json").load()
+    assert memory[GROUP].queue.boot_samples == (45.0,)
+    assert airflow.busy_asked == [["default"], ["default"]]
+
+    # Learned: no more node reads for the whole group, and the lead is 45 + 15 s, not 90 + 15 s.
+    clock.now = due_at - 100
+    assert s.run_pass().queues[0].action == "none"
+    clock.now = due_at - 55
+    (q,) = s.run_pass().queues
+    assert (q.action, q.desired) == ("scale_out", 3)
+    assert q.reason.startswith("pre-scale: nightly_etl due")
+    assert airflow.busy_asked == [["default"], ["default"]]

@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections import Counter
 
 from airtasks.config import parse_config
+from airtasks.decide import QueueMemory
 from airtasks.scaling.scaler import Scaler
-from airtasks.state.memory import MemoryStore
+from airtasks.state.memory import GroupMemory, MemoryStore
 from airtasks.wiring import Clients
 from tests.unit.fakes import FakeAirflow, FakeBackend, FakeControl
 
@@ -80,3 +81,32 @@ def test_a_node_of_a_full_group_is_idle_only_from_when_its_group_had_a_surplus()
     report = s.run_pass()
     assert backend.calls == [("remove", "g-full", "f2")]
     assert report.queues[0].removed == ["f2"]
+
+
+def test_a_young_node_s_queue_joins_the_busy_read_until_its_boot_is_learned() -> None:
+    """A full group with a node launched for queued tasks that no pass has seen busy yet reads
+    which node runs what (its first task is a boot sample), in the same call as the queues that
+    may shrink: never more calls than reading every queue."""
+    backend = FakeBackend()
+    backend.add("g-full", "f1", launched_at=NOW - 600)
+    backend.add("g-full", "f2", launched_at=NOW - 28)
+    backend.add("g-growing", "g1", launched_at=NOW - 600)
+    backend.add("g-shrinking", "s1", "s2", launched_at=NOW - 600)
+    airflow = FakeAirflow(
+        queued={"growing": 5},
+        on_hosts={"full": Counter({"f1": 2, "f2": 2}), "shrinking": Counter({"s1": 1})},
+    )
+    s = scaler(backend, airflow, [NOW])
+    grew = QueueMemory(last_busy={"f1": NOW - 5}, scaled_out_at=NOW - 30)
+    s.clients.memory.save({"g-full": GroupMemory(grew)})
+    report = s.run_pass()
+
+    assert airflow.busy_asked == [["full", "shrinking"], ["shrinking"]]
+    full = report.queues[0]
+    assert (full.action, {n.id: n.running for n in full.nodes}) == ("none", {"f1": 2, "f2": 2})
+    assert s.clients.memory.load()["g-full"].queue.boot_samples == (28.0,)
+
+    # Learned: the group the load needs whole is not read again (and s2 went, so none may shrink).
+    airflow.busy_asked.clear()
+    s.run_pass()
+    assert airflow.busy_asked == []

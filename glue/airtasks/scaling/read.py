@@ -2,15 +2,15 @@
 
 Their number grows with queues and pages, never with nodes (docs/design.md, "At scale"): one
 count per queue, one batched read of all groups (`backends.read_groups`), and the node-level read
-(which node runs which task instances, pages of 100) only for the queues whose group may shrink
-or has a node with an interruption notice.
+(which node runs which task instances, pages of 100) only for the queues whose group may shrink,
+has a node with an interruption notice, or has a young node whose boot sample is pending.
 """
 
 from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
@@ -43,7 +43,8 @@ class QueueRead:
     busy: Counter[str] | None = None
     """host -> running task instances of this queue; None when unknown or not read."""
     busy_skipped: bool = False
-    """Busy nodes were not read: the load needs every node of the group, so none may go."""
+    """Busy nodes were not read: the load needs every node of the group, so none may go, and no
+    node's boot sample was pending."""
     size: int | None = None
     instances: list[Instance] | None = None
     interrupted: dict[str, float] = field(default_factory=dict)
@@ -82,11 +83,17 @@ def read_queues(
     busy_for: BusyFor = "all",
     queues: list[str] | None = None,
     notices: bool = True,
+    boot_pending: Callable[[QueueRead], bool] | None = None,
 ) -> list[QueueRead]:
     """Per queue (all configured, or `queues`): the load from each source, the group's size and
     instances, which instance runs how many of its tasks (see `busy_for`), and, with `notices`,
     which instances got an interruption notice (one listing of the Swarm's nodes). A failed read
-    is recorded on the queues it concerns, never raised."""
+    is recorded on the queues it concerns, never raised.
+
+    With busy_for="shrinking", `boot_pending` says, for a queue read so far without error whose
+    group may not shrink, whether one of its nodes would give a boot sample if a pass saw its
+    first task (the scaler asks `decide.boot_sample_pending`): that queue's busy nodes are read
+    too."""
     names = list(config.queues) if queues is None else list(queues)
     reads = {q: QueueRead(q, config.queues[q].group) for q in names}
 
@@ -141,9 +148,17 @@ def read_queues(
             r.interrupted = {i.id: deadlines[i.id] for i in r.instances or [] if i.id in deadlines}
 
     if clients.airflow is not None and not airflow_down and busy_for != "none":
-        # An interrupted node's tasks decide what to restart: its queue reads them too.
+        # An interrupted node's tasks decide what to restart: its queue reads them too. So does a
+        # queue with a young node whose boot is not learned yet: a pass that skips the read counts
+        # the node busy, its first task goes unseen, and the pre-scale lead keeps the default boot.
+        # Such a queue joins the same calls, so the pass never makes more than a full read would.
         wanted = [
-            q for q in names if busy_for == "all" or may_shrink(config, reads[q]) or reads[q].interrupted
+            q
+            for q in names
+            if busy_for == "all"
+            or may_shrink(config, reads[q])
+            or reads[q].interrupted
+            or (boot_pending is not None and not reads[q].errors and boot_pending(reads[q]))
         ]
         for q in names:
             reads[q].busy_skipped = q not in wanted and not reads[q].errors

@@ -29,7 +29,7 @@ from collections.abc import Callable, Mapping
 from airtasks.backends import remove_instances
 from airtasks.config import ScalerConfig
 from airtasks.control.docker_swarm import SwarmNode
-from airtasks.decide import Decision, DueRun, NodeState, Observation, decide
+from airtasks.decide import Decision, DueRun, NodeState, Observation, boot_sample_pending, decide
 from airtasks.errors import AirtasksError, BackendError, ControlError, SourceReadError
 from airtasks.scaling.due import DueReader
 from airtasks.scaling.read import QueueRead, read_queues
@@ -66,8 +66,16 @@ class Scaler:
 
     # -- read ----------------------------------------------------------------------------------
 
-    def read(self) -> list[QueueRead]:
-        return read_queues(self.config, self.clients, busy_for="shrinking")
+    def read(self, boot_pending: Callable[[QueueRead], bool] | None = None) -> list[QueueRead]:
+        return read_queues(self.config, self.clients, busy_for="shrinking", boot_pending=boot_pending)
+
+    def _boot_pending(self, r: QueueRead, memory: _PassMemory, now: float) -> bool:
+        """A node of this pre-scaling queue would give a boot sample if the pass saw its first task
+        (`decide.boot_sample_pending`); queues that do not pre-scale never use the boot."""
+        if not self.config.queues[r.queue].prescale or not r.instances:
+            return False
+        gm = memory()[0].get(r.group, GroupMemory())
+        return any(boot_sample_pending(gm.queue, i.id, i.launched_at, now) for i in r.instances)
 
     def read_due(self, reads: list[QueueRead], now: float) -> tuple[dict[str, list[DueRun]], str | None]:
         """Scheduled runs per pre-scaling queue, and why they could not be read (the pass then
@@ -90,14 +98,15 @@ class Scaler:
     def run_pass(self, dry_run: bool = False) -> PassReport:
         started = time.monotonic()
         now = self.clock()
-        reads = self.read()
+        # The read asks the memory whether a young node's boot sample is pending; the store is
+        # read once either way, and only for a queue that did not hold.
+        pass_memory = _PassMemory(lambda: self._load_memory(dry_run))
+        reads = self.read(lambda r: self._boot_pending(r, pass_memory, now))
+        memory: dict[str, GroupMemory] = {}
         memory_error: str | None = None
         every_queue_held = all(r.errors for r in reads)
-        try:
-            # Nothing to decide if every queue holds already: do not wait on the store as well.
-            memory = {} if every_queue_held else self._load_memory(dry_run)
-        except SourceReadError as exc:
-            memory, memory_error = {}, str(exc)
+        if not every_queue_held:  # nothing to decide otherwise: do not wait on the store as well
+            memory, memory_error = pass_memory()
         new_memory = dict(memory)
         due, due_error = self.read_due(reads, now)
 
@@ -429,6 +438,23 @@ class Scaler:
 
     def close(self) -> None:
         self.clients.close()
+
+
+class _PassMemory:
+    """The memory store of one pass, read at most once, when first needed: (memory, why it could
+    not be read). A failed read is not tried again within the pass."""
+
+    def __init__(self, load: Callable[[], dict[str, GroupMemory]]) -> None:
+        self._load = load
+        self._got: tuple[dict[str, GroupMemory], str | None] | None = None
+
+    def __call__(self) -> tuple[dict[str, GroupMemory], str | None]:
+        if self._got is None:
+            try:
+                self._got = (self._load(), None)
+            except SourceReadError as exc:
+                self._got = ({}, str(exc))
+        return self._got
 
 
 # ---------------------------------------------------------------------------------------------
