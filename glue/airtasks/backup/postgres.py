@@ -149,8 +149,11 @@ def dump(db: Database, path: Path) -> None:
 
 
 def restore(db: Database, path: Path) -> None:
-    """All or nothing: a failed restore leaves the database as empty as it was."""
+    """All or nothing: a failed restore leaves the database as it was. `--clean` drops what the
+    dump holds first: a Celery worker may have created its result tables (celery_taskmeta) in the
+    empty database before the restore, and "already exists" would fail it."""
     cmd = ["pg_restore", "--no-owner", "--no-privileges", "--exit-on-error", "--single-transaction"]
+    cmd += ["--clean", "--if-exists"]
     _run([*cmd, f"--dbname={db.name}", str(path)], db, "pg_restore")
 
 
