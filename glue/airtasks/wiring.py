@@ -14,6 +14,7 @@ history. `build_clients` makes them all, in two modes:
 
 from __future__ import annotations
 
+import importlib
 import json
 import threading
 import time
@@ -25,7 +26,7 @@ import boto3
 
 from airtasks.backends import GroupBackend, Instance, make_backend
 from airtasks.backup.settings import BackupSettings
-from airtasks.backup.store import BackupStore, S3Store
+from airtasks.backup.store import BackupStore, GcsStore, S3Store
 from airtasks.config import Credentials, ScalerConfig, broker_url, source_credentials
 from airtasks.control.celery import CeleryControl, WorkerControl
 from airtasks.control.docker_swarm import SwarmManager
@@ -218,5 +219,9 @@ __all__ = ["Clients", "UnavailableBackend", "build_clients", "shared_backend"]
 
 def backup_store(settings: BackupSettings) -> BackupStore:
     """The bucket of the metadata database's backups, with this machine's identity (a manager's
-    role; AWS_ENDPOINT_URL points boto3 at moto in the local cloud)."""
+    role or service account; AWS_ENDPOINT_URL points boto3 at moto in the local cloud)."""
+    if settings.scheme == "gs":
+        # Only GCP managers need it: it comes with the image's google provider (and the gcp extra).
+        storage = importlib.import_module("google.cloud.storage")
+        return GcsStore(storage.Client(), settings.bucket, settings.prefix)
     return S3Store(boto3.client("s3", region_name=settings.region), settings.bucket, settings.prefix)

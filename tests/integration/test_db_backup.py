@@ -1,6 +1,7 @@
 """Backups of the stack's metadata database, for real: `airtasks db` dumps the shared Airflow's
-PostgreSQL into a bucket on moto, and restores it into an empty PostgreSQL, as the `db-backup`
-service does when a lost manager's database comes back empty elsewhere."""
+PostgreSQL into a bucket (S3 on moto, or Cloud Storage on an emulator), and restores it into an
+empty PostgreSQL, as the `db-backup` service does when a lost manager's database comes back empty
+elsewhere."""
 
 from __future__ import annotations
 
@@ -9,11 +10,14 @@ import os
 import secrets
 import subprocess
 import sys
+from collections.abc import Iterator
 
 import boto3
 import pytest
+from gcp_storage_emulator.server import create_server
 
 from airtasks_dev.devstack.moto import MotoServer
+from tests.support.ports import free_port
 from tests.support.services.airflow import Airflow
 from tests.support.services.postgres import PG_BIN, Postgres, run_postgres
 
@@ -40,14 +44,27 @@ def psql(pg: Postgres, sql: str) -> str:
     return out.stdout.strip()
 
 
-@pytest.fixture
-def bucket(moto_server: MotoServer) -> tuple[str, dict[str, str]]:
-    env = moto_server.env()
+@pytest.fixture(params=["s3", "gs"])
+def bucket(request: pytest.FixtureRequest, moto_server: MotoServer) -> Iterator[tuple[str, dict[str, str]]]:
+    """A new bucket and the `AIRTASKS_BACKUPS` for it: S3 on the session's moto, or Cloud Storage on
+    an emulator (google-cloud-storage's STORAGE_EMULATOR_HOST) for a GCP cluster."""
     name = f"airtasks-backups-{secrets.token_hex(4)}"
-    s3 = boto3.client("s3", region_name="us-east-1", endpoint_url=env["AWS_ENDPOINT_URL"])
-    s3.create_bucket(Bucket=name)
-    backups = json.dumps({"url": f"s3://{name}/backups", "region": "us-east-1", "every_minutes": 60})
-    return name, {**env, "AIRTASKS_BACKUPS": backups}
+    if request.param == "s3":
+        env = moto_server.env()
+        s3 = boto3.client("s3", region_name="us-east-1", endpoint_url=env["AWS_ENDPOINT_URL"])
+        s3.create_bucket(Bucket=name)
+        backups = {"url": f"s3://{name}/backups", "region": "us-east-1", "every_minutes": 60}
+        yield f"s3://{name}", {**env, "AIRTASKS_BACKUPS": json.dumps(backups)}
+        return
+    port = free_port()
+    server = create_server("127.0.0.1", port, in_memory=True, default_bucket=name)
+    server.start()
+    try:
+        env = {"STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{port}"}
+        backups = {"url": f"gs://{name}/backups", "every_minutes": 60}
+        yield f"gs://{name}", {**env, "AIRTASKS_BACKUPS": json.dumps(backups)}
+    finally:
+        server.stop()
 
 
 def test_a_backup_comes_back_whole_in_an_empty_database(
@@ -65,7 +82,7 @@ def test_a_backup_comes_back_whole_in_an_empty_database(
 
     made = airtasks("db", "backup", "--database-url", postgres.sqlalchemy_url, env=env)
     assert made.returncode == 0, made.stderr
-    assert made.stdout.strip().startswith(f"s3://{name}/backups/airflow-"), made.stdout
+    assert made.stdout.strip().startswith(f"{name}/backups/airflow-"), made.stdout
     listed = airtasks("db", "list", env=env)
     assert listed.returncode == 0, listed.stderr
     assert made.stdout.strip() in listed.stdout

@@ -31,13 +31,16 @@ def test_settings_round_trip() -> None:
         60,
     )
     assert BackupSettings.parse(settings.to_json()) == settings
+    gcs = BackupSettings.parse(json.dumps({"url": "gs://acme-backups/backups", "every_minutes": 30}))
+    assert (gcs.scheme, gcs.bucket, gcs.region, gcs.every_minutes) == ("gs", "acme-backups", None, 30)
+    assert BackupSettings.parse(gcs.to_json()) == gcs
 
 
 @pytest.mark.parametrize(
     ("change", "names"),
     [
-        ({"url": "gs://acme-bucket/backups"}, "only S3 buckets"),
-        ({"url": "s3://acme-bucket"}, "backups.url must be s3://BUCKET/PREFIX"),
+        ({"url": "gs://acme-bucket/backups"}, "backups.region is for S3 only"),
+        ({"url": "s3://acme-bucket"}, "backups.url must be s3://BUCKET/PREFIX or gs://BUCKET/PREFIX"),
         ({"region": "Europe"}, "backups.region"),
         ({"every_minutes": 1}, "backups.every_minutes must be a whole number from 5 to 1440"),
         ({"every_minutes": 60.5}, "backups.every_minutes"),

@@ -24,7 +24,8 @@ class BackupError(AirtasksError):
 
 @dataclass(frozen=True)
 class BackupSettings:
-    """`url`: s3://BUCKET/PREFIX; `region`: the bucket's (S3); `every_minutes`: the recovery point."""
+    """`url`: s3:// or gs://BUCKET/PREFIX; `region`: the bucket's (S3 only); `every_minutes`: the
+    recovery point."""
 
     scheme: str
     bucket: str
@@ -37,7 +38,9 @@ class BackupSettings:
         return f"{self.scheme}://{self.bucket}/{self.prefix}"
 
     def to_json(self) -> str:
-        fields = {"url": self.url, "region": self.region, "every_minutes": self.every_minutes}
+        fields: dict[str, object] = {"url": self.url, "every_minutes": self.every_minutes}
+        if self.region is not None:
+            fields["region"] = self.region
         return json.dumps(fields, separators=(",", ":"))
 
     @classmethod
@@ -56,15 +59,15 @@ class BackupSettings:
         url = raw.get("url")
         match = LOCATION_RE.fullmatch(url) if isinstance(url, str) else None
         if match is None:
-            raise BackupError(f"backups.url must be s3://BUCKET/PREFIX, e.g. {EXAMPLE} (got {url!r})")
-        scheme, bucket, prefix = match.groups()
-        if scheme != "s3":
             raise BackupError(
-                f"backups.url {url!r}: only S3 buckets are supported so far; on GCP set backups = null "
-                "and back the database up yourself (docs/high-availability.md)"
+                f"backups.url must be s3://BUCKET/PREFIX or gs://BUCKET/PREFIX, e.g. {EXAMPLE} (got {url!r})"
             )
+        scheme, bucket, prefix = match.groups()
         region = raw.get("region")
-        if not isinstance(region, str) or not REGION_RE.fullmatch(region):
+        if scheme == "gs":
+            if region is not None:
+                raise BackupError("backups.region is for S3 only; drop it for a gs:// bucket")
+        elif not isinstance(region, str) or not REGION_RE.fullmatch(region):
             raise BackupError(
                 f"backups.region must be the S3 bucket's region, e.g. us-east-1 (got {region!r})"
             )
@@ -78,4 +81,4 @@ class BackupSettings:
                 f"backups.every_minutes must be a whole number from {MIN_EVERY_MINUTES} to "
                 f"{MAX_EVERY_MINUTES} (e.g. 60), got {every!r}"
             )
-        return cls(scheme, bucket, prefix.rstrip("/"), region, every)
+        return cls(scheme, bucket, prefix.rstrip("/"), region if scheme == "s3" else None, every)

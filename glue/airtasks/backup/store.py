@@ -1,4 +1,5 @@
-"""The bucket that keeps the backups: one object per backup, named by the time it was taken.
+"""The bucket that keeps the backups (S3 or Cloud Storage): one object per backup, named by the time
+it was taken.
 
 Names sort in time order (`airflow-YYYYmmddTHHMMSSZ.dump`), so the newest is the greatest. The
 bucket's lifecycle rule removes old ones; nothing here deletes (the managers may not).
@@ -55,6 +56,41 @@ class BackupStore(Protocol):
 def newest(store: BackupStore) -> Backup | None:
     backups = store.list()
     return backups[-1] if backups else None
+
+
+class GcsStore:
+    """Backups in Cloud Storage under `prefix/`, encrypted by Google's default encryption."""
+
+    def __init__(self, client: Any, bucket: str, prefix: str) -> None:
+        self._gcs = client
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self.url = f"gs://{bucket}/{self.prefix}"
+
+    def list(self) -> list[Backup]:
+        try:
+            blobs = list(self._gcs.list_blobs(self.bucket, prefix=f"{self.prefix}/"))
+        except Exception as exc:  # google.api_core's errors name the bucket and the permission
+            raise BackupError(f"cannot list backups in {self.url}: {exc}") from exc
+        found = (parse_key(blob.name, int(blob.size or 0)) for blob in blobs)
+        return sorted(b for b in found if b is not None)
+
+    def upload(self, path: Path, taken_at: dt.datetime) -> Backup:
+        key = f"{self.prefix}/{backup_name(taken_at)}"
+        try:
+            self._gcs.bucket(self.bucket).blob(key).upload_from_filename(str(path))
+        except Exception as exc:
+            raise BackupError(f"cannot upload the backup to gs://{self.bucket}/{key}: {exc}") from exc
+        return Backup(taken_at.astimezone(dt.UTC).replace(microsecond=0), key, path.stat().st_size)
+
+    def where(self, backup: Backup) -> str:
+        return f"gs://{self.bucket}/{backup.key}"
+
+    def download(self, backup: Backup, path: Path) -> None:
+        try:
+            self._gcs.bucket(self.bucket).blob(backup.key).download_to_filename(str(path))
+        except Exception as exc:
+            raise BackupError(f"cannot download gs://{self.bucket}/{backup.key}: {exc}") from exc
 
 
 class S3Store:
