@@ -13,7 +13,8 @@ knows the future.
     python -m bench.heldout [--kinds mixed,scheduled] [--seeds 2] [--interval 10] [--learn-durations]
     python -m bench.heldout --scheduled-comparison [--seeds 2]
 
-`--scheduled-comparison` sets `airtasks` with and without pre-scaling for scheduled runs beside
+`--scheduled-comparison` sets `airtasks` with and without pre-scaling for scheduled runs (and with
+it for the whole run, `Settings.prescale_whole_run`) beside
 `keda` and the oracle on the `scheduled` kind, at 5 s and 10 s passes (`scheduled_comparison`).
 """
 
@@ -228,13 +229,18 @@ def scheduled_comparison(
     """`airtasks` with and without pre-scaling at each interval, then `keda` and the oracle."""
     variants: list[tuple[str, float | None, Settings | None]] = []
     for interval in intervals:
-        for prescale in (True, False):
-            name = "airtasks" if prescale else "airtasks --no-prescale"
+        for name, prescale, whole in (
+            ("airtasks", True, False),
+            ("airtasks --prescale-whole-run", True, True),
+            ("airtasks --no-prescale", False, False),
+        ):
             variants.append(
                 (
                     name,
                     interval,
-                    dataclasses.replace(Settings(), interval_seconds=interval, prescale=prescale),
+                    dataclasses.replace(
+                        Settings(), interval_seconds=interval, prescale=prescale, prescale_whole_run=whole
+                    ),
                 )
             )
     variants += [("keda", None, Settings()), ("oracle", None, None)]
