@@ -12,9 +12,14 @@ knows the future.
 
     python -m bench.heldout [--kinds mixed,scheduled] [--seeds 2] [--interval 10] [--learn-durations]
     python -m bench.heldout --scheduled-comparison [--seeds 2]
+    python -m bench.heldout --history-floor [--seeds 2]
 
-`--scheduled-comparison` sets `airtasks` with and without pre-scaling for scheduled runs beside
-`keda` and the oracle on the `scheduled` kind, at 5 s and 10 s passes (`scheduled_comparison`).
+`--scheduled-comparison` sets `airtasks` with and without pre-scaling for scheduled runs (and with
+it for the whole run, `Settings.prescale_whole_run`) beside `keda` and the oracle on the
+`scheduled` kind, at 5 s and 10 s passes (`scheduled_comparison`). `--history-floor` prints, per
+seed of `scheduled`, the share of scheduled tasks no policy that learns from history can start
+within 15 s without warm capacity, the least p95 such a policy reaches, and what warm capacity
+would cost (`bound.history_floor`).
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from airtasks.schedule import WINDOW_SECONDS
-from airtasks.simulate.bound import clairvoyant, lower_bound
+from airtasks.simulate.bound import clairvoyant, history_floor, lower_bound
 from airtasks.simulate.engine import percentile, run
 from airtasks.simulate.policies import AirtasksPolicy, KedaPolicy, oracle
 from airtasks.simulate.report import simulate
@@ -228,13 +233,18 @@ def scheduled_comparison(
     """`airtasks` with and without pre-scaling at each interval, then `keda` and the oracle."""
     variants: list[tuple[str, float | None, Settings | None]] = []
     for interval in intervals:
-        for prescale in (True, False):
-            name = "airtasks" if prescale else "airtasks --no-prescale"
+        for name, prescale, whole in (
+            ("airtasks", True, False),
+            ("airtasks --prescale-whole-run", True, True),
+            ("airtasks --no-prescale", False, False),
+        ):
             variants.append(
                 (
                     name,
                     interval,
-                    dataclasses.replace(Settings(), interval_seconds=interval, prescale=prescale),
+                    dataclasses.replace(
+                        Settings(), interval_seconds=interval, prescale=prescale, prescale_whole_run=whole
+                    ),
                 )
             )
     variants += [("keda", None, Settings()), ("oracle", None, None)]
@@ -335,6 +345,88 @@ def scheduled_goal(rows: Sequence[ComparisonRow]) -> dict[str, object]:
     }
 
 
+# ---------------------------------------------------------------- what history cannot serve
+
+
+@dataclass(frozen=True)
+class FloorRow:
+    """One held-out seed of `scheduled`: `bound.history_floor` beside the best policy found."""
+
+    seed: int
+    first_run_share: float
+    unservable_share: float
+    min_p95_s: float
+    warm_vs_oracle: float
+    warm_to_goal_vs_oracle: float
+    policy_p95_s: float
+    """The scheduled tasks' p95 wait of `airtasks --prescale-whole-run` (the best found)."""
+    policy_vs_oracle: float
+
+    def to_json(self) -> dict[str, object]:
+        return dataclasses.asdict(self)
+
+
+def history_floors(
+    seeds: Sequence[int], interval: float = GOAL_SCHEDULED_INTERVAL_S, boot_seconds: float = BOOT_SECONDS
+) -> list[FloorRow]:
+    """Per seed: the share of scheduled tasks no history-based policy serves within the goal's
+    wait, the least p95 such a policy reaches, what warm capacity for them would cost, and the
+    best policy found."""
+    settings = dataclasses.replace(Settings(), interval_seconds=interval, prescale_whole_run=True)
+    rows = []
+    for seed in seeds:
+        tasks = generate("scheduled", seed)
+        floor = history_floor(tasks, Settings(), boot_seconds, GOAL_SCHEDULED_WAIT_P95_S)
+        ran, _ = _scheduled(tasks)
+        out = run(tasks, AirtasksPolicy(settings), settings, boot_seconds)
+        rows.append(
+            FloorRow(
+                seed=seed,
+                first_run_share=round(floor.first_run_share, 4),
+                unservable_share=round(floor.unservable_share, 4),
+                min_p95_s=round(floor.min_p95_s, 1),
+                warm_vs_oracle=round(floor.warm_vs_oracle, 4),
+                warm_to_goal_vs_oracle=round(floor.warm_to_goal_vs_oracle, 4),
+                policy_p95_s=round(percentile([out.waits[k] for k in ran], 95), 1),
+                policy_vs_oracle=round(
+                    out.node_seconds / oracle(tasks, Settings(), boot_seconds).node_seconds, 3
+                ),
+            )
+        )
+    return rows
+
+
+FLOOR_HEADER = (
+    "seed",
+    "in first runs",
+    f"not servable in {GOAL_SCHEDULED_WAIT_P95_S:g} s",
+    "least p95",
+    "warm for all, vs oracle",
+    "warm to reach the p95, vs oracle",
+    "whole-run p95",
+    "whole-run vs oracle",
+)
+
+
+def format_floors(rows: Sequence[FloorRow]) -> str:
+    body = [
+        (
+            str(r.seed),
+            f"{r.first_run_share:.1%}",
+            f"{r.unservable_share:.1%}",
+            f"{r.min_p95_s:.0f} s",
+            f"+{r.warm_vs_oracle:.3f}x",
+            f"+{r.warm_to_goal_vs_oracle:.3f}x",
+            f"{r.policy_p95_s:.0f} s",
+            f"{r.policy_vs_oracle:.3f}x",
+        )
+        for r in rows
+    ]
+    widths = [max(len(r[i]) for r in [FLOOR_HEADER, *body]) for i in range(len(FLOOR_HEADER))]
+    fmt = "  ".join(f"{{:<{w}}}" if i == 0 else f"{{:>{w}}}" for i, w in enumerate(widths))
+    return "\n".join(fmt.format(*r) for r in [FLOOR_HEADER, *body])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(prog="python -m bench.heldout")
     ap.add_argument("--kinds", default=",".join(KINDS), help="comma-separated trace kinds")
@@ -355,8 +447,22 @@ def main() -> None:
         action="store_true",
         help="airtasks with and without pre-scaling beside keda and the oracle on `scheduled`",
     )
+    ap.add_argument(
+        "--history-floor",
+        action="store_true",
+        help="per seed of `scheduled`: what no history-based policy serves within 15 s (bound.history_floor)",
+    )
     args = ap.parse_args()
     seeds = HELDOUT_SEEDS[: max(1, args.seeds)]
+    if args.history_floor:
+        print(
+            f"scheduled, held-out seeds {seeds[0]}..{seeds[-1]}, boot {BOOT_SECONDS:g} s: scheduled tasks "
+            f"no history-based policy starts within {GOAL_SCHEDULED_WAIT_P95_S:g} s without warm capacity "
+            "(bound.history_floor), beside airtasks --prescale-whole-run at "
+            f"{GOAL_SCHEDULED_INTERVAL_S:g} s passes"
+        )
+        print(format_floors(history_floors(seeds)))
+        return
     if args.scheduled_comparison:
         print(
             f"scheduled, held-out seeds {seeds[0]}..{seeds[-1]}, boot {BOOT_SECONDS:g} s; "
@@ -386,10 +492,13 @@ __all__ = [
     "HELDOUT_SEEDS",
     "TUNING_SEEDS",
     "ComparisonRow",
+    "FloorRow",
     "KindSummary",
     "evaluate",
     "format_comparison",
+    "format_floors",
     "format_summaries",
+    "history_floors",
     "scheduled_comparison",
     "scheduled_goal",
     "tuning_only",

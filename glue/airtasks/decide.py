@@ -44,6 +44,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from airtasks.schedule import peak_between
+
 Action = Literal["scale_out", "scale_in", "hold", "none"]
 
 DEFAULT_BOOT_SECONDS = 90.0
@@ -169,6 +171,15 @@ class DueRun:
     """Its run_after (epoch seconds): when the scheduler creates it."""
     slots: int
     """Task slots on this queue that its DAG's recent runs needed in their first minutes."""
+    profile: tuple[tuple[float, int], ...] = ()
+    """What its DAG's recent runs needed on this queue over the whole run: (offset from `at`,
+    slots from then on), the upper envelope of the runs (`airtasks.schedule.profile_needed`).
+    Empty: only `slots`, until the run's time."""
+    started: bool = False
+    """The run has queued tasks (on any queue): it came, so it is not overdue while its profile
+    says more is coming."""
+    active: int = 0
+    """Its tasks on this queue queued or running now: they are in the load already."""
 
 
 @dataclass(frozen=True)
@@ -274,7 +285,7 @@ def _decide(policy: QueuePolicy, obs: Observation, memory: QueueMemory, now: flo
     if late is not None:
         want = max(policy.min_size, min(want, obs.current + math.ceil(late / policy.slots_per_node)))
     due = _due(policy, obs.due, boot_samples[-1] if boot_samples else None, now)
-    prescale = policy.want(obs.load + sum(d.slots for d in due)) if due else want
+    prescale = policy.want(obs.load + sum(extra for _, extra in due)) if due else want
     prescaled = prescale > want
     want = max(want, prescale)
     cordoned = [n.id for n in obs.nodes if n.cordoned]
@@ -361,26 +372,41 @@ def boot_sample_pending(memory: QueueMemory, node_id: str, launched_at: float, n
     )
 
 
-def _due(policy: QueuePolicy, due: Sequence[DueRun], learned_boot: float | None, now: float) -> list[DueRun]:
-    """The scheduled runs to raise the group for now: due within one boot plus the margin, and
-    not overdue; the earliest first."""
+def _due(
+    policy: QueuePolicy, due: Sequence[DueRun], learned_boot: float | None, now: float
+) -> list[tuple[DueRun, int]]:
+    """The scheduled runs to raise the group for now, with the slots each adds to the load; the
+    earliest first. A run without a profile counts its `slots` from one boot plus the margin
+    before its time until it is overdue. A run with one counts, from as early, the most its
+    profile needs between now and one lead ahead, less its tasks already in the load (`active`),
+    until the profile ends; one that has not started by `OVERDUE_SECONDS` after its time stops."""
     if not policy.prescale:
         return []
     boot = learned_boot if learned_boot is not None else policy.boot_seconds
     lead = (boot if boot is not None else DEFAULT_BOOT_SECONDS) + policy.prescale_margin_seconds
-    return sorted(
-        (d for d in due if d.slots > 0 and -OVERDUE_SECONDS <= d.at - now <= lead),
-        key=lambda d: (d.at, d.dag_id),
-    )
+    out: list[tuple[DueRun, int]] = []
+    for d in due:
+        if d.at - now > lead:
+            continue
+        if not d.profile:
+            if d.slots > 0 and d.at - now >= -OVERDUE_SECONDS:
+                out.append((d, d.slots))
+            continue
+        if not d.started and d.at - now < -OVERDUE_SECONDS:
+            continue
+        ahead = peak_between(d.profile, max(now - d.at, 0.0), now + lead - d.at)
+        if ahead - d.active > 0:
+            out.append((d, ahead - d.active))
+    return sorted(out, key=lambda x: (x[0].at, x[0].dag_id))
 
 
-def _describe(due: Sequence[DueRun]) -> str:
+def _describe(due: Sequence[tuple[DueRun, int]]) -> str:
     """`nightly_etl due 02:00 needs 6 slots` for each run, as the Cluster page shows it (UTC)."""
 
     def clock(at: float) -> str:
         return time.strftime("%H:%M" if int(at) % 60 == 0 else "%H:%M:%S", time.gmtime(at))
 
-    return ", ".join(f"{d.dag_id} due {clock(d.at)} needs {d.slots} slot(s)" for d in due)
+    return ", ".join(f"{d.dag_id} due {clock(d.at)} needs {n} slot(s)" for d, n in due)
 
 
 def _late(policy: QueuePolicy, obs: Observation, now: float) -> int | None:

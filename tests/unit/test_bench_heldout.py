@@ -10,13 +10,16 @@ from pathlib import Path
 import pytest
 from bench.__main__ import _goals
 from bench.heldout import (
+    GOAL_SCHEDULED_WAIT_P95_S,
     HELDOUT_SEEDS,
     TUNING_SEEDS,
     ComparisonRow,
     KindSummary,
     evaluate,
     format_comparison,
+    format_floors,
     format_summaries,
+    history_floors,
     scheduled_comparison,
     scheduled_goal,
     tuning_only,
@@ -148,6 +151,7 @@ def test_scheduled_comparison_sets_prescaling_beside_keda_and_the_oracle() -> No
     rows = scheduled_comparison((2,), intervals=(10.0,))
     assert [(r.policy, r.interval_s) for r in rows] == [
         ("airtasks", 10.0),
+        ("airtasks --prescale-whole-run", 10.0),
         ("airtasks --no-prescale", 10.0),
         ("keda", None),
         ("oracle", None),
@@ -204,3 +208,14 @@ def test_scheduled_comparison_table_and_goal() -> None:
     assert scheduled_goal([at_10])["met"] is True
     assert scheduled_goal([dataclasses.replace(at_10, scheduled_wait_p95_s=15.1)])["met"] is False
     assert scheduled_goal([dataclasses.replace(at_10, worst_vs_oracle=1.26)])["met"] is False
+
+
+def test_history_floor_rows_and_table() -> None:
+    (row,) = history_floors((2,))
+    assert row.seed == 2
+    assert 0 < row.unservable_share <= row.first_run_share < 1
+    assert row.min_p95_s > GOAL_SCHEDULED_WAIT_P95_S  # more than 5 % cannot be served in time
+    assert row.warm_to_goal_vs_oracle <= row.warm_vs_oracle
+    lines = format_floors([row]).splitlines()
+    assert lines[0].split()[:4] == ["seed", "in", "first", "runs"]
+    assert lines[1].split()[0] == "2"

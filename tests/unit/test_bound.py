@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from airtasks.simulate.bound import clairvoyant, level_cost, lower_bound
+from airtasks.simulate.bound import clairvoyant, history_floor, level_cost, lower_bound
 from airtasks.simulate.engine import run
 from airtasks.simulate.policies import make_policy, oracle
 from airtasks.simulate.settings import QueueSettings, Settings
@@ -206,3 +206,41 @@ def test_bound_is_below_the_best_schedule_on_tiny_traces() -> None:
         assert clairvoyant(tasks, one_queue(slots), boot, wait).node_seconds >= best - 1e-9
         tight += got == best
     assert tight > 200  # and on such small traces it is often exact
+
+
+# ---------------------------------------------------------------- what history cannot serve
+
+
+def cron_runs(runs: int, width: int = 8, duration: float = 60.0) -> list[Task]:
+    """`etl` every 10 minutes from t=600: `width` tasks 5 s after each run's time."""
+    return [
+        Task(r * 600 + 5, "default", duration, "etl.load", "etl", r * 600.0)
+        for r in range(1, runs + 1)
+        for _ in range(width)
+    ]
+
+
+def test_a_first_run_with_no_free_slot_waits_a_boot() -> None:
+    tasks = cron_runs(5)
+    floor = history_floor(tasks, one_queue(), BOOT, wait_s=15)
+    assert (floor.scheduled, floor.first_run, floor.unservable) == (40, 8, 8)
+    assert floor.first_run_share == pytest.approx(0.2)
+    assert floor.min_p95_s == pytest.approx(BOOT)  # 8 of 40 tasks wait a boot
+    # Warm capacity: two nodes ready at the run's time, 5 s before its tasks come.
+    assert floor.warm_vs_oracle * oracle(tasks, one_queue(), BOOT).node_seconds == pytest.approx(10)
+    assert floor.warm_to_goal_vs_oracle == floor.warm_vs_oracle
+
+
+def test_tasks_shorter_than_the_wait_and_free_slots_are_servable() -> None:
+    assert history_floor(cron_runs(5, duration=10), one_queue(), BOOT, wait_s=15).unservable == 0
+    # A task of no DAG holds one node from t=500 to 1000: its three free slots serve three.
+    tasks = sorted([Task(500, "default", 500), *cron_runs(5)], key=lambda t: t.submit_s)
+    floor = history_floor(tasks, one_queue(), BOOT, wait_s=15)
+    assert (floor.scheduled, floor.unservable) == (40, 5)
+
+
+def test_few_first_run_tasks_leave_the_p95_alone() -> None:
+    floor = history_floor(cron_runs(40, width=2), one_queue(), BOOT, wait_s=15)
+    assert floor.unservable == 2
+    assert floor.min_p95_s == 0
+    assert floor.warm_to_goal_vs_oracle == 0

@@ -16,7 +16,15 @@ from airtasks.decide import (
     QueuePolicy,
     decide,
 )
-from airtasks.schedule import PastTask, first_minutes_slots, needed
+from airtasks.schedule import (
+    PastTask,
+    first_minutes_slots,
+    needed,
+    peak_between,
+    profile_needed,
+    run_profile,
+    value_at,
+)
 
 POLICY = QueuePolicy(min_size=0, max_size=10, slots_per_node=4, stabilization_seconds=30, idle_seconds=10)
 NOW = 7200.0  # 02:00:00 UTC on the first day of the epoch
@@ -150,3 +158,62 @@ def test_first_minutes_slots_counts_demand_from_queue_time() -> None:
 )
 def test_needed_is_the_largest_of_the_recent_runs(runs: list[dict[str, int]], want: dict[str, int]) -> None:
     assert needed(runs) == want
+
+
+# ---------------------------------------------------------------- the whole run's profile
+
+
+def test_a_runs_profile_covers_its_later_stages() -> None:
+    tasks = [
+        PastTask("default", 100 + 5, 60),
+        PastTask("default", 105, 60),
+        PastTask("default", 100 + 900, 30),
+    ]
+    assert run_profile(100, tasks) == {"default": ((5.0, 2), (65.0, 0), (900.0, 1), (930.0, 0))}
+
+
+def test_the_profile_needed_is_the_upper_envelope_of_the_recent_runs() -> None:
+    a = {"default": ((0.0, 2), (60.0, 0))}
+    b = {"default": ((30.0, 3), (90.0, 0))}
+    old = {"default": ((0.0, 9), (10.0, 0))}
+    env = profile_needed([old, a, b, a], learned=3)["default"]
+    assert env == ((0.0, 2), (30.0, 3), (90.0, 0))
+    assert [value_at(env, t) for t in (-1, 0, 45, 90)] == [0, 2, 3, 0]
+    assert peak_between(env, 0, 20) == 2
+    assert peak_between(env, 20, 40) == 3
+    assert peak_between(env, 100, 200) == 0
+
+
+def whole(
+    at: float, profile: tuple[tuple[float, int], ...], started: bool = False, active: int = 0
+) -> DueRun:
+    return DueRun("nightly_etl", at, 0, profile, started, active)
+
+
+def test_a_profile_raises_the_group_one_lead_before_a_later_stage() -> None:
+    profile = ((5.0, 4), (65.0, 0), (900.0, 8), (960.0, 0))
+    lead = DEFAULT_BOOT_SECONDS + MARGIN
+    run_at = NOW - 600  # under way, between its stages
+    early = decide(
+        POLICY, Observation(load=0, current=0, due=[whole(run_at, profile, True)]), QueueMemory(), NOW
+    )
+    assert early.desired == 0  # the second stage is 300 s away
+    at = run_at + 900 - lead
+    d = decide(POLICY, Observation(load=0, current=0, due=[whole(run_at, profile, True)]), QueueMemory(), at)
+    assert (d.action, d.desired) == ("scale_out", 2)
+    # Its tasks in the load already count against the profile.
+    busy = whole(run_at, profile, True, active=8)
+    assert (
+        decide(POLICY, Observation(load=8, current=2, due=[busy]), QueueMemory(), run_at + 910).desired == 2
+    )
+
+
+def test_a_run_with_a_profile_that_never_came_stops_counting() -> None:
+    profile = ((5.0, 4), (3600.0, 0))
+    late = NOW + OVERDUE_SECONDS + 1
+    assert (
+        decide(POLICY, Observation(load=0, current=0, due=[whole(NOW, profile)]), QueueMemory(), late).desired
+        == 0
+    )
+    came = whole(NOW, profile, started=True)
+    assert decide(POLICY, Observation(load=0, current=0, due=[came]), QueueMemory(), late).desired == 1

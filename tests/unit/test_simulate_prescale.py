@@ -155,3 +155,21 @@ def test_cli_no_prescale_turns_it_off(tmp_path: Path) -> None:
     assert on["policies"]["airtasks"]["wait_p95_s"] < off["policies"]["airtasks"]["wait_p95_s"]
     table = runner.invoke(cli, ["simulate", "--trace", str(trace), "--no-prescale"]).output
     assert "pre-scaling off" in table
+
+
+def test_whole_run_pre_scaling_serves_a_later_stage() -> None:
+    # A DAG every 30 min: 4 tasks at its time, then 8 tasks 10 minutes later.
+    tasks = []
+    for k in range(4):
+        run_at = 600.0 + 1800 * k
+        tasks += [Task(run_at + 2, "default", 120, "a", "etl", run_at) for _ in range(4)]
+        tasks += [Task(run_at + 600, "default", 120, "b", "etl", run_at) for _ in range(8)]
+    tasks.sort(key=lambda t: t.submit_s)
+    first = simulate(tasks, ["airtasks"], EAGER, boot_seconds=60)
+    whole = simulate(
+        tasks, ["airtasks"], dataclasses.replace(EAGER, prescale_whole_run=True), boot_seconds=60
+    )
+    later = [i for i, t in enumerate(tasks) if t.key == "b" and t.scheduled_s > 600]
+    assert max(first.outcomes["airtasks"].waits[i] for i in later) >= 60
+    assert max(whole.outcomes["airtasks"].waits[i] for i in later) <= 5
+    assert whole.outcomes["airtasks"].tasks_killed == 0

@@ -55,10 +55,13 @@ starts). The best any policy of the class can do lies between `lower_bound` and 
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from airtasks.intervals import coverage_profile
+from airtasks.simulate.engine import percentile
+from airtasks.simulate.policies import _level_presence, oracle
 from airtasks.simulate.settings import Settings
 from airtasks.simulate.trace import Task
 
@@ -259,4 +262,167 @@ def clairvoyant(
     return Schedule(sum(n.gone_at - n.launched_at for n in nodes), nodes, waits)
 
 
-__all__ = ["Bound", "PlannedNode", "Schedule", "SegmentBound", "clairvoyant", "level_cost", "lower_bound"]
+# ---------------------------------------------------------------- what history cannot serve
+
+
+@dataclass(frozen=True)
+class HistoryFloor:
+    """What no policy that learns a run's needs from its DAG's earlier runs can serve in time.
+
+    The class (`history_floor`): besides the tasks it sees, a policy provisions only for what
+    history tells, so when a DAG's first run queues tasks, the slots ready for them are those the
+    provisioning of every other task leaves free. We grant it the cheapest such provisioning,
+    the oracle's for the other tasks (they start on arrival, joined or booting nodes alike count
+    as free slots): any further joined capacity is warm capacity kept for work nobody can know
+    of, whose cost `warm_*` estimates.
+    """
+
+    scheduled: int
+    """Tasks of scheduled runs (`dag` and `scheduled_s` known)."""
+    first_run: int
+    """Of those, tasks in their DAG's first run: no earlier run to learn from."""
+    unservable: int
+    """First-run tasks that cannot start within the wait on the slots left free (a lower bound)."""
+    min_p95_s: float
+    """The least p95 wait of the scheduled tasks any policy of the class reaches: every other
+    task starts at once, an unservable one when a node booted for it joins or a slot frees."""
+    warm_vs_oracle: float
+    """Extra node-seconds, over the oracle's, of warm nodes for every unservable task, as a share
+    of the oracle's: ready from the earliest instant its stage could come (its run's time for a
+    first stage, the previous stage's submission for a later one) until the stage comes; as
+    many as the widest stage of any run on the queue needs (the least fixed guess that serves
+    every stage; the policy cannot know this one's width), those it does not need paid a boot
+    more. An underestimate: they go at once, and nothing else is kept warm."""
+    warm_to_goal_vs_oracle: float
+    """The cheapest part of `warm_vs_oracle` (whole stages, cheapest per task first) that leaves
+    few enough unservable tasks for the p95 to be within the wait; 0 when none is needed."""
+
+    @property
+    def first_run_share(self) -> float:
+        return self.first_run / self.scheduled if self.scheduled else 0.0
+
+    @property
+    def unservable_share(self) -> float:
+        return self.unservable / self.scheduled if self.scheduled else 0.0
+
+
+def _step_value(steps: Sequence[tuple[float, int]], t: float) -> int:
+    i = bisect_right([x for x, _ in steps], t) - 1
+    return steps[i][1] if i >= 0 else 0
+
+
+def _free_slots(
+    others: Sequence[Task], slots: int, min_size: int, boot: float, end: float
+) -> list[tuple[float, int]]:
+    """Slots the oracle's nodes for `others` leave free over time, as (time, value from then on)."""
+    running = coverage_profile([(t.submit_s, t.submit_s + t.duration_s) for t in others])
+    present = coverage_profile(_level_presence(running, slots, min_size, boot, end))
+    times = sorted({t for t, _ in running} | {t for t, _ in present})
+    out: list[tuple[float, int]] = [(-math.inf, slots * min_size)]
+    for t in times:
+        out.append((t, slots * _step_value(present, t) - _step_value(running, t)))
+    return out
+
+
+def history_floor(
+    tasks: Sequence[Task],
+    settings: Settings,
+    boot_seconds: float,
+    wait_s: float = 15.0,
+    pct: float = 95.0,
+) -> HistoryFloor:
+    """How many scheduled tasks no history-based policy starts within `wait_s`, and so the least
+    p`pct` wait it reaches (see `HistoryFloor`).
+
+    A first-run task (DAG `dag`'s earliest `scheduled_s`) submitted at a with duration d > W
+    (W = `wait_s`) that starts within W still runs at a + W. So of the first-run tasks submitted
+    together on a queue at a, at most those with d <= W plus the free slots at a + W start within
+    W; the others wait more than W, at least until a node booted at a joins or a free slot
+    appears after a + W. Counting each group against all the free slots, whatever earlier groups
+    took, only overstates what can be served.
+    """
+    idx = [i for i, t in enumerate(tasks) if t.dag is not None and t.scheduled_s is not None]
+    first_at: dict[str, float] = {}
+    for i in idx:
+        dag, at = tasks[i].dag, tasks[i].scheduled_s
+        assert dag is not None
+        assert at is not None
+        first_at[dag] = min(first_at.get(dag, at), at)
+    first = {i for i in idx if tasks[i].scheduled_s == first_at[tasks[i].dag or ""]}
+    end = max((t.submit_s + t.duration_s for t in tasks), default=0.0)
+    waits = dict.fromkeys(idx, 0.0)
+    # (dag, queue, submit) -> unservable tasks of that stage
+    stuck: dict[tuple[str, str, float], int] = {}
+    for q in sorted({tasks[i].queue for i in first}):
+        qs = settings.queue(q)
+        others = [t for i, t in enumerate(tasks) if t.queue == q and i not in first]
+        free = _free_slots(others, qs.slots_per_node, qs.min_size, boot_seconds, end)
+        groups: dict[tuple[str, float], list[int]] = {}
+        for i in sorted(first):
+            if tasks[i].queue == q:
+                groups.setdefault((tasks[i].dag or "", tasks[i].submit_s), []).append(i)
+        for (dag, a), members in groups.items():
+            room = max(_step_value(free, a + wait_s), 0)
+            long = sorted(
+                (i for i in members if tasks[i].duration_s > wait_s), key=lambda i: tasks[i].duration_s
+            )
+            late = long[room:]
+            if not late:
+                continue
+            stuck[(dag, q, a)] = len(late)
+            later = [t for t, v in free if a + wait_s < t < a + boot_seconds and v > 0]
+            least = min([boot_seconds, *(t - a for t in later)])
+            for i in late:
+                waits[i] = least
+    unservable = sum(stuck.values())
+    oracle_s = oracle(tasks, settings, boot_seconds).node_seconds
+    # Warm capacity: per stage, from the earliest instant it could come to its submission.
+    stages: dict[str, list[float]] = {}
+    for i in first:
+        stages.setdefault(tasks[i].dag or "", []).append(tasks[i].submit_s)
+    widest: dict[str, int] = {}
+    together: dict[tuple[str, str, float, float], int] = {}
+    for i in idx:
+        t = tasks[i]
+        key = (t.dag or "", t.queue, t.scheduled_s or 0.0, t.submit_s)
+        together[key] = together.get(key, 0) + 1
+    for (_, q, _, _), n in together.items():
+        widest[q] = max(widest.get(q, 0), n)
+    costs: list[tuple[float, int]] = []
+    for (dag, q, a), n in stuck.items():
+        before = [s for s in stages[dag] if s < a]
+        anchor = max(before) if before else first_at[dag]
+        slots = settings.queue(q).slots_per_node
+        needed = math.ceil(n / slots)
+        guess = max(math.ceil(widest[q] / slots), needed)
+        costs.append((needed * (a - anchor) + (guess - needed) * (boot_seconds + a - anchor), n))
+    values = sorted(waits.values())
+    allowed = len(values) - 1 - math.ceil((len(values) - 1) * pct / 100) if values else 0
+    to_goal = 0.0
+    left = unservable
+    for cost, n in sorted(costs, key=lambda c: c[0] / c[1]):
+        if left <= allowed:
+            break
+        to_goal += cost
+        left -= n
+    return HistoryFloor(
+        scheduled=len(idx),
+        first_run=len(first),
+        unservable=unservable,
+        min_p95_s=percentile(values, pct),
+        warm_vs_oracle=sum(c for c, _ in costs) / oracle_s if oracle_s else 0.0,
+        warm_to_goal_vs_oracle=to_goal / oracle_s if oracle_s else 0.0,
+    )
+
+
+__all__ = [
+    "Bound",
+    "HistoryFloor",
+    "PlannedNode",
+    "Schedule",
+    "SegmentBound",
+    "clairvoyant",
+    "history_floor",
+    "level_cost",
+    "lower_bound",
+]
