@@ -23,4 +23,5 @@ module "cluster" {
   task_logs             = var.task_logs
   dag_bundles           = var.dag_bundles
   database              = var.database
+  backups               = var.backups
 }

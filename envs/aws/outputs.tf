@@ -47,3 +47,8 @@ output "dag_bundles" {
   description = "Your DAG bundles: `bucket` (the cluster's bucket, or null) and, per bucket bundle, the command that uploads a local `dags/` folder to its prefix."
   value       = module.cluster.dag_bundles
 }
+
+output "backups" {
+  description = "Where the metadata database's dumps go (`bucket`, `prefix`, `url`, `every_minutes`, `retention_days`), or null."
+  value       = module.cluster.backups
+}

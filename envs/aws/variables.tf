@@ -150,3 +150,12 @@ variable "database" {
   })
   default = null
 }
+
+variable "backups" {
+  description = "Scheduled `pg_dump` backups of the stack's own PostgreSQL to the cluster's bucket, under `backups/`, and a restore from the newest one when PostgreSQL comes up empty (see docs/configuration.md): `every_minutes` (5 to 1440, default 60), `retention_days` (1 to 3650, default 14) before a dump expires. Only the managers may read the dumps (they hold connection secrets). On by default; skipped with `database.managed = true`. `null` = no backups."
+  type = object({
+    every_minutes  = optional(number, 60)
+    retention_days = optional(number, 14)
+  })
+  default = {}
+}

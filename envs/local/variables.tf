@@ -109,3 +109,12 @@ variable "task_logs" {
   })
   default = {}
 }
+
+variable "backups" {
+  description = "Scheduled `pg_dump` backups of the stack's PostgreSQL to the bucket of the local AWS API (moto), under `backups/`, and a restore when PostgreSQL comes up empty: `every_minutes` (5 to 1440, default 60), `retention_days` (1 to 3650, default 14). `null` = no backups."
+  type = object({
+    every_minutes  = optional(number, 60)
+    retention_days = optional(number, 14)
+  })
+  default = {}
+}

@@ -51,6 +51,7 @@ locals {
         AIRTASKS_STACK_TASK_LOGS      = try(coalesce(var.stack.task_logs, ""), "")
         AIRTASKS_STACK_DAG_BUNDLES    = try(coalesce(var.stack.dag_bundles, ""), "")
         AIRTASKS_STACK_DATABASE       = try(coalesce(var.stack.database, ""), "")
+        AIRTASKS_STACK_BACKUPS        = try(coalesce(var.stack.backups, ""), "")
       }
       : {
         AIRTASKS_QUEUE = var.queue == null ? "" : var.queue

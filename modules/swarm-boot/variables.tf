@@ -178,7 +178,7 @@ variable "docker_install" {
 }
 
 variable "stack" {
-  description = "Manager only: the Air-Tasks stack to deploy once the Swarm is up. `image`: the Air-Tasks image (its `airtasks` CLI renders the stack and creates the secrets); `queues`: worker queue => Celery slots per node (`{}` = the image's default, `default:4`); `queue_max_nodes`: worker queue => its group's maximum size, which sizes the queue's Airflow pool and Airflow's concurrency limits (give it for every queue or for none); `scaler_config`: JSON given to the scaler on the manager (env `AIRTASKS_CONFIG` of `worker-manager`; the `scaler_config` output of an env); `postgres_image`, `rabbitmq_image`, `proxy_image`: instead of the official images; `compose_override`: a compose file (YAML text) deployed on top of the stack; `tls_hostnames`: names for the self-signed certificate besides the node's address; `task_logs`: where Airflow writes task logs (`s3://bucket/prefix` or `gs://bucket/prefix`; null = on the nodes); `dag_bundles`: JSON list of the user's DAG bundles for `airtasks stack render --dag-bundles` (the cluster module's rendering of its `dag_bundles`; null = only the image's DAGs); `database`: JSON of an external PostgreSQL for `airtasks stack render --database` (`host`, `port`, `name`, `user` and `secret_arn`, the secret holding its password, never the password; null = the stack's own `postgres` service). `null` = do not deploy."
+  description = "Manager only: the Air-Tasks stack to deploy once the Swarm is up. `image`: the Air-Tasks image (its `airtasks` CLI renders the stack and creates the secrets); `queues`: worker queue => Celery slots per node (`{}` = the image's default, `default:4`); `queue_max_nodes`: worker queue => its group's maximum size, which sizes the queue's Airflow pool and Airflow's concurrency limits (give it for every queue or for none); `scaler_config`: JSON given to the scaler on the manager (env `AIRTASKS_CONFIG` of `worker-manager`; the `scaler_config` output of an env); `postgres_image`, `rabbitmq_image`, `proxy_image`: instead of the official images; `compose_override`: a compose file (YAML text) deployed on top of the stack; `tls_hostnames`: names for the self-signed certificate besides the node's address; `task_logs`: where Airflow writes task logs (`s3://bucket/prefix` or `gs://bucket/prefix`; null = on the nodes); `dag_bundles`: JSON list of the user's DAG bundles for `airtasks stack render --dag-bundles` (the cluster module's rendering of its `dag_bundles`; null = only the image's DAGs); `database`: JSON of an external PostgreSQL for `airtasks stack render --database` (`host`, `port`, `name`, `user` and `secret_arn`, the secret holding its password, never the password; null = the stack's own `postgres` service); `backups`: JSON for `airtasks stack render --backups` (`url`, `s3://bucket/prefix` or `gs://bucket/prefix`, `every_minutes`, and `region` on AWS), where the `db-backup` service dumps the stack's PostgreSQL and restores it from when it comes up empty (null = no backups). `null` = do not deploy."
   type = object({
     image            = string
     name             = optional(string, "airtasks")
@@ -193,6 +193,7 @@ variable "stack" {
     task_logs        = optional(string)
     dag_bundles      = optional(string)
     database         = optional(string)
+    backups          = optional(string)
   })
   default = null
 
@@ -239,6 +240,11 @@ variable "stack" {
   validation {
     condition     = var.stack == null ? true : alltrue([for h in var.stack.tls_hostnames : can(regex("^[A-Za-z0-9][A-Za-z0-9.:-]*$", h))])
     error_message = "stack.tls_hostnames must be DNS names or IP addresses, e.g. [\"airtasks.example.org\"]."
+  }
+
+  validation {
+    condition     = try(var.stack.backups, null) == null ? true : can(keys(jsondecode(var.stack.backups)))
+    error_message = "stack.backups must be a JSON object (the cluster module's rendering of backups: url, every_minutes, region), or null."
   }
 
   validation {

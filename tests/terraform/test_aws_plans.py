@@ -316,7 +316,9 @@ def test_task_logs_bucket_is_guarded_and_expires(env_plan: PlanSummary) -> None:
     the public, TLS only, whose objects under logs/ (and their earlier versions) expire after 30 days."""
     assert_bucket_guarded(env_plan)
     (lifecycle,) = env_plan.of_type("aws_s3_bucket_lifecycle_configuration").values()
-    rule, aborts = sorted(lifecycle["rule"], key=lambda r: r["id"] != "expire-task-logs")
+    rules = {r["id"]: r for r in lifecycle["rule"]}
+    assert set(rules) == {"expire-task-logs", "expire-backups", "abort-incomplete-uploads"}
+    rule, aborts = rules["expire-task-logs"], rules["abort-incomplete-uploads"]
     assert aborts["abort_incomplete_multipart_upload"][0]["days_after_initiation"] == 1
     assert rule["status"] == "Enabled"
     assert rule["filter"][0]["prefix"] == "logs/"

@@ -4,6 +4,7 @@ the cloud's own metadata and secret APIs, and never a token."""
 from __future__ import annotations
 
 import gzip
+import json
 import re
 import shutil
 import subprocess
@@ -156,3 +157,38 @@ def test_embedded_watcher_runs_as_written_to_the_node(
     proc = subprocess.run([sys.executable, str(path), "--help"], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
     assert "--endpoint" in proc.stdout
+
+
+BACKUPS = (
+    '{"url":"s3://airtasks-demo-log-123456789012-eu-west-1/backups","region":"eu-west-1","every_minutes":60}'
+)
+
+
+@pytest.mark.parametrize(
+    ("setting", "said"), [(BACKUPS, f"{json.loads(BACKUPS)['url']} every 60 min"), ("", "off")]
+)
+def test_the_manager_renders_and_logs_the_backups_setting(
+    with_stack: dict[str, str], setting: str, said: str, tmp_path: Path
+) -> None:
+    """`--backups` reaches the render only when set; the boot log says where dumps go, or `off`; and
+    a private AWS endpoint (the cluster in a box) reaches the `db-backup` service only when the stack
+    has one (an override naming a service the stack lacks would fail the deploy)."""
+    script = with_stack["manager-aws"]
+    assert "AIRTASKS_STACK_BACKUPS=''" in script  # this render passes no backups
+    assert '[[ -z "$AIRTASKS_STACK_BACKUPS" ]] || render+=(--backups "$AIRTASKS_STACK_BACKUPS")' in script
+    (said_code,) = re.findall(r"^(  local backups=off\n.*?\|\| backups=on)$", script, re.M | re.S)
+    (override,) = re.findall(r"^(write_scaler_override\(\) \{\n.*?\n\})$", script, re.M | re.S)
+    said_fn = f'f() {{\n{said_code}\n  echo "$backups"\n}}'
+    run = f"{override}\n{said_fn}\nf\nwrite_scaler_override {tmp_path}/o.json\n"
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "AIRTASKS_STACK_BACKUPS": setting,
+        "AIRTASKS_STACK_SCALER_CONFIG": "",
+        "AIRTASKS_STACK_QUEUES": "default:4",
+        "AWS_ENDPOINT_URL": "http://10.213.0.1:5000",
+    }
+    proc = subprocess.run(["bash", "-c", run], env=env, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == said
+    services = json.loads((tmp_path / "o.json").read_text())["services"]
+    assert ("db-backup" in services) == bool(setting)

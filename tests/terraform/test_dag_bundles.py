@@ -33,6 +33,7 @@ TFVARS = (HERE / "env-aws" / "dag-bundles.tfvars",)
 NO_LOGS = (*TFVARS, HERE / "env-aws" / "no-task-logs-override.tfvars")
 ARN = f"arn:aws:s3:::{BUCKET}"
 GIT_GRANT = "module.cluster.aws_iam_role_policy.git_credentials"
+BACKUPS_GRANT = "module.cluster.aws_iam_role_policy.backups"
 
 
 def readme_examples() -> list[tuple[Path, str]]:
@@ -132,7 +133,11 @@ def test_the_bucket_keeps_its_guards_without_task_logs(terraform: Terraform) -> 
     assert_bucket_guarded(plan)
     (lifecycle,) = plan.of_type("aws_s3_bucket_lifecycle_configuration").values()
     rules = {r["id"]: r["status"] for r in lifecycle["rule"]}
-    assert rules == {"expire-task-logs": "Disabled", "abort-incomplete-uploads": "Enabled"}  # DAGs stay
+    assert rules == {  # DAGs stay; database dumps (on by default) expire
+        "expire-task-logs": "Disabled",
+        "expire-backups": "Enabled",
+        "abort-incomplete-uploads": "Enabled",
+    }
     roles = plan.of_type("aws_iam_role_policy")
     assert not [a for a in roles if ".logs[" in a], "no task-logs grant without task logs"
     assert sorted(a for a in roles if ".dags[" in a) == [
@@ -144,14 +149,17 @@ def test_the_bucket_keeps_its_guards_without_task_logs(terraform: Terraform) -> 
 
 def role_policies(plan: PlanSummary, role: str) -> list[dict[str, Any]]:
     """Every inline policy on one role (its own, the task-logs one, the DAG one; the managers' git
-    credentials one), by address: a role's own policy names its role by id, unknown until applied."""
+    credentials and backups ones), by address: a role's own policy names its role by id, unknown
+    until applied."""
     own = (
         "module.cluster.module.manager." if role == "manager" else f'module.cluster.module.workers["{role}"].'
     )
     return [
         json.loads(v["policy"])
         for a, v in plan.of_type("aws_iam_role_policy").items()
-        if a.startswith(own) or a.endswith(f'["{role}"]') or (role == "manager" and a.startswith(GIT_GRANT))
+        if a.startswith(own)
+        or a.endswith(f'["{role}"]')
+        or (role == "manager" and a.startswith((GIT_GRANT, BACKUPS_GRANT)))
     ]
 
 
@@ -165,7 +173,6 @@ QUESTIONS = [
     ("s3:DeleteObjectVersion", f"{ARN}/shared/etl.py", "deny"),
     ("s3:PutObjectTagging", f"{ARN}/shared/etl.py", "deny"),
     ("s3:GetObject", f"{ARN}/sharedx/etl.py", "implicit-deny"),  # only that folder
-    ("s3:GetObject", f"{ARN}/backups/metadata.dump", "implicit-deny"),
     ("s3:GetObject", "arn:aws:s3:::someone-elses-bucket/shared/etl.py", "implicit-deny"),
     ("s3:ListBucket", "arn:aws:s3:::someone-elses-bucket", "implicit-deny"),
     ("s3:PutBucketPolicy", ARN, "implicit-deny"),
@@ -179,6 +186,12 @@ def test_nodes_read_the_dag_folder_and_write_nothing_under_it(
     plan: PlanSummary, role: str, action: str, resource: str, expected: str
 ) -> None:
     assert evaluate(role_policies(plan, role), action, resource) == expected
+
+
+@pytest.mark.parametrize(("role", "expected"), [("manager", "allow"), ("default", "implicit-deny")])
+def test_the_dag_grants_reach_no_backup(plan: PlanSummary, role: str, expected: str) -> None:
+    """Every grant on a node taken together: only the managers' backups one reads a dump."""
+    assert evaluate(role_policies(plan, role), "s3:GetObject", f"{ARN}/backups/metadata.dump") == expected
 
 
 SSM = "arn:aws:ssm:us-east-1:123456789012:parameter"

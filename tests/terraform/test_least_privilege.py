@@ -7,7 +7,9 @@ roles' own credentials, is tests/integration/test_security.py.
   not the manager token, not another cluster's parameters, no write, no resize, no terminate;
 - the manager role may resize and terminate only worker groups tagged with its own cluster (not a
   cluster whose name extends its own, not the managers' own group, not untagged groups), and may
-  write only its own cluster's parameters.
+  write only its own cluster's parameters;
+- only the manager role may write, read and list database dumps under backups/ (a dump holds the
+  connections' secrets), and nobody may delete one (the bucket's lifecycle expires them).
 """
 
 from __future__ import annotations
@@ -46,16 +48,22 @@ def plan(terraform: Terraform) -> PlanSummary:
 @pytest.fixture(scope="module")
 def policies(plan: PlanSummary) -> dict[str, list[dict[str, Any]]]:
     """The planned inline policies of envs/aws (three queues, cluster demo), by role: each role's
-    own policy and, with task logs on (the default), the cluster's task-logs policy on it."""
+    own policy and, with task logs on (the default), the cluster's task-logs policy on it; with
+    backups on (the default), the managers' backups policy too."""
     docs: dict[str, list[dict[str, Any]]] = {}
     for address, values in plan.of_type("aws_iam_role_policy").items():
         manager = address.startswith(
-            ("module.cluster.module.manager.", 'module.cluster.aws_iam_role_policy.logs["manager"]')
+            (
+                "module.cluster.module.manager.",
+                'module.cluster.aws_iam_role_policy.logs["manager"]',
+                "module.cluster.aws_iam_role_policy.backups[0]",
+            )
         )
         role = "manager" if manager else address.split('"')[1]
         docs.setdefault(role, []).append(json.loads(values["policy"]))
     assert set(docs) == {"manager", "default", "io", "heavy"}
-    assert all(len(d) == 2 for d in docs.values()), "each role: its own policy and the task-logs one"
+    assert len(docs["manager"]) == 3, "the manager: its own policy, the task-logs one, the backups one"
+    assert all(len(docs[q]) == 2 for q in ("default", "io", "heavy")), "its own and the task-logs one"
     return docs
 
 
@@ -162,8 +170,6 @@ TASK_LOG_QUESTIONS = [
     ("s3:ListBucket", LOGS, "allow"),
     ("s3:DeleteObject", LOG_OBJECT, "implicit-deny"),
     ("s3:DeleteObjectVersion", LOG_OBJECT, "implicit-deny"),
-    ("s3:PutObject", f"{LOGS}/backups/db.dump", "implicit-deny"),
-    ("s3:GetObject", f"{LOGS}/backups/db.dump", "implicit-deny"),
     ("s3:PutBucketPolicy", LOGS, "implicit-deny"),
     ("s3:PutLifecycleConfiguration", LOGS, "implicit-deny"),
     ("s3:GetObject", f"{OTHER_BUCKET}/logs/x.log", "implicit-deny"),
@@ -178,6 +184,54 @@ def test_task_logs_written_and_read_under_the_prefix_never_deleted(
 ) -> None:
     for role in ("default", "io", "heavy", "manager"):
         assert evaluate(policies[role], action, resource) == expected, role
+
+
+def test_the_task_logs_grant_reaches_no_backup(policies: dict[str, list[dict[str, Any]]]) -> None:
+    """The task-logs policy alone (every node has it) gives nothing under backups/."""
+    for role in ("default", "manager"):
+        (logs,) = [d for d in policies[role] if any(s.get("Sid") == "WriteTaskLogs" for s in d["Statement"])]
+        for action in ("s3:PutObject", "s3:GetObject"):
+            assert evaluate(logs, action, f"{LOGS}/backups/db.dump") == "implicit-deny", role
+
+
+BACKUP = f"{LOGS}/backups/airflow-20250101T000000Z.dump"
+# (action, resource, request context, expected for the manager, expected for every worker)
+BACKUP_QUESTIONS = [
+    ("s3:PutObject", BACKUP, {}, "allow", "implicit-deny"),
+    ("s3:GetObject", BACKUP, {}, "allow", "implicit-deny"),  # a dump holds the connections' secrets
+    ("s3:ListBucket", LOGS, {"s3:prefix": "backups/"}, "allow", "allow"),  # workers: task logs' list
+    ("s3:DeleteObject", BACKUP, {}, "implicit-deny", "implicit-deny"),  # the lifecycle expires them
+    ("s3:DeleteObjectVersion", BACKUP, {}, "implicit-deny", "implicit-deny"),
+    ("s3:PutObject", f"{LOGS}/backupsx/db.dump", {}, "implicit-deny", "implicit-deny"),
+    ("s3:GetObject", f"{OTHER_BUCKET}/backups/db.dump", {}, "implicit-deny", "implicit-deny"),
+    ("s3:PutLifecycleConfiguration", LOGS, {}, "implicit-deny", "implicit-deny"),
+]
+
+
+@pytest.mark.parametrize(("action", "resource", "context", "manager", "worker"), BACKUP_QUESTIONS)
+def test_only_the_managers_write_and_read_backups_nobody_deletes(
+    policies: dict[str, list[dict[str, Any]]],
+    action: str,
+    resource: str,
+    context: dict[str, str],
+    manager: str,
+    worker: str,
+) -> None:
+    assert evaluate(policies["manager"], action, resource, context) == manager
+    for queue in ("default", "io", "heavy"):
+        assert evaluate(policies[queue], action, resource, context) == worker, queue
+
+
+def test_the_backups_list_grant_is_limited_to_the_prefix(plan: PlanSummary) -> None:
+    """The backups policy on its own lists key names under backups/ only."""
+    (grant,) = [
+        json.loads(v["policy"])
+        for a, v in plan.of_type("aws_iam_role_policy").items()
+        if a == "module.cluster.aws_iam_role_policy.backups[0]"
+    ]
+    assert evaluate(grant, "s3:ListBucket", LOGS, {"s3:prefix": "backups/"}) == "allow"
+    assert evaluate(grant, "s3:ListBucket", LOGS, {"s3:prefix": "logs/"}) == "implicit-deny"
+    assert evaluate(grant, "s3:ListBucket", LOGS) == "implicit-deny"  # no prefix: the whole bucket
 
 
 @pytest.mark.parametrize("resource", [LOGS, LOG_OBJECT])

@@ -39,11 +39,13 @@ CASES = [
     (ENV, ENV_VARS, {"manager_count": 2}, ["manager_count", "set manager_count = 3 for high availability"]),
     (ENV, ENV_VARS, {"task_logs": {"retention_days": 0}}, ["task_logs.retention_days", "task_logs = null"]),
     (ENV, ENV_VARS, {"task_logs": {"retention_days": 3651}}, ["task_logs.retention_days", "from 1 to 3650"]),
-    # dag_bundles: the catalogue's rows as they are (input, the names and the fix the error gives).
+    # dag_bundles and backups: the catalogue's rows as they are (input, the names and the fix the
+    # error gives).
     *(
-        (ENV, ENV_VARS, {"dag_bundles": row.input["dag_bundles"]}, [*row.names, row.fix])
+        (ENV, ENV_VARS, {key: row.input[key]}, [*row.names, row.fix])
+        for key in ("dag_bundles", "backups")
         for row in of_kind("tfvars")
-        if row.where == ENV and "dag_bundles" in row.input
+        if row.where == ENV and key in row.input
     ),
     # database (managed PostgreSQL): modules/aws/cluster's own, planned with the stack's tfvars
     # (private_subnets off), the catalogue's rows as they are.

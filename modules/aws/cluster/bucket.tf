@@ -1,9 +1,9 @@
 ################################################################################
 # The cluster's bucket: one per cluster, each user under its own prefix with its
 # own grants: task logs under logs/ (task_logs.tf), your DAG bundles under their
-# prefixes (dag_bundles.tf), backups under backups/. It exists when either of
-# the first two is on. The name still says "log": it predates the other prefixes,
-# and renaming an S3 bucket means replacing it, logs and all.
+# prefixes (dag_bundles.tf), database backups under backups/ (backups.tf). It
+# exists when any of them is on. The name still says "log": it predates the
+# other prefixes, and renaming an S3 bucket means replacing it, logs and all.
 ################################################################################
 
 data "aws_caller_identity" "current" {}
@@ -15,7 +15,7 @@ locals {
   bucket_name = "airtasks-${var.cluster_name}-log-${data.aws_caller_identity.current.account_id}-${var.region}"
   # From the name, not the resource: the policies are then whole in a plan.
   bucket_arn = "arn:${data.aws_partition.current.partition}:s3:::${local.bucket_name}"
-  bucket_on  = var.task_logs != null || length(local.dag_bucket_bundles) > 0
+  bucket_on  = var.task_logs != null || length(local.dag_bucket_bundles) > 0 || local.backups_on
   # The bucket's own settings live in `task_logs` (they came first); without task logs, the safe ones.
   bucket_force_destroy = try(var.task_logs.force_destroy, false)
   bucket_deny_insecure = try(var.task_logs.deny_insecure_transport, true)
@@ -92,6 +92,21 @@ resource "aws_s3_bucket_lifecycle_configuration" "logs" {
     }
     noncurrent_version_expiration {
       noncurrent_days = try(var.task_logs.retention_days, 30)
+    }
+  }
+  # Dumps expire the same way, and only with backups on: the lifecycle is what removes them (no
+  # node may delete one).
+  rule {
+    id     = "expire-backups"
+    status = local.backups_on ? "Enabled" : "Disabled"
+    filter {
+      prefix = "${local.backups_prefix}/"
+    }
+    expiration {
+      days = try(var.backups.retention_days, 14)
+    }
+    noncurrent_version_expiration {
+      noncurrent_days = try(var.backups.retention_days, 14)
     }
   }
   rule {

@@ -78,6 +78,7 @@ module "manager" {
     task_logs       = local.task_logs_url
     dag_bundles     = module.dag_bundles.stack_setting
     database        = local.database_setting
+    backups         = local.backups_setting
   })])
 }
 

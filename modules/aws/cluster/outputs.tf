@@ -75,3 +75,14 @@ output "database" {
     secret_arn = aws_db_instance.this[0].master_user_secret[0].secret_arn
   } : null
 }
+
+output "backups" {
+  description = "Where the metadata database's backups go: `bucket`, `prefix`, `url` (what the manager's `db-backup` service writes to), `every_minutes` and `retention_days`; null when `backups = null` or with `database.managed` (RDS keeps its own)."
+  value = local.backups_on ? {
+    bucket         = local.bucket_name
+    prefix         = "${local.backups_prefix}/"
+    url            = local.backups_url
+    every_minutes  = var.backups.every_minutes
+    retention_days = var.backups.retention_days
+  } : null
+}

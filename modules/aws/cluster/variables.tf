@@ -323,3 +323,22 @@ variable "database" {
     error_message = "database.managed needs private_subnets = true: the database goes into the cluster's private subnets; set private_subnets = true."
   }
 }
+
+variable "backups" {
+  description = "Scheduled `pg_dump` backups of the stack's own PostgreSQL (Airflow's metadata database, on a manager's local volume) to the cluster's bucket under `backups/`, and a restore from the newest one when PostgreSQL comes up empty (a replaced manager). `every_minutes`: how often a dump is taken (5 to 1440, default 60); `retention_days`: dumps (and earlier versions) under `backups/` expire after this many days (1 to 3650, default 14). Only the managers may write and read the dumps: they hold the database's connection secrets. On by default; skipped with `database.managed = true` (RDS keeps its own backups). `null` = no backups."
+  type = object({
+    every_minutes  = optional(number, 60)
+    retention_days = optional(number, 14)
+  })
+  default = {}
+
+  validation {
+    condition     = var.backups == null ? true : (floor(var.backups.every_minutes) == var.backups.every_minutes && var.backups.every_minutes >= 5 && var.backups.every_minutes <= 1440)
+    error_message = "backups.every_minutes must be a whole number of minutes from 5 to 1440 (once a day), e.g. 60, or set backups = null to take no backups."
+  }
+
+  validation {
+    condition     = var.backups == null ? true : (floor(var.backups.retention_days) == var.backups.retention_days && var.backups.retention_days >= 1 && var.backups.retention_days <= 3650)
+    error_message = "backups.retention_days must be a whole number of days from 1 to 3650 (e.g. 14), or set backups = null to take no backups."
+  }
+}

@@ -154,7 +154,7 @@ module "boot" {
 }
 
 resource "aws_launch_template" "this" {
-  #checkov:skip=CKV_AWS_341:hop limit 2 on purpose: the scaler runs in a container on the manager and needs the instance role (workers keep 1)
+  #checkov:skip=CKV_AWS_341:hop limit 2 on purpose: the scaler and the database backups run in containers on the manager and need the instance role
   name                   = local.name
   description            = "Air-Tasks ${var.cluster_name} Swarm manager"
   image_id               = var.ami_id
@@ -172,7 +172,7 @@ resource "aws_launch_template" "this" {
   metadata_options {
     http_endpoint               = "enabled"
     http_tokens                 = "required" # IMDSv2 only
-    http_put_response_hop_limit = 2          # the scaler runs in a container on this VM
+    http_put_response_hop_limit = 2          # the scaler and db-backup run in containers here
   }
 
   monitoring {

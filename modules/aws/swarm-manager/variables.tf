@@ -90,7 +90,7 @@ variable "security_group_ids" {
 }
 
 variable "stack" {
-  description = "The Air-Tasks stack the manager deploys once the Swarm is up (`image`: the Air-Tasks image; `name`: stack name; `queues`: worker queue => slots per node; `queue_max_nodes`: worker queue => its group's max_size (sizes the queue's Airflow pool); `scaler_config`: JSON for the scaler on the manager; `postgres_image`/`rabbitmq_image`/`proxy_image`, `compose_override`, `tls_hostnames`, `task_logs`, `dag_bundles`, `database`: see modules/swarm-boot). `null` = Swarm only."
+  description = "The Air-Tasks stack the manager deploys once the Swarm is up (`image`: the Air-Tasks image; `name`: stack name; `queues`: worker queue => slots per node; `queue_max_nodes`: worker queue => its group's max_size (sizes the queue's Airflow pool); `scaler_config`: JSON for the scaler on the manager; `postgres_image`/`rabbitmq_image`/`proxy_image`, `compose_override`, `tls_hostnames`, `task_logs`, `dag_bundles`, `database`, `backups`: see modules/swarm-boot). `null` = Swarm only."
   type = object({
     image            = string
     name             = optional(string, "airtasks")
@@ -105,6 +105,7 @@ variable "stack" {
     task_logs        = optional(string)
     dag_bundles      = optional(string)
     database         = optional(string)
+    backups          = optional(string)
   })
   default = null
 }

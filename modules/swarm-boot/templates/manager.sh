@@ -181,14 +181,16 @@ stack_cli() { # stack_cli [docker run options] -- <airtasks args>: the image's C
 # The scaler (the manager's worker) and the Cluster page (the API server) read the same config:
 # both get AIRTASKS_CONFIG. A private AWS endpoint this script was pointed at (AWS_ENDPOINT_URL)
 # is where every service that calls AWS goes too: those two, each worker (task logs, bucket DAG
-# bundles), the triggerer, and the dag-processor, which syncs bucket DAG bundles.
+# bundles), the triggerer, the dag-processor, which syncs bucket DAG bundles, and db-backup.
 write_scaler_override() {
-  python3 - "$1" "$AIRTASKS_STACK_SCALER_CONFIG" "${AWS_ENDPOINT_URL:-}" "$AIRTASKS_STACK_QUEUES" <<'PY'
+  python3 - "$1" "$AIRTASKS_STACK_SCALER_CONFIG" "${AWS_ENDPOINT_URL:-}" "$AIRTASKS_STACK_QUEUES" "$AIRTASKS_STACK_BACKUPS" <<'PY'
 import json, sys
-path, config, endpoint, queues = sys.argv[1:5]
+path, config, endpoint, queues, backups = sys.argv[1:6]
 scaler = ("worker-manager", "airflow-apiserver")
 services = {name: {} for name in scaler + ("airflow-triggerer", "airflow-dag-processor")}
 services.update({f"worker-{q.split(':')[0]}": {} for q in queues.split() or ["default:4"]})
+if backups:  # the stack has a db-backup service only with backups on
+    services["db-backup"] = {}
 if config:
     for name in scaler:
         services[name]["AIRTASKS_CONFIG"] = json.dumps(json.loads(config), separators=(",", ":"))
@@ -282,13 +284,20 @@ deploy_stack() {
   # An external database (managed PostgreSQL): its endpoint and the secret with its password, which
   # each service reads at start; the stack then has no `postgres` service.
   [[ -z "$AIRTASKS_STACK_DATABASE" ]] || render+=(--database "$AIRTASKS_STACK_DATABASE")
+  # Scheduled dumps of the stack's PostgreSQL to the bucket, and a restore when it comes up empty:
+  # the `db-backup` service, on a manager (only the managers' role may read a dump).
+  [[ -z "$AIRTASKS_STACK_BACKUPS" ]] || render+=(--backups "$AIRTASKS_STACK_BACKUPS")
   stack_cli -- stack render "${render[@]}" --worker-placement engine --output "$STACK_DIR/stack.yml" 2>/dev/null ||
     die "airtasks stack render failed (is $image an Air-Tasks image?)"
   local database="in the stack"
   [[ -z "$AIRTASKS_STACK_DATABASE" ]] || database="external (managed)"
+  local backups=off
+  [[ -z "$AIRTASKS_STACK_BACKUPS" ]] || backups="$(python3 -c 'import json, sys
+b = json.loads(sys.argv[1])
+print(b["url"], "every", b["every_minutes"], "min")' "$AIRTASKS_STACK_BACKUPS")" || backups=on
   log "stack rendered for queues: ${AIRTASKS_STACK_QUEUES:-default:4 (the default)};" \
     "task logs: ${AIRTASKS_STACK_TASK_LOGS:-on the nodes}; DAG bundles: ${AIRTASKS_STACK_DAG_BUNDLES:+yours and }the image's;" \
-    "database: $database"
+    "database: $database; backups: $backups"
 
   write_scaler_override "$STACK_DIR/scaler.override.yml" || die "could not write the scaler's settings"
   files+=(-c "$STACK_DIR/scaler.override.yml")
