@@ -10,11 +10,13 @@ What a user asks of three managers, each checked here:
   the queue's group, and the task runs on the node that joins;
 - the group replaces the lost manager and the replacement joins as a manager.
 
-PostgreSQL and RabbitMQ keep their data in volumes on one manager's disk, so the test loses a
-manager that runs neither (with three managers and two such services there is always one);
-docs/high-availability.md says so: real high availability needs a managed database and broker
-(RDS / Cloud SQL, Amazon MQ). The stackless HA test (test_manager_ha.py) loses the manager that
-initialised the Swarm, whose address is the published one.
+PostgreSQL keeps its data in a volume on one manager's disk, and the test loses that manager: it
+takes a backup first (`airtasks db backup` in the `db-backup` service), and the database comes
+back from it on a survivor. The DAG runs from before the backup are there again, and the keeper
+says so in its log. RabbitMQ's messages cannot come back that way (Airflow takes a lost queued task
+back only after `task_queued_timeout`, test_stack_swarm.py's part), so the broker is moved off the
+database's manager first when both run there. The stackless HA test (test_manager_ha.py) loses the
+manager that initialised the Swarm, whose address is the published one.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ from tests.support.artifacts import ARTIFACTS
 pytestmark = [pytest.mark.e2e, pytest.mark.chain, pytest.mark.loses_the_entry]
 
 SCALER_DAG = "airtasks_scaler"
-STATEFUL = ("postgres", "rabbitmq")  # their volumes live on one manager's disk
+BACKUP_SERVICE = "db-backup"
 
 
 def running_on(manager: Node, service: str) -> set[str]:
@@ -109,6 +111,50 @@ def scheduler_log(node: Node, since: float) -> None:
         text = f"could not read the scheduler's log: {exc}\n"
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / "cluster-ha-scheduler.log").write_text(text)
+
+
+def move_broker_off(manager: Node, hostname: str) -> None:
+    """Start RabbitMQ on another manager (its queues are empty between the chain's runs)."""
+    update = [HOST_DOCKER_CLI, "service", "update", "--detach", "--constraint-add"]
+    manager.run([*update, f"node.hostname!={hostname}", "airtasks_rabbitmq"], timeout=60)
+    wait(
+        lambda: (swarm_answers(lambda: running_on(manager, "rabbitmq")) or {hostname}).isdisjoint({hostname}),
+        240,
+        f"RabbitMQ running off {hostname}",
+    )
+
+
+def burst_runs(api: httpx.Client) -> set[str]:
+    """The chain's runs of the burst DAG, as Airflow's database holds them."""
+    r = api.get(f"/api/v2/dags/{BURST_DAG}/dagRuns", params={"limit": 100})
+    r.raise_for_status()
+    return {run["dag_run_id"] for run in r.json()["dag_runs"]}
+
+
+def take_backup(node: Node) -> str:
+    """`airtasks db backup` in the `db-backup` service's container on `node`, as an operator would
+    before a risky change; returns the backup's URL."""
+    (container,) = node.run(
+        [HOST_DOCKER_CLI, "ps", "-q", "-f", f"name=airtasks_{BACKUP_SERVICE}"]
+    ).stdout.split()
+    out = node.run([HOST_DOCKER_CLI, "exec", container, "airtasks", "db", "backup"], timeout=300)
+    return out.stdout.strip()
+
+
+def restore_line(node: Node, since: float) -> str | None:
+    """The keeper's `restored backup ...` line since `since`, from every task of its service."""
+    cmd = [
+        HOST_DOCKER_CLI,
+        "service",
+        "logs",
+        "--raw",
+        "--since",
+        f"{int(since)}",
+        f"airtasks_{BACKUP_SERVICE}",
+    ]
+    out = node.run(cmd, timeout=60, check=False)
+    lines = (out.stdout + out.stderr).splitlines()
+    return next((line for line in reversed(lines) if "airtasks-db: restored backup" in line), None)
 
 
 @contextlib.contextmanager
@@ -209,34 +255,34 @@ def test_losing_a_manager_keeps_the_swarm_the_stack_and_the_scaler(box: Box, clo
         box,
     )
 
-    # The manager to lose: one that holds neither database nor broker. The hardest such loss is
-    # the scheduler's manager (its database sessions and locks are orphaned; the next scheduler
-    # starts elsewhere), best while it also runs the scaler's task; else the scaler's manager.
-    stateful = set().union(*(running_on(box.manager, s) for s in STATEFUL))
-    candidates = first - stateful
-    assert candidates, f"{STATEFUL} run on every manager: {stateful}"
-    scheduling = (swarm_answers(lambda: running_on(box.manager, "airflow-scheduler")) or set()) & candidates
-    wanted = scheduling or candidates
-
-    def scaler_on_wanted() -> str | None:
-        running = [ti for ti in scaler_tasks(api) if ti["state"] == "running"]
-        return next((str(ti["hostname"]) for ti in running if ti.get("hostname") in wanted), None)
-
-    with contextlib.suppress(AssertionError):  # the scaler may keep landing elsewhere
-        wait(scaler_on_wanted, 150, f"the scaler's task on one of {sorted(wanted)}")
-    on_scaler = scaler_on_wanted()
-    victim = on_scaler or min(wanted)
-    ran_scaler = victim == on_scaler
+    # The manager to lose: the database's. Its volume goes with it, and the database comes back
+    # from the backup taken just before. The broker is moved off it first if it runs there too.
+    (victim,) = running_on(box.manager, "postgres")
+    if victim in running_on(box.manager, "rabbitmq"):
+        move_broker_off(box.manager, victim)
+        wait(
+            lambda: any(
+                ti["state"] == "success" and (epoch(ti.get("start_date")) or 0.0) > time.time() - 90
+                for ti in scaler_tasks(api)
+            ),
+            300,
+            "a successful scaler run with the moved broker",
+            box,
+        )
+    ran_scaler = any(ti["state"] == "running" and ti.get("hostname") == victim for ti in scaler_tasks(api))
     survivors = first - {victim}
     survivor = runner.node(box.manager_id if box.manager_id in survivors else min(survivors))
     scheduler_on = swarm_answers(lambda: running_on(box.manager, "airflow-scheduler"))
+    before = burst_runs(api)
+    assert before, f"no {BURST_DAG} run from the chain to find again after the restore"
+    backup = take_backup(runner.node(min(running_on(box.manager, BACKUP_SERVICE))))
     lost = time.time()
     autoscaling.terminate_instance_in_auto_scaling_group(
         InstanceId=victim, ShouldDecrementDesiredCapacity=False
     )
     print(
-        f"ha: lost manager {victim} (running the scaler's task: {ran_scaler}; the scheduler ran on "
-        f"{scheduler_on}); database and broker on {sorted(stateful)}"
+        f"ha: lost manager {victim}, the database's (running the scaler's task: {ran_scaler}; the "
+        f"scheduler ran on {scheduler_on}); backup {backup} taken just before"
     )
 
     # Quorum: the survivors still answer and show the lost manager unreachable.
@@ -274,6 +320,13 @@ def test_losing_a_manager_keeps_the_swarm_the_stack_and_the_scaler(box: Box, clo
             scheduler_log(survivor, lost)
             raise AssertionError("\n".join([str(exc), "since the loss:", *seen[-40:]])) from None
     grown_after = time.time() - lost
+
+    # The database came back from the backup: the keeper said so, and the runs are all there.
+    restored = restore_line(survivor, lost)
+    assert restored is not None, "the keeper did not log a restore (docker service logs airtasks_db-backup)"
+    assert f"restored backup {backup} " in restored, restored
+    after = burst_runs(api)
+    assert before <= after, f"runs from before the backup missing after the restore: {sorted(before - after)}"
 
     def live() -> set[str]:
         """The managers' group now, without the lost one (the replacement joins it)."""
@@ -318,9 +371,11 @@ def test_losing_a_manager_keeps_the_swarm_the_stack_and_the_scaler(box: Box, clo
 
     wait(rejoined, 240, f"{replacement} to join as a manager", box)
     text = (
-        f"manager HA with the stack: lost {victim} (scaler's task on it: {ran_scaler}; the "
-        f"scheduler on it: {victim in (scheduler_on or set())}); "
-        f"unreachable after {down_after:.0f}s; scaler grew {QUEUE} {grown_after:.0f}s after the loss; "
+        f"manager HA with the stack: lost {victim}, the database's (scaler's task on it: {ran_scaler}; "
+        f"the scheduler on it: {victim in (scheduler_on or set())}); "
+        f"unreachable after {down_after:.0f}s; {restored.split('airtasks-db: ', 1)[-1]}, "
+        f"{len(before)} {BURST_DAG} run(s) from before the backup all present; "
+        f"scaler grew {QUEUE} {grown_after:.0f}s after the loss; "
         f"the task queued after the loss done at {ran_after:.0f}s; Airflow's services all on live "
         f"managers at {services_after:.0f}s; replacement {replacement} a manager at "
         f"{time.time() - lost:.0f}s"
