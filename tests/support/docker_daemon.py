@@ -20,6 +20,7 @@ import docker
 
 SOCKET = Path("/var/run/docker.sock")
 LOCK_FILE = Path("/tmp/airtasks-docker.lock")
+START_LOCK_FILE = Path("/tmp/airtasks-dockerd-start.lock")
 DOCKERD_LOG = Path("/tmp/airtasks-dockerd.log")
 # Debian's client matches the Debian daemon; /usr/local/bin/docker may be newer than the daemon.
 DOCKER_CLI = "/usr/bin/docker" if Path("/usr/bin/docker").exists() else (shutil.which("docker") or "docker")
@@ -34,18 +35,31 @@ def _answers() -> bool:
 
 
 def ensure_dockerd(timeout: float = 60.0) -> docker.DockerClient:
-    """Return a client for the host dockerd, starting `dockerd` in the background if needed."""
-    if not _answers():
-        if os.geteuid() != 0 or not shutil.which("dockerd"):
-            raise RuntimeError("dockerd is not running and cannot be started here (needs root and docker.io)")
-        with open(DOCKERD_LOG, "ab") as log:
-            subprocess.Popen(["dockerd"], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + timeout
-        while not _answers():
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"dockerd did not answer within {timeout:.0f}s; see {DOCKERD_LOG}")
-            time.sleep(0.5)
+    """Return a client for the host dockerd, starting `dockerd` in the background if needed.
+
+    Two sessions that start at once (make test's parts) must not both start one: the loser fails on
+    the volume store's lock and, exiting, removes the socket the winner listens on. So the check
+    and the start happen under a file lock of their own."""
+    with open(START_LOCK_FILE, "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if not _answers():
+                _start_dockerd(timeout)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
     return docker.DockerClient(base_url=f"unix://{SOCKET}", timeout=120)
+
+
+def _start_dockerd(timeout: float) -> None:
+    if os.geteuid() != 0 or not shutil.which("dockerd"):
+        raise RuntimeError("dockerd is not running and cannot be started here (needs root and docker.io)")
+    with open(DOCKERD_LOG, "ab") as log:
+        subprocess.Popen(["dockerd"], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + timeout
+    while not _answers():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"dockerd did not answer within {timeout:.0f}s; see {DOCKERD_LOG}")
+        time.sleep(0.5)
 
 
 @contextlib.contextmanager
