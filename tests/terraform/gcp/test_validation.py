@@ -114,6 +114,21 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
         {"stack": {"image": "ghcr.io/acme/airtasks:1.0", "task_logs": "s3://acme-logs/logs"}},
         "stack.task_logs must be a gs://BUCKET/PREFIX URL",
     ),
+    (
+        "modules/gcp/swarm-manager",
+        {
+            "stack": {
+                "image": "ghcr.io/acme/airtasks:1.0",
+                "backups": '{"url": "s3://acme-backups/backups", "every_minutes": 60}',
+            }
+        },
+        "stack.backups must be JSON with a gs://BUCKET/PREFIX url",
+    ),
+    (
+        "modules/gcp/swarm-manager",
+        {"stack": {"image": "ghcr.io/acme/airtasks:1.0", "backups": "gs://acme-backups/backups"}},
+        "stack.backups must be JSON with a gs://BUCKET/PREFIX url",
+    ),
     # worker-group
     ("modules/gcp/worker-group", {"queue": "manager"}, "queue must match"),
     ("modules/gcp/worker-group", {"queue": "gpu-"}, "queue must match"),
