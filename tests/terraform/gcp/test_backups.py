@@ -127,6 +127,15 @@ def test_the_managers_stack_gets_the_setting_and_carries_it_to_the_boot_script()
     assert "backups = optional(string)" in " ".join((boot.variables["stack"].type or "").split())
 
 
+def test_env_passes_backups_through() -> None:
+    env = load_module(REPO / "envs/gcp")
+    assert env.module("cluster").body["backups"] == "var.backups"
+    assert _expr(env.outputs["backups"].value) == "module.cluster.backups"
+    assert env.variables["backups"].type == cluster().variables["backups"].type
+    assert env.variables["backups"].default == cluster().variables["backups"].default
+    assert env.variables["backups"].description == cluster().variables["backups"].description
+
+
 # ---------------------------------------------------------------------------------------------------
 # Behavioural: the locals, the output, the name check and the boot script, by Terraform (no provider)
 # ---------------------------------------------------------------------------------------------------
