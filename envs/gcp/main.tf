@@ -19,4 +19,5 @@ module "cluster" {
   stack                = var.stack
   task_logs            = var.task_logs
   dag_bundles          = var.dag_bundles
+  backups              = var.backups
 }

@@ -67,3 +67,8 @@ output "dag_bundles" {
   description = "Your DAG bundles: `bucket` (the cluster's DAG bucket, or null) and, per bucket bundle, the command that uploads a local `dags/` folder to its prefix."
   value       = module.cluster.dag_bundles
 }
+
+output "backups" {
+  description = "Where the metadata database's dumps go: `bucket` (the backups' own), `prefix` (`backups/`), `url`, `every_minutes`, `retention_days`; `null` when `backups = null`."
+  value       = module.cluster.backups
+}

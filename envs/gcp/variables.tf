@@ -5,6 +5,16 @@ variable "admin_cidrs" {
   nullable    = false
 }
 
+variable "backups" {
+  description = "Scheduled `pg_dump` backups of the stack's own PostgreSQL (Airflow's metadata database, on a manager's local volume) to a Cloud Storage bucket of their own (`<project_id>-airtasks-<cluster_name>-backups` in `region`; uniform bucket-level access, public access prevented), under `backups/`, and a restore from the newest one when PostgreSQL comes up empty (a replaced manager). Not the log bucket: every node may read that one, and a dump holds the database's connection secrets; only the managers may write, list and read this one. `every_minutes`: how often a dump is taken (5 to 1440, default 60); `retention_days`: dumps under `backups/` older than this are deleted by a lifecycle rule (1 to 3650, default 14); `force_destroy`: let `terraform destroy` delete the bucket with the dumps in it (off: destroy stops at a bucket that still holds dumps). On by default. `null` = no backups, no bucket."
+  type = object({
+    every_minutes  = optional(number, 60)
+    retention_days = optional(number, 14)
+    force_destroy  = optional(bool, false)
+  })
+  default = {}
+}
+
 variable "cluster_name" {
   description = "Name of the cluster; every resource is named `airtasks-<cluster_name>...`."
   type        = string

@@ -128,6 +128,7 @@ def test_cluster_places_migs_and_managers_in_the_given_zones(terraform: Terrafor
 
 
 LOGS_BUCKET = "my-project-123-airtasks-demo-logs"
+BACKUPS_BUCKET = "my-project-123-airtasks-demo-backups"
 WRITER_ROLES = ("roles/storage.objectCreator", "roles/storage.objectViewer")
 
 
@@ -138,6 +139,8 @@ def test_cluster_task_logs_bucket_grants_and_stack(terraform: Terraform) -> None
     summary = _plan(terraform, "gcp-cluster", "task-logs")
     values = summary.values
     members = summary.of_type("google_storage_bucket_iam_member")
+    # The backups bucket's grants (backups are on by default) are test_cluster_backups_...'s.
+    members = {a: v for a, v in members.items() if v["bucket"] != BACKUPS_BUCKET}
     assert {v["bucket"] for v in members.values()} == {LOGS_BUCKET}
     prefix = "google_storage_bucket_iam_member."
     nodes = ("default", "batch", "manager")  # the managers run the scaler DAG's worker and the triggerer
@@ -161,8 +164,34 @@ def test_cluster_task_logs_bucket_grants_and_stack(terraform: Terraform) -> None
 
 def test_cluster_without_task_logs_has_no_bucket(terraform: Terraform) -> None:
     summary = _plan(terraform, "gcp-cluster", "no-task-logs")
-    assert not [a for a in summary.values if "storage_bucket" in a or "logs_overwrite" in a]
+    # The backups' own bucket stays (backups are on by default).
+    assert not [
+        a for a in summary.values if ("storage_bucket" in a and ".backups" not in a) or "logs_overwrite" in a
+    ]
     script = summary.values["module.manager.google_compute_instance.manager[0]"]["metadata"]["startup-script"]
     assert "AIRTASKS_STACK_TASK_LOGS=''" in script
     assert LOGS_BUCKET not in script
     assert summary.output("task_logs") is None
+
+
+def test_cluster_backups_bucket_managers_only_and_stack(terraform: Terraform) -> None:
+    """Backups on: a bucket of their own, two grants on it (create, view) and none of the log
+    bucket's on it; the managers' stack is rendered with where the dumps go and how often."""
+    summary = _plan(terraform, "gcp-cluster", "backups")
+    members = summary.of_type("google_storage_bucket_iam_member")
+    on_backups = {a: v["role"] for a, v in members.items() if v["bucket"] == BACKUPS_BUCKET}
+    prefix = "google_storage_bucket_iam_member.backups"
+    assert on_backups == {f'{prefix}["{r}"]': r for r in WRITER_ROLES}, "no delete, nothing else"
+    script = summary.values["module.manager.google_compute_instance.manager[0]"]["metadata"]["startup-script"]
+    url = f"gs://{BACKUPS_BUCKET}/backups"
+    assert f"""AIRTASKS_STACK_BACKUPS='{{"every_minutes":15,"url":"{url}"}}'""" in script
+    worker = summary.values['module.workers["default"].google_compute_instance_template.this']
+    assert BACKUPS_BUCKET not in str(worker), "the workers are not told where the dumps are"
+
+
+def test_cluster_without_backups_has_no_backups_bucket(terraform: Terraform) -> None:
+    summary = _plan(terraform, "gcp-cluster", "no-backups")
+    assert not [a for a in summary.values if ".backups" in a]
+    script = summary.values["module.manager.google_compute_instance.manager[0]"]["metadata"]["startup-script"]
+    assert "AIRTASKS_STACK_BACKUPS=''" in script
+    assert summary.output("backups") is None

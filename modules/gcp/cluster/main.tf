@@ -59,16 +59,19 @@ module "manager" {
   network_tags  = [module.network.tags.node, module.network.tags.manager]
   boot_disk     = local.boot_disk
   # The user's stack as given, plus what only the cluster knows: the queues to render and the
-  # scaler's config, and where task logs go (task_logs.tf; null = on the nodes). merge() keeps any
-  # attribute added to `stack` flowing through untouched; one([... var.stack[*]]) is null without
-  # a stack (a plain conditional would type the null as merge()'s partial object, which the
-  # manager's `stack` type then rejects).
+  # scaler's config, where task logs go (task_logs.tf; null = on the nodes) and where the
+  # database's dumps go (backups.tf; null = no backups). merge() keeps any attribute added to
+  # `stack` flowing through untouched; one([... var.stack[*]]) is null without a stack (a plain
+  # conditional would type the null as merge()'s partial object, which the manager's `stack` type
+  # then rejects). The manager's `stack` type must list each attribute added here: a conversion to
+  # it drops any other.
   stack = one([for s in var.stack[*] : merge(s, {
     queues          = { for q, cfg in var.queues : q => cfg.slots_per_node }
     queue_max_nodes = { for q, cfg in var.queues : q => cfg.max_size }
     scaler_config   = jsonencode(local.scaler_config)
     task_logs       = local.task_logs_url
     dag_bundles     = module.dag_bundles.stack_setting
+    backups         = local.backups_setting
   })])
 }
 

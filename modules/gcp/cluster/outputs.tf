@@ -1,3 +1,14 @@
+output "backups" {
+  description = "Where the metadata database's backups go: `bucket` (the backups' own), `prefix` (`backups/`), `url` (what the manager's `db-backup` service writes to, `gs://<bucket>/backups`), `every_minutes` and `retention_days`; `null` when `backups = null`."
+  value = local.backups_on ? {
+    bucket         = local.backups_bucket
+    prefix         = "${local.backups_prefix}/"
+    url            = local.backups_url
+    every_minutes  = var.backups.every_minutes
+    retention_days = var.backups.retention_days
+  } : null
+}
+
 output "manager_address" {
   description = "Internal address of the first manager (its Swarm advertise address)."
   value       = module.manager.internal_ip

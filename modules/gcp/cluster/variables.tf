@@ -10,6 +10,26 @@ variable "admin_cidrs" {
   }
 }
 
+variable "backups" {
+  description = "Scheduled `pg_dump` backups of the stack's own PostgreSQL (Airflow's metadata database, on a manager's local volume) to a Cloud Storage bucket of their own (`<project_id>-airtasks-<cluster_name>-backups` in `region`; uniform bucket-level access, public access prevented), under `backups/`, and a restore from the newest one when PostgreSQL comes up empty (a replaced manager). Not the log bucket: every node may read that one, and a dump holds the database's connection secrets; only the managers may write, list and read this one. `every_minutes`: how often a dump is taken (5 to 1440, default 60); `retention_days`: dumps under `backups/` older than this are deleted by a lifecycle rule (1 to 3650, default 14); `force_destroy`: let `terraform destroy` delete the bucket with the dumps in it (off: destroy stops at a bucket that still holds dumps). On by default. `null` = no backups, no bucket."
+  type = object({
+    every_minutes  = optional(number, 60)
+    retention_days = optional(number, 14)
+    force_destroy  = optional(bool, false)
+  })
+  default = {}
+
+  validation {
+    condition     = var.backups == null ? true : (floor(var.backups.every_minutes) == var.backups.every_minutes && var.backups.every_minutes >= 5 && var.backups.every_minutes <= 1440)
+    error_message = "backups.every_minutes must be a whole number of minutes from 5 to 1440 (once a day), e.g. 60, or set backups = null to take no backups."
+  }
+
+  validation {
+    condition     = var.backups == null ? true : (floor(var.backups.retention_days) == var.backups.retention_days && var.backups.retention_days >= 1 && var.backups.retention_days <= 3650)
+    error_message = "backups.retention_days must be a whole number of days from 1 to 3650 (e.g. 14), or set backups = null to take no backups."
+  }
+}
+
 variable "cluster_name" {
   description = "Name of the cluster; every resource is named `airtasks-<cluster_name>...`."
   type        = string
@@ -184,7 +204,7 @@ variable "ssh_from_iap" {
 }
 
 variable "stack" {
-  description = "The Air-Tasks stack the manager deploys at boot (`image`: the Air-Tasks image; optional `name`, `postgres_image`/`rabbitmq_image`/`proxy_image` instead of the official images, `compose_override`: a compose file deployed on top, `tls_hostnames` for the self-signed certificate). The module adds the queues, `scaler_config` and the task logs location (`task_logs`). `null` = build the Swarm only, deploy the stack yourself."
+  description = "The Air-Tasks stack the manager deploys at boot (`image`: the Air-Tasks image; optional `name`, `postgres_image`/`rabbitmq_image`/`proxy_image` instead of the official images, `compose_override`: a compose file deployed on top, `tls_hostnames` for the self-signed certificate). The module adds the queues, `scaler_config`, the task logs location (`task_logs`) and where the database's backups go (`backups`). `null` = build the Swarm only, deploy the stack yourself."
   type = object({
     image            = string
     name             = optional(string, "airtasks")

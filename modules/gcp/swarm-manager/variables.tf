@@ -127,7 +127,7 @@ variable "project_id" {
 }
 
 variable "stack" {
-  description = "The Air-Tasks stack the manager deploys once the Swarm is up (`image`: the Air-Tasks image; `name`: stack name; `queues`: worker queue => slots per node; `queue_max_nodes`: worker queue => its group's max_size (sizes the queue's Airflow pool); `scaler_config`: JSON for the scaler on the manager; `task_logs`: Airflow's remote base log folder, `gs://<bucket>/<prefix>`, rendered into the stack by the manager's boot script (null = logs stay on the nodes); `postgres_image`/`rabbitmq_image`/`proxy_image`, `compose_override`, `tls_hostnames`, `dag_bundles`: see modules/swarm-boot). `null` = Swarm only."
+  description = "The Air-Tasks stack the manager deploys once the Swarm is up (`image`: the Air-Tasks image; `name`: stack name; `queues`: worker queue => slots per node; `queue_max_nodes`: worker queue => its group's max_size (sizes the queue's Airflow pool); `scaler_config`: JSON for the scaler on the manager; `task_logs`: Airflow's remote base log folder, `gs://<bucket>/<prefix>`, rendered into the stack by the manager's boot script (null = logs stay on the nodes); `backups`: JSON for `airtasks stack render --backups` (`url`, `gs://<bucket>/<prefix>`, and `every_minutes`), where the `db-backup` service on a manager dumps the stack's PostgreSQL and restores it from (null = no backups); `postgres_image`/`rabbitmq_image`/`proxy_image`, `compose_override`, `tls_hostnames`, `dag_bundles`: see modules/swarm-boot). `null` = Swarm only."
   type = object({
     image            = string
     name             = optional(string, "airtasks")
@@ -141,6 +141,7 @@ variable "stack" {
     tls_hostnames    = optional(list(string), [])
     task_logs        = optional(string)
     dag_bundles      = optional(string)
+    backups          = optional(string)
   })
   default = null
 
@@ -152,6 +153,12 @@ variable "stack" {
   validation {
     condition     = var.stack == null ? true : (var.stack.task_logs == null || can(regex("^gs://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[A-Za-z0-9._/-]*)?$", var.stack.task_logs)))
     error_message = "stack.task_logs must be a gs://BUCKET/PREFIX URL such as \"gs://my-project-123-airtasks-demo-logs/logs\", or null to keep task logs on the nodes."
+  }
+
+  # The managers' service account reaches Cloud Storage only: an s3:// URL would fail at every dump.
+  validation {
+    condition     = var.stack == null ? true : (var.stack.backups == null || can(regex("^gs://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/[A-Za-z0-9._/-]+$", jsondecode(var.stack.backups).url)))
+    error_message = "stack.backups must be JSON with a gs://BUCKET/PREFIX url, such as {\"url\": \"gs://my-project-123-airtasks-demo-backups/backups\", \"every_minutes\": 60}, or null to take no backups."
   }
 }
 

@@ -1,4 +1,5 @@
-# task_logs = null: no bucket, no grant, no custom role but the scaler's; logs stay on the nodes.
+# task_logs = null: no log bucket, no grant on one, no custom role but the scaler's; logs stay on the
+# nodes. Backups keep their own bucket.
 project_id   = "my-project-123"
 region       = "europe-west1"
 zones        = ["europe-west1-b", "europe-west1-c"]

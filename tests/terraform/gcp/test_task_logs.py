@@ -71,9 +71,11 @@ def test_grants_are_bucket_level_to_the_clusters_own_service_accounts() -> None:
     m = cluster()
     assert not [r for r in m.resources if r.type.endswith(("_iam_binding", "_iam_policy"))], "additive only"
     assert not m.resources_of("google_project_iam_member"), "nothing on the project"
-    # The DAG bucket's read grant is test_dag_bundles.py's.
+    # The DAG bucket's read grant is test_dag_bundles.py's, the backups bucket's test_backups.py's.
     members = {
-        r.name: r.body for r in m.resources_of("google_storage_bucket_iam_member") if r.name != "dags_read"
+        r.name: r.body
+        for r in m.resources_of("google_storage_bucket_iam_member")
+        if r.name not in ("dags_read", "backups")
     }
     assert set(members) == {"logs_write", "logs_overwrite"}
     for name, body in members.items():

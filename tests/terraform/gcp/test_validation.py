@@ -95,6 +95,21 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
     ),
     ("envs/gcp", {"task_logs": {"retention_days": 3651}}, "task_logs.retention_days must be a whole number"),
     ("envs/gcp", {"task_logs": {"retention_days": 1.5}}, "task_logs.retention_days must be a whole number"),
+    (
+        "envs/gcp",
+        {"backups": {"every_minutes": 1441}},
+        "backups.every_minutes must be a whole number of minutes from 5 to 1440 (once a day), e.g. 60, "
+        "or set backups = null to take no backups.",
+    ),
+    ("envs/gcp", {"backups": {"every_minutes": 2}}, "backups.every_minutes must be a whole number"),
+    ("envs/gcp", {"backups": {"every_minutes": 7.5}}, "backups.every_minutes must be a whole number"),
+    (
+        "envs/gcp",
+        {"backups": {"retention_days": 3651}},
+        "backups.retention_days must be a whole number of days from 1 to 3650 (e.g. 14), "
+        "or set backups = null to take no backups.",
+    ),
+    ("envs/gcp", {"backups": {"retention_days": 0}}, "backups.retention_days must be a whole number"),
     # network
     ("modules/gcp/network", {"admin_cidrs": ["0.0.0.0/0"]}, "admin_cidrs must not contain 0.0.0.0/0"),
     ("modules/gcp/network", {"subnet_cidr": "10.20.1.5/20"}, "subnet_cidr must start at its network address"),
@@ -113,6 +128,21 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
         "modules/gcp/swarm-manager",
         {"stack": {"image": "ghcr.io/acme/airtasks:1.0", "task_logs": "s3://acme-logs/logs"}},
         "stack.task_logs must be a gs://BUCKET/PREFIX URL",
+    ),
+    (
+        "modules/gcp/swarm-manager",
+        {
+            "stack": {
+                "image": "ghcr.io/acme/airtasks:1.0",
+                "backups": '{"url": "s3://acme-backups/backups", "every_minutes": 60}',
+            }
+        },
+        "stack.backups must be JSON with a gs://BUCKET/PREFIX url",
+    ),
+    (
+        "modules/gcp/swarm-manager",
+        {"stack": {"image": "ghcr.io/acme/airtasks:1.0", "backups": "gs://acme-backups/backups"}},
+        "stack.backups must be JSON with a gs://BUCKET/PREFIX url",
     ),
     # worker-group
     ("modules/gcp/worker-group", {"queue": "manager"}, "queue must match"),

@@ -1,0 +1,12 @@
+# backups = null: no backups bucket, no grant on one; the stack's PostgreSQL is not dumped (task
+# logs stay on).
+project_id   = "my-project-123"
+region       = "europe-west1"
+zones        = ["europe-west1-b", "europe-west1-c"]
+cluster_name = "demo"
+stack        = { image = "ghcr.io/acme/airtasks:1.0" }
+backups      = null
+
+queues = {
+  default = { machine_type = "e2-standard-4", min_size = 0, max_size = 10, slots_per_node = 4 }
+}
