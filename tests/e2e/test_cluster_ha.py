@@ -141,20 +141,17 @@ def take_backup(node: Node) -> str:
     return out.stdout.strip()
 
 
-def restore_line(node: Node, since: float) -> str | None:
-    """The keeper's `restored backup ...` line since `since`, from every task of its service."""
-    cmd = [
-        HOST_DOCKER_CLI,
-        "service",
-        "logs",
-        "--raw",
-        "--since",
-        f"{int(since)}",
-        f"airtasks_{BACKUP_SERVICE}",
-    ]
-    out = node.run(cmd, timeout=60, check=False)
-    lines = (out.stdout + out.stderr).splitlines()
-    return next((line for line in reversed(lines) if "airtasks-db: restored backup" in line), None)
+def restore_line(node: Node, since: float) -> tuple[float, str] | None:
+    """The keeper's `restored backup ...` line since `since`, from every task of its service, with
+    the time the Docker daemon logged it (seconds since the epoch)."""
+    cmd = [HOST_DOCKER_CLI, "service", "logs", "--raw", "--timestamps", "--since", f"{int(since)}"]
+    out = node.run([*cmd, f"airtasks_{BACKUP_SERVICE}"], timeout=60, check=False)
+    for line in reversed((out.stdout + out.stderr).splitlines()):
+        stamp, _, text = line.partition(" ")
+        if "airtasks-db: restored backup" in text:
+            # RFC 3339 with nanoseconds; seconds are all the timeline needs.
+            return epoch(stamp[:19] + "Z") or since, text
+    return None
 
 
 @contextlib.contextmanager
@@ -322,8 +319,9 @@ def test_losing_a_manager_keeps_the_swarm_the_stack_and_the_scaler(box: Box, clo
     grown_after = time.time() - lost
 
     # The database came back from the backup: the keeper said so, and the runs are all there.
-    restored = restore_line(survivor, lost)
-    assert restored is not None, "the keeper did not log a restore (docker service logs airtasks_db-backup)"
+    found = restore_line(survivor, lost)
+    assert found is not None, "the keeper did not log a restore (docker service logs airtasks_db-backup)"
+    restored_at, restored = found
     assert f"restored backup {backup} " in restored, restored
     after = burst_runs(api)
     assert before <= after, f"runs from before the backup missing after the restore: {sorted(before - after)}"
@@ -373,7 +371,8 @@ def test_losing_a_manager_keeps_the_swarm_the_stack_and_the_scaler(box: Box, clo
     text = (
         f"manager HA with the stack: lost {victim}, the database's (scaler's task on it: {ran_scaler}; "
         f"the scheduler on it: {victim in (scheduler_on or set())}); "
-        f"unreachable after {down_after:.0f}s; {restored.split('airtasks-db: ', 1)[-1]}, "
+        f"unreachable after {down_after:.0f}s; at {restored_at - lost:.0f}s "
+        f"{restored.split('airtasks-db: ', 1)[-1]}, "
         f"{len(before)} {BURST_DAG} run(s) from before the backup all present; "
         f"scaler grew {QUEUE} {grown_after:.0f}s after the loss; "
         f"the task queued after the loss done at {ran_after:.0f}s; Airflow's services all on live "
