@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from pathlib import Path
 
 import pytest
 import yaml
 
-from airtasks.backup.keeper import Step, next_step
+from airtasks.backup.keeper import Keeper, Step, next_step
 from airtasks.backup.postgres import Database, DbState, url_from_airflow_env
 from airtasks.backup.settings import BackupError, BackupSettings
-from airtasks.backup.store import backup_name, parse_key
+from airtasks.backup.store import Backup, backup_name, parse_key
 from airtasks.stack.database import ExternalDatabase
 from airtasks.stack.render import StackError, render_stack
 
@@ -114,3 +115,41 @@ def test_the_stack_runs_the_backup_service_only_when_asked_and_only_with_its_own
     )
     with pytest.raises(StackError, match="a managed database keeps its own"):
         render_stack(database=external, backups=settings)
+
+
+class _FailingStore:
+    url = "s3://acme-backups/backups"
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def list(self) -> list[Backup]:
+        raise self.error
+
+    def upload(self, path: Path, taken_at: dt.datetime) -> Backup:
+        raise AssertionError("not reached")
+
+    def download(self, backup: Backup, path: Path) -> None:
+        raise AssertionError("not reached")
+
+    def where(self, backup: Backup) -> str:
+        return backup.key
+
+
+@pytest.mark.parametrize(
+    "error", [BackupError("cannot list backups: AccessDenied"), RuntimeError("driver gone")]
+)
+def test_the_keeper_logs_a_failed_pass_and_keeps_going(error: Exception) -> None:
+    lines: list[str] = []
+    keeper = Keeper(Database("db", 5432, "airflow", "airflow"), _FailingStore(error), 3600.0, lines.append)
+    sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        if len(sleeps) == 2:
+            raise KeyboardInterrupt  # the test's way out of the endless loop
+
+    with pytest.raises(KeyboardInterrupt):
+        keeper.run_forever(sleep)
+    assert len(lines) == 2
+    assert all(line.startswith("error: ") and str(error) in line for line in lines), lines

@@ -142,4 +142,6 @@ class Keeper:
             except BackupError as exc:
                 # The next pass tries again; the service never exits over one failed backup.
                 self.log(f"error: {exc}")
+            except Exception as exc:  # a driver or client error: the same, and named
+                self.log(f"error: {type(exc).__name__}: {exc}")
             sleep(PASS_SECONDS)
