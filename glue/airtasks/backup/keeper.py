@@ -7,11 +7,12 @@ Airflow's services, which wait for a migrated database at start, carry on from t
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import enum
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,9 +61,15 @@ class Restored:
         )
 
 
-def back_up(db: Database, store: BackupStore, now: dt.datetime) -> Backup:
+@contextlib.contextmanager
+def dump_file() -> Iterator[Path]:
+    """A path for one dump, in a private directory removed afterwards (a dump holds every secret)."""
     with tempfile.TemporaryDirectory(prefix="airtasks-db-") as tmp:
-        path = Path(tmp) / "airflow.dump"
+        yield Path(tmp) / "airflow.dump"
+
+
+def back_up(db: Database, store: BackupStore, now: dt.datetime) -> Backup:
+    with dump_file() as path:
         postgres.dump(db, path)
         return store.upload(path, now)
 
@@ -80,8 +87,7 @@ def restore_into_empty(db: Database, store: BackupStore, backup: Backup | None =
         chosen = backup or newest(store)
         if chosen is None:
             return None
-        with tempfile.TemporaryDirectory(prefix="airtasks-db-") as tmp:
-            path = Path(tmp) / "airflow.dump"
+        with dump_file() as path:
             store.download(chosen, path)
             postgres.restore(db, path)
         return Restored(chosen, postgres.counts(conn))

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from airtasks.errors import AirtasksError
+from airtasks.locations import BUCKET_URL, REGION_RE
 
 # s3://BUCKET/PREFIX; the prefix is where the grants are (only the managers may read a dump,
 # which holds every connection's and variable's value).
-LOCATION_RE = re.compile(r"^(s3|gs)://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/([A-Za-z0-9._/-]*[A-Za-z0-9._-])/?$")
-REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]+$")
+LOCATION_RE = re.compile(rf"^{BUCKET_URL}/([A-Za-z0-9._/-]*[A-Za-z0-9._-])/?$")
 MIN_EVERY_MINUTES = 5
 MAX_EVERY_MINUTES = 1440
 EXAMPLE = '{"url": "s3://acme-airtasks-backups/backups", "region": "us-east-1", "every_minutes": 60}'

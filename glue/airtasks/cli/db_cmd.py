@@ -40,11 +40,15 @@ def _log(line: str) -> None:
     sys.stderr.flush()
 
 
-def _parts(backups_json: str, database_url: str | None) -> tuple[BackupSettings, BackupStore, Database]:
+def _settings(backups_json: str) -> BackupSettings:
     try:
-        settings = BackupSettings.parse(backups_json)
+        return BackupSettings.parse(backups_json)
     except BackupError as exc:
         raise click.BadParameter(str(exc), param_hint="--backups") from None
+
+
+def _parts(backups_json: str, database_url: str | None) -> tuple[BackupSettings, BackupStore, Database]:
+    settings = _settings(backups_json)
     db = Database.from_url(database_url or url_from_airflow_env())
     return settings, backup_store(settings), db
 
@@ -83,11 +87,7 @@ def backup(backups_json: str, database_url: str | None) -> None:
 @_backups
 def list_backups(backups_json: str) -> None:
     """The backups kept, oldest first: time taken (UTC), size, URL."""
-    try:
-        settings = BackupSettings.parse(backups_json)
-    except BackupError as exc:
-        raise click.BadParameter(str(exc), param_hint="--backups") from None
-    store = backup_store(settings)
+    store = backup_store(_settings(backups_json))
     for found in store.list():
         click.echo(f"{found.taken_at:%Y-%m-%dT%H:%M:%SZ}  {found.size:>12}  {store.where(found)}")
 

@@ -35,6 +35,8 @@ from urllib.parse import quote
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from airtasks.locations import REGION
+
 SECRET_ARN_ENV = "AIRTASKS_DATABASE_SECRET_ARN"
 URL_ENV = "AIRTASKS_DATABASE_URL"  # the URL without a password: scheme://user@host:port/name?...
 DONE_ENV = "AIRTASKS_DATABASE_SET"
@@ -45,7 +47,7 @@ RESULT_BACKEND_ENV = "AIRFLOW__CELERY__RESULT_BACKEND"
 HOST_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
 IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 SECRET_ARN_RE = re.compile(
-    r"^arn:aws[a-z-]*:secretsmanager:([a-z]{2}(-[a-z]+)+-[0-9]+):[0-9]{12}:secret:[A-Za-z0-9/_+=.@!-]+$"
+    rf"^arn:aws[a-z-]*:secretsmanager:({REGION}):[0-9]{{12}}:secret:[A-Za-z0-9/_+=.@!-]+$"
 )
 # RDS for PostgreSQL 15+ refuses connections without TLS (rds.force_ssl); `require` encrypts.
 SSLMODE = "require"

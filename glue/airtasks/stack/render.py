@@ -20,6 +20,7 @@ import click
 
 from airtasks.backup.settings import BackupError, BackupSettings
 from airtasks.errors import AirtasksError
+from airtasks.locations import BUCKET_URL, REGION_RE
 from airtasks.pools import POOLS_ENV, format_pools
 from airtasks.stack.bundles import (
     BundleError,
@@ -120,8 +121,7 @@ def concurrency_env(specs: Sequence[QueueSpec], manager_slots: int) -> dict[str,
 # Where task logs go when a cluster keeps them (`--task-logs`): Airflow's remote logging to the
 # cluster's bucket, through a connection that names no key, so each node uses its own identity (the
 # instance profile on AWS, the service account on GCP).
-TASK_LOGS_RE = re.compile(r"^(s3|gs)://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(/[A-Za-z0-9._/-]*)?$")
-REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]+$")
+TASK_LOGS_RE = re.compile(rf"^{BUCKET_URL}(/[A-Za-z0-9._/-]*)?$")
 TASK_LOGS_CONN_ID = "airtasks_task_logs"
 
 
