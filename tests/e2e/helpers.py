@@ -12,7 +12,7 @@ import httpx
 
 from airtasks_dev.devstack.moto import MotoServer
 from airtasks_dev.localcloud.box import Box
-from airtasks_dev.localcloud.node import Node
+from airtasks_dev.localcloud.node import HOST_DOCKER_CLI, Node
 
 REGION = "us-east-1"
 AMI = "ami-12c6146b"  # one of moto's default AMIs
@@ -77,6 +77,15 @@ def group_state(autoscaling: Any, name: str) -> tuple[int, set[str]]:
     """An Auto Scaling group's desired capacity and the ids of its instances."""
     (found,) = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"]
     return int(found["DesiredCapacity"]), {i["InstanceId"] for i in found["Instances"]}
+
+
+def service_container(node: Node, service: str) -> str:
+    """The id of the stack service's container on `node` (e.g. "rabbitmq"; one per node), for
+    `docker exec` as an operator on that node would."""
+    label = f"com.docker.swarm.service.name=airtasks_{service}"
+    ids = node.run([HOST_DOCKER_CLI, "ps", "-q", "--filter", f"label={label}"]).stdout.split()
+    assert ids, f"no container of airtasks_{service} runs on {node.instance_id}"
+    return ids[0]
 
 
 def swarm_nodes(manager: Node) -> dict[str, dict[str, Any]]:

@@ -39,7 +39,7 @@ from airtasks_dev.localcloud.cloud import LocalCloud
 from airtasks_dev.localcloud.node import HOST_DOCKER_CLI, Node
 from tests.e2e.airflow_rest import epoch, log_in, run_state
 from tests.e2e.chain import BURST_DAG, MANAGERS, QUEUE
-from tests.e2e.helpers import clients, group_state, managers, wait
+from tests.e2e.helpers import clients, group_state, managers, service_container, wait
 from tests.support.artifacts import ARTIFACTS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.chain, pytest.mark.loses_the_entry]
@@ -87,7 +87,7 @@ def scaler_tasks(api: httpx.Client) -> list[dict[str, Any]]:
 def broker_queues(node: Node) -> str:
     """RabbitMQ's queues as `node` (the one running the broker) sees them: ready, unacknowledged
     and consumers (a lost worker stays a consumer until the broker misses its heartbeats)."""
-    (container,) = node.run([HOST_DOCKER_CLI, "ps", "-q", "-f", "name=airtasks_rabbitmq"]).stdout.split()
+    container = service_container(node, "rabbitmq")
     columns = ["name", "messages_ready", "messages_unacknowledged", "consumers"]
     cmd = ["rabbitmqctl", "-q", "--no-table-headers", "list_queues", *columns]
     out = node.run([HOST_DOCKER_CLI, "exec", container, *cmd], timeout=30).stdout
@@ -134,9 +134,7 @@ def burst_runs(api: httpx.Client) -> set[str]:
 def take_backup(node: Node) -> str:
     """`airtasks db backup` in the `db-backup` service's container on `node`, as an operator would
     before a risky change; returns the backup's URL."""
-    (container,) = node.run(
-        [HOST_DOCKER_CLI, "ps", "-q", "-f", f"name=airtasks_{BACKUP_SERVICE}"]
-    ).stdout.split()
+    container = service_container(node, BACKUP_SERVICE)
     out = node.run([HOST_DOCKER_CLI, "exec", container, "airtasks", "db", "backup"], timeout=300)
     return out.stdout.strip()
 

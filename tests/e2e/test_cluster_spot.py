@@ -24,7 +24,7 @@ from airtasks_dev.localcloud.cloud import LocalCloud
 from airtasks_dev.localcloud.node import HOST_DOCKER_CLI, Node
 from tests.e2e.airflow_rest import epoch, log_in, run_state, task_instances, tries, trigger
 from tests.e2e.chain import QUEUE, SPOT_DAG
-from tests.e2e.helpers import clients, group_state, swarm_nodes, wait
+from tests.e2e.helpers import clients, group_state, service_container, swarm_nodes, wait
 from tests.support.artifacts import ARTIFACTS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.chain]
@@ -45,8 +45,7 @@ def api(box: Box) -> Iterator[httpx.Client]:
 
 def consumed_queues(node: Node, instance: str) -> list[str]:
     """The queues the node's Celery worker consumes, as the worker itself answers."""
-    service = f"com.docker.swarm.service.name=airtasks_worker-{QUEUE}"
-    cid = node.run([HOST_DOCKER_CLI, "ps", "-q", "--filter", f"label={service}"]).stdout.split()[0]
+    cid = service_container(node, f"worker-{QUEUE}")
     inspect = ["celery", "--app", CELERY_APP, "inspect", "active_queues", "--json"]
     out = node.run(
         [HOST_DOCKER_CLI, "exec", cid, *inspect, "--destination", f"celery@{instance}"], timeout=120
