@@ -98,19 +98,20 @@ def broker_queues(node: Node) -> str:
     )
 
 
-def scheduler_log(node: Node, since: float) -> None:
-    """The scheduler's log since `since`, every task of the service (the one lost with its manager
-    too, as far as the Swarm kept it), to tests/artifacts/cluster-ha-scheduler.log."""
+def service_log(node: Node, service: str, since: float) -> None:
+    """The service's log since `since`, every task of it (the one lost with its manager too, as far
+    as the Swarm kept it), to tests/artifacts/cluster-ha-<service>.log: kept from passing runs as
+    well, so a slow recovery can be read afterwards."""
     cmd = [HOST_DOCKER_CLI, "service", "logs", "--timestamps", "--since", f"{int(since) - 60}"]
     try:
         # Exits 1 when a lost node's share cannot be read; what the others logged is still there.
-        out = node.run([*cmd, "airtasks_airflow-scheduler"], timeout=60, check=False)
+        out = node.run([*cmd, f"airtasks_{service}"], timeout=60, check=False)
         lines = (out.stdout + out.stderr).splitlines(keepends=True)
         text = "".join(line for line in lines if "GET /health" not in line)
     except Exception as exc:  # a failed read must not hide the failure being reported
-        text = f"could not read the scheduler's log: {exc}\n"
+        text = f"could not read the {service} log: {exc}\n"
     ARTIFACTS.mkdir(exist_ok=True)
-    (ARTIFACTS / "cluster-ha-scheduler.log").write_text(text)
+    (ARTIFACTS / f"cluster-ha-{service}.log").write_text(text)
 
 
 def move_broker_off(manager: Node, hostname: str) -> None:
@@ -312,8 +313,11 @@ def test_losing_a_manager_keeps_the_swarm_the_stack_and_the_scaler(box: Box, clo
                 box,
             )
         except AssertionError as exc:
-            scheduler_log(survivor, lost)
             raise AssertionError("\n".join([str(exc), "since the loss:", *seen[-40:]])) from None
+        finally:
+            # Where the scaler's tasks are scheduled and run (the manager queue's workers).
+            for service in ("airflow-scheduler", "worker-manager"):
+                service_log(survivor, service, lost)
     grown_after = time.time() - lost
 
     # The database came back from the backup: the keeper said so, and the runs are all there.
