@@ -259,6 +259,7 @@ def airtasks_image_spec(base: str | None = None) -> ImageSpec:
             "docker/constraints.txt",
             "docker/entrypoint.sh",
             "docker/airtasks-secret-url",
+            "docker/airflow_local_settings.py",
             "pyproject.toml",
             "README.md",
             "glue",

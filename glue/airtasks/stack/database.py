@@ -15,8 +15,11 @@ first: it reads the secret with the node's own identity (the instance role, allo
 secret), exports the metadata database's and Celery result backend's URLs to COMMAND alone and
 becomes it (exec), as airtasks.stack.git_connections does for a git credential. So the password is
 in no compose file, env file, user data, `docker inspect` or log; it lives in the memory of the
-processes that connect. Read once per container start: after RDS rotates the password (every 7
-days by default), sessions already open stay, a new one is refused until the service restarts.
+processes that connect. Read at container start, and again when the database refuses it: after
+RDS rotates the password (every 7 days by default) sessions already open stay, and a new connection
+that fails authentication re-reads the secret and retries once with the new password
+(airtasks.stack.database_password, installed in every Airflow process by the image's
+airflow_local_settings), so no service has to restart.
 
 Nothing here prints a value: an error names the secret and the fix.
 """
@@ -137,18 +140,21 @@ def _read_secret(arn: str) -> str:
         ) from None
 
 
-def urls(environ: Mapping[str, str], read_secret: Callable[[str], str] = _read_secret) -> dict[str, str]:
-    """Airflow's database and result backend URLs with the password from the secret (to export)."""
-    arn = environ.get(SECRET_ARN_ENV, "")
-    base = environ.get(URL_ENV, "")
+def split_url(base: str) -> tuple[str, str, str]:
+    """AIRTASKS_DATABASE_URL as (scheme, user, host:port/name?...); refused if it is not the stack's."""
     scheme, sep, rest = base.partition("://")
     user, at, location = rest.partition("@")
-    if not sep or not at or ":" in user or not scheme.startswith("postgresql"):
+    if not sep or not at or not user or ":" in user or not location or not scheme.startswith("postgresql"):
         raise DatabaseError(
             f"{URL_ENV} must be postgresql+psycopg2://USER@HOST:PORT/DB: render the stack again"
         )
+    return scheme, user, location
+
+
+def password_from_secret(arn: str, text: str, user: str) -> str:
+    """The password in RDS's secret (JSON {username, password}) for `user`; errors never show it."""
     try:
-        secret: Any = json.loads(read_secret(arn))
+        secret: Any = json.loads(text)
         password = secret["password"]
     except (json.JSONDecodeError, KeyError, TypeError):
         raise DatabaseError(
@@ -159,6 +165,14 @@ def urls(environ: Mapping[str, str], read_secret: Callable[[str], str] = _read_s
         raise DatabaseError(f"secret {arn} holds no password: give the secret RDS manages")
     if secret.get("username", user) != user:
         raise DatabaseError(f"secret {arn} is for another user than {user}: render the stack again")
+    return password
+
+
+def urls(environ: Mapping[str, str], read_secret: Callable[[str], str] = _read_secret) -> dict[str, str]:
+    """Airflow's database and result backend URLs with the password from the secret (to export)."""
+    arn = environ.get(SECRET_ARN_ENV, "")
+    scheme, user, location = split_url(environ.get(URL_ENV, ""))
+    password = password_from_secret(arn, read_secret(arn), user)
     full = f"{scheme}://{quote(user, safe='')}:{quote(password, safe='')}@{location}"
     # Celery's database result backend takes SQLAlchemy's URL behind `db+`.
     return {CONN_ENV: full, RESULT_BACKEND_ENV: "db+" + full.replace("+psycopg2", "", 1)}
