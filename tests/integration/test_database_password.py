@@ -13,6 +13,7 @@ a password over TLS (scram-sha-256, as RDS) and the RDS-style secret on the sess
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -25,9 +26,17 @@ import boto3
 import pytest
 import sqlalchemy as sa
 from celery.backends.database.session import SessionManager
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from airtasks.stack import database_password
-from airtasks.stack.database import CONN_ENV, RESULT_BACKEND_ENV, DatabaseError, ExternalDatabase, urls
+from airtasks.stack.database import (
+    ASYNC_CONN_ENV,
+    CONN_ENV,
+    RESULT_BACKEND_ENV,
+    DatabaseError,
+    ExternalDatabase,
+    urls,
+)
 from tests.support.services.postgres import Postgres, admin_sql, run_postgres
 
 pytestmark = pytest.mark.integration
@@ -71,6 +80,16 @@ def entry_point_env(pg: Postgres, arn: str, monkeypatch: pytest.MonkeyPatch) -> 
 def airflow_like_engine(url: str) -> sa.Engine:
     # Airflow's defaults: a QueuePool with pre-ping (settings.configure_orm).
     return sa.create_engine(url, pool_size=2, pool_pre_ping=True, pool_recycle=1800)
+
+
+async def async_select_ssl(url: str) -> bool:
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as conn:
+            query = sa.text("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+            return bool((await conn.execute(query)).scalar())
+    finally:
+        await engine.dispose()
 
 
 def backend_pid(conn: sa.Connection) -> int:
@@ -124,6 +143,8 @@ def test_a_new_connection_after_rotation_re_reads_the_secret(
         with celery_engine.connect() as conn:
             backend_pid(conn)
         celery_engine.dispose()
+        # Airflow's async engine (asyncpg, the API server's run-wait endpoint), over TLS too.
+        assert asyncio.run(async_select_ssl(exported[ASYNC_CONN_ENV]))
         assert caplog.messages.count(REREAD.format(arn)) == 1
         assert before not in caplog.text
         assert after not in caplog.text

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from airtasks.cli import cli
 from airtasks.stack.database import (
+    ASYNC_CONN_ENV,
     CONN_ENV,
     RESULT_BACKEND_ENV,
     SECRET_ARN_ENV,
@@ -112,6 +113,8 @@ def test_urls_take_the_password_from_the_secret_quoted() -> None:
     quoted = "p%40ss%3Aw%2Frd%3F%23%25%26"
     assert out[CONN_ENV] == f"postgresql+psycopg2://airflow:{quoted}@{HOST}:5432/airflow?sslmode=require"
     assert out[RESULT_BACKEND_ENV] == f"db+postgresql://airflow:{quoted}@{HOST}:5432/airflow?sslmode=require"
+    # asyncpg names the TLS mode `ssl`; Airflow's own derivation would keep `sslmode` and fail.
+    assert out[ASYNC_CONN_ENV] == f"postgresql+asyncpg://airflow:{quoted}@{HOST}:5432/airflow?ssl=require"
 
 
 @pytest.mark.parametrize(

@@ -12,14 +12,14 @@ the image's entry point runs
     python -m airtasks.stack.database COMMAND [ARG ...]
 
 first: it reads the secret with the node's own identity (the instance role, allowed exactly that
-secret), exports the metadata database's and Celery result backend's URLs to COMMAND alone and
-becomes it (exec), as airtasks.stack.git_connections does for a git credential. So the password is
-in no compose file, env file, user data, `docker inspect` or log; it lives in the memory of the
-processes that connect. Read at container start, and again when the database refuses it: after
-RDS rotates the password (every 7 days by default) sessions already open stay, and a new connection
-that fails authentication re-reads the secret and retries once with the new password
-(airtasks.stack.database_password, installed in every Airflow process by the image's
-airflow_local_settings), so no service has to restart.
+secret), exports the URLs of the metadata database (Airflow's sync and async engines) and of
+Celery's result backend to COMMAND alone and becomes it (exec), as airtasks.stack.git_connections
+does for a git credential. So the password is in no compose file, env file, user data, `docker
+inspect` or log; it lives in the memory of the processes that connect. Read at container start, and
+again when the database refuses it: after RDS rotates the password (every 7 days by default)
+sessions already open stay, and a new connection that fails authentication re-reads the secret and
+retries once with the new password (airtasks.stack.database_password, installed in every Airflow
+process by the image's airflow_local_settings), so no service has to restart.
 
 Nothing here prints a value: an error names the secret and the fix.
 """
@@ -46,6 +46,9 @@ DONE_ENV = "AIRTASKS_DATABASE_SET"
 # Airflow's settings this fills: the metadata database and Celery's result backend (same database).
 CONN_ENV = "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"
 RESULT_BACKEND_ENV = "AIRFLOW__CELERY__RESULT_BACKEND"
+# Airflow's async engine (the API server's run-wait endpoint) would otherwise be derived from the
+# sync URL, whose `sslmode` asyncpg refuses; asyncpg takes the same mode as `ssl`.
+ASYNC_CONN_ENV = "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC"
 
 HOST_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
 IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -173,9 +176,15 @@ def urls(environ: Mapping[str, str], read_secret: Callable[[str], str] = _read_s
     arn = environ.get(SECRET_ARN_ENV, "")
     scheme, user, location = split_url(environ.get(URL_ENV, ""))
     password = password_from_secret(arn, read_secret(arn), user)
-    full = f"{scheme}://{quote(user, safe='')}:{quote(password, safe='')}@{location}"
-    # Celery's database result backend takes SQLAlchemy's URL behind `db+`.
-    return {CONN_ENV: full, RESULT_BACKEND_ENV: "db+" + full.replace("+psycopg2", "", 1)}
+    credentials = f"{quote(user, safe='')}:{quote(password, safe='')}"
+    full = f"{scheme}://{credentials}@{location}"
+    async_location = location.replace(f"sslmode={SSLMODE}", f"ssl={SSLMODE}")
+    return {
+        CONN_ENV: full,
+        ASYNC_CONN_ENV: f"postgresql+asyncpg://{credentials}@{async_location}",
+        # Celery's database result backend takes SQLAlchemy's URL behind `db+`.
+        RESULT_BACKEND_ENV: "db+" + full.replace("+psycopg2", "", 1),
+    }
 
 
 def main(argv: Sequence[str]) -> None:
