@@ -92,6 +92,17 @@ async def async_select_ssl(url: str) -> bool:
         await engine.dispose()
 
 
+def rds_with_secret(
+    pg: Postgres, secretsmanager: Any, password: str, monkeypatch: pytest.MonkeyPatch
+) -> tuple[str, dict[str, str]]:
+    """The role's password and RDS's secret holding it; the entry point's environment from them."""
+    set_password(pg, password)
+    arn = secretsmanager.create_secret(
+        Name=f"rds!db-{uuid.uuid4()}", SecretString=json.dumps({"username": "airflow", "password": password})
+    )["ARN"]
+    return arn, entry_point_env(pg, arn, monkeypatch)
+
+
 def backend_pid(conn: sa.Connection) -> int:
     assert conn.execute(sa.text("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")).scalar()
     return int(conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one())
@@ -105,11 +116,7 @@ def test_a_new_connection_after_rotation_re_reads_the_secret(
     listener_removed: None,
 ) -> None:
     before, after = secrets.token_urlsafe(18), secrets.token_urlsafe(18)
-    set_password(rds_like, before)
-    arn = secretsmanager.create_secret(
-        Name=f"rds!db-{uuid.uuid4()}", SecretString=json.dumps({"username": "airflow", "password": before})
-    )["ARN"]
-    exported = entry_point_env(rds_like, arn, monkeypatch)
+    arn, exported = rds_with_secret(rds_like, secretsmanager, before, monkeypatch)
     assert database_password.install() is not None
     engine = airflow_like_engine(exported[CONN_ENV])
     caplog.set_level(logging.INFO, logger="airtasks.database")
@@ -160,11 +167,7 @@ def test_a_secret_still_holding_the_old_password_is_named_in_the_error(
     listener_removed: None,
 ) -> None:
     before, after = secrets.token_urlsafe(18), secrets.token_urlsafe(18)
-    set_password(rds_like, before)
-    arn = secretsmanager.create_secret(
-        Name=f"rds!db-{uuid.uuid4()}", SecretString=json.dumps({"username": "airflow", "password": before})
-    )["ARN"]
-    exported = entry_point_env(rds_like, arn, monkeypatch)
+    arn, exported = rds_with_secret(rds_like, secretsmanager, before, monkeypatch)
     database_password.install()
     set_password(rds_like, after)  # changed behind the secret's back
     engine = airflow_like_engine(exported[CONN_ENV])
