@@ -8,8 +8,9 @@
    comparison: on the `scheduled` kind's held-out seeds, `airtasks` with and without pre-scaling
    for scheduled runs, at 5 s and 10 s passes, beside `keda` and the oracle. Then the box
    figure: tests/e2e/test_cluster_schedule.py run here on its own cluster in a box with a 45 s
-   emulated boot (`make test` leaves it out: it holds a box for minutes), run 1 with nothing learned against
-   run 2 pre-scaled, from tests/artifacts/cluster-schedule-timeline.txt (about 10 minutes).
+   emulated boot (`make test` leaves it out: it holds a box for minutes), run 1 pre-scaled for
+   its DAG's root tasks (nothing learned yet) against run 2 pre-scaled from run 1, from
+   tests/artifacts/cluster-schedule-timeline.txt (about 10 minutes).
 3. One scaling pass on real services: `bench/pass_timing.py`, `run() -> dict` with at least
    `p50_ms` and `p95_ms` (3 queues, real RabbitMQ + moto, 50 passes).
 4. Reaction time on real services: `bench/reaction.py`, `run() -> dict` with at least `p50_s` and
@@ -65,7 +66,8 @@ GOAL_PASS_P50_MS = 300.0
 GOAL_REACTION_P95_S = 10.0
 BOX_TIMELINE = ARTIFACTS / "cluster-schedule-timeline.txt"
 """Written by tests/e2e/test_cluster_schedule.py: first task start minus run_after of a scheduled
-DAG's run 1 (nothing learned) and run 2 (pre-scaled) in the cluster in a box."""
+DAG's run 1 (pre-scaled for its root tasks) and run 2 (pre-scaled from run 1) in the cluster in
+a box."""
 BOX_BOOT_DELAY = 45.0
 """What a cloud VM takes to boot, for the box figure's goal (first task within 15 s of run_after)."""
 

@@ -14,8 +14,9 @@ knows the future.
     python -m bench.heldout --scheduled-comparison [--seeds 2]
     python -m bench.heldout --history-floor [--seeds 2]
 
-`--scheduled-comparison` sets `airtasks` with and without pre-scaling for scheduled runs (and with
-it for the whole run, `Settings.prescale_whole_run`) beside `keda` and the oracle on the
+`--scheduled-comparison` sets `airtasks` with and without pre-scaling for scheduled runs (with
+it from the DAGs' history alone, without their root tasks, `Settings.prescale_roots` off, and
+with it for the whole run, `Settings.prescale_whole_run`) beside `keda` and the oracle on the
 `scheduled` kind, at 5 s and 10 s passes (`scheduled_comparison`). `--history-floor` prints, per
 seed of `scheduled`, the share of scheduled tasks no policy that learns from history can start
 within 15 s without warm capacity, the least p95 such a policy reaches, and what warm capacity
@@ -233,17 +234,22 @@ def scheduled_comparison(
     """`airtasks` with and without pre-scaling at each interval, then `keda` and the oracle."""
     variants: list[tuple[str, float | None, Settings | None]] = []
     for interval in intervals:
-        for name, prescale, whole in (
-            ("airtasks", True, False),
-            ("airtasks --prescale-whole-run", True, True),
-            ("airtasks --no-prescale", False, False),
+        for name, prescale, whole, roots in (
+            ("airtasks", True, False, True),
+            ("airtasks, history only", True, False, False),
+            ("airtasks --prescale-whole-run", True, True, True),
+            ("airtasks --no-prescale", False, False, False),
         ):
             variants.append(
                 (
                     name,
                     interval,
                     dataclasses.replace(
-                        Settings(), interval_seconds=interval, prescale=prescale, prescale_whole_run=whole
+                        Settings(),
+                        interval_seconds=interval,
+                        prescale=prescale,
+                        prescale_whole_run=whole,
+                        prescale_roots=roots,
                     ),
                 )
             )

@@ -42,6 +42,29 @@ def first_minutes_slots(
     return {q: peak(spans) for q, spans in by_queue.items()}
 
 
+@dataclass(frozen=True)
+class DagTask:
+    """One task of a DAG as its parsed structure shows it (Airflow's task listing of the DAG)."""
+
+    task_id: str
+    queue: str
+    downstream: tuple[str, ...] = ()
+    """The ids of the tasks that run after it."""
+
+
+def root_slots(tasks: Iterable[DagTask]) -> dict[str, int]:
+    """Per queue: the DAG's root tasks, those no other task of it lists downstream. Airflow queues
+    all of them as a run starts, so every run needs at least this many slots then, its first one
+    included. A mapped root counts as one: how many instances it expands to is known only then."""
+    listed = list(tasks)
+    below = {d for t in listed for d in t.downstream}
+    out: dict[str, int] = {}
+    for t in listed:
+        if t.task_id not in below:
+            out[t.queue] = out.get(t.queue, 0) + 1
+    return out
+
+
 def needed(runs: Sequence[Mapping[str, int]]) -> dict[str, int]:
     """Per queue: the most any of the last `RUNS_LEARNED` runs (oldest first) needed."""
     out: dict[str, int] = {}
@@ -107,6 +130,7 @@ def profile_needed(runs: Sequence[Mapping[str, Profile]], learned: int = RUNS_LE
 __all__ = [
     "RUNS_LEARNED",
     "WINDOW_SECONDS",
+    "DagTask",
     "PastTask",
     "Profile",
     "envelope",
@@ -114,6 +138,7 @@ __all__ = [
     "needed",
     "peak_between",
     "profile_needed",
+    "root_slots",
     "run_profile",
     "value_at",
 ]

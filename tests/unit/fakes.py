@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from airtasks.backends.base import Instance
 from airtasks.control.docker_swarm import SwarmNode
 from airtasks.errors import BackendError, ControlError, SourceReadError
-from airtasks.schedule import PastTask
+from airtasks.schedule import DagTask, PastTask
 from airtasks.sources.airflow import RunningTask
 
 
@@ -70,8 +70,10 @@ class FakeAirflow:
     """Per unpaused DAG: its next scheduled run's run_after."""
     past_runs: dict[str, list[tuple[float, list[PastTask]]]] = field(default_factory=dict)
     """Per DAG: its recent finished scheduled runs, oldest first."""
+    tasks: dict[str, list[DagTask]] = field(default_factory=dict)
+    """Per DAG: its tasks, as Airflow's task listing of the DAG shows them."""
     schedule_reads: list[str] = field(default_factory=list)
-    """Each schedule call: `next_runs` or the DAG whose recent runs were read."""
+    """Each schedule call: `next_runs`, the DAG whose recent runs were read, or `tasks:<dag>`."""
 
     def _check(self) -> None:
         if self.down:
@@ -92,6 +94,11 @@ class FakeAirflow:
         self._check()
         self.schedule_reads.append(dag_id)
         return list(self.past_runs.get(dag_id, []))
+
+    def dag_tasks(self, dag_id: str) -> list[DagTask]:
+        self._check()
+        self.schedule_reads.append(f"tasks:{dag_id}")
+        return list(self.tasks.get(dag_id, []))
 
     def busy(self, queues: Iterable[str]) -> dict[str, Counter[str]]:
         self._check()

@@ -151,6 +151,7 @@ def test_scheduled_comparison_sets_prescaling_beside_keda_and_the_oracle() -> No
     rows = scheduled_comparison((2,), intervals=(10.0,))
     assert [(r.policy, r.interval_s) for r in rows] == [
         ("airtasks", 10.0),
+        ("airtasks, history only", 10.0),
         ("airtasks --prescale-whole-run", 10.0),
         ("airtasks --no-prescale", 10.0),
         ("keda", None),

@@ -17,11 +17,13 @@ from airtasks.decide import (
     decide,
 )
 from airtasks.schedule import (
+    DagTask,
     PastTask,
     first_minutes_slots,
     needed,
     peak_between,
     profile_needed,
+    root_slots,
     run_profile,
     value_at,
 )
@@ -217,3 +219,41 @@ def test_a_run_with_a_profile_that_never_came_stops_counting() -> None:
     )
     came = whole(NOW, profile, started=True)
     assert decide(POLICY, Observation(load=0, current=0, due=[came]), QueueMemory(), late).desired == 1
+
+
+def test_a_first_run_is_raised_for_its_dags_root_tasks_and_says_so() -> None:
+    first = DueRun("new_dag", NOW + 60, 0, roots=5, first_run=True)
+    d = decide(POLICY, Observation(load=0, current=0, due=[first]), QueueMemory(), NOW)
+    assert (d.action, d.desired) == ("scale_out", 2)  # ceil(5 / 4)
+    assert d.reason.startswith("pre-scale: new_dag due 02:01 needs 5 slot(s) (first run: 5 root task(s)): ")
+
+
+def test_a_run_needs_the_larger_of_its_history_and_its_roots() -> None:
+    more_roots = DueRun("etl", NOW + 60, 3, roots=9)
+    d = decide(POLICY, Observation(load=0, current=0, due=[more_roots]), QueueMemory(), NOW)
+    assert (d.desired, d.reason.split(": ")[1]) == (3, "etl due 02:01 needs 9 slot(s) (9 root task(s))")
+    more_history = DueRun("etl", NOW + 60, 9, roots=3)
+    d = decide(POLICY, Observation(load=0, current=0, due=[more_history]), QueueMemory(), NOW)
+    assert (d.desired, d.reason.split(": ")[1]) == (3, "etl due 02:01 needs 9 slot(s)")
+
+
+def test_roots_count_before_a_profiled_run_starts_only() -> None:
+    profile = ((0.0, 1), (600.0, 0))
+    waiting = DueRun("etl", NOW + 60, 1, profile, roots=6)
+    d = decide(POLICY, Observation(load=0, current=0, due=[waiting]), QueueMemory(), NOW)
+    assert d.desired == 2  # ceil(6 / 4): its roots, not the profile's 1
+    under_way = DueRun("etl", NOW - 60, 1, profile, started=True, active=1, roots=6)
+    d = decide(POLICY, Observation(load=1, current=1, due=[under_way]), QueueMemory(), NOW)
+    assert d.desired == 1  # its roots are queued: they are the load now
+
+
+def test_root_slots_are_the_tasks_nothing_lists_downstream_per_queue() -> None:
+    tasks = [
+        DagTask("extract_a", "default", ("load",)),
+        DagTask("extract_b", "default", ("load",)),
+        DagTask("train", "gpu", ("report",)),
+        DagTask("load", "default", ("report",)),
+        DagTask("report", "default"),
+    ]
+    assert root_slots(tasks) == {"default": 2, "gpu": 1}
+    assert root_slots([]) == {}

@@ -11,9 +11,9 @@ from typing import Any
 from airtasks.config import ScalerConfig
 from airtasks.decide import DEFAULT_BOOT_SECONDS
 from airtasks.errors import SourceReadError
-from airtasks.scaling.due import LEARN_SECONDS, REFRESH_SECONDS, UNLEARNED_SECONDS
+from airtasks.scaling.due import LEARN_SECONDS, REFRESH_SECONDS, STRUCTURE_SECONDS, UNLEARNED_SECONDS
 from airtasks.scaling.scaler import Scaler
-from airtasks.schedule import PastTask
+from airtasks.schedule import DagTask, PastTask
 from airtasks.state.history import HistoryStore
 from airtasks.state.memory import MemoryStore
 from airtasks.wiring import Clients
@@ -115,6 +115,41 @@ def test_a_dag_without_history_is_not_pre_scaled_until_a_run_finished(tmp_path: 
     assert (s.run_pass().queues[0].action, backend.groups[GROUP]) == ("scale_out", 1)
 
 
+def test_a_first_run_is_pre_scaled_for_its_dags_root_tasks(tmp_path: Path) -> None:
+    # extract_a and extract_b have no upstream; load runs after both; report is on another queue.
+    tasks = [
+        DagTask("extract_a", "default", ("load",)),
+        DagTask("extract_b", "default", ("load",)),
+        DagTask("load", "default", ("report",)),
+        DagTask("report", "gpu"),
+    ]
+    airflow = FakeAirflow(next_run={"new_dag": NOW + 300}, tasks={"new_dag": tasks})
+    backend = FakeBackend()
+    clock = Clock()
+    s, history = scaler(tmp_path, airflow, backend, clock)
+    assert s.run_pass().queues[0].action == "none"  # a boot and the margin away: not yet
+    clock.now = NOW + 240
+    (q,) = s.run_pass().queues
+    assert (q.action, q.desired, backend.groups[GROUP]) == ("scale_out", 1, 1)
+    assert q.reason.startswith("pre-scale: new_dag due 02:05 needs 2 slot(s) (first run: 2 root task(s))")
+    decisions = [e for e in history.load().entries("default") if e.kind == "decision"]
+    assert decisions[-1].reason == q.reason
+
+
+def test_a_run_needs_the_larger_of_its_history_and_its_roots(tmp_path: Path) -> None:
+    roots = [DagTask(f"shard_{i}", "default") for i in range(9)]
+    airflow = FakeAirflow(
+        next_run={"nightly_etl": NOW + 60},
+        past_runs={"nightly_etl": [nightly(NOW - 86400, 6)]},
+        tasks={"nightly_etl": roots},
+    )
+    backend = FakeBackend()
+    s, _ = scaler(tmp_path, airflow, backend, Clock())
+    (q,) = s.run_pass().queues
+    assert (q.action, q.desired) == ("scale_out", 3)
+    assert q.reason.startswith("pre-scale: nightly_etl due 02:01 needs 9 slot(s) (9 root task(s))")
+
+
 def test_reads_are_cached_across_passes(tmp_path: Path) -> None:
     airflow = FakeAirflow(
         next_run={"nightly_etl": NOW + 600}, past_runs={"nightly_etl": [nightly(NOW - 86400, 6)]}
@@ -124,13 +159,15 @@ def test_reads_are_cached_across_passes(tmp_path: Path) -> None:
     for _ in range(5):
         s.run_pass()
         clock.now += 5
-    assert airflow.schedule_reads == ["next_runs", "nightly_etl"]
+    read_once = ["next_runs", "nightly_etl", "tasks:nightly_etl"]
+    assert airflow.schedule_reads == read_once
     clock.now = NOW + REFRESH_SECONDS
     s.run_pass()
-    assert airflow.schedule_reads == ["next_runs", "nightly_etl", "next_runs"]
+    assert airflow.schedule_reads == [*read_once, "next_runs"]
     clock.now = NOW + LEARN_SECONDS
+    assert LEARN_SECONDS == STRUCTURE_SECONDS
     s.run_pass()
-    assert airflow.schedule_reads[-2:] == ["next_runs", "nightly_etl"]
+    assert airflow.schedule_reads[-3:] == read_once
 
 
 def test_a_failed_schedule_read_scales_on_the_load_and_says_so(tmp_path: Path) -> None:

@@ -12,12 +12,12 @@ from click.testing import CliRunner
 
 import airtasks.decide
 from airtasks.cli import cli
-from airtasks.decide import Decision, DueRun, Observation, QueueMemory, QueuePolicy
+from airtasks.decide import DEFAULT_BOOT_SECONDS, Decision, DueRun, Observation, QueueMemory, QueuePolicy
 from airtasks.simulate.engine import percentile
 from airtasks.simulate.policies import Schedules, periodic
 from airtasks.simulate.report import simulate
 from airtasks.simulate.settings import QueueSettings, Settings
-from airtasks.simulate.trace import Task, write_trace
+from airtasks.simulate.trace import Task, dag_roots, write_trace
 
 # No broker lag, instant removal. The window outlasts the gap between a run's time (when Airflow
 # shows the next one instead) and its tasks being queued, so the nodes raised for it stay.
@@ -41,9 +41,13 @@ def cron(runs: int, width: int = 8, duration: float = 60.0, delay: float = 10.0)
     ]
 
 
+HISTORY_ONLY = dataclasses.replace(EAGER, prescale_roots=False)
+"""Pre-scaling from the DAG's earlier runs alone, without its root tasks."""
+
+
 def test_pre_scaling_cuts_the_scheduled_tasks_wait() -> None:
     tasks = cron(25)  # the first run (8 of 200 tasks) has no history and waits a boot
-    on = simulate(tasks, ["airtasks"], EAGER, boot_seconds=60).outcomes["airtasks"]
+    on = simulate(tasks, ["airtasks"], HISTORY_ONLY, boot_seconds=60).outcomes["airtasks"]
     off = simulate(tasks, ["airtasks"], dataclasses.replace(EAGER, prescale=False), boot_seconds=60)
     assert percentile(off.outcomes["airtasks"].waits, 95) == 60
     assert percentile(on.waits, 95) == 0
@@ -62,13 +66,52 @@ def test_a_dags_first_run_has_no_history_and_is_not_pre_scaled(monkeypatch: pyte
         return real(policy, obs, memory, now)
 
     monkeypatch.setattr(airtasks.decide, "decide", spy)
-    out = simulate(cron(2), ["airtasks"], EAGER, boot_seconds=60).outcomes["airtasks"]
+    out = simulate(cron(2), ["airtasks"], HISTORY_ONLY, boot_seconds=60).outcomes["airtasks"]
     assert out.waits[:8] == [60.0] * 8
     # No due run until the first run's tasks have finished (610 + 60 s boot + 60 s): a running
     # task's duration is not known yet.
     assert all(due == () for now, due in seen if now < 730)
     # Then the second run is due, with what the first needed.
     assert (730.0, (DueRun("etl", 2 * PERIOD, 8),)) in seen
+
+
+def test_a_dags_root_tasks_pre_scale_its_first_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[tuple[float, tuple[DueRun, ...]]] = []
+    real = airtasks.decide.decide
+
+    def spy(policy: QueuePolicy, obs: Observation, memory: QueueMemory, now: float) -> Decision:
+        seen.append((now, tuple(obs.due)))
+        return real(policy, obs, memory, now)
+
+    monkeypatch.setattr(airtasks.decide, "decide", spy)
+    tasks = cron(25)
+    out = simulate(tasks, ["airtasks"], EAGER, boot_seconds=60).outcomes["airtasks"]
+    assert max(out.waits) == 0  # the first run's 8 roots too: its nodes were up when it came
+    # Before any task of the DAG finished, its first run is due with its roots only.
+    assert (0.0, (DueRun("etl", PERIOD, 0, roots=8, first_run=True),)) in seen
+    # The cost: a group that is only ever pre-scaled never sees a boot (its nodes wait for their
+    # run), so it leads by the default boot, 30 s more than the 60 s that the first run's waiting
+    # tasks taught it without the roots: per run, two nodes for about that long.
+    off = simulate(tasks, ["airtasks"], HISTORY_ONLY, boot_seconds=60).outcomes["airtasks"]
+    assert off.node_seconds < out.node_seconds <= off.node_seconds + 25 * 2 * (DEFAULT_BOOT_SECONDS - 60 + 10)
+
+
+def test_a_dags_roots_are_its_first_runs_tasks_queued_at_its_start() -> None:
+    tasks = [
+        Task(5, "default", 30, dag="etl", scheduled_s=0),
+        Task(5.5, "long", 30, dag="etl", scheduled_s=0),
+        Task(40, "default", 30, dag="etl", scheduled_s=0),  # after the first stage: not a root
+        Task(105, "default", 30, dag="etl", scheduled_s=100),  # a later run's width is not told
+        Task(105, "default", 30, dag="etl", scheduled_s=100),
+        Task(105, "default", 30, dag="etl", scheduled_s=100),
+        Task(1, "default", 30),
+    ]
+    assert dag_roots(tasks) == {"etl": {"default": 1, "long": 1}}
+    s = Schedules(tasks, roots=True)
+    assert s.due(tasks, [], 50, "long") == [DueRun("etl", 100, 0, roots=1, first_run=True)]
+    # Once the first run is learnt, the next run needs the larger of its history and its roots.
+    assert s.due(tasks, [0, 1, 2], 90, "default") == [DueRun("etl", 100, 1, roots=1)]
+    assert Schedules(tasks).due(tasks, [], 50, "long") == []  # without the roots: nothing to go on
 
 
 def test_only_finished_tasks_teach_a_run_s_need() -> None:

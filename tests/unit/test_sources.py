@@ -10,7 +10,7 @@ import pytest
 
 from airtasks.config import AirflowSourceConfig, Credentials, RabbitMQSourceConfig, Secret
 from airtasks.errors import SourceReadError
-from airtasks.schedule import PastTask
+from airtasks.schedule import DagTask, PastTask, root_slots
 from airtasks.sources import AirflowSource, RabbitMQSource
 from airtasks.sources.airflow import RunningTask, host_id
 
@@ -222,3 +222,30 @@ def test_recent_runs_reads_each_runs_task_instances_oldest_run_first() -> None:
         (t0, [PastTask("default", t0 + 3, 42.5)]),
         (t0 + 86400, [PastTask("default", t0 + 86402, 10.0)]),
     ]
+
+
+def test_dag_tasks_reads_the_dags_structure_in_one_call() -> None:
+    asked: list[str] = []
+    listing = {
+        "tasks": [
+            {"task_id": "extract", "queue": "default", "downstream_task_ids": ["train", "load"]},
+            {"task_id": "train", "queue": "gpu", "downstream_task_ids": []},
+            {"task_id": "load", "queue": None, "downstream_task_ids": None},  # Airflow's default queue
+        ],
+        "total_entries": 3,
+    }
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/auth/token":
+            return httpx.Response(201, json={"access_token": "jwt"})
+        asked.append(request.url.path)
+        return httpx.Response(200, json=listing)
+
+    got = airflow(httpx.MockTransport(handle)).dag_tasks("etl")
+    assert asked == ["/api/v2/dags/etl/tasks"]
+    assert got == [
+        DagTask("extract", "default", ("train", "load")),
+        DagTask("train", "gpu"),
+        DagTask("load", "default"),
+    ]
+    assert root_slots(got) == {"default": 1}

@@ -1,9 +1,11 @@
-"""The scheduled runs a pass may raise groups for: each unpaused DAG's next run time, and what its
-recent scheduled runs needed per queue in their first minutes (`airtasks.schedule`).
+"""The scheduled runs a pass may raise groups for: each unpaused DAG's next run time, what its
+recent scheduled runs needed per queue in their first minutes, and its root tasks per queue, which
+a run queues as it starts (`airtasks.schedule`): a DAG's first run has no history, but Airflow has
+parsed the DAG, so the roots tell what it needs at least.
 
 Reads are cached on the scaler, so a pass every few seconds costs one listing of the DAGs due soon
-every `REFRESH_SECONDS`, and a DAG's recent runs once per `LEARN_SECONDS` (per
-`UNLEARNED_SECONDS` while it has no finished run to learn from).
+every `REFRESH_SECONDS`, a DAG's recent runs once per `LEARN_SECONDS` (per `UNLEARNED_SECONDS`
+while it has no finished run to learn from), and a DAG's tasks once per `STRUCTURE_SECONDS`.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from airtasks.decide import DueRun
-from airtasks.schedule import first_minutes_slots, needed
+from airtasks.schedule import first_minutes_slots, needed, root_slots
 from airtasks.sources.airflow import AirflowSource
 
 HORIZON_SECONDS = 900.0
@@ -24,6 +26,9 @@ LEARN_SECONDS = 600.0
 UNLEARNED_SECONDS = 60.0
 """How long a DAG with no finished scheduled run yet waits before its runs are read again: its
 first run may end any moment, and the next one should find what it needed."""
+STRUCTURE_SECONDS = 600.0
+"""How long a DAG's root tasks are kept before its tasks are read again: a DAG's structure changes
+only when its file does."""
 
 
 @dataclass
@@ -32,6 +37,7 @@ class DueReader:
     _listed_at: float | None = None
     _next: list[tuple[str, float]] = field(default_factory=list)
     _needs: dict[str, tuple[float, dict[str, int]]] = field(default_factory=dict)
+    _roots: dict[str, tuple[float, dict[str, int]]] = field(default_factory=dict)
 
     def read(self, queues: Iterable[str], now: float) -> dict[str, list[DueRun]]:
         """Per queue: the DAGs due within the horizon that needed slots on it. Raises
@@ -44,10 +50,21 @@ class DueReader:
         for dag_id, at in self._next:
             if at < now - REFRESH_SECONDS:
                 continue  # created since the listing; its tasks count as load now
-            for queue, slots in self._learned(dag_id, now).items():
-                if queue in wanted and slots > 0:
-                    out[queue].append(DueRun(dag_id, at, slots))
+            learned = self._learned(dag_id, now)
+            roots = self._root_slots(dag_id, now)
+            for queue in sorted(wanted & (set(learned) | set(roots))):
+                slots, first = learned.get(queue, 0), roots.get(queue, 0)
+                if slots > 0 or first > 0:
+                    out[queue].append(DueRun(dag_id, at, slots, roots=first, first_run=not learned))
         return out
+
+    def _root_slots(self, dag_id: str, now: float) -> dict[str, int]:
+        cached = self._roots.get(dag_id)
+        if cached is not None and now - cached[0] < STRUCTURE_SECONDS:
+            return cached[1]
+        roots = root_slots(self.airflow.dag_tasks(dag_id))
+        self._roots[dag_id] = (now, roots)
+        return roots
 
     def _learned(self, dag_id: str, now: float) -> dict[str, int]:
         cached = self._needs.get(dag_id)
@@ -59,4 +76,11 @@ class DueReader:
         return learned
 
 
-__all__ = ["HORIZON_SECONDS", "LEARN_SECONDS", "REFRESH_SECONDS", "UNLEARNED_SECONDS", "DueReader"]
+__all__ = [
+    "HORIZON_SECONDS",
+    "LEARN_SECONDS",
+    "REFRESH_SECONDS",
+    "STRUCTURE_SECONDS",
+    "UNLEARNED_SECONDS",
+    "DueReader",
+]

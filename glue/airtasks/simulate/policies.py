@@ -46,7 +46,7 @@ from airtasks.errors import AirtasksError
 from airtasks.intervals import coverage_profile
 from airtasks.simulate.engine import Cluster, Node, Outcome, Series
 from airtasks.simulate.settings import Settings
-from airtasks.simulate.trace import Task
+from airtasks.simulate.trace import Task, dag_roots
 
 RABBITMQ_LAG_S = 5.0
 """The management API's statistics refresh every 5 s (`collect_statistics_interval`)."""
@@ -96,10 +96,16 @@ class Schedules:
     against 10 leaves 15.4 % against 12.7 % of the tasks waiting 15 s or more."""
 
     def __init__(
-        self, tasks: Sequence[Task], whole_run: bool = False, learned: int = schedule.RUNS_LEARNED
+        self,
+        tasks: Sequence[Task],
+        whole_run: bool = False,
+        learned: int = schedule.RUNS_LEARNED,
+        roots: bool = False,
     ) -> None:
         self.whole_run = whole_run
         self.learned = learned
+        self._roots = dag_roots(tasks) if roots else {}
+        """Per DAG, per queue: its root tasks, what the parsed DAG tells before any run."""
         times: dict[str, set[float]] = {}
         self._run_of: dict[int, tuple[str, float]] = {}
         for i, t in enumerate(tasks):
@@ -177,10 +183,11 @@ class Schedules:
                     continue
                 first, whole = self._need(dag, k)
                 at = times[k]
-                for queue in sorted(set(first) | set(whole)):
+                roots = self._roots.get(dag, {})
+                for queue in sorted(set(first) | set(whole) | set(roots)):
                     slots = first.get(queue, 0)
                     profile = whole.get(queue, ())
-                    if slots > 0 or profile:
+                    if slots > 0 or profile or roots.get(queue, 0) > 0:
                         self._due.setdefault(queue, []).append(
                             DueRun(
                                 dag,
@@ -189,6 +196,8 @@ class Schedules:
                                 profile,
                                 (dag, at) in self._started,
                                 self._active.get((dag, at, queue), 0),
+                                roots.get(queue, 0),
+                                not first and not whole,
                             )
                         )
         self._stale.clear()
@@ -210,7 +219,12 @@ class AirtasksPolicy:
 
     def _due(self, cluster: Cluster, queue: str) -> list[DueRun]:
         if self._schedules is None or self._schedules[0] is not cluster:
-            self._schedules = (cluster, Schedules(cluster.tasks, self.settings.prescale_whole_run))
+            self._schedules = (
+                cluster,
+                Schedules(
+                    cluster.tasks, self.settings.prescale_whole_run, roots=self.settings.prescale_roots
+                ),
+            )
         return self._schedules[1].due(cluster.tasks, cluster.finished, cluster.now, queue)
 
     def _expected(self, cluster: Cluster, ti: int) -> float | None:

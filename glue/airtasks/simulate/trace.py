@@ -143,6 +143,38 @@ def _fmt(x: float) -> str:
     return f"{x:.1f}"
 
 
+ROOT_TOLERANCE_S = 1.0
+"""Tasks a run submits within this of its first task are ready at its start: its DAG's roots."""
+
+
+def dag_roots(tasks: Iterable[Task]) -> dict[str, dict[str, int]]:
+    """Per DAG, per queue: its root tasks (no upstream), as parsing the DAG file tells before any run.
+
+    A trace carries no task graph, so the tasks of a DAG's first run (earliest `scheduled_s`)
+    submitted within `ROOT_TOLERANCE_S` of that run's first one stand for its roots: a root is
+    queued as the run starts, every other task when its upstream ends (on `scheduled`, a stage
+    after the previous stage's longest task). The same roots stand for every run of the DAG, as
+    a DAG's structure changes only when its file does: they tell nothing of a later run's times or
+    of how many tasks it submits (the generator varies a stage's width by up to 30 % per run)."""
+    first: dict[str, tuple[float, list[Task]]] = {}
+    for t in tasks:
+        if t.dag is None or t.scheduled_s is None:
+            continue
+        at, run = first.get(t.dag, (math.inf, []))
+        if t.scheduled_s < at:
+            first[t.dag] = (t.scheduled_s, [t])
+        elif t.scheduled_s == at:
+            run.append(t)
+    out: dict[str, dict[str, int]] = {}
+    for dag, (_, run) in sorted(first.items()):
+        start = min(t.submit_s for t in run)
+        roots = out.setdefault(dag, {})
+        for t in run:
+            if t.submit_s - start <= ROOT_TOLERANCE_S:
+                roots[t.queue] = roots.get(t.queue, 0) + 1
+    return out
+
+
 # ---------------------------------------------------------------- generators
 
 
@@ -333,8 +365,10 @@ __all__ = [
     "COLUMNS",
     "KINDS",
     "OPTIONAL_COLUMNS",
+    "ROOT_TOLERANCE_S",
     "Task",
     "TraceError",
+    "dag_roots",
     "generate",
     "parse_trace",
     "read_trace",

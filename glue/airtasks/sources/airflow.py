@@ -4,8 +4,9 @@ which host runs what (the `hostname` of running task instances = the instance id
 Auth: a JWT from `POST /auth/token` (username + password), or `GET /auth/token` when no
 credentials are configured (SimpleAuthManager with all-admins). Refreshed once on a 401.
 Also keeps the scaler's memory in an Airflow Variable (see `airtasks.state.memory`), and reads
-the schedule for pre-scaling: unpaused DAGs' next run times, and the tasks of their recent
-scheduled runs (`airtasks.schedule` learns from those what a run needs).
+the schedule for pre-scaling: unpaused DAGs' next run times, the tasks of their recent
+scheduled runs (`airtasks.schedule` learns from those what a run needs), and each DAG's tasks
+(its structure: the root tasks a run, even its first, queues as it starts).
 """
 
 from __future__ import annotations
@@ -20,11 +21,13 @@ import httpx
 
 from airtasks.config import AirflowSourceConfig, Credentials
 from airtasks.errors import SourceReadError
-from airtasks.schedule import RUNS_LEARNED, PastTask
+from airtasks.schedule import RUNS_LEARNED, DagTask, PastTask
 from airtasks.sources._http import request, tls_context
 
 TI_PATH = "/api/v2/dags/~/dagRuns/~/taskInstances"
 PAGE = 100
+DEFAULT_QUEUE = "default"
+"""Airflow's `[operators] default_queue`: the queue of a task that names none."""
 
 
 def epoch(value: object) -> float | None:
@@ -271,6 +274,22 @@ class AirflowSource:
                 if queued is not None and isinstance(duration, int | float):
                     tasks.append(PastTask(str(ti.get("queue") or ""), queued, float(duration)))
             out.append((run_at, tasks))
+        return out
+
+    def dag_tasks(self, dag_id: str) -> list[DagTask]:
+        """The DAG's tasks as its latest parsed version shows them: id, queue and downstream ids.
+        Airflow answers this listing whole (it takes no limit or offset), so it is one call."""
+        data = self._call("GET", f"/api/v2/dags/{dag_id}/tasks").json()
+        out: list[DagTask] = []
+        for task in data.get("tasks") or []:
+            downstream = task.get("downstream_task_ids") or []
+            out.append(
+                DagTask(
+                    str(task.get("task_id") or ""),
+                    str(task.get("queue") or DEFAULT_QUEUE),
+                    tuple(str(d) for d in downstream),
+                )
+            )
         return out
 
     # -- Variables (scaler memory) -----------------------------------------------------------------
