@@ -24,7 +24,7 @@ from airtasks.config import (
     source_credentials,
 )
 from airtasks.control.celery import CeleryControl
-from airtasks.schedule import first_minutes_slots, needed
+from airtasks.schedule import first_minutes_slots, needed, root_slots
 from airtasks.sources import AirflowSource, RabbitMQSource
 from airtasks.state.memory import decode
 from airtasks_dev.devstack.moto import MotoServer
@@ -248,7 +248,8 @@ def test_the_scaler_dag_auto_runs_and_resizes_its_group(
 def test_the_schedule_reads_for_pre_scaling_work_on_airflow(scaler_airflow: Airflow) -> None:
     """Against Airflow 3 itself: the scaler DAG (every minute, unpaused) shows its next run time
     within the minute, and its finished scheduled runs give what a run needs: one slot on
-    `manager`, its one task queued within seconds of the run's time."""
+    `manager`, its one task queued within seconds of the run's time. A DAG's task listing gives
+    its root tasks per queue."""
     source = airflow_source(scaler_airflow)
     scaler_airflow.wait_for(
         "a finished scheduled run of the scaler DAG",
@@ -267,3 +268,7 @@ def test_the_schedule_reads_for_pre_scaling_work_on_airflow(scaler_airflow: Airf
         assert 0 <= tasks[0].queued_at - at < 60
         assert tasks[0].duration > 0
     assert needed([first_minutes_slots(at, tasks) for at, tasks in runs]) == {"manager": 1}
+    # The parsed DAGs' structure, which a DAG's first run is pre-scaled for: the scaler DAG's one
+    # task, and the example's two chains, whose first tasks (one per queue) are its roots.
+    assert root_slots(source.dag_tasks("airtasks_scaler")) == {"manager": 1}
+    assert root_slots(source.dag_tasks("example_interleaved")) == {"default": 1, "manager": 1}
