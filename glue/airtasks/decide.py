@@ -24,8 +24,8 @@ Rules (docs/design.md, "Scaling: one pass" and "Scale-in"):
   (the live scaler does not yet read run times), want is as above.
 - Pre-scaling (`Observation.due`, `QueuePolicy.prescale`): a scheduled DAG run that Airflow will
   create within one boot (plus `prescale_margin_seconds`) adds the slots its recent runs needed on
-  this queue in their first minutes to the load (at least its DAG's root tasks on the queue, which
-  all become ready when the run starts: `DueRun.roots`, the only need a DAG's first run shows), so
+  this queue in their first minutes to the load (for a DAG's first run, which has no history, its
+  DAG's root tasks on the queue, which all become ready when the run starts: `DueRun.roots`), so
   its nodes are ready when it comes. The boot is
   the group's own: launch to first task of its latest node that was launched for queued tasks
   (`QueueMemory.boot_samples`; a pre-scaled node waits for its run, so it tells nothing), else
@@ -184,7 +184,8 @@ class DueRun:
     """Its tasks on this queue queued or running now: they are in the load already."""
     roots: int = 0
     """Its DAG's root tasks (no upstream) on this queue, from the parsed DAG: all of them are
-    queued as the run starts, so the run needs at least this many slots then, history or not."""
+    queued as the run starts. What a first run counts; a later one counts its history, which
+    also shows what limits the roots' concurrency (pools, `max_active_tasks`)."""
     first_run: bool = False
     """No earlier run of its DAG has been learnt from: `slots` and `profile` are empty, and only
     `roots` tells what it needs."""
@@ -388,7 +389,7 @@ def _due(
     before its time until it is overdue. A run with one counts, from as early, the most its
     profile needs between now and one lead ahead, less its tasks already in the load (`active`),
     until the profile ends; one that has not started by `OVERDUE_SECONDS` after its time stops.
-    Either way a run that has not started needs at least its DAG's `roots`."""
+    A DAG's first run (no history) counts its DAG's `roots` as its `slots`."""
     if not policy.prescale:
         return []
     boot = learned_boot if learned_boot is not None else policy.boot_seconds
@@ -398,36 +399,29 @@ def _due(
         if d.at - now > lead:
             continue
         if not d.profile:
-            slots = max(d.slots, d.roots)
+            slots = d.roots if d.first_run else d.slots
             if slots > 0 and d.at - now >= -OVERDUE_SECONDS:
                 out.append((d, slots))
             continue
         if not d.started and d.at - now < -OVERDUE_SECONDS:
             continue
         ahead = peak_between(d.profile, max(now - d.at, 0.0), now + lead - d.at)
-        if not d.started:
-            ahead = max(ahead, d.roots)
         if ahead - d.active > 0:
             out.append((d, ahead - d.active))
     return sorted(out, key=lambda x: (x[0].at, x[0].dag_id))
 
 
 def _describe(due: Sequence[tuple[DueRun, int]]) -> str:
-    """`nightly_etl due 02:00 needs 6 slot(s)` for each run, as the Cluster page shows it (UTC);
-    `(first run: 6 root task(s))` after it when only the DAG's structure told, `(6 root task(s))`
-    when its roots asked for more than its recent runs needed."""
+    """`nightly_etl due 02:00 needs 6 slot(s)` for each run, as the Cluster page shows it (UTC),
+    with `(first run: 6 root task(s))` after it when the DAG's structure told it (no history)."""
 
     def clock(at: float) -> str:
         return time.strftime("%H:%M" if int(at) % 60 == 0 else "%H:%M:%S", time.gmtime(at))
 
-    def why(d: DueRun, n: int) -> str:
-        if d.first_run and d.roots > 0:
-            return f" (first run: {d.roots} root task(s))"
-        if d.roots > 0 and n == d.roots and d.roots > d.slots and not d.profile:
-            return f" ({d.roots} root task(s))"
-        return ""
+    def why(d: DueRun) -> str:
+        return f" (first run: {d.roots} root task(s))" if d.first_run and d.roots > 0 else ""
 
-    return ", ".join(f"{d.dag_id} due {clock(d.at)} needs {n} slot(s){why(d, n)}" for d, n in due)
+    return ", ".join(f"{d.dag_id} due {clock(d.at)} needs {n} slot(s){why(d)}" for d, n in due)
 
 
 def _late(policy: QueuePolicy, obs: Observation, now: float) -> int | None:

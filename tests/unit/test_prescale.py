@@ -228,23 +228,20 @@ def test_a_first_run_is_raised_for_its_dags_root_tasks_and_says_so() -> None:
     assert d.reason.startswith("pre-scale: new_dag due 02:01 needs 5 slot(s) (first run: 5 root task(s)): ")
 
 
-def test_a_run_needs_the_larger_of_its_history_and_its_roots() -> None:
-    more_roots = DueRun("etl", NOW + 60, 3, roots=9)
-    d = decide(POLICY, Observation(load=0, current=0, due=[more_roots]), QueueMemory(), NOW)
-    assert (d.desired, d.reason.split(": ")[1]) == (3, "etl due 02:01 needs 9 slot(s) (9 root task(s))")
-    more_history = DueRun("etl", NOW + 60, 9, roots=3)
-    d = decide(POLICY, Observation(load=0, current=0, due=[more_history]), QueueMemory(), NOW)
-    assert (d.desired, d.reason.split(": ")[1]) == (3, "etl due 02:01 needs 9 slot(s)")
-
-
-def test_roots_count_before_a_profiled_run_starts_only() -> None:
+def test_history_not_roots_counts_once_a_dag_has_run() -> None:
+    """Its runs show what the roots' concurrency really was (pools, max_active_tasks): 9 roots
+    that ran 3 at a time need 3 slots, not 9."""
+    learned = DueRun("etl", NOW + 60, 3, roots=9)
+    d = decide(POLICY, Observation(load=0, current=0, due=[learned]), QueueMemory(), NOW)
+    assert (d.desired, d.reason.split(": ")[1]) == (1, "etl due 02:01 needs 3 slot(s)")
+    first = DueRun("etl", NOW + 60, 0, roots=9, first_run=True)
+    d = decide(POLICY, Observation(load=0, current=0, due=[first]), QueueMemory(), NOW)
+    assert d.desired == 3
+    assert "etl due 02:01 needs 9 slot(s) (first run: 9 root task(s))" in d.reason
     profile = ((0.0, 1), (600.0, 0))
-    waiting = DueRun("etl", NOW + 60, 1, profile, roots=6)
-    d = decide(POLICY, Observation(load=0, current=0, due=[waiting]), QueueMemory(), NOW)
-    assert d.desired == 2  # ceil(6 / 4): its roots, not the profile's 1
-    under_way = DueRun("etl", NOW - 60, 1, profile, started=True, active=1, roots=6)
-    d = decide(POLICY, Observation(load=1, current=1, due=[under_way]), QueueMemory(), NOW)
-    assert d.desired == 1  # its roots are queued: they are the load now
+    profiled = DueRun("etl", NOW + 60, 1, profile, roots=6)
+    d = decide(POLICY, Observation(load=0, current=0, due=[profiled]), QueueMemory(), NOW)
+    assert d.desired == 1  # the profile's 1, not ceil(6 / 4)
 
 
 def test_root_slots_are_the_tasks_nothing_lists_downstream_per_queue() -> None:

@@ -134,9 +134,15 @@ def test_a_first_run_is_pre_scaled_for_its_dags_root_tasks(tmp_path: Path) -> No
     assert q.reason.startswith("pre-scale: new_dag due 02:05 needs 2 slot(s) (first run: 2 root task(s))")
     decisions = [e for e in history.load().entries("default") if e.kind == "decision"]
     assert decisions[-1].reason == q.reason
+    # The DAG's tasks are read once per STRUCTURE_SECONDS, not every pass.
+    assert airflow.schedule_reads.count("tasks:new_dag") == 1
+    airflow.next_run["new_dag"] = NOW + STRUCTURE_SECONDS + 300  # its first run did not come
+    clock.now = NOW + STRUCTURE_SECONDS
+    s.run_pass()
+    assert airflow.schedule_reads.count("tasks:new_dag") == 2
 
 
-def test_a_run_needs_the_larger_of_its_history_and_its_roots(tmp_path: Path) -> None:
+def test_a_dag_that_ran_counts_its_history_and_its_tasks_are_not_read(tmp_path: Path) -> None:
     roots = [DagTask(f"shard_{i}", "default") for i in range(9)]
     airflow = FakeAirflow(
         next_run={"nightly_etl": NOW + 60},
@@ -146,8 +152,9 @@ def test_a_run_needs_the_larger_of_its_history_and_its_roots(tmp_path: Path) -> 
     backend = FakeBackend()
     s, _ = scaler(tmp_path, airflow, backend, Clock())
     (q,) = s.run_pass().queues
-    assert (q.action, q.desired) == ("scale_out", 3)
-    assert q.reason.startswith("pre-scale: nightly_etl due 02:01 needs 9 slot(s) (9 root task(s))")
+    assert (q.action, q.desired) == ("scale_out", 2)
+    assert q.reason.startswith("pre-scale: nightly_etl due 02:01 needs 6 slot(s): ")
+    assert "tasks:nightly_etl" not in airflow.schedule_reads
 
 
 def test_reads_are_cached_across_passes(tmp_path: Path) -> None:
@@ -159,15 +166,14 @@ def test_reads_are_cached_across_passes(tmp_path: Path) -> None:
     for _ in range(5):
         s.run_pass()
         clock.now += 5
-    read_once = ["next_runs", "nightly_etl", "tasks:nightly_etl"]
+    read_once = ["next_runs", "nightly_etl"]
     assert airflow.schedule_reads == read_once
     clock.now = NOW + REFRESH_SECONDS
     s.run_pass()
     assert airflow.schedule_reads == [*read_once, "next_runs"]
     clock.now = NOW + LEARN_SECONDS
-    assert LEARN_SECONDS == STRUCTURE_SECONDS
     s.run_pass()
-    assert airflow.schedule_reads[-3:] == read_once
+    assert airflow.schedule_reads[-2:] == read_once
 
 
 def test_a_failed_schedule_read_scales_on_the_load_and_says_so(tmp_path: Path) -> None:

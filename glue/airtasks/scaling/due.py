@@ -1,11 +1,11 @@
-"""The scheduled runs a pass may raise groups for: each unpaused DAG's next run time, what its
-recent scheduled runs needed per queue in their first minutes, and its root tasks per queue, which
-a run queues as it starts (`airtasks.schedule`): a DAG's first run has no history, but Airflow has
-parsed the DAG, so the roots tell what it needs at least.
+"""The scheduled runs a pass may raise groups for: each unpaused DAG's next run time, and what its
+recent scheduled runs needed per queue in their first minutes (`airtasks.schedule`). A DAG with
+no such run yet has no history, but Airflow has parsed it: its root tasks per queue, which a run
+queues as it starts, are what its first run needs.
 
 Reads are cached on the scaler, so a pass every few seconds costs one listing of the DAGs due soon
 every `REFRESH_SECONDS`, a DAG's recent runs once per `LEARN_SECONDS` (per `UNLEARNED_SECONDS`
-while it has no finished run to learn from), and a DAG's tasks once per `STRUCTURE_SECONDS`.
+while it has no finished run to learn from), and such a DAG's tasks once per `STRUCTURE_SECONDS`.
 """
 
 from __future__ import annotations
@@ -51,11 +51,15 @@ class DueReader:
             if at < now - REFRESH_SECONDS:
                 continue  # created since the listing; its tasks count as load now
             learned = self._learned(dag_id, now)
-            roots = self._root_slots(dag_id, now)
-            for queue in sorted(wanted & (set(learned) | set(roots))):
-                slots, first = learned.get(queue, 0), roots.get(queue, 0)
-                if slots > 0 or first > 0:
-                    out[queue].append(DueRun(dag_id, at, slots, roots=first, first_run=not learned))
+            if learned:
+                for queue, slots in learned.items():
+                    if queue in wanted and slots > 0:
+                        out[queue].append(DueRun(dag_id, at, slots))
+                continue
+            # No run to learn from yet: the parsed DAG's roots are what its first run needs.
+            for queue, roots in self._root_slots(dag_id, now).items():
+                if queue in wanted and roots > 0:
+                    out[queue].append(DueRun(dag_id, at, 0, roots=roots, first_run=True))
         return out
 
     def _root_slots(self, dag_id: str, now: float) -> dict[str, int]:
