@@ -57,7 +57,8 @@ def test_pre_scaling_cuts_the_scheduled_tasks_wait() -> None:
     assert on.node_seconds <= off.outcomes["airtasks"].node_seconds + 24 * 2 * (15 + 10 + 10)
 
 
-def test_a_dags_first_run_has_no_history_and_is_not_pre_scaled(monkeypatch: pytest.MonkeyPatch) -> None:
+def due_runs_seen(monkeypatch: pytest.MonkeyPatch) -> list[tuple[float, tuple[DueRun, ...]]]:
+    """Every pass's time and the due runs the simulator gave decide(), filled as it runs."""
     seen: list[tuple[float, tuple[DueRun, ...]]] = []
     real = airtasks.decide.decide
 
@@ -66,6 +67,11 @@ def test_a_dags_first_run_has_no_history_and_is_not_pre_scaled(monkeypatch: pyte
         return real(policy, obs, memory, now)
 
     monkeypatch.setattr(airtasks.decide, "decide", spy)
+    return seen
+
+
+def test_a_dags_first_run_has_no_history_and_is_not_pre_scaled(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = due_runs_seen(monkeypatch)
     out = simulate(cron(2), ["airtasks"], HISTORY_ONLY, boot_seconds=60).outcomes["airtasks"]
     assert out.waits[:8] == [60.0] * 8
     # No due run until the first run's tasks have finished (610 + 60 s boot + 60 s): a running
@@ -76,14 +82,7 @@ def test_a_dags_first_run_has_no_history_and_is_not_pre_scaled(monkeypatch: pyte
 
 
 def test_a_dags_root_tasks_pre_scale_its_first_run(monkeypatch: pytest.MonkeyPatch) -> None:
-    seen: list[tuple[float, tuple[DueRun, ...]]] = []
-    real = airtasks.decide.decide
-
-    def spy(policy: QueuePolicy, obs: Observation, memory: QueueMemory, now: float) -> Decision:
-        seen.append((now, tuple(obs.due)))
-        return real(policy, obs, memory, now)
-
-    monkeypatch.setattr(airtasks.decide, "decide", spy)
+    seen = due_runs_seen(monkeypatch)
     tasks = cron(25)
     out = simulate(tasks, ["airtasks"], EAGER, boot_seconds=60).outcomes["airtasks"]
     assert max(out.waits) == 0  # the first run's 8 roots too: its nodes were up when it came
