@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from celery.backends.database.session import SessionManager
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from airtasks.stack import database_password
+from airtasks.stack import database_keepalive, database_password
 from airtasks.stack.database import (
     ASYNC_CONN_ENV,
     CONN_ENV,
@@ -37,6 +37,7 @@ from airtasks.stack.database import (
     ExternalDatabase,
     urls,
 )
+from airtasks.stack.database_keepalive import KEEPALIVES
 from tests.support.services.postgres import Postgres, admin_sql, run_postgres
 
 pytestmark = pytest.mark.integration
@@ -183,3 +184,30 @@ def test_a_secret_still_holding_the_old_password_is_named_in_the_error(
     assert before not in message
     assert after not in message
     assert caplog.messages == [REREAD.format(arn)]
+
+
+def test_the_image_s_listeners_together_give_a_rotated_connection_keepalives(
+    rds_like: Postgres,
+    secretsmanager: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    listener_removed: None,
+) -> None:
+    """In the image's order (docker/airflow_local_settings.py): the connection the password re-read
+    opens carries the client keepalives too, as libpq reports them."""
+    before, after = secrets.token_urlsafe(18), secrets.token_urlsafe(18)
+    arn, exported = rds_with_secret(rds_like, secretsmanager, before, monkeypatch)
+    database_keepalive.install()
+    database_password.install()
+    try:
+        set_password(rds_like, after)
+        secretsmanager.put_secret_value(
+            SecretId=arn, SecretString=json.dumps({"username": "airflow", "password": after})
+        )
+        engine = airflow_like_engine(exported[CONN_ENV])
+        with engine.connect() as conn:
+            backend_pid(conn)
+            dsn = conn.connection.dbapi_connection.get_dsn_parameters()  # type: ignore[union-attr]
+        engine.dispose()
+        assert {k: dsn.get(k) for k in KEEPALIVES} == {k: str(v) for k, v in KEEPALIVES.items()}
+    finally:
+        database_keepalive.uninstall()

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 
-from airtasks.stack import database_password
+from airtasks.stack import database_keepalive, database_password
 from airtasks.stack.database import SECRET_ARN_ENV, URL_ENV, DatabaseError
 from airtasks.stack.database_password import PasswordRefresh, Target, install, is_auth_failure
 
@@ -71,6 +71,7 @@ class FakeServer:
 def _no_listener_left() -> Iterator[None]:
     yield
     database_password.uninstall()
+    database_keepalive.uninstall()
 
 
 def test_the_first_connection_uses_the_url_s_password_without_reading_the_secret() -> None:
@@ -247,6 +248,7 @@ def test_the_image_s_local_settings_install_it_and_leave_airflow_no_names(
     """docker/airflow_local_settings.py: Airflow copies its public names into airflow.settings."""
     path = str(REPO / "docker" / "airflow_local_settings.py")
     assert {k for k in runpy.run_path(path) if not k.startswith("__")} == set()
+    assert event.contains(Engine, "do_connect", database_keepalive._listener)  # always
     assert database_password._installed is None  # no secret ARN: nothing
     monkeypatch.setenv(SECRET_ARN_ENV, ARN)
     monkeypatch.setenv(URL_ENV, URL)
