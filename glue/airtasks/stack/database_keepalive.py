@@ -1,13 +1,11 @@
 """Client-side TCP keepalives on every PostgreSQL connection an Airflow process opens.
 
 When a manager vanishes, the connections to the PostgreSQL it ran do not end: no host is left to
-answer or reset them, so a pooled connection's next query waits for TCP to give up, about 15
-minutes. In the cluster in a box, a manager worker took the scaler's task after the database's
-manager was lost and never started it: Celery's result backend (its prefork child's pooled
-connection) was stuck on the old address, and the scaler skipped two minutes of runs. The stack's
-PostgreSQL already drops a silent client's session within about 40 s (its own keepalives); this
-is the same for the other end. With these libpq settings a dead connection fails within about 20 s
-and the pool opens a new one.
+answer or reset them, so a pooled connection's next query would wait for TCP to give up, about 15
+minutes, while the database is back elsewhere within two. The stack's PostgreSQL already drops a
+silent client's session within about 40 s (its own keepalives); this is the same for the other
+end. With these libpq settings a dead connection fails within about 20 s and the pool opens a new
+one.
 
 `install()` registers a SQLAlchemy `do_connect` listener on every engine the process creates
 afterwards (Airflow's ORM, Celery's result backend), for the libpq drivers (psycopg2, psycopg);
