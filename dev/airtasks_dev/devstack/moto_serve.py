@@ -10,9 +10,27 @@ from __future__ import annotations
 import os
 import socket
 import sys
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
+
+
+class OneAtATime:
+    """moto's backends are not thread-safe (getmoto/moto#372): two requests at once can both pass
+    an "exists?" check, and a create that Terraform retried after its first try had succeeded
+    fails with RouteAlreadyExists or InvalidGroup.Duplicate. The threaded server still accepts
+    every connection; requests are answered one at a time (each takes milliseconds)."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
+        self.app = app
+        self.lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        with self.lock:
+            return list(self.app(environ, start_response))
 
 
 def main(argv: list[str]) -> None:
@@ -24,7 +42,7 @@ def main(argv: list[str]) -> None:
     # moto builds some URLs (SQS queues, presigned links) from MOTO_PORT.
     os.environ["MOTO_PORT"] = str(port)
 
-    app = DomainDispatcherApplication(create_backend_app)
+    app = OneAtATime(DomainDispatcherApplication(create_backend_app))
     server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler, fd=fd)
     print(f"moto serving on http://{host}:{port}", flush=True)
     server.serve_forever()
