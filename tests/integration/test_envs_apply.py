@@ -62,7 +62,9 @@ def _plan_exitcode(tf: Terraform, out: Path) -> tuple[int, str]:
 def test_apply_resize_replan_destroy(moto: MotoServer, aws: dict[str, Any], tmp_path: Path) -> None:
     tf = Terraform(REPO / "envs/local", tmp_path / "tf", terraform_env(moto.env()), REPO / "terraform.rc")
     tf.init()
-    tf.apply({"queues": QUEUES, "airflow_port": 18080})
+    # Well inside the test's own timeout, so that a stuck apply or destroy fails with Terraform's
+    # last lines (which resource it still waits for), not a bare pytest timeout.
+    tf.apply({"queues": QUEUES, "airflow_port": 18080}, timeout=420)
     outputs = tf.outputs()
 
     # -- what the scaler reads ------------------------------------------------------------------
@@ -152,7 +154,7 @@ def test_apply_resize_replan_destroy(moto: MotoServer, aws: dict[str, Any], tmp_
         asg.terminate_instance_in_auto_scaling_group(
             InstanceId=inst["InstanceId"], ShouldDecrementDesiredCapacity=True
         )
-    tf.destroy({"queues": QUEUES, "airflow_port": 18080})
+    tf.destroy({"queues": QUEUES, "airflow_port": 18080}, timeout=300)
 
     assert asg.describe_auto_scaling_groups()["AutoScalingGroups"] == []
     assert aws["ec2"].describe_launch_templates()["LaunchTemplates"] == []

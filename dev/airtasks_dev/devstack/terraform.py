@@ -98,8 +98,9 @@ class Terraform:
     def init(self) -> None:
         self.stream("init", "-input=false", "-no-color")
 
-    def apply(self, variables: dict[str, Any] | None = None) -> None:
-        self.stream("apply", "-auto-approve", *APPLY_ARGS, f"-state={self.state}", *_vars(variables))
+    def apply(self, variables: dict[str, Any] | None = None, timeout: float = 900) -> None:
+        args = ("apply", "-auto-approve", *APPLY_ARGS, f"-state={self.state}", *_vars(variables))
+        self.stream(*args, timeout=timeout)
 
     def plan(self, variables: dict[str, Any] | None = None) -> Path:
         """`terraform plan -out`: the saved plan `apply_plan` applies, without planning again."""
