@@ -223,6 +223,29 @@ class Network:
         with self._lock:
             self._used.discard(address)
 
+    # ---------------------------------------------------------------- service addresses
+    def add_service_address(self) -> str:
+        """A free address of the subnet added to the bridge itself (a /32), for a service that needs
+        an address of its own, such as an emulated RDS instance on port 5432. It goes with the bridge
+        at teardown; its OUTPUT rule (the bridge address's, for this address) goes by its comment."""
+        address = self.allocate()
+        try:
+            run(["ip", "addr", "add", f"{address}/32", "dev", self.bridge])
+            run(["iptables", "-I", "OUTPUT", *self._answer_only_bridge(address)])
+        except BaseException:
+            self.remove_service_address(address)
+            raise
+        return address
+
+    def remove_service_address(self, address: str) -> None:
+        run(["iptables", "-D", "OUTPUT", *self._answer_only_bridge(address)], check=False)
+        run(["ip", "addr", "del", f"{address}/32", "dev", self.bridge], check=False)
+        self.release(address)
+
+    def _answer_only_bridge(self, address: str) -> list[str]:
+        tag = ["-m", "comment", "--comment", f"{RULE_COMMENT}:{self.run_id}"]
+        return ["-s", f"{address}/32", "!", "-d", str(self.subnet), *tag, "-j", "DROP"]
+
     def add_node(self, name: str, address: str) -> NodeLink:
         """A namespace `at-<run>-<name>` with eth0 = address on the bridge, lo up, the IMDS address on lo."""
         octet = address.rsplit(".", 1)[1]
