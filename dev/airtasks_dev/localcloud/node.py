@@ -300,6 +300,12 @@ class Node:
             "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
             f"{self.address}\t{self.instance_id}\n"
         )
+        # Docker's embedded DNS forwards what it does not know here: the local cloud's DNS on the
+        # bridge address (dns.py) answers the names it serves (RDS endpoints), NXDOMAIN otherwise.
+        (etc / "resolv.conf").write_text(
+            "# Written by the local cloud (airtasks_dev/localcloud/node.py): its DNS on the bridge.\n"
+            f"nameserver {self.network.gateway}\n"
+        )
 
     def _popen(
         self, cmd: Sequence[str], *, stdout: IO[bytes] | int, env: Mapping[str, str] | None = None
