@@ -1,10 +1,11 @@
-"""The whole local cloud in one context manager: bridge, moto on it, registry on it.
+"""The whole local cloud in one context manager: bridge, moto, registry, DNS and RDS on it.
 
     with local_cloud(Path(".run/cloud")) as cloud:
         ref = cloud.registry.push("airtasks:latest", "airtasks/airtasks:latest")
         env = cloud.aws_env()            # for terraform / boto3 / the airtasks CLI on the host
         with cloud.runner("demo") as runner:   # instances tagged airtasks:cluster=demo boot
             ...
+        cloud.rds.wait_served("airflow-db")  # a postgres DB instance in moto is a real server
 
 What `make up MODE=cluster` and the e2e fixtures share. Leftovers of a crashed earlier run are
 removed first; everything is removed at the end (also by the next run if this process dies).
@@ -18,8 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from airtasks_dev.devstack.moto import MotoServer, run_moto
+from airtasks_dev.localcloud import cgroups
+from airtasks_dev.localcloud.dns import DnsServer
 from airtasks_dev.localcloud.network import Network, cleanup_leftovers
 from airtasks_dev.localcloud.node import ensure_tools
+from airtasks_dev.localcloud.rds import BridgeAddresses, DbInstance, PostgresServer, RdsEmulator
 from airtasks_dev.localcloud.registry import Registry
 from airtasks_dev.localcloud.runner import NodeRunner
 
@@ -30,6 +34,8 @@ class LocalCloud:
     moto: MotoServer
     registry: Registry
     workdir: Path
+    dns: DnsServer
+    rds: RdsEmulator
 
     def aws_env(self, region: str = "us-east-1") -> dict[str, str]:
         """Environment for host-side clients of the local AWS API (moto on the bridge)."""
@@ -57,5 +63,24 @@ def local_cloud(workdir: Path) -> Iterator[LocalCloud]:
         run_moto(host=network.gateway, log=workdir / "moto.log") as moto,
     ):
         network.adopt(moto.process.pid)
-        with Registry(network, workdir / "registry") as registry:
-            yield LocalCloud(network, moto, registry, workdir)
+
+        def postgres(instance: DbInstance, address: str, logs: Path) -> PostgresServer:
+            # In the run's services cgroup from its first instruction, its data dir registered:
+            # a crashed run's cleanup ends the server and removes its data.
+            procs = cgroups.procs_file(network.run_id, "services")
+            return PostgresServer(
+                instance, address, logs, procs_file=procs, register_dir=network.register_dir
+            )
+
+        with (
+            Registry(network, workdir / "registry") as registry,
+            DnsServer(network.gateway) as dns,
+            RdsEmulator(
+                moto.url,
+                workdir / "rds",
+                addresses=BridgeAddresses(network),
+                records=dns.records,
+                server_factory=postgres,
+            ) as rds,
+        ):
+            yield LocalCloud(network, moto, registry, workdir, dns, rds)
