@@ -15,12 +15,9 @@ import psycopg2
 import pytest
 
 from airtasks_dev.devstack.moto import MotoServer, free_port, run_moto
-from airtasks_dev.localcloud.rds import PG_BIN, FixedAddress, PostgresServer, RdsEmulator
+from airtasks_dev.localcloud.rds import FixedAddress, PostgresServer, RdsEmulator
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(not (PG_BIN / "postgres").exists(), reason="needs PostgreSQL 15 (Debian package)"),
-]
+pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
