@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import gzip
+import json
 import os
 import signal
 import socket
@@ -17,13 +18,16 @@ import textwrap
 import time
 from pathlib import Path
 
+import boto3
 import pytest
 
 from airtasks_dev.devstack.moto import MotoServer
 from airtasks_dev.localcloud import cgroups
+from airtasks_dev.localcloud.cloud import LocalCloud
 from airtasks_dev.localcloud.images import tiny_image
 from airtasks_dev.localcloud.network import PREFIX, Network, cleanup_leftovers
 from airtasks_dev.localcloud.node import Instance, Node
+from airtasks_dev.localcloud.rds import PG_BIN
 from airtasks_dev.localcloud.registry import save_load
 from airtasks_dev.localcloud.runner import NodeRunner
 from tests.e2e.helpers import AMI, REGION, clients, cluster_tags, swarm_nodes
@@ -305,6 +309,71 @@ def test_workers_join_a_manager_node_and_run_an_overlay_service(
     print(f"{new}: scale-out, running -> Swarm Ready {ready_at[new] - seen:.1f}s")
     assert not netns_exists(client)
     assert swarm_nodes(manager)[server]["Status"]["State"] == "ready"
+
+
+# ------------------------------------------------------------------------------------------------
+def test_an_rds_instance_is_a_tls_postgresql_that_a_node_reaches_by_its_endpoint(
+    cloud: LocalCloud, node_runner: NodeRunner, cluster_name: str, e2e_image_ref: str
+) -> None:
+    """What the stack on a manager does with `database.managed`: resolve the endpoint moto reports
+    (on the node and in a container, through Docker's DNS), read the RDS-managed secret, and log in
+    over TLS; plain text is refused; the instance's deletion ends the server."""
+    kw = {"endpoint_url": cloud.moto.url, "region_name": REGION}
+    rds, secretsmanager = boto3.client("rds", **kw), boto3.client("secretsmanager", **kw)
+    ec2, _, _ = clients(cloud.moto)
+    identifier = f"{cluster_name}-db"
+    rds.create_db_instance(
+        DBInstanceIdentifier=identifier,
+        Engine="postgres",
+        EngineVersion="16",
+        DBInstanceClass="db.t4g.micro",
+        AllocatedStorage=20,
+        StorageEncrypted=True,
+        PubliclyAccessible=False,
+        MasterUsername="airflow",
+        ManageMasterUserPassword=True,
+        DBName="airflow",
+    )
+    (described,) = rds.describe_db_instances(DBInstanceIdentifier=identifier)["DBInstances"]
+    endpoint, port = described["Endpoint"]["Address"], described["Endpoint"]["Port"]
+    served = cloud.rds.wait_served(identifier, timeout=60)
+    arn = described["MasterUserSecret"]["SecretArn"]
+    secret = json.loads(secretsmanager.get_secret_value(SecretId=arn)["SecretString"])
+    assert secret["username"] == "airflow"
+
+    reservation = ec2.run_instances(
+        ImageId=AMI,
+        MinCount=1,
+        MaxCount=1,
+        UserData=PREAMBLE + 'echo "airtasks-boot: up"\n',
+        TagSpecifications=cluster_tags(cluster_name, "manager"),
+        MetadataOptions={"HttpTokens": "required", "HttpEndpoint": "enabled"},
+    )
+    iid = reservation["Instances"][0]["InstanceId"]
+    node = node_runner.wait_booted(iid, timeout=90)
+    try:
+        assert node.run(["getent", "hosts", endpoint]).stdout.split()[0] == served.address
+        psql = [str(PG_BIN / "psql"), "-XAt", "-c"]
+        who = "SELECT current_user || ' ' || ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
+        dsn = f"host={endpoint} port={port} dbname=airflow user=airflow"
+        login = {"PGPASSWORD": secret["password"], "PGCONNECT_TIMEOUT": "10"}
+        out = node.run([*psql, who, f"{dsn} sslmode=require"], env=login).stdout.strip()
+        assert out == "airflow t"
+        plain = node.run([*psql, who, f"{dsn} sslmode=disable"], env=login, check=False)
+        assert plain.returncode != 0
+        assert "no pg_hba.conf entry" in plain.stderr
+        # The stack's services resolve names through Docker's embedded DNS, which forwards to the
+        # node's resolver.
+        node.run(["docker", "network", "create", "rds-probe"])
+        probe = ["docker", "run", "--rm", "--network", "rds-probe", e2e_image_ref, "getent", "hosts"]
+        assert node.run([*probe, endpoint], timeout=180).stdout.split()[0] == served.address
+
+        rds.delete_db_instance(DBInstanceIdentifier=identifier, SkipFinalSnapshot=True)
+        node_runner.wait(lambda: identifier not in cloud.rds.served, 30, f"{identifier}'s server to stop")
+        assert node.run(["getent", "hosts", endpoint], check=False).returncode != 0
+    finally:
+        ec2.terminate_instances(InstanceIds=[iid])
+    assert cloud.rds.errors == []
 
 
 # ------------------------------------------------------------------------------------------------
