@@ -19,10 +19,8 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import datetime
 import hashlib
 import hmac
-import ipaddress
 import json
 import logging
 import os
@@ -36,17 +34,15 @@ import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, Any, Protocol, Self
 
 import boto3
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 
 from airtasks.errors import AirtasksError
+from airtasks.stack.secrets import self_signed
 from airtasks_dev.localcloud.dns import Records
 from airtasks_dev.localcloud.network import Network
+from airtasks_dev.localcloud.polling import PollLoop
 
 log = logging.getLogger("airtasks.localcloud")
 
@@ -201,34 +197,6 @@ def _as_postgres() -> list[str]:
     return ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", "--"]
 
 
-def self_signed(common_name: str, address: str) -> tuple[bytes, bytes]:
-    """(key PEM, certificate PEM) for the endpoint name and address; clients use sslmode=require,
-    which encrypts without checking the chain, as the stack does with RDS."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=30))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName(common_name), x509.IPAddress(ipaddress.ip_address(address))]
-            ),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    return key_pem, cert.public_bytes(serialization.Encoding.PEM)
-
-
 class PostgresServer:
     """A PostgreSQL 15 server for one DB instance on address:port. `procs_file`: a cgroup.procs the
     server joins before it execs (so that a crashed run's cleanup finds all its processes);
@@ -299,7 +267,8 @@ class PostgresServer:
             [str(self.pg_bin / "initdb"), "-D", str(self.data), "-U", SUPERUSER, "-E", "UTF8", "--no-sync"],
             "initdb",
         )
-        key, cert = self_signed(self.instance.endpoint, self.address)
+        # sslmode=require (the stack's, with RDS) encrypts without checking the chain.
+        cert, key = self_signed([self.instance.endpoint, self.address], days=30)
         for name, content, mode in (("server.key", key, 0o600), ("server.crt", cert, 0o644)):
             path = self.data / name
             path.write_bytes(content)
@@ -408,7 +377,7 @@ class Served:
     server: Server
 
 
-class RdsEmulator:
+class RdsEmulator(PollLoop):
     """Watches moto's RDS and runs a PostgreSQL server per `postgres` DB instance. Context manager."""
 
     def __init__(
@@ -424,17 +393,14 @@ class RdsEmulator:
         rds_client: Any = None,
         secrets_client: Any = None,
     ) -> None:
+        super().__init__("rds-emulator", poll_interval)
         self.workdir = workdir
         self.addresses = addresses
         self.records = records if records is not None else Records()
         self.server_factory: ServerFactory = server_factory or PostgresServer
-        self.poll_interval = poll_interval
         self.served: dict[str, Served] = {}
         self.skipped: dict[str, str] = {}  # identifier -> why it is not served (reported once)
-        self.errors: list[str] = []
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         creds: dict[str, Any] = {
             "endpoint_url": endpoint_url,
             "region_name": region,
@@ -447,38 +413,19 @@ class RdsEmulator:
         )
 
     # ---------------------------------------------------------------- lifecycle
-    def start(self) -> RdsEmulator:
+    def start(self) -> Self:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self._thread = threading.Thread(target=self._loop, name="rds-emulator", daemon=True)
-        self._thread.start()
-        return self
+        return super().start()
 
     def stop(self) -> None:
         """Stop watching and stop every server."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=120)
+        self.stop_polling(timeout=120)
         with self._lock:
             identifiers = list(self.served)
         for identifier in identifiers:
             self._stop_one(identifier)
 
-    def __enter__(self) -> RdsEmulator:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
     # ---------------------------------------------------------------- the loop
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.poll()
-            except Exception as exc:  # a moto hiccup must not end the emulator; it is recorded
-                self.errors.append(f"poll: {exc!r}")
-                log.warning("rds emulator poll failed: %r", exc)
-            self._stop.wait(self.poll_interval)
-
     def poll(self) -> None:
         """One pass: serve new instances, stop deleted ones."""
         described: list[Mapping[str, Any]] = []

@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import boto3
 
@@ -25,6 +25,7 @@ from airtasks_dev.localcloud import userdata
 from airtasks_dev.localcloud._sys import LocalCloudError
 from airtasks_dev.localcloud.network import Network
 from airtasks_dev.localcloud.node import Instance, Node, Timings
+from airtasks_dev.localcloud.polling import PollLoop
 
 log = logging.getLogger("airtasks.localcloud")
 
@@ -69,7 +70,7 @@ def _role(description: Mapping[str, Any], template: Mapping[str, Any] | None = N
     return None
 
 
-class NodeRunner:
+class NodeRunner(PollLoop):
     """Watches moto for a cluster's instances and runs a node for each. Use as a context manager."""
 
     def __init__(
@@ -85,13 +86,13 @@ class NodeRunner:
         poll_interval: float = 0.5,
         boot_timeout: float = 900,
     ) -> None:
+        super().__init__(f"noderunner-{cluster}", poll_interval)
         self.network = network
         self.cluster = cluster
         self.endpoint_url = endpoint_url
         self.workdir = workdir
         self.region = region
         self.insecure_registries = list(insecure_registries)
-        self.poll_interval = poll_interval
         self.boot_timeout = boot_timeout
         # What the boot script finds in its environment: moto's endpoint and dummy keys. No region:
         # on EC2 there is none either, the script passes --region itself.
@@ -105,10 +106,7 @@ class NodeRunner:
         """How long a new instance waits before it starts and runs its user data, to mimic a cloud
         VM's own boot (set and reset by a test or a benchmark; nodes already seen keep theirs)."""
         self.nodes: dict[str, Node] = {}
-        self.errors: list[str] = []
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._workers: list[threading.Thread] = []
         self._ec2 = boto3.client(
             "ec2",
@@ -119,17 +117,13 @@ class NodeRunner:
         )
 
     # ---------------------------------------------------------------- lifecycle
-    def start(self) -> NodeRunner:
+    def start(self) -> Self:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self._thread = threading.Thread(target=self._loop, name=f"noderunner-{self.cluster}", daemon=True)
-        self._thread.start()
-        return self
+        return super().start()
 
     def stop(self) -> None:
         """Stop watching and stop every node (in parallel)."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
+        self.stop_polling(timeout=30)
         with self._lock:
             nodes = list(self.nodes.values())
         stoppers = [threading.Thread(target=self._stop_node, args=(n,)) for n in nodes]
@@ -138,22 +132,7 @@ class NodeRunner:
         for t in [*stoppers, *self._workers]:
             t.join(timeout=60)
 
-    def __enter__(self) -> NodeRunner:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
     # ---------------------------------------------------------------- the loop
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.poll()
-            except Exception as exc:  # a moto hiccup must not end the runner; it is recorded
-                self.errors.append(f"poll: {exc!r}")
-                log.warning("noderunner poll failed: %r", exc)
-            self._stop.wait(self.poll_interval)
-
     def poll(self) -> None:
         """One pass: boot new instances, stop gone ones."""
         seen: dict[str, Mapping[str, Any]] = {}
