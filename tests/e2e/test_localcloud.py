@@ -358,7 +358,7 @@ def test_an_rds_instance_is_a_tls_postgresql_that_a_node_reaches_by_its_endpoint
         dsn = f"host={endpoint} port={port} dbname=airflow user=airflow"
         login = {"PGPASSWORD": secret["password"], "PGCONNECT_TIMEOUT": "10"}
         out = node.run([*psql, who, f"{dsn} sslmode=require"], env=login).stdout.strip()
-        assert out == "airflow t"
+        assert out == "airflow true"
         plain = node.run([*psql, who, f"{dsn} sslmode=disable"], env=login, check=False)
         assert plain.returncode != 0
         assert "no pg_hba.conf entry" in plain.stderr
