@@ -14,13 +14,13 @@ from typing import Any, NoReturn
 from airtasks.errors import AirtasksError
 
 PROVIDER_MIRROR = Path("/opt/tf-plugins")
-# Two changes at a time (Terraform's default is 10). These runs go to a local moto server; on a
-# loaded host one apply at 10 failed with `RouteAlreadyExists` for the public route, most likely a
-# create retried after its first try had succeeded, so moto gets few concurrent requests. One at
-# a time made each apply wait out the bucket lifecycle configuration's own 55 s consistency check
-# (the provider polls until ten reads agree) alone: envs/local took 115 s, against 83 s at two.
+# One change at a time (Terraform's default is 10). These runs go to a local moto server, and
+# creates there sometimes run twice: a create that succeeded is sent again and fails with
+# RouteAlreadyExists or InvalidGroup.Duplicate. Seen at 10 and at 2 (once each in CI, 2 also hung
+# for 15 min once), never in many CI runs at 1. It costs each apply the bucket lifecycle
+# configuration's 55 s consistency check on its own (envs/local: about 115 s against 83 s at 2).
 # Plans stay parallel.
-APPLY_ARGS = ("-input=false", "-no-color", "-parallelism=2")
+APPLY_ARGS = ("-input=false", "-no-color", "-parallelism=1")
 
 
 class Terraform:
