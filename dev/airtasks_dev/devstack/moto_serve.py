@@ -19,10 +19,11 @@ from werkzeug.serving import make_server
 
 
 class OneAtATime:
-    """moto's backends are not thread-safe (getmoto/moto#372): two requests at once can both pass
-    an "exists?" check, and a create that Terraform retried after its first try had succeeded
-    fails with RouteAlreadyExists or InvalidGroup.Duplicate. The threaded server still accepts
-    every connection; requests are answered one at a time (each takes milliseconds)."""
+    """moto's backends are not thread-safe (getmoto/moto#372), and the cluster in a box has many
+    clients at once (Terraform, the node runner, the RDS emulator, nodes, the scaler). The threaded
+    server still accepts every connection; requests are answered one at a time (each takes
+    milliseconds). This does not stop a create that a client sends twice from failing the second
+    time (see APPLY_ARGS in terraform.py)."""
 
     def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
         self.app = app
