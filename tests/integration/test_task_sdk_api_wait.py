@@ -1,0 +1,112 @@
+"""A running task outlasts the API server's absence, as after the loss of the manager that ran it:
+Swarm starts the API server on a survivor a minute or more later, and its name does not resolve
+meanwhile. The task's calls (here a heartbeat) must wait for it, not fail the task.
+
+The client is Airflow's own Task SDK client, with the shipped stack's environment; the "API
+server" is a small HTTP server that comes up a few seconds after the first call was refused.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+SETTINGS = ("RETRIES", "RETRY_WAIT_MIN", "RETRY_WAIT_MAX")
+
+# One heartbeat, as a task's supervisor sends it, then the time it took.
+TASK = """
+import sys, time, uuid
+from airflow.sdk.api.client import Client
+client = Client(base_url=sys.argv[1], token="a-token")
+start = time.monotonic()
+client.task_instances.heartbeat(uuid.uuid4(), pid=1)
+print(f"heartbeat sent after {time.monotonic() - start:.1f}s", flush=True)
+"""
+
+
+def shipped_env() -> dict[str, str]:
+    compose = yaml.safe_load((REPO / "docker/docker-compose-CeleryExecutor.yml").read_text())
+    env: dict[str, str] = compose["x-airflow-env"]
+    return {
+        f"AIRFLOW__WORKERS__EXECUTION_API_{name}": env[f"AIRFLOW__WORKERS__EXECUTION_API_{name}"]
+        for name in SETTINGS
+    }
+
+
+class Heartbeats(BaseHTTPRequestHandler):
+    seen: list[str] = []
+
+    def do_PUT(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        Heartbeats.seen.append(self.path)
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def late_server(free_port: int) -> Iterator[int]:
+    """An API server that starts answering 5 s from now, on a port that refuses until then."""
+    servers: list[ThreadingHTTPServer] = []
+
+    def start() -> None:
+        time.sleep(5)
+        server = ThreadingHTTPServer(("127.0.0.1", free_port), Heartbeats)
+        servers.append(server)
+        server.serve_forever()
+
+    threading.Thread(target=start, daemon=True).start()
+    yield free_port
+    for server in servers:
+        server.shutdown()
+
+
+def test_the_shipped_stack_has_a_task_wait_minutes_for_the_api_server() -> None:
+    env = shipped_env()
+    tries = int(env["AIRFLOW__WORKERS__EXECUTION_API_RETRIES"])
+    least_wait = float(env["AIRFLOW__WORKERS__EXECUTION_API_RETRY_WAIT_MIN"])
+    # Each wait between tries is at least the minimum (tenacity's random exponential, floored).
+    assert (tries - 1) * least_wait >= 180, env
+
+
+def test_a_heartbeat_waits_for_an_api_server_that_comes_back(late_server: int, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__")}
+    env |= {"AIRFLOW_HOME": str(tmp_path / "airflow")} | shipped_env()
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-c", TASK, f"http://127.0.0.1:{late_server}/execution/"],
+        env=env,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "heartbeat sent after" in done.stdout
+    # The first try was refused (nothing listened yet) and the next came after the shipped
+    # least wait, not Airflow's 1 s: the settings are the ones the Task SDK reads.
+    assert time.monotonic() - started >= float(env["AIRFLOW__WORKERS__EXECUTION_API_RETRY_WAIT_MIN"])
+    assert any(path.endswith("/heartbeat") for path in Heartbeats.seen), Heartbeats.seen
