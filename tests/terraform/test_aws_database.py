@@ -114,3 +114,22 @@ def test_database_settings_are_plain_json_for_the_render() -> None:
 
 def planned(items: list[pytest.Item]) -> list[Plan]:
     return [Plan(CLUSTER, (MANAGED,)), Plan(CLUSTER, (DEFAULT,))]
+
+
+# What EC2 accepts in a security group's and a rule's description; the AWS provider checks it
+# only when it creates the group, so a plan does not show a description it would refuse.
+SG_DESCRIPTION = re.compile(r"^[0-9A-Za-z_ .:/()#,@\[\]+=&;{}!$*-]*$")
+
+
+def test_every_security_group_description_is_one_ec2_accepts(managed: PlanSummary) -> None:
+    found = []
+    for address, values in managed.values.items():
+        if not address.split("[")[0].split(".")[-2].startswith("aws_security_group"):
+            continue
+        texts = [values.get("description") or ""]
+        texts += [
+            rule.get("description") or "" for key in ("ingress", "egress") for rule in values.get(key) or []
+        ]
+        found += [(address, text) for text in texts if not SG_DESCRIPTION.match(text)]
+        assert texts
+    assert not found, f"descriptions EC2 refuses (no apostrophes, quotes or accents): {found}"

@@ -47,12 +47,12 @@ resource "aws_security_group" "database" {
   count = local.database_on ? 1 : 0
 
   name        = "${local.database_name}-database"
-  description = "Air-Tasks ${var.cluster_name} PostgreSQL: 5432 from the cluster's nodes only"
+  description = "Air-Tasks ${var.cluster_name} PostgreSQL: 5432 from the cluster nodes only"
   vpc_id      = module.network.vpc_id
   tags        = merge(var.tags, { "airtasks:cluster" = var.cluster_name, Name = "${local.database_name}-database" })
 
   ingress {
-    description     = "PostgreSQL from the cluster's nodes (Airflow on the managers, Celery workers)"
+    description     = "PostgreSQL from the cluster nodes (Airflow on the managers, Celery workers)"
     protocol        = "tcp"
     from_port       = 5432
     to_port         = 5432
