@@ -370,6 +370,9 @@ def test_losing_a_manager_keeps_the_swarm_the_stack_and_the_scaler(box: Box, clo
         return seen.get(replacement, {}).get("reachability") == "reachable"
 
     wait(rejoined, 240, f"{replacement} to join as a manager", box)
+    # It booted from the same launch template, so it left the running stack alone.
+    boot_log = runner.wait_booted(replacement, timeout=300).boot_log.read_text()
+    assert "already deployed with this manager's settings" in boot_log, boot_log[-3000:]
     text = (
         f"manager HA with the stack: lost {victim}, the database's (scaler's task on it: {ran_scaler}; "
         f"the scheduler on it: {victim in (scheduler_on or set())}); "

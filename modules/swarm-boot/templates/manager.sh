@@ -237,7 +237,22 @@ pull_stack_images() { # all at once: the manager runs every one of them
   log "images pulled:$seen"
 }
 
-deploy_stack() {
+# The last deploy's settings, as a fingerprint of its compose files and images in the label of a
+# Swarm config: a manager that joins an existing Swarm compares its own with it.
+STACK_SETTINGS=airtasks-stack-settings
+
+deployed_settings() {
+  docker config inspect -f '{{index .Spec.Labels "airtasks.fingerprint"}}' "$STACK_SETTINGS" 2>/dev/null || true
+}
+
+record_settings() { # record_settings FINGERPRINT
+  docker config rm "$STACK_SETTINGS" >/dev/null 2>&1 || true
+  printf '%s\n' "$1" | docker config create --label "airtasks.fingerprint=$1" "$STACK_SETTINGS" - >/dev/null ||
+    log "could not record the stack's settings (another manager deploying at once?); the next joining manager deploys again"
+}
+
+deploy_stack() { # deploy_stack [if-changed]
+  local mode="${1:-always}"
   if [[ -z "$AIRTASKS_STACK_IMAGE" ]]; then
     log "no stack configured; not deploying"
     return 0
@@ -255,7 +270,7 @@ deploy_stack() {
       [[ -z "${!item:-}" ]] || store_env+=(-e "$item=${!item}")
     done
   fi
-  log "deploying stack $AIRTASKS_STACK_NAME from $image"
+  log "preparing stack $AIRTASKS_STACK_NAME from $image"
   install -d -m 0755 "$STACK_DIR"
   pull_stack_images
   for item in "$NODE_IP" $AIRTASKS_STACK_TLS_HOSTNAMES localhost 127.0.0.1; do secrets_args+=(--tls-hostname "$item"); done
@@ -308,10 +323,25 @@ print(b["url"], "every", b["every_minutes"], "min")' "$AIRTASKS_STACK_BACKUPS")"
   [[ -z "$AIRTASKS_STACK_POSTGRES_IMAGE" ]] || vars+=(AIRTASKS_POSTGRES_IMAGE="$AIRTASKS_STACK_POSTGRES_IMAGE")
   [[ -z "$AIRTASKS_STACK_RABBITMQ_IMAGE" ]] || vars+=(AIRTASKS_RABBITMQ_IMAGE="$AIRTASKS_STACK_RABBITMQ_IMAGE")
   [[ -z "$AIRTASKS_STACK_PROXY_IMAGE" ]] || vars+=(AIRTASKS_PROXY_IMAGE="$AIRTASKS_STACK_PROXY_IMAGE")
-  env "${vars[@]}" docker stack deploy --with-registry-auth "${files[@]}" "$AIRTASKS_STACK_NAME" >/dev/null ||
+  # A manager that joins deploys only what changed since the last deploy (a new launch template:
+  # another image, queues, a switch to a managed database), so replacing the managers rolls a
+  # change out, and a replacement with the same settings leaves the running stack alone.
+  local fingerprint
+  fingerprint="$({
+    for item in "${files[@]}"; do [[ "$item" == -c ]] || cat "$item"; done
+    printf '%s\n' "${vars[@]}"
+  } | sha256sum | cut -c1-16)"
+  if [[ "$mode" == if-changed && "$(deployed_settings)" == "$fingerprint" ]]; then
+    log "stack $AIRTASKS_STACK_NAME already deployed with this manager's settings ($fingerprint); not deploying"
+    return 0
+  fi
+  # --prune: a service the settings no longer render goes (`postgres` after a switch to a managed
+  # database).
+  env "${vars[@]}" docker stack deploy --prune --with-registry-auth "${files[@]}" "$AIRTASKS_STACK_NAME" >/dev/null ||
     die "docker stack deploy failed"
-  log "stack $AIRTASKS_STACK_NAME deployed: the UI answers on https://$NODE_IP/ once it is healthy" \
-    "(user admin; password in $STACK_DIR/admin_password, certificate $STACK_DIR/tls_cert.pem)"
+  record_settings "$fingerprint"
+  log "stack $AIRTASKS_STACK_NAME deployed with settings $fingerprint: the UI answers on https://$NODE_IP/ once it is healthy" \
+    "(user admin; password in $STACK_DIR/admin_password on the first manager, certificate $STACK_DIR/tls_cert.pem)"
 }
 
 role_main() {
@@ -321,7 +351,7 @@ role_main() {
   install_label_sync
   install_maintenance
   if [[ "$SWARM_ACTION" == join ]]; then
-    log "joined as an extra manager: the manager that initialised the Swarm deploys the stack"
+    deploy_stack if-changed
   else
     deploy_stack
   fi
