@@ -7,12 +7,15 @@ Usage: python -m airtasks_dev.devstack.moto_serve FD
 
 from __future__ import annotations
 
+import io
 import os
 import socket
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
+from urllib.parse import parse_qs
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
@@ -30,8 +33,35 @@ class OneAtATime:
         self.lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        action = _action(environ)
+        arrived = time.monotonic()
         with self.lock:
-            return list(self.app(environ, start_response))
+            waited = time.monotonic() - arrived
+            started = time.monotonic()
+            body = list(self.app(environ, start_response))
+        # The access log has no action: say which call each line is, and how long it waited, so a
+        # create sent twice (e.g. InvalidGroup.Duplicate) or a slow answer can be traced.
+        if action:
+            took = time.monotonic() - started
+            print(f"moto: {action} waited {waited:.2f}s took {took:.2f}s", file=sys.stderr, flush=True)
+        return body
+
+
+def _action(environ: dict[str, Any]) -> str:
+    """The API action of a query-protocol call (EC2, Auto Scaling, RDS, IAM: `Action=` in the form
+    body) or a JSON one (`X-Amz-Target`); the body is put back for moto."""
+    target = str(environ.get("HTTP_X_AMZ_TARGET", ""))
+    if target:
+        return target.rsplit(".", 1)[-1]
+    if environ.get("REQUEST_METHOD") != "POST" or "x-www-form-urlencoded" not in str(
+        environ.get("CONTENT_TYPE", "")
+    ):
+        return ""
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    raw = environ["wsgi.input"].read(length) if length else b""
+    environ["wsgi.input"] = io.BytesIO(raw)
+    fields = parse_qs(raw.decode("utf-8", "replace"))
+    return fields.get("Action", [""])[0]
 
 
 def main(argv: list[str]) -> None:
