@@ -5,8 +5,8 @@ listeners are in place for every new connection, the ORM's and Celery's result b
 workers:
 - client-side TCP keepalives (airtasks.stack.database_keepalive), so a connection to a PostgreSQL
   whose manager vanished fails within seconds instead of hanging for TCP's 15 minutes;
-- with an external database (AIRTASKS_DATABASE_SECRET_ARN set), the re-read of a rotated RDS
-  password (airtasks.stack.database_password); without one it does nothing.
+- with an external database (AIRTASKS_DATABASE_SECRET_ARN or _SECRET_NAME set), the re-read of a
+  changed password (airtasks.stack.database_password); without one it does nothing.
 Task processes (the Task SDK, including the process re-executed for run_as_user) never open the
 metadata database in Airflow 3, they go through the API server, so they need nothing here.
 

@@ -9,8 +9,9 @@
 #   AIRTASKS_WAIT_MIGRATIONS       1: wait until `airflow-init` migrated the database (bounded)
 #   AIRTASKS_QUEUE, AIRTASKS_SLOTS worker: the Celery queue(s) and the concurrency (slots per node)
 #   AIRTASKS_GIT_CONNECTIONS       private git bundles: {connection variable: Swarm secret}, names only
-#   AIRTASKS_DATABASE_SECRET_ARN   external database: the Secrets Manager secret with its password,
-#   AIRTASKS_DATABASE_URL          and its URL without one (airtasks.stack.database)
+#   AIRTASKS_DATABASE_SECRET_ARN   external database: the secret with its password (Secrets Manager
+#   AIRTASKS_DATABASE_SECRET_NAME  on AWS, Secret Manager on GCP), and its URL without one
+#   AIRTASKS_DATABASE_URL          (airtasks.stack.database)
 set -euo pipefail
 
 log() { echo "airtasks-entrypoint: $*" >&2; }
@@ -28,10 +29,10 @@ if [[ "$(id -u)" == "0" && "${AIRTASKS_STAY_ROOT:-0}" != "1" ]]; then
   exec setpriv --reuid=airflow --regid=0 --init-groups -- env HOME=/home/airflow USER=airflow "$0" "$@"
 fi
 
-# An external database (managed PostgreSQL, e.g. RDS): the password is read from Secrets Manager
-# with the node's identity and Airflow's database URLs exported to this process tree only (never the
-# stack file, `docker inspect` or a log); airtasks.stack.database says how and why.
-if [[ -n "${AIRTASKS_DATABASE_SECRET_ARN:-}" && "${AIRTASKS_DATABASE_SET:-0}" != "1" ]]; then
+# An external database (managed PostgreSQL: RDS, Cloud SQL): the password is read from the cloud's
+# secret store with the node's identity and Airflow's database URLs exported to this process tree
+# only (never the stack file, `docker inspect` or a log); airtasks.stack.database says how and why.
+if [[ -n "${AIRTASKS_DATABASE_SECRET_ARN:-}${AIRTASKS_DATABASE_SECRET_NAME:-}" && "${AIRTASKS_DATABASE_SET:-0}" != "1" ]]; then
   exec python -m airtasks.stack.database "$0" "$@"
 fi
 

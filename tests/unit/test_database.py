@@ -120,8 +120,8 @@ def test_urls_take_the_password_from_the_secret_quoted() -> None:
 @pytest.mark.parametrize(
     ("secret", "message"),
     [
-        ("not json", "not RDS's JSON"),
-        (json.dumps({"username": "airflow"}), "not RDS's JSON"),
+        ("not json", "is not JSON"),
+        (json.dumps({"username": "airflow"}), "is not JSON"),
         (json.dumps({"username": "airflow", "password": ""}), "holds no password"),
         (json.dumps({"username": "admin", "password": "s3cr3t-value"}), "another user"),
     ],

@@ -147,8 +147,8 @@ def test_a_secret_that_cannot_be_read_says_so_and_names_it() -> None:
     with pytest.raises(DatabaseError, match="re-reading it failed: cannot read") as info:
         PasswordRefresh(TARGET, ARN, unreadable).connect(FakeServer(NEW), CPARAMS)
     assert ARN in str(info.value)
-    # Not RDS's JSON: the shared parse's error (airtasks.stack.database), never the text.
-    with pytest.raises(DatabaseError, match="not RDS's JSON") as info:
+    # Not JSON: the shared parse's error (airtasks.stack.database), never the text.
+    with pytest.raises(DatabaseError, match="is not JSON") as info:
         PasswordRefresh(TARGET, ARN, lambda _arn: "s3cr3t-value").connect(FakeServer(NEW), CPARAMS)
     assert "s3cr3t-value" not in str(info.value)
 
@@ -208,7 +208,7 @@ def test_the_listener_is_the_url_s_and_installed_once() -> None:
     listener = install({SECRET_ARN_ENV: ARN, URL_ENV: URL}, FakeSecret(NEW))
     assert listener is not None
     assert listener.target == TARGET
-    assert listener.secret_arn == ARN
+    assert listener.secret == ARN
     assert event.contains(Engine, "do_connect", listener)
     assert install({SECRET_ARN_ENV: ARN, URL_ENV: URL}) is listener
     database_password.uninstall()

@@ -1,23 +1,27 @@
-"""An external metadata database (managed PostgreSQL such as Amazon RDS) instead of the stack's own.
+"""An external metadata database (managed PostgreSQL: Amazon RDS, Cloud SQL) instead of the stack's own.
 
     airtasks stack render --database '{"host": ..., "port": 5432, "name": "airflow",
                                        "user": "airflow", "secret_arn": "arn:aws:secretsmanager:..."}'
+    airtasks stack render --database '{"host": "10.20.0.3", "port": 5432, "name": "airflow",
+                                       "user": "airflow", "secret_name": "projects/P/secrets/S"}'
 
-The cluster module (modules/aws/cluster, `database.managed`) hands the manager these settings: where
-the database is and the Secrets Manager secret that RDS keeps the password in
-(`manage_master_user_password`), never the password. The rendered stack then has no `postgres`
-service and no volume for it; every Airflow service gets the endpoint and the secret's ARN, and
-the image's entry point runs
+The cluster modules (`database.managed`) hand the manager these settings: where the database is and
+the secret that holds its password, never the password. On AWS that is the Secrets Manager secret
+RDS keeps the password in (`manage_master_user_password`, `secret_arn`); on GCP the Secret Manager
+secret modules/gcp/cluster writes it to (`secret_name`), in the same JSON {username, password}. The
+rendered stack then has no `postgres` service and no volume for it; every Airflow service gets the
+endpoint and the secret's name, and the image's entry point runs
 
     python -m airtasks.stack.database COMMAND [ARG ...]
 
-first: it reads the secret with the node's own identity (the instance role, allowed exactly that
-secret), exports the URLs of the metadata database (Airflow's sync and async engines) and of
-Celery's result backend to COMMAND alone and becomes it (exec), as airtasks.stack.git_connections
-does for a git credential. So the password is in no compose file, env file, user data, `docker
-inspect` or log; it lives in the memory of the processes that connect. Read at container start, and
-again when the database refuses it: after RDS rotates the password (every 7 days by default)
-sessions already open stay, and a new connection that fails authentication re-reads the secret and
+first: it reads the secret with the node's own identity (the instance role, or the VM's service
+account, allowed exactly that secret), exports the URLs of the metadata database (Airflow's sync
+and async engines) and of Celery's result backend to COMMAND alone and becomes it (exec), as
+airtasks.stack.git_connections does for a git credential. So the password is in no compose file,
+env file, user data, `docker inspect` or log; it lives in the memory of the processes that connect.
+Read at container start, and again when the database refuses it: after the password changes (RDS
+rotates it every 7 days by default; on GCP a raised `database.password_version`) sessions already
+open stay, and a new connection that fails authentication re-reads the secret and
 retries once with the new password (airtasks.stack.database_password, installed in every Airflow
 process by the image's airflow_local_settings), so no service has to restart.
 
@@ -39,8 +43,10 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from airtasks.locations import REGION
+from airtasks.stack.git_credentials import GitCredentialError, SecretAccessError, SecretManagerReader
 
-SECRET_ARN_ENV = "AIRTASKS_DATABASE_SECRET_ARN"
+SECRET_ARN_ENV = "AIRTASKS_DATABASE_SECRET_ARN"  # AWS: the Secrets Manager secret's ARN
+SECRET_NAME_ENV = "AIRTASKS_DATABASE_SECRET_NAME"  # GCP: the Secret Manager secret, projects/P/secrets/S
 URL_ENV = "AIRTASKS_DATABASE_URL"  # the URL without a password: scheme://user@host:port/name?...
 DONE_ENV = "AIRTASKS_DATABASE_SET"
 # Airflow's settings this fills: the metadata database and Celery's result backend (same database).
@@ -55,7 +61,10 @@ IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 SECRET_ARN_RE = re.compile(
     rf"^arn:aws[a-z-]*:secretsmanager:({REGION}):[0-9]{{12}}:secret:[A-Za-z0-9/_+=.@!-]+$"
 )
-# RDS for PostgreSQL 15+ refuses connections without TLS (rds.force_ssl); `require` encrypts.
+# A Secret Manager secret's full name: the project id (as GCP allows it) and the secret id.
+SECRET_NAME_RE = re.compile(r"^projects/([a-z][a-z0-9-]{4,28}[a-z0-9])/secrets/([A-Za-z0-9_-]{1,255})$")
+# The cluster modules make the database refuse connections without TLS (RDS's rds.force_ssl, Cloud
+# SQL's ssl_mode ENCRYPTED_ONLY); `require` encrypts.
 SSLMODE = "require"
 
 
@@ -65,17 +74,19 @@ class DatabaseError(Exception):
 
 @dataclass(frozen=True)
 class ExternalDatabase:
-    """Where the metadata database is and which secret holds its password (never the password)."""
+    """Where the metadata database is and which secret holds its password (never the password):
+    `secret_arn` on AWS or `secret_name` on GCP, the other one empty."""
 
     host: str
     port: int
     name: str
     user: str
     secret_arn: str
+    secret_name: str = ""
 
     @classmethod
     def parse(cls, text: str) -> ExternalDatabase:
-        """The settings as JSON: {"host", "port", "name", "user", "secret_arn"}."""
+        """The settings as JSON: {"host", "port", "name", "user"} and "secret_arn" or "secret_name"."""
         try:
             raw = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -84,13 +95,14 @@ class ExternalDatabase:
             raise DatabaseError(
                 "database settings must be a JSON object with host, port, name, user, secret_arn"
             )
-        expected = {"host", "port", "name", "user", "secret_arn"}
+        gcp = "secret_name" in raw and "secret_arn" not in raw
+        expected = {"host", "port", "name", "user", "secret_name" if gcp else "secret_arn"}
         if set(raw) != expected:
             raise DatabaseError(
                 f"database settings need exactly the keys {', '.join(sorted(expected))}, "
-                f"got {', '.join(sorted(raw))}"
+                f"got {', '.join(sorted(raw))} (secret_arn on AWS, secret_name on GCP, not both)"
             )
-        host, port, name, user, arn = (raw[k] for k in ("host", "port", "name", "user", "secret_arn"))
+        host, port, name, user = (raw[k] for k in ("host", "port", "name", "user"))
         if not isinstance(host, str) or not HOST_RE.fullmatch(host):
             raise DatabaseError(
                 f"database host {host!r} must be a DNS name such as db.abc123.us-east-1.rds.amazonaws.com"
@@ -102,12 +114,26 @@ class ExternalDatabase:
         for what, value in (("name", name), ("user", user)):
             if not isinstance(value, str) or not IDENT_RE.fullmatch(value):
                 raise DatabaseError(f"database {what} {value!r} must match {IDENT_RE.pattern}, e.g. airflow")
+        if gcp:
+            secret = raw["secret_name"]
+            if not isinstance(secret, str) or not SECRET_NAME_RE.fullmatch(secret):
+                raise DatabaseError(
+                    f"database secret_name {secret!r} must be a Secret Manager secret's full name such as "
+                    "projects/my-project-123/secrets/airtasks-demo-database"
+                )
+            return cls(host, port, name, user, "", secret)
+        arn = raw["secret_arn"]
         if not isinstance(arn, str) or not SECRET_ARN_RE.fullmatch(arn):
             raise DatabaseError(
                 f"database secret_arn {arn!r} must be a Secrets Manager secret's ARN such as "
                 "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!db-abc-123456"
             )
         return cls(host, port, name, user, arn)
+
+    @property
+    def secret(self) -> str:
+        """The secret with the password: the ARN on AWS, the full name on GCP."""
+        return self.secret_arn or self.secret_name
 
     @property
     def address(self) -> str:
@@ -121,6 +147,8 @@ class ExternalDatabase:
 
     def env(self) -> dict[str, str]:
         """What every Airflow service gets (the `x-airflow-env` anchor): names and places, no value."""
+        if self.secret_name:
+            return {URL_ENV: self.url, SECRET_NAME_ENV: self.secret_name}
         return {URL_ENV: self.url, SECRET_ARN_ENV: self.secret_arn}
 
 
@@ -131,7 +159,23 @@ def secret_region(arn: str) -> str:
     return match.group(1)
 
 
-def _read_secret(arn: str) -> str:
+def secret_from_env(environ: Mapping[str, str]) -> str:
+    """The secret the stack names, checked: an ARN on AWS, a full name on GCP; "" without an external
+    database. A malformed one is refused here, with the fix, before anything connects."""
+    arn, name = environ.get(SECRET_ARN_ENV, ""), environ.get(SECRET_NAME_ENV, "")
+    if arn and name:
+        raise DatabaseError(f"both {SECRET_ARN_ENV} and {SECRET_NAME_ENV} are set: render the stack again")
+    if arn:
+        secret_region(arn)
+    elif name and not SECRET_NAME_RE.fullmatch(name):
+        raise DatabaseError(
+            f"{SECRET_NAME_ENV} is not a Secret Manager secret's full name (projects/P/secrets/S): "
+            "render the stack again"
+        )
+    return arn or name
+
+
+def _read_aws(arn: str) -> str:
     try:
         client = boto3.client("secretsmanager", region_name=secret_region(arn))
         return str(client.get_secret_value(SecretId=arn)["SecretString"])
@@ -141,6 +185,43 @@ def _read_secret(arn: str) -> str:
             f"cannot read the database password from {arn} ({reason}): the node's role must be allowed "
             "secretsmanager:GetSecretValue on it (modules/aws/cluster grants it when database.managed)"
         ) from None
+
+
+def read_gcp(name: str, reader: SecretManagerReader | None = None) -> str:
+    """The latest version of a Secret Manager secret, read with the VM's service account (the metadata
+    server's token, as for the git credentials); errors name the secret and the fix, never a value."""
+    match = SECRET_NAME_RE.fullmatch(name)
+    if match is None:
+        raise DatabaseError(f"{name!r} is not a Secret Manager secret's full name (projects/P/secrets/S)")
+    project, secret = match.group(1), match.group(2)
+    reader = reader or SecretManagerReader(project)
+    try:
+        return reader.access(project, secret).decode()
+    except SecretAccessError as exc:
+        if exc.status == 403:
+            fix = (
+                "the VM's service account must have roles/secretmanager.secretAccessor on it "
+                "(modules/gcp/cluster grants it to the cluster's nodes when database.managed)"
+            )
+        elif exc.status == 404:
+            fix = "the secret or its version is gone: terraform apply writes it with the password again"
+        elif exc.status == 0:
+            fix = "Secret Manager must be reachable from the node (Private Google Access on its subnet)"
+        else:
+            fix = "the service restarts and reads it again; if this persists, look at the secret's versions"
+        raise DatabaseError(f"cannot read the database password from {name} ({exc}): {fix}") from None
+    except (GitCredentialError, UnicodeDecodeError) as exc:
+        raise DatabaseError(
+            f"cannot read the database password from {name} ({type(exc).__name__}): run on a GCE VM "
+            "of the cluster, whose metadata server gives the service account's token"
+        ) from None
+
+
+def _read_secret(secret: str) -> str:
+    """The secret's text, from the store its name belongs to."""
+    if SECRET_NAME_RE.fullmatch(secret):
+        return read_gcp(secret)
+    return _read_aws(secret)
 
 
 def split_url(base: str) -> tuple[str, str, str]:
@@ -154,28 +235,33 @@ def split_url(base: str) -> tuple[str, str, str]:
     return scheme, user, location
 
 
-def password_from_secret(arn: str, text: str, user: str) -> str:
-    """The password in RDS's secret (JSON {username, password}) for `user`; errors never show it."""
+def password_from_secret(ref: str, text: str, user: str) -> str:
+    """The password in the secret (JSON {username, password}, as RDS keeps it and modules/gcp/cluster
+    writes it) for `user`; errors never show it."""
+    keeper = (
+        "RDS manages (manage_master_user_password)"
+        if not SECRET_NAME_RE.fullmatch(ref)
+        else "modules/gcp/cluster writes (database.managed)"
+    )
     try:
         secret: Any = json.loads(text)
         password = secret["password"]
     except (json.JSONDecodeError, KeyError, TypeError):
         raise DatabaseError(
-            f"secret {arn} is not RDS's JSON {{username, password}}: give the secret RDS manages "
-            "(manage_master_user_password)"
+            f"secret {ref} is not JSON {{username, password}}: give the secret {keeper}"
         ) from None
     if not isinstance(password, str) or not password:
-        raise DatabaseError(f"secret {arn} holds no password: give the secret RDS manages")
+        raise DatabaseError(f"secret {ref} holds no password: give the secret {keeper}")
     if secret.get("username", user) != user:
-        raise DatabaseError(f"secret {arn} is for another user than {user}: render the stack again")
+        raise DatabaseError(f"secret {ref} is for another user than {user}: render the stack again")
     return password
 
 
 def urls(environ: Mapping[str, str], read_secret: Callable[[str], str] = _read_secret) -> dict[str, str]:
     """Airflow's database and result backend URLs with the password from the secret (to export)."""
-    arn = environ.get(SECRET_ARN_ENV, "")
+    ref = secret_from_env(environ)
     scheme, user, location = split_url(environ.get(URL_ENV, ""))
-    password = password_from_secret(arn, read_secret(arn), user)
+    password = password_from_secret(ref, read_secret(ref), user)
     credentials = f"{quote(user, safe='')}:{quote(password, safe='')}"
     full = f"{scheme}://{credentials}@{location}"
     async_location = location.replace(f"sslmode={SSLMODE}", f"ssl={SSLMODE}")

@@ -1,8 +1,9 @@
-"""New connections to the external metadata database that survive RDS rotating its password.
+"""New connections to the external metadata database that survive its password changing.
 
 The entry point (airtasks.stack.database) puts the password it read at container start into
-Airflow's database URLs. RDS rotates it (every 7 days by default): sessions already open stay, but
-a new one with the old password is refused. `install()` registers a SQLAlchemy `do_connect`
+Airflow's database URLs. RDS rotates it (every 7 days by default); on GCP, `terraform apply` sets a
+new one when `database.password_version` is raised. Sessions already open stay, but a new one with
+the old password is refused. `install()` registers a SQLAlchemy `do_connect`
 listener on every engine the process creates afterwards (Airflow's ORM engines and Celery's
 database result backend): a connection to the external database that fails authentication
 re-reads the secret, remembers the password in the process, and retries once. Other databases'
@@ -29,19 +30,20 @@ from sqlalchemy.engine import Dialect, Engine, make_url
 from sqlalchemy.exc import ArgumentError
 
 from airtasks.stack.database import (
-    SECRET_ARN_ENV,
+    SECRET_NAME_RE,
     URL_ENV,
     DatabaseError,
     _read_secret,
     password_from_secret,
-    secret_region,
+    secret_from_env,
     split_url,
 )
 
 logger = logging.getLogger("airtasks.database")
 
 # SQLSTATE invalid_password: asyncpg and psycopg 3 report it; psycopg2 only has libpq's message
-# for a refused login (its pgcode is None), which is the text below on RDS (English messages).
+# for a refused login (its pgcode is None), which is the text below on RDS and Cloud SQL (English
+# messages).
 AUTH_FAILED_SQLSTATE = "28P01"
 AUTH_FAILED_TEXT = "password authentication failed"
 DEFAULT_PORT = 5432
@@ -97,11 +99,9 @@ def is_auth_failure(exc: BaseException) -> bool:
 class PasswordRefresh:
     """The `do_connect` listener for one external database and the secret with its password."""
 
-    def __init__(
-        self, target: Target, secret_arn: str, read_secret: Callable[[str], str] = _read_secret
-    ) -> None:
+    def __init__(self, target: Target, secret: str, read_secret: Callable[[str], str] = _read_secret) -> None:
         self.target = target
-        self.secret_arn = secret_arn
+        self.secret = secret  # an ARN on AWS, projects/P/secrets/S on GCP
         self._read_secret = read_secret
         self._password: str | None = None  # the secret's, once re-read: newer than the URL's
         self._lock = threading.Lock()
@@ -128,11 +128,22 @@ class PasswordRefresh:
             except Exception as exc:
                 if not is_auth_failure(exc):
                     raise
+        if not SECRET_NAME_RE.fullmatch(self.secret):
+            fix = (
+                "if a rotation is under way, the next connection reads it again; otherwise the password "
+                "was changed outside RDS: have RDS set both again (aws rds modify-db-instance "
+                "--db-instance-identifier INSTANCE --rotate-master-user-password --apply-immediately)"
+            )
+        else:
+            # Terraform writes the user's password and the secret's version in one apply.
+            fix = (
+                "if terraform apply is setting a new one, the next connection reads it again; otherwise "
+                "the password was changed outside Terraform: raise database.password_version and run "
+                "terraform apply, which sets both again"
+            )
         raise DatabaseError(
-            f"the database {self.target} refuses the password in secret {self.secret_arn}, read again "
-            "just now: if a rotation is under way, the next connection reads it again; otherwise the "
-            "password was changed outside RDS: have RDS set both again (aws rds modify-db-instance "
-            "--db-instance-identifier INSTANCE --rotate-master-user-password --apply-immediately)"
+            f"the database {self.target} refuses the password in secret {self.secret}, read again "
+            f"just now: {fix}"
         )
 
     def _reread(self, tried: object) -> str:
@@ -140,14 +151,14 @@ class PasswordRefresh:
             if self._password is not None and self._password != tried:
                 return self._password  # another thread re-read it while this one waited
             try:
-                text = self._read_secret(self.secret_arn)
-                password = password_from_secret(self.secret_arn, text, self.target.user)
+                text = self._read_secret(self.secret)
+                password = password_from_secret(self.secret, text, self.target.user)
             except DatabaseError as exc:
                 raise DatabaseError(
                     f"the database {self.target} refused the password and re-reading it failed: {exc}"
                 ) from None
             self._password = password
-        logger.info("database password re-read from %s after an authentication failure", self.secret_arn)
+        logger.info("database password re-read from %s after an authentication failure", self.secret)
         return password
 
 
@@ -157,19 +168,19 @@ _installed: PasswordRefresh | None = None
 def install(
     environ: Mapping[str, str] = os.environ, read_secret: Callable[[str], str] = _read_secret
 ) -> PasswordRefresh | None:
-    """Register the listener for the external database, if there is one (its secret's ARN is set).
+    """Register the listener for the external database, if there is one (its secret is named).
 
     Class-level, so it applies to every engine created afterwards in this process; a second call
     keeps the first listener.
     """
     global _installed  # noqa: PLW0603 - one listener per process, as SQLAlchemy's registry is
-    arn = environ.get(SECRET_ARN_ENV, "")
-    if not arn:
+    # A malformed name fails here, clearly, not at the first password change.
+    secret = secret_from_env(environ)
+    if not secret:
         return None
     if _installed is not None:
         return _installed
-    secret_region(arn)  # a malformed ARN fails here, clearly, not at the first rotation
-    listener = PasswordRefresh(Target.from_url(environ.get(URL_ENV, "")), arn, read_secret)
+    listener = PasswordRefresh(Target.from_url(environ.get(URL_ENV, "")), secret, read_secret)
     event.listen(Engine, "do_connect", listener)
     _installed = listener
     return listener

@@ -50,6 +50,16 @@ class GitCredentialError(AirtasksError):
     """A git bundle's credential could not be read or made a Swarm secret."""
 
 
+class SecretAccessError(GitCredentialError):
+    """Secret Manager did not give a secret's value: `status` is the HTTP status of the answer (0 when
+    Secret Manager was not reached, 200 when the answer held no payload); `where` names the secret."""
+
+    def __init__(self, message: str, where: str, status: int) -> None:
+        super().__init__(message)
+        self.where = where
+        self.status = status
+
+
 @dataclass(frozen=True)
 class GitCredential:
     """One bundle's credential as read from the store. The value never shows in a repr."""
@@ -157,6 +167,33 @@ class SecretManagerReader:
             self._project = self._metadata("project/project-id").text.strip()
         return self._project
 
+    def access(self, project: str, secret: str) -> bytes:
+        """The payload of the secret's latest enabled version, read with the VM's service account.
+
+        Shared by the git credentials and the external database's password
+        (airtasks.stack.database): a failure is a SecretAccessError carrying the HTTP status, and
+        each caller words what it means and the fix for its own setting.
+        """
+        if self._token is None:
+            self._token = str(
+                self._metadata("instance/service-accounts/default/token").json()["access_token"]
+            )
+        url = f"{self.api}/projects/{project}/secrets/{secret}/versions/latest:access"
+        where = f"Secret Manager secret {secret} of project {project}"
+        try:
+            answer = self.http.get(url, headers={"Authorization": f"Bearer {self._token}"})
+        except httpx.HTTPError as exc:
+            raise SecretAccessError(
+                f"cannot reach Secret Manager to read {secret} ({type(exc).__name__})", where, 0
+            ) from None
+        if answer.status_code != 200:
+            status = answer.status_code
+            raise SecretAccessError(f"reading {where} failed (HTTP {status})", where, status)
+        try:
+            return base64.b64decode(answer.json()["payload"]["data"])
+        except (ValueError, KeyError, TypeError):
+            raise SecretAccessError(f"{where} has no readable payload", where, 200) from None
+
     def __call__(self, bundle: str, name: str) -> GitCredential:
         match = SECRET_ID_RE.fullmatch(name)
         if match is None:
@@ -165,40 +202,23 @@ class SecretManagerReader:
                 "(team-git-token) or full name (projects/P/secrets/team-git-token)"
             )
         project, secret = match.group(2) or self.project(), match.group(3)
-        if self._token is None:
-            self._token = str(
-                self._metadata("instance/service-accounts/default/token").json()["access_token"]
-            )
-        url = f"{self.api}/projects/{project}/secrets/{secret}/versions/latest:access"
         try:
-            answer = self.http.get(url, headers={"Authorization": f"Bearer {self._token}"})
-        except httpx.HTTPError as exc:
-            raise GitCredentialError(
-                f"git credential of bundle {bundle!r}: cannot reach Secret Manager to read {secret} "
-                f"({type(exc).__name__})"
-            ) from None
+            value = self.access(project, secret)
+        except SecretAccessError as exc:
+            if exc.status == 404:
+                raise GitCredentialError(
+                    f"git credential of bundle {bundle!r}: {exc.where} does not exist or has no enabled "
+                    f"version; create it: gcloud secrets create {secret} --project {project} "
+                    "--data-file=token"
+                ) from None
+            if exc.status == 403:
+                raise GitCredentialError(
+                    f"git credential of bundle {bundle!r}: reading {exc.where} was denied; the managers' "
+                    "service account may read only the secrets that dag_bundles names in git.credential "
+                    "(terraform apply grants roles/secretmanager.secretAccessor on each)"
+                ) from None
+            raise GitCredentialError(f"git credential of bundle {bundle!r}: {exc}") from None
         where = f"Secret Manager secret {secret} of project {project}"
-        if answer.status_code == 404:
-            raise GitCredentialError(
-                f"git credential of bundle {bundle!r}: {where} does not exist or has no enabled version; "
-                f"create it: gcloud secrets create {secret} --project {project} --data-file=token"
-            )
-        if answer.status_code == 403:
-            raise GitCredentialError(
-                f"git credential of bundle {bundle!r}: reading {where} was denied; the managers' service "
-                "account may read only the secrets that dag_bundles names in git.credential (terraform "
-                "apply grants roles/secretmanager.secretAccessor on each)"
-            )
-        if answer.status_code != 200:
-            raise GitCredentialError(
-                f"git credential of bundle {bundle!r}: reading {where} failed (HTTP {answer.status_code})"
-            )
-        try:
-            value = base64.b64decode(answer.json()["payload"]["data"])
-        except (ValueError, KeyError, TypeError):
-            raise GitCredentialError(
-                f"git credential of bundle {bundle!r}: {where} has no readable payload"
-            ) from None
         return GitCredential(bundle, name, _check_value(bundle, where, value))
 
 

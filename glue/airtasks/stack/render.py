@@ -441,8 +441,9 @@ def stack_command() -> None:
     "database_json",
     default=None,
     metavar="JSON",
-    help="An external PostgreSQL instead of the stack's own: JSON {host, port, name, user, secret_arn} "
-    "(the Secrets Manager secret holding its password, read by each service at start; never the password).",
+    help="An external PostgreSQL instead of the stack's own: JSON {host, port, name, user} and the secret "
+    "holding its password, read by each service at start (never the password): secret_arn (AWS Secrets "
+    "Manager) or secret_name (GCP Secret Manager, projects/P/secrets/S).",
 )
 @click.option(
     "--backups",
