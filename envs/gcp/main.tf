@@ -20,4 +20,5 @@ module "cluster" {
   task_logs            = var.task_logs
   dag_bundles          = var.dag_bundles
   backups              = var.backups
+  database             = var.database
 }

@@ -69,6 +69,11 @@ output "dag_bundles" {
 }
 
 output "backups" {
-  description = "Where the metadata database's dumps go: `bucket` (the backups' own), `prefix` (`backups/`), `url`, `every_minutes`, `retention_days`; `null` when `backups = null`."
+  description = "Where the metadata database's dumps go: `bucket` (the backups' own), `prefix` (`backups/`), `url`, `every_minutes`, `retention_days`; `null` when `backups = null` or with `database.managed`."
   value       = module.cluster.backups
+}
+
+output "database" {
+  description = "The managed PostgreSQL (`database.managed`): `instance`, `connection_name`, `address` (private IP), `port`, `name`, `user` and `secret_name`, the Secret Manager secret with the password (never the password); null with the stack's own PostgreSQL."
+  value       = module.cluster.database
 }

@@ -6,7 +6,7 @@ variable "admin_cidrs" {
 }
 
 variable "backups" {
-  description = "Scheduled `pg_dump` backups of the stack's own PostgreSQL (Airflow's metadata database, on a manager's local volume) to a Cloud Storage bucket of their own (`<project_id>-airtasks-<cluster_name>-backups` in `region`; uniform bucket-level access, public access prevented), under `backups/`, and a restore from the newest one when PostgreSQL comes up empty (a replaced manager). Not the log bucket: every node may read that one, and a dump holds the database's connection secrets; only the managers may write, list and read this one. `every_minutes`: how often a dump is taken (5 to 1440, default 60); `retention_days`: dumps under `backups/` older than this are deleted by a lifecycle rule (1 to 3650, default 14); `force_destroy`: let `terraform destroy` delete the bucket with the dumps in it (off: destroy stops at a bucket that still holds dumps). On by default. `null` = no backups, no bucket."
+  description = "Scheduled `pg_dump` backups of the stack's own PostgreSQL (Airflow's metadata database, on a manager's local volume) to a Cloud Storage bucket of their own (`<project_id>-airtasks-<cluster_name>-backups` in `region`; uniform bucket-level access, public access prevented), under `backups/`, and a restore from the newest one when PostgreSQL comes up empty (a replaced manager). Not the log bucket: every node may read that one, and a dump holds the database's connection secrets; only the managers may write, list and read this one. `every_minutes`: how often a dump is taken (5 to 1440, default 60); `retention_days`: dumps under `backups/` older than this are deleted by a lifecycle rule (1 to 3650, default 14); `force_destroy`: let `terraform destroy` delete the bucket with the dumps in it (off: destroy stops at a bucket that still holds dumps). On by default; skipped with `database.managed = true` (Cloud SQL keeps its own backups). `null` = no backups, no bucket."
   type = object({
     every_minutes  = optional(number, 60)
     retention_days = optional(number, 14)
@@ -38,6 +38,21 @@ variable "dag_bundles" {
   }))
   default  = []
   nullable = false
+}
+
+variable "database" {
+  description = "Airflow's metadata database as Cloud SQL for PostgreSQL instead of the stack's `postgres` service on a manager (see docs/high-availability.md). `managed = true` turns it on: a private IP in the cluster's VPC (private services access; the project needs the sqladmin and servicenetworking APIs), no public IP, TLS only. `tier` (default \"db-custom-2-7680\": 2 vCPUs, 7.5 GB), `disk_size` (GB, 10 to 65536, default 20, SSD; Cloud SQL grows it), `multi_az` (`REGIONAL` availability: a standby in a second zone, default false), `backup_retention_days` (daily backups kept, 1 to 365, default 7; point-in-time recovery on), `deletion_protection` (default true, in Terraform and in Cloud SQL; a final backup is taken on delete either way and kept 365 days), `engine_version` (PostgreSQL major 13 to 17, default \"16\"), `password_version` (default 1; raise it to have the next apply set a new password). Terraform generates the password and writes it, write-only, to the user and to a Secret Manager secret: never in the plan or the state. Only the cluster's nodes may read that secret. `null` (the default) or `managed = false` = the stack's own PostgreSQL."
+  type = object({
+    managed               = optional(bool, false)
+    tier                  = optional(string, "db-custom-2-7680")
+    disk_size             = optional(number, 20)
+    multi_az              = optional(bool, false)
+    backup_retention_days = optional(number, 7)
+    deletion_protection   = optional(bool, true)
+    engine_version        = optional(string, "16")
+    password_version      = optional(number, 1)
+  })
+  default = null
 }
 
 variable "image" {

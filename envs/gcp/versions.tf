@@ -1,10 +1,15 @@
 terraform {
-  required_version = ">= 1.5"
+  # 1.11: the cluster module writes the managed database's password write-only.
+  required_version = ">= 1.11"
 
   required_providers {
     google = {
       source  = "hashicorp/google"
-      version = ">= 5.0" # no cap: 7.x changed nothing used here (envs/gcp/README.md)
+      version = ">= 7.2" # no cap; 7.2 for Cloud SQL's final backup (README: Provider versions)
+    }
+    random = {
+      source  = "hashicorp/random"
+      version = ">= 3.7" # the ephemeral random_password of the managed database
     }
   }
 }

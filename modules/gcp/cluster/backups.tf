@@ -10,12 +10,12 @@
 # may read (and replace) everything in the log bucket. A dump holds every
 # connection and variable Airflow keeps, secrets included, so its bucket is one
 # only the managers can reach. No delete for anyone: the lifecycle rule is what
-# removes old dumps. There is no managed database on GCP yet (Cloud SQL), so the
-# stack's PostgreSQL is always the one to back up.
+# removes old dumps. With a managed database (Cloud SQL, database.tf) there is
+# nothing to dump: Cloud SQL keeps its own backups, with point-in-time recovery.
 ################################################################################
 
 locals {
-  backups_on = var.backups != null
+  backups_on = var.backups != null && !local.database_on
   # Bucket names are global; the project id keeps this one apart (as the log bucket's).
   backups_bucket = "${var.project_id}-airtasks-${var.cluster_name}-backups"
   backups_prefix = "backups"

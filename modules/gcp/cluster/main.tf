@@ -59,8 +59,9 @@ module "manager" {
   network_tags  = [module.network.tags.node, module.network.tags.manager]
   boot_disk     = local.boot_disk
   # The user's stack as given, plus what only the cluster knows: the queues to render and the
-  # scaler's config, where task logs go (task_logs.tf; null = on the nodes) and where the
-  # database's dumps go (backups.tf; null = no backups). merge() keeps any attribute added to
+  # scaler's config, where task logs go (task_logs.tf; null = on the nodes), where the
+  # database's dumps go (backups.tf; null = no backups) and the managed database (database.tf; null
+  # = the stack's own). merge() keeps any attribute added to
   # `stack` flowing through untouched; one([... var.stack[*]]) is null without a stack (a plain
   # conditional would type the null as merge()'s partial object, which the manager's `stack` type
   # then rejects). The manager's `stack` type must list each attribute added here: a conversion to
@@ -72,6 +73,7 @@ module "manager" {
     task_logs       = local.task_logs_url
     dag_bundles     = module.dag_bundles.stack_setting
     backups         = local.backups_setting
+    database        = local.database_setting
   })])
 }
 

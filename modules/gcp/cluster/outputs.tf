@@ -1,11 +1,24 @@
 output "backups" {
-  description = "Where the metadata database's backups go: `bucket` (the backups' own), `prefix` (`backups/`), `url` (what the manager's `db-backup` service writes to, `gs://<bucket>/backups`), `every_minutes` and `retention_days`; `null` when `backups = null`."
+  description = "Where the metadata database's backups go: `bucket` (the backups' own), `prefix` (`backups/`), `url` (what the manager's `db-backup` service writes to, `gs://<bucket>/backups`), `every_minutes` and `retention_days`; `null` when `backups = null` or with `database.managed` (Cloud SQL keeps its own)."
   value = local.backups_on ? {
     bucket         = local.backups_bucket
     prefix         = "${local.backups_prefix}/"
     url            = local.backups_url
     every_minutes  = var.backups.every_minutes
     retention_days = var.backups.retention_days
+  } : null
+}
+
+output "database" {
+  description = "The managed PostgreSQL (`database.managed`): `instance` (the Cloud SQL instance's name), `connection_name`, `address` (its private IP), `port`, `name`, `user` and `secret_name`, the Secret Manager secret holding the password as JSON {username, password} (never the password; read it with your own credentials, e.g. for pg_restore from a VM of the VPC); null with the stack's own PostgreSQL."
+  value = local.database_on ? {
+    instance        = google_sql_database_instance.this[0].name
+    connection_name = google_sql_database_instance.this[0].connection_name
+    address         = google_sql_database_instance.this[0].private_ip_address
+    port            = 5432
+    name            = google_sql_database.this[0].name
+    user            = google_sql_user.this[0].name
+    secret_name     = local.database_secret
   } : null
 }
 

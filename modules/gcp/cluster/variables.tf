@@ -11,7 +11,7 @@ variable "admin_cidrs" {
 }
 
 variable "backups" {
-  description = "Scheduled `pg_dump` backups of the stack's own PostgreSQL (Airflow's metadata database, on a manager's local volume) to a Cloud Storage bucket of their own (`<project_id>-airtasks-<cluster_name>-backups` in `region`; uniform bucket-level access, public access prevented), under `backups/`, and a restore from the newest one when PostgreSQL comes up empty (a replaced manager). Not the log bucket: every node may read that one, and a dump holds the database's connection secrets; only the managers may write, list and read this one. `every_minutes`: how often a dump is taken (5 to 1440, default 60); `retention_days`: dumps under `backups/` older than this are deleted by a lifecycle rule (1 to 3650, default 14); `force_destroy`: let `terraform destroy` delete the bucket with the dumps in it (off: destroy stops at a bucket that still holds dumps). On by default. `null` = no backups, no bucket."
+  description = "Scheduled `pg_dump` backups of the stack's own PostgreSQL (Airflow's metadata database, on a manager's local volume) to a Cloud Storage bucket of their own (`<project_id>-airtasks-<cluster_name>-backups` in `region`; uniform bucket-level access, public access prevented), under `backups/`, and a restore from the newest one when PostgreSQL comes up empty (a replaced manager). Not the log bucket: every node may read that one, and a dump holds the database's connection secrets; only the managers may write, list and read this one. `every_minutes`: how often a dump is taken (5 to 1440, default 60); `retention_days`: dumps under `backups/` older than this are deleted by a lifecycle rule (1 to 3650, default 14); `force_destroy`: let `terraform destroy` delete the bucket with the dumps in it (off: destroy stops at a bucket that still holds dumps). On by default; skipped with `database.managed = true` (Cloud SQL keeps its own backups). `null` = no backups, no bucket."
   type = object({
     every_minutes  = optional(number, 60)
     retention_days = optional(number, 14)
@@ -60,6 +60,46 @@ variable "dag_bundles" {
   nullable = false
 
   # Validated once, in modules/dag-bundles, for both clouds.
+}
+
+variable "database" {
+  description = "Airflow's metadata database as Cloud SQL for PostgreSQL instead of the stack's `postgres` service on a manager (see docs/high-availability.md). `managed = true` turns it on: a private IP in the cluster's VPC (private services access; the project needs the sqladmin and servicenetworking APIs), no public IP, TLS only. `tier` (default \"db-custom-2-7680\": 2 vCPUs, 7.5 GB), `disk_size` (GB, 10 to 65536, default 20, SSD; Cloud SQL grows it), `multi_az` (`REGIONAL` availability: a standby in a second zone, default false), `backup_retention_days` (daily backups kept, 1 to 365, default 7; point-in-time recovery on), `deletion_protection` (default true, in Terraform and in Cloud SQL; a final backup is taken on delete either way and kept 365 days), `engine_version` (PostgreSQL major 13 to 17, default \"16\"), `password_version` (default 1; raise it to have the next apply set a new password). Terraform generates the password and writes it, write-only, to the user and to a Secret Manager secret: never in the plan or the state. Only the cluster's nodes may read that secret. `null` (the default) or `managed = false` = the stack's own PostgreSQL."
+  type = object({
+    managed               = optional(bool, false)
+    tier                  = optional(string, "db-custom-2-7680")
+    disk_size             = optional(number, 20)
+    multi_az              = optional(bool, false)
+    backup_retention_days = optional(number, 7)
+    deletion_protection   = optional(bool, true)
+    engine_version        = optional(string, "16")
+    password_version      = optional(number, 1)
+  })
+  default = null
+
+  validation {
+    condition     = var.database == null ? true : can(regex("^db-(custom-[0-9]+-[0-9]+|g1-small|f1-micro|perf-optimized-N-[0-9]+)$", var.database.tier))
+    error_message = "database.tier must be a Cloud SQL for PostgreSQL tier: db-custom-<vCPUs>-<memory MB> such as \"db-custom-2-7680\", db-g1-small, db-f1-micro, or db-perf-optimized-N-<vCPUs> (Enterprise Plus)."
+  }
+
+  validation {
+    condition     = var.database == null ? true : (floor(var.database.disk_size) == var.database.disk_size && var.database.disk_size >= 10 && var.database.disk_size <= 65536)
+    error_message = "database.disk_size must be a whole number of GB from 10 to 65536 (Cloud SQL's SSD minimum is 10), e.g. 20; Cloud SQL grows the disk from there."
+  }
+
+  validation {
+    condition     = var.database == null ? true : (floor(var.database.backup_retention_days) == var.database.backup_retention_days && var.database.backup_retention_days >= 1 && var.database.backup_retention_days <= 365)
+    error_message = "database.backup_retention_days must be a whole number of daily backups to keep from 1 to 365 (Cloud SQL's range; backups cannot be turned off here), e.g. 7."
+  }
+
+  validation {
+    condition     = var.database == null ? true : can(regex("^1[3-7]$", var.database.engine_version))
+    error_message = "database.engine_version must be a PostgreSQL major version Airflow 3 supports, 13 to 17, such as \"16\" (Cloud SQL picks the minor version; \"16.4\" will not do)."
+  }
+
+  validation {
+    condition     = var.database == null ? true : (floor(var.database.password_version) == var.database.password_version && var.database.password_version >= 1)
+    error_message = "database.password_version must be a whole number from 1 up, e.g. 1; raise it by one to have terraform apply set a new password."
+  }
 }
 
 variable "image" {

@@ -127,7 +127,7 @@ variable "project_id" {
 }
 
 variable "stack" {
-  description = "The Air-Tasks stack the manager deploys once the Swarm is up (`image`: the Air-Tasks image; `name`: stack name; `queues`: worker queue => slots per node; `queue_max_nodes`: worker queue => its group's max_size (sizes the queue's Airflow pool); `scaler_config`: JSON for the scaler on the manager; `task_logs`: Airflow's remote base log folder, `gs://<bucket>/<prefix>`, rendered into the stack by the manager's boot script (null = logs stay on the nodes); `backups`: JSON for `airtasks stack render --backups` (`url`, `gs://<bucket>/<prefix>`, and `every_minutes`), where the `db-backup` service on a manager dumps the stack's PostgreSQL and restores it from (null = no backups); `postgres_image`/`rabbitmq_image`/`proxy_image`, `compose_override`, `tls_hostnames`, `dag_bundles`: see modules/swarm-boot). `null` = Swarm only."
+  description = "The Air-Tasks stack the manager deploys once the Swarm is up (`image`: the Air-Tasks image; `name`: stack name; `queues`: worker queue => slots per node; `queue_max_nodes`: worker queue => its group's max_size (sizes the queue's Airflow pool); `scaler_config`: JSON for the scaler on the manager; `task_logs`: Airflow's remote base log folder, `gs://<bucket>/<prefix>`, rendered into the stack by the manager's boot script (null = logs stay on the nodes); `backups`: JSON for `airtasks stack render --backups` (`url`, `gs://<bucket>/<prefix>`, and `every_minutes`), where the `db-backup` service on a manager dumps the stack's PostgreSQL and restores it from (null = no backups); `database`: JSON for `airtasks stack render --database` (`host`, `port`, `name`, `user` and `secret_name`, the Secret Manager secret holding the password, never the password; null = the stack's own `postgres` service); `postgres_image`/`rabbitmq_image`/`proxy_image`, `compose_override`, `tls_hostnames`, `dag_bundles`: see modules/swarm-boot). `null` = Swarm only."
   type = object({
     image            = string
     name             = optional(string, "airtasks")
@@ -141,6 +141,7 @@ variable "stack" {
     tls_hostnames    = optional(list(string), [])
     task_logs        = optional(string)
     dag_bundles      = optional(string)
+    database         = optional(string)
     backups          = optional(string)
   })
   default = null

@@ -52,9 +52,9 @@ def _expr(value: object) -> str:
 # ---------------------------------------------------------------------------------------------------
 
 
-def test_backups_are_on_unless_null() -> None:
-    """No managed database on GCP yet (Cloud SQL): the stack's PostgreSQL is always the one to dump."""
-    assert cluster().locals["backups_on"] == "var.backups != null"
+def test_backups_are_on_unless_null_or_the_database_is_managed() -> None:
+    """With Cloud SQL (database.managed, database.tf) there is no stack PostgreSQL to dump."""
+    assert cluster().locals["backups_on"] == "var.backups != null && !local.database_on"
     assert cluster().variables["backups"].default == {}
 
 
@@ -199,7 +199,11 @@ def backups_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     backups_tf = (REPO / CLUSTER / "backups.tf").read_text()
     bucket = _block(backups_tf, 'resource "google_storage_bucket" "backups"')
     (root / "variables.tf").write_text((REPO / CLUSTER / "variables.tf").read_text())
-    (root / "locals.tf").write_text(_block(backups_tf, "locals"))
+    # database_on as database.tf has it (the rest of database.tf needs the provider).
+    database_on = cluster().locals["database_on"]
+    (root / "locals.tf").write_text(
+        _block(backups_tf, "locals").replace("locals {\n", f"locals {{\n  database_on = {database_on}\n", 1)
+    )
     (root / "outputs.tf").write_text(_block((REPO / CLUSTER / "outputs.tf").read_text(), 'output "backups"'))
     grant = cluster().resource("google_storage_bucket_iam_member", "backups").body["for_each"]
     (root / "main.tf").write_text(
@@ -276,8 +280,13 @@ def test_settings_pass_through(backups_root: Path, tmp_path: Path) -> None:
     assert json.loads(_setting(out["script"]))["every_minutes"] == 15
 
 
-def test_null_means_no_bucket_no_grant_no_setting(backups_root: Path, tmp_path: Path) -> None:
-    out = _outputs(backups_root, tmp_path, backups=None)
+@pytest.mark.parametrize(
+    "values", [{"backups": None}, {"database": {"managed": True}}], ids=["null", "managed-database"]
+)
+def test_null_or_a_managed_database_means_no_bucket_no_grant_no_setting(
+    backups_root: Path, tmp_path: Path, values: dict[str, Any]
+) -> None:
+    out = _outputs(backups_root, tmp_path, **values)
     assert out.get("backups") is None
     assert out["roles"] == []
     assert _setting(out["script"]) == ""

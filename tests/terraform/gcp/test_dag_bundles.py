@@ -66,7 +66,9 @@ def test_the_managers_alone_access_exactly_the_named_git_credentials() -> None:
     project, or in full), for the managers' service account; nothing for a bundle without one
     (planned in tests/terraform/gcp-cluster/git-credentials where the google provider is)."""
     grants = cluster().resources_of("google_secret_manager_secret_iam_member")
-    assert [r.name for r in grants] == ["git_credentials"]
+    # The other grant is the managed database's password, to every node (test_database.py).
+    assert sorted(r.name for r in grants) == ["database", "git_credentials"]
+    grants = [r for r in grants if r.name == "git_credentials"]
     (grant,) = [r.body for r in grants]
     assert grant["for_each"] == "module.dag_bundles.git_credentials"
     assert grant["role"] == "roles/secretmanager.secretAccessor"

@@ -110,6 +110,27 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
         "or set backups = null to take no backups.",
     ),
     ("envs/gcp", {"backups": {"retention_days": 0}}, "backups.retention_days must be a whole number"),
+    (
+        "envs/gcp",
+        {"database": {"managed": True, "tier": "db-n1-standard-2"}},
+        "database.tier must be a Cloud SQL for PostgreSQL tier",
+    ),
+    ("envs/gcp", {"database": {"disk_size": 5}}, "database.disk_size must be a whole number of GB from 10"),
+    ("envs/gcp", {"database": {"disk_size": 20.5}}, "database.disk_size must be a whole number of GB"),
+    (
+        "envs/gcp",
+        {"database": {"backup_retention_days": 0}},
+        "database.backup_retention_days must be a whole number of daily backups to keep from 1 to 365",
+    ),
+    ("envs/gcp", {"database": {"backup_retention_days": 366}}, "database.backup_retention_days must be"),
+    (
+        "envs/gcp",
+        {"database": {"engine_version": "16.4"}},
+        "database.engine_version must be a PostgreSQL major version Airflow 3 supports, 13 to 17, "
+        'such as "16"',
+    ),
+    ("envs/gcp", {"database": {"engine_version": "12"}}, "database.engine_version must be"),
+    ("envs/gcp", {"database": {"password_version": 0}}, "database.password_version must be a whole number"),
     # network
     ("modules/gcp/network", {"admin_cidrs": ["0.0.0.0/0"]}, "admin_cidrs must not contain 0.0.0.0/0"),
     ("modules/gcp/network", {"subnet_cidr": "10.20.1.5/20"}, "subnet_cidr must start at its network address"),
