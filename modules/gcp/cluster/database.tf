@@ -241,9 +241,10 @@ resource "google_secret_manager_secret_version" "database" {
   secret_data_wo_version = var.database.password_version
 
   lifecycle {
-    # A user created again (a new instance) or given a new password (password_version) gets this
-    # run's password: so must the secret.
-    replace_triggered_by = [google_sql_user.this]
+    # A user created again gets this run's password: so must the secret (a new password_version
+    # replaces the version by itself). The user's id, not the whole user: an in-place update that
+    # sets no password must not give the secret one the user does not have.
+    replace_triggered_by = [google_sql_user.this[count.index].id]
     # The new version is the latest before the old one goes: a service starting in between still
     # finds one to read.
     create_before_destroy = true
