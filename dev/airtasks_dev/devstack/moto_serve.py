@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qs
 
+from moto.ec2.models.launch_templates import LaunchTemplate
+from moto.ec2.utils import parse_user_data
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
@@ -64,6 +66,22 @@ def _action(environ: dict[str, Any]) -> str:
     return fields.get("Action", [""])[0]
 
 
+def keep_version_user_data_encoded() -> None:
+    """moto keeps a launch template's first version's user data as a Base64EncodedString but a
+    later version's (CreateLaunchTemplateVersion, what Terraform sends when the user data
+    changes) as the plain string, and its Auto Scaling then fails an assertion launching from that
+    version (a 500 to TerminateInstanceInAutoScalingGroup). Parse it the same way for every
+    version, as moto's CloudFormation path already does."""
+    original = LaunchTemplate.create_version
+
+    def create_version(self: LaunchTemplate, data: dict[str, Any], description: str) -> Any:
+        if isinstance(data.get("UserData"), (str, bytes)):
+            data = {**data, "UserData": parse_user_data(data["UserData"])}
+        return original(self, data, description)
+
+    LaunchTemplate.create_version = create_version  # type: ignore[method-assign]
+
+
 def main(argv: list[str]) -> None:
     if len(argv) != 1 or not argv[0].isdigit():
         sys.exit("usage: python -m airtasks_dev.devstack.moto_serve FD (a listening TCP socket)")
@@ -73,6 +91,7 @@ def main(argv: list[str]) -> None:
     # moto builds some URLs (SQS queues, presigned links) from MOTO_PORT.
     os.environ["MOTO_PORT"] = str(port)
 
+    keep_version_user_data_encoded()
     app = OneAtATime(DomainDispatcherApplication(create_backend_app))
     server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler, fd=fd)
     print(f"moto serving on http://{host}:{port}", flush=True)
