@@ -94,11 +94,11 @@ resource "aws_s3_bucket_lifecycle_configuration" "logs" {
       noncurrent_days = try(var.task_logs.retention_days, 30)
     }
   }
-  # Dumps expire the same way, and only with backups on: the lifecycle is what removes them (no
-  # node may delete one).
+  # Dumps expire the same way: the lifecycle is what removes them (no node may delete one). Kept on
+  # with a managed database too, so the dumps taken before a switch to it still go.
   rule {
     id     = "expire-backups"
-    status = local.backups_on ? "Enabled" : "Disabled"
+    status = var.backups != null ? "Enabled" : "Disabled"
     filter {
       prefix = "${local.backups_prefix}/"
     }
