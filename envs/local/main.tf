@@ -25,6 +25,9 @@ module "cluster" {
   stack         = var.stack
   dag_bundles   = var.dag_bundles
   backups       = var.backups
+  database      = var.database
+  # The module puts a managed database into the private subnets; nothing else needs them here.
+  private_subnets = try(var.database.managed, false)
   # moto answers over plain HTTP, and it enforces bucket policies: no TLS-only policy here.
   task_logs = var.task_logs == null ? null : merge(var.task_logs, { deny_insecure_transport = false })
   # Without a stack the scaler is the `make up` one on this machine: Airflow on 127.0.0.1, no

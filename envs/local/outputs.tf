@@ -42,3 +42,8 @@ output "backups" {
   description = "Where the metadata database's dumps go (`bucket`, `prefix`, `url`, `every_minutes`, `retention_days`), or null."
   value       = module.cluster.backups
 }
+
+output "database" {
+  description = "The managed PostgreSQL (`database.managed`): `address`, `port`, `name`, `user` and `secret_arn` (never the password); null with the stack's own PostgreSQL."
+  value       = module.cluster.database
+}

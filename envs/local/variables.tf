@@ -118,3 +118,17 @@ variable "backups" {
   })
   default = {}
 }
+
+variable "database" {
+  description = "Airflow's metadata database on the local AWS API's RDS (moto) instead of the stack's `postgres` service; the cluster in a box serves each instance as a real PostgreSQL at the endpoint moto reports. `{ managed = true }` plus the cluster module's optional fields (`instance_class`, `allocated_storage`, `multi_az`, `backup_retention_days`, `engine_version`); `deletion_protection` is off by default here, so `make down` removes the instance. Turns `private_subnets` on, which the module requires. `null` (the default) = the stack's own PostgreSQL."
+  type = object({
+    managed               = optional(bool, false)
+    instance_class        = optional(string, "db.t4g.micro")
+    allocated_storage     = optional(number, 20)
+    multi_az              = optional(bool, false)
+    backup_retention_days = optional(number, 1)
+    deletion_protection   = optional(bool, false)
+    engine_version        = optional(string, "16")
+  })
+  default = null
+}
