@@ -183,14 +183,17 @@ stack_cli() { # stack_cli [docker run options] -- <airtasks args>: the image's C
 # is where every service that calls AWS goes too: those two, each worker (task logs, bucket DAG
 # bundles), the triggerer, the dag-processor, which syncs bucket DAG bundles, and db-backup.
 write_scaler_override() {
-  python3 - "$1" "$AIRTASKS_STACK_SCALER_CONFIG" "${AWS_ENDPOINT_URL:-}" "$AIRTASKS_STACK_QUEUES" "$AIRTASKS_STACK_BACKUPS" <<'PY'
+  python3 - "$1" "$AIRTASKS_STACK_SCALER_CONFIG" "${AWS_ENDPOINT_URL:-}" "$AIRTASKS_STACK_QUEUES" "$AIRTASKS_STACK_BACKUPS" \
+    "$AIRTASKS_STACK_DATABASE" <<'PY'
 import json, sys
-path, config, endpoint, queues, backups = sys.argv[1:6]
+path, config, endpoint, queues, backups, database = sys.argv[1:7]
 scaler = ("worker-manager", "airflow-apiserver")
 services = {name: {} for name in scaler + ("airflow-triggerer", "airflow-dag-processor")}
 services.update({f"worker-{q.split(':')[0]}": {} for q in queues.split() or ["default:4"]})
 if backups:  # the stack has a db-backup service only with backups on
     services["db-backup"] = {}
+if database:  # every Airflow process reads the managed database's secret when it starts
+    services.update({name: {} for name in ("airflow-init", "airflow-scheduler", "flower")})
 if config:
     for name in scaler:
         services[name]["AIRTASKS_CONFIG"] = json.dumps(json.loads(config), separators=(",", ":"))
