@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import re
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -27,20 +26,22 @@ import yaml
 from airtasks.backup.settings import BackupSettings
 from airtasks.stack.render import render_stack
 from tests.support.terraform import REPO, run_terraform
-from tests.support.tfdocs import TfModule, blocks, load_module
+from tests.support.tfdocs import blocks, load_module
+from tests.terraform.gcp.evaluated import (
+    CLUSTER,
+    MANAGER,
+    add_manager,
+    case_tfvars,
+    cluster,
+    init,
+    outputs,
+    script_setting,
+)
 
 pytestmark = pytest.mark.terraform
 
-CLUSTER = "modules/gcp/cluster"
-MANAGER = "modules/gcp/swarm-manager"
 ROLES = ["roles/storage.objectCreator", "roles/storage.objectViewer"]
-QUEUE = {"machine_type": "e2-standard-4", "min_size": 0, "max_size": 5, "slots_per_node": 4}
 BUCKET = "my-project-123-airtasks-demo-backups"
-
-
-@cache
-def cluster() -> TfModule:
-    return load_module(REPO / CLUSTER)
 
 
 def _expr(value: object) -> str:
@@ -173,25 +174,6 @@ output "script" {
 }
 """
 
-MANAGER_TF = """
-# modules/gcp/swarm-manager's boot call, stack as it passes it (test_static.py checks the rest).
-module "boot" {
-  source              = "%(boot)s"
-  cloud               = "gcp"
-  role                = "manager"
-  cluster_name        = var.cluster_name
-  project_id          = var.project_id
-  worker_token_ref    = "airtasks-demo-worker-token"
-  manager_token_ref   = "airtasks-demo-manager-token"
-  manager_address_ref = "airtasks-demo-manager-address"
-  stack               = var.stack
-}
-
-output "script" {
-  value = module.boot.script
-}
-"""
-
 
 @pytest.fixture(scope="module")
 def backups_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -209,53 +191,13 @@ def backups_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "main.tf").write_text(
         MAIN_TF % {"lifecycle": _block(bucket, "lifecycle", indent="  "), "for_each": grant}
     )
-    (root / "manager").mkdir()
-    (root / "manager" / "variables.tf").write_text((REPO / MANAGER / "variables.tf").read_text())
-    (root / "manager" / "main.tf").write_text(MANAGER_TF % {"boot": REPO / "modules/swarm-boot"})
-    init = run_terraform(root, "init", "-input=false", "-no-color", "-backend=false")
-    assert init.returncode == 0, init.stdout + init.stderr
+    add_manager(root)
+    init(root)
     return root
 
 
-def _tfvars(tmp_path: Path, values: dict[str, Any]) -> Path:
-    tfvars = tmp_path / "case.tfvars.json"
-    tfvars.write_text(
-        json.dumps(
-            {
-                "project_id": "my-project-123",
-                "cluster_name": "demo",
-                "queues": {"default": QUEUE},
-                "stack": {"image": "ghcr.io/acme/airtasks:1.0"},
-                **values,
-            }
-        )
-    )
-    return tfvars
-
-
-def _outputs(root: Path, tmp_path: Path, **values: Any) -> dict[str, Any]:
-    state = tmp_path / "state.tfstate"
-    applied = run_terraform(
-        root,
-        "apply",
-        "-auto-approve",
-        "-input=false",
-        "-no-color",
-        f"-state={state}",
-        f"-var-file={_tfvars(tmp_path, values)}",
-    )
-    assert applied.returncode == 0, applied.stdout + applied.stderr
-    out = run_terraform(root, "output", "-json", f"-state={state}")
-    return {k: v["value"] for k, v in json.loads(out.stdout).items()}
-
-
-def _setting(script: str) -> str:
-    (setting,) = re.findall(r"^AIRTASKS_STACK_BACKUPS='(.*)'$", script, re.M)
-    return str(setting)
-
-
 def test_default_is_on_hourly_for_14_days_and_reaches_the_render(backups_root: Path, tmp_path: Path) -> None:
-    out = _outputs(backups_root, tmp_path)
+    out = outputs(backups_root, tmp_path)
     assert out["backups"] == {
         "bucket": BUCKET,
         "prefix": "backups/",
@@ -264,7 +206,7 @@ def test_default_is_on_hourly_for_14_days_and_reaches_the_render(backups_root: P
         "retention_days": 14,
     }
     assert sorted(out["roles"]) == ROLES
-    setting = _setting(out["script"])
+    setting = script_setting(out["script"], "BACKUPS")
     assert json.loads(setting) == {"url": f"gs://{BUCKET}/backups", "every_minutes": 60}
     assert 'render+=(--backups "$AIRTASKS_STACK_BACKUPS")' in out["script"]
     # The image's render takes it as it is: one db-backup service, on a manager.
@@ -274,10 +216,10 @@ def test_default_is_on_hourly_for_14_days_and_reaches_the_render(backups_root: P
 
 
 def test_settings_pass_through(backups_root: Path, tmp_path: Path) -> None:
-    out = _outputs(backups_root, tmp_path, backups={"every_minutes": 15, "retention_days": 90})
+    out = outputs(backups_root, tmp_path, backups={"every_minutes": 15, "retention_days": 90})
     assert out["backups"]["every_minutes"] == 15
     assert out["backups"]["retention_days"] == 90
-    assert json.loads(_setting(out["script"]))["every_minutes"] == 15
+    assert json.loads(script_setting(out["script"], "BACKUPS"))["every_minutes"] == 15
 
 
 @pytest.mark.parametrize(
@@ -286,10 +228,10 @@ def test_settings_pass_through(backups_root: Path, tmp_path: Path) -> None:
 def test_null_or_a_managed_database_means_no_bucket_no_grant_no_setting(
     backups_root: Path, tmp_path: Path, values: dict[str, Any]
 ) -> None:
-    out = _outputs(backups_root, tmp_path, **values)
+    out = outputs(backups_root, tmp_path, **values)
     assert out.get("backups") is None
     assert out["roles"] == []
-    assert _setting(out["script"]) == ""
+    assert script_setting(out["script"], "BACKUPS") == ""
 
 
 @pytest.mark.parametrize(("backups", "fails"), [({}, True), (None, False)], ids=["on", "off"])
@@ -308,7 +250,7 @@ def test_a_bucket_name_over_63_characters_fails_the_plan_naming_the_fix(
         "-no-color",
         "-lock=false",
         f"-state={tmp_path / 'state.tfstate'}",
-        f"-var-file={_tfvars(tmp_path, values)}",
+        f"-var-file={case_tfvars(tmp_path, values)}",
     )
     output = " ".join((plan.stdout + plan.stderr).replace("│", " ").split())
     if not fails:

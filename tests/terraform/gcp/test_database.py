@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import re
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -25,20 +24,21 @@ import yaml
 
 from airtasks.stack.database import SECRET_NAME_ENV, ExternalDatabase
 from airtasks.stack.render import QueueSpec, render_stack
-from tests.support.terraform import REPO, run_terraform
-from tests.support.tfdocs import TfModule, blocks, load_module, unquote
+from tests.support.terraform import REPO
+from tests.support.tfdocs import blocks, load_module, unquote
+from tests.terraform.gcp.evaluated import (
+    CLUSTER,
+    MANAGER,
+    add_manager,
+    cluster,
+    init,
+    outputs,
+    script_setting,
+)
 
 pytestmark = pytest.mark.terraform
 
-CLUSTER = "modules/gcp/cluster"
-MANAGER = "modules/gcp/swarm-manager"
-QUEUE = {"machine_type": "e2-standard-4", "min_size": 0, "max_size": 5, "slots_per_node": 4}
 PRIVATE_IP = "10.20.64.3"  # stands in for the instance's private_ip_address
-
-
-@cache
-def cluster() -> TfModule:
-    return load_module(REPO / CLUSTER)
 
 
 def _expr(value: object) -> str:
@@ -278,24 +278,6 @@ output "script" {
 }
 """
 
-MANAGER_TF = """
-module "boot" {
-  source              = "%(boot)s"
-  cloud               = "gcp"
-  role                = "manager"
-  cluster_name        = var.cluster_name
-  project_id          = var.project_id
-  worker_token_ref    = "airtasks-demo-worker-token"
-  manager_token_ref   = "airtasks-demo-manager-token"
-  manager_address_ref = "airtasks-demo-manager-address"
-  stack               = var.stack
-}
-
-output "script" {
-  value = module.boot.script
-}
-"""
-
 
 @pytest.fixture(scope="module")
 def database_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -303,43 +285,13 @@ def database_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "variables.tf").write_text((REPO / CLUSTER / "variables.tf").read_text())
     (root / "locals.tf").write_text(_locals_block())
     (root / "main.tf").write_text(MAIN_TF)
-    (root / "manager").mkdir()
-    (root / "manager" / "variables.tf").write_text((REPO / MANAGER / "variables.tf").read_text())
-    (root / "manager" / "main.tf").write_text(MANAGER_TF % {"boot": REPO / "modules/swarm-boot"})
-    init = run_terraform(root, "init", "-input=false", "-no-color", "-backend=false")
-    assert init.returncode == 0, init.stdout + init.stderr
+    add_manager(root)
+    init(root)
     return root
 
 
-def _outputs(root: Path, tmp_path: Path, **values: Any) -> dict[str, Any]:
-    tfvars = tmp_path / "case.tfvars.json"
-    tfvars.write_text(
-        json.dumps(
-            {
-                "project_id": "my-project-123",
-                "cluster_name": "demo",
-                "queues": {"default": QUEUE},
-                "stack": {"image": "ghcr.io/acme/airtasks:1.0"},
-                **values,
-            }
-        )
-    )
-    state = tmp_path / "state.tfstate"
-    applied = run_terraform(
-        root, "apply", "-auto-approve", "-input=false", "-no-color", f"-state={state}", f"-var-file={tfvars}"
-    )
-    assert applied.returncode == 0, applied.stdout + applied.stderr
-    out = run_terraform(root, "output", "-json", f"-state={state}")
-    return {k: v["value"] for k, v in json.loads(out.stdout).items()}
-
-
-def _script_setting(script: str) -> str:
-    (setting,) = re.findall(r"^AIRTASKS_STACK_DATABASE='(.*)'$", script, re.M)
-    return str(setting)
-
-
 def test_managed_reaches_the_render_as_a_stack_without_postgres(database_root: Path, tmp_path: Path) -> None:
-    out = _outputs(database_root, tmp_path, database={"managed": True})
+    out = outputs(database_root, tmp_path, database={"managed": True})
     assert (out["version"], out["edition"]) == ("POSTGRES_16", "ENTERPRISE")
     setting = json.loads(out["setting"])
     assert setting == {
@@ -349,11 +301,11 @@ def test_managed_reaches_the_render_as_a_stack_without_postgres(database_root: P
         "user": "airflow",
         "secret_name": "projects/my-project-123/secrets/airtasks-demo-database",
     }
-    assert json.loads(_script_setting(out["script"])) == setting
+    assert json.loads(script_setting(out["script"], "DATABASE")) == setting
     assert 'render+=(--database "$AIRTASKS_STACK_DATABASE")' in out["script"]
     # The image's render takes it as it is: no postgres service, the secret's name, no password.
     text = render_stack(
-        [QueueSpec("default", 4)], database=ExternalDatabase.parse(_script_setting(out["script"]))
+        [QueueSpec("default", 4)], database=ExternalDatabase.parse(script_setting(out["script"], "DATABASE"))
     )
     stack = yaml.safe_load(text)
     assert "postgres" not in stack["services"]
@@ -364,7 +316,7 @@ def test_managed_reaches_the_render_as_a_stack_without_postgres(database_root: P
 
 
 def test_other_versions_and_tiers(database_root: Path, tmp_path: Path) -> None:
-    out = _outputs(
+    out = outputs(
         database_root,
         tmp_path,
         database={"managed": True, "engine_version": "17", "tier": "db-perf-optimized-N-2"},
@@ -376,6 +328,6 @@ def test_other_versions_and_tiers(database_root: Path, tmp_path: Path) -> None:
 def test_off_means_no_setting_and_the_stack_s_own_postgres(
     database_root: Path, tmp_path: Path, database: dict[str, Any] | None
 ) -> None:
-    out = _outputs(database_root, tmp_path, database=database)
+    out = outputs(database_root, tmp_path, database=database)
     assert out.get("setting") is None
-    assert _script_setting(out["script"]) == ""
+    assert script_setting(out["script"], "DATABASE") == ""
