@@ -83,6 +83,7 @@ class Box:
     ca_bundle: Path
     timings: dict[str, float] = field(default_factory=dict)  # seconds, in order
     started: float = 0.0  # time.monotonic() when the deploy began
+    variables: dict[str, Any] = field(default_factory=dict)  # what envs/local was applied with
 
     @property
     def manager_id(self) -> str:
@@ -176,7 +177,8 @@ def deploy(
     tf = terraform(cloud, workdir / "terraform")
     progress(f"terraform apply envs/local (cluster {config.cluster}; log {tf.log})")
     tf.init()
-    tf.apply(tf_variables(config, stack))
+    variables = tf_variables(config, stack)
+    tf.apply(variables)
     outputs = tf.outputs()
     timings["terraform_apply"] = time.monotonic() - start
     manager_id = str(outputs["manager_instance_id"])
@@ -193,7 +195,7 @@ def deploy(
     progress(f"stack deployed; waiting for Airflow behind {url}")
     wait_ready(url, str(ca_bundle), timeout=timeout, progress=progress)
     timings["ui_ready"] = time.monotonic() - start
-    return Box(config, runner, tf, outputs, manager, url, password_file, ca_bundle, timings, start)
+    return Box(config, runner, tf, outputs, manager, url, password_file, ca_bundle, timings, start, variables)
 
 
 # ------------------------------------------------------------------------------------------------
