@@ -93,12 +93,12 @@ resource "random_id" "database" {
 resource "google_sql_database_instance" "this" {
   #checkov:skip=CKV_GCP_51:log_checkpoints is Cloud SQL's default (on); not set, to keep the flags to what the stack needs
   #checkov:skip=CKV_GCP_52:connection logging costs per GB in Cloud Logging; set it with database flags where wanted
-  #checkov:skip=CKV_GCP_53:disconnection logging: see CKV_GCP_52
-  #checkov:skip=CKV_GCP_54:lock-wait logging: see CKV_GCP_52
+  #checkov:skip=CKV_GCP_53:disconnection logs cost per GB in Cloud Logging, as CKV_GCP_52
+  #checkov:skip=CKV_GCP_54:lock-wait logs cost per GB in Cloud Logging, as CKV_GCP_52
   #checkov:skip=CKV_GCP_55:log_min_messages stays at Cloud SQL's default (warning)
-  #checkov:skip=CKV_GCP_56:log_temp_files: see CKV_GCP_52
+  #checkov:skip=CKV_GCP_56:temp-file logs cost per GB in Cloud Logging, as CKV_GCP_52
   #checkov:skip=CKV_GCP_57:log_min_duration_statement stays off: statement logs would show the queries' values
-  #checkov:skip=CKV_GCP_108:log_hostname: see CKV_GCP_52
+  #checkov:skip=CKV_GCP_108:hostname logging adds a DNS lookup to every connection; off by default
   #checkov:skip=CKV_GCP_109:log_min_error_statement stays at Cloud SQL's default
   #checkov:skip=CKV_GCP_110:pgAudit costs per GB in Cloud Logging and logs the statements' values; not a default
   #checkov:skip=CKV_GCP_111:log_statement stays at Cloud SQL's default (none): statement logs would show values
