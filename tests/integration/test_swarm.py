@@ -9,10 +9,12 @@ import time
 import warnings
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import docker
 import pytest
+import yaml
 
 from airtasks.backends.aws import AwsBackend
 from airtasks.backends.swarm import SwarmBackend
@@ -20,6 +22,7 @@ from airtasks.config import parse_config
 from airtasks.control.docker_swarm import SwarmManager
 from airtasks.scaling.scaler import Scaler
 from airtasks.wiring import Clients
+from airtasks_dev.devstack.swarm import down_swarm
 from tests.support.services import aws_groups
 from tests.support.services.swarm_node import extra_dockerd, join, tiny_image
 from tests.unit.fakes import FakeAirflow
@@ -185,3 +188,44 @@ def test_single_host_backend_removes_exactly_the_chosen_replica(tiny_service: An
     assert running_hostnames(backend, group, 2) == after
     backend.set_size(group, 3)
     assert len(set(running_hostnames(backend, group, 3)) - set(after)) == 1
+
+
+def test_make_down_removes_a_stack_whose_worker_waits_out_its_task(
+    swarm: docker.DockerClient, tmp_path: Path
+) -> None:
+    """`make down` (`down_swarm`) must not wait out a worker's warm shutdown, which the stack allows an
+    hour: after the grace period the stack's containers and network are gone, by force if need be."""
+    stack = "airtasks-downtest"
+    compose = tmp_path / "stack.yml"
+    compose.write_text(
+        yaml.safe_dump(
+            {
+                "version": "3.8",
+                "services": {
+                    "worker": {
+                        "image": tiny_image(swarm),
+                        # A task that goes on after SIGTERM, as a Celery worker's warm shutdown does.
+                        "command": ["sh", "-c", "trap '' TERM; while :; do sleep 1; done"],
+                        "stop_grace_period": "1h",
+                    }
+                },
+            }
+        )
+    )
+    label = {"label": f"com.docker.stack.namespace={stack}"}
+    subprocess.run(["docker", "stack", "deploy", "-c", str(compose), stack], check=True, capture_output=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not swarm.api.containers(filters={**label, "status": "running"}):
+            assert time.monotonic() < deadline, "the stack's worker did not start"
+            time.sleep(0.5)
+        started = time.monotonic()
+        down_swarm(tmp_path, stack=stack, grace=5)
+        took = time.monotonic() - started
+        assert not swarm.api.containers(all=True, filters=label), "a container of the stack is left"
+        assert not swarm.networks.list(filters=label), "the stack's network is left"
+        assert took < 60, f"make down took {took:.0f}s"
+    finally:
+        subprocess.run(["docker", "stack", "rm", stack], check=False, capture_output=True)
+        for container in swarm.api.containers(all=True, filters=label):
+            swarm.api.remove_container(container["Id"], force=True)

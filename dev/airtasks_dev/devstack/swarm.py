@@ -269,18 +269,40 @@ def up_swarm(
 
 
 def down_swarm(
-    run_dir: Path, *, stack: str = STACK_NAME, remove_secrets: bool = False, timeout: float = 120.0
+    run_dir: Path,
+    *,
+    stack: str = STACK_NAME,
+    remove_secrets: bool = False,
+    timeout: float = 120.0,
+    grace: float = 30.0,
 ) -> None:
-    """`docker stack rm`, wait until its containers and network are gone; optionally drop the secrets."""
+    """`docker stack rm`, wait until its containers and network are gone; optionally drop the secrets.
+
+    Containers that outlive the stack are removed by force: a stopped one at once, since Swarm never
+    removes a container whose task it has lost (a daemon restart), and a running one after `grace`,
+    since a worker's warm shutdown waits out its running task for up to the stack's stop grace
+    period (1 h), and the stack's database is going anyway."""
     client = docker_client()
     subprocess.run([DOCKER_CLI, "stack", "rm", stack], capture_output=True, text=True, check=False)
-    deadline = time.monotonic() + timeout
+    started = time.monotonic()
     label = {"label": f"com.docker.stack.namespace={stack}"}
-    while time.monotonic() < deadline:
+    while time.monotonic() < started + timeout:
         # The low-level list: `containers.list` inspects each container, and one that Swarm removes
         # meanwhile makes it raise NotFound.
-        if not client.api.containers(all=True, filters=label) and not client.networks.list(filters=label):
+        containers = client.api.containers(all=True, filters=label)
+        networks = client.networks.list(filters=label)
+        if not containers and not networks:
             break
+        overdue = time.monotonic() - started >= grace
+        for container in containers:
+            if overdue or container["State"] != "running":
+                with contextlib.suppress(docker.errors.APIError):
+                    client.api.remove_container(container["Id"], force=True)
+        if overdue and not containers:
+            # `stack rm` leaves a network that a container still held when it ran.
+            for network in networks:
+                with contextlib.suppress(docker.errors.APIError):
+                    network.remove()
         time.sleep(1)
     for volume in client.volumes.list(filters=label):
         with contextlib.suppress(docker.errors.APIError):
