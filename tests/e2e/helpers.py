@@ -1,10 +1,13 @@
-"""Helpers of the e2e tests: moto clients, tags, what a manager node's Swarm looks like."""
+"""Helpers of the e2e tests: moto clients, tags, what a manager node's Swarm looks like, the
+stack's REST API and the timelines left in tests/artifacts/."""
 
 from __future__ import annotations
 
 import contextlib
+import ssl
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -13,6 +16,7 @@ import httpx
 from airtasks_dev.devstack.moto import MotoServer
 from airtasks_dev.localcloud.box import Box
 from airtasks_dev.localcloud.node import HOST_DOCKER_CLI, Node
+from tests.support.artifacts import ARTIFACTS
 
 REGION = "us-east-1"
 AMI = "ami-12c6146b"  # one of moto's default AMIs
@@ -113,6 +117,26 @@ def managers(node: Node) -> dict[str, dict[str, Any]]:
                 "leader": n.attrs.get("ManagerStatus", {}).get("Leader", False),
             }
     return out
+
+
+def rest(url: str, ca_bundle: Path, token: str | None = None, timeout: float = 60) -> httpx.Client:
+    """REST v2 through the proxy at `url` (the box's, or https://<address> of one manager), pinned
+    to the stack's own certificate, with `token` as its bearer if given. The certificate names the
+    first manager's address (and `stack.tls_hostnames`), not every manager's, so the host name is
+    not checked: a user puts a DNS name or a load balancer over the managers and lists it in
+    `tls_hostnames`."""
+    context = ssl.create_default_context(cafile=str(ca_bundle))
+    context.check_hostname = False
+    headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+    return httpx.Client(base_url=url, verify=context, timeout=timeout, headers=headers)
+
+
+def keep_timeline(name: str, text: str) -> None:
+    """Print a test's timeline and keep it as tests/artifacts/`name`, from passing runs too, so the
+    figures of a run can be read afterwards."""
+    print(text)
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / name).write_text(text + "\n")
 
 
 def wait(predicate: Callable[[], Any], timeout: float, what: str, box: Box | None = None) -> Any:

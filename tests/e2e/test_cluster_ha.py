@@ -22,11 +22,9 @@ manager that initialised the Swarm, whose address is the published one.
 from __future__ import annotations
 
 import contextlib
-import ssl
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import docker.errors
@@ -39,7 +37,7 @@ from airtasks_dev.localcloud.cloud import LocalCloud
 from airtasks_dev.localcloud.node import HOST_DOCKER_CLI, Node
 from tests.e2e.airflow_rest import epoch, log_in, run_state
 from tests.e2e.chain import BURST_DAG, MANAGERS, QUEUE
-from tests.e2e.helpers import clients, group_state, managers, service_container, wait
+from tests.e2e.helpers import clients, group_state, keep_timeline, managers, rest, service_container, wait
 from tests.support.artifacts import ARTIFACTS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.chain, pytest.mark.loses_the_entry]
@@ -62,18 +60,6 @@ def swarm_answers(check: Any) -> Any:
         return check()
     except (docker.errors.DockerException, requests.RequestException):
         return None
-
-
-def rest(url: str, ca_bundle: Path, token: str, timeout: float = 60) -> httpx.Client:
-    """REST v2 through the proxy at `url`, pinned to the stack's own certificate. The certificate
-    names the first manager's address (and `stack.tls_hostnames`), not every manager's, so the
-    host name is not checked: a user puts a DNS name or a load balancer over the managers and
-    lists it in `tls_hostnames`."""
-    context = ssl.create_default_context(cafile=str(ca_bundle))
-    context.check_hostname = False
-    return httpx.Client(
-        base_url=url, verify=context, timeout=timeout, headers={"Authorization": f"Bearer {token}"}
-    )
 
 
 def scaler_tasks(api: httpx.Client) -> list[dict[str, Any]]:
@@ -384,6 +370,4 @@ def test_losing_a_manager_keeps_the_swarm_the_stack_and_the_scaler(box: Box, clo
         f"managers at {services_after:.0f}s; replacement {replacement} a manager at "
         f"{time.time() - lost:.0f}s"
     )
-    print(text)
-    ARTIFACTS.mkdir(exist_ok=True)
-    (ARTIFACTS / "cluster-ha-timeline.txt").write_text(text + "\n")
+    keep_timeline("cluster-ha-timeline.txt", text)

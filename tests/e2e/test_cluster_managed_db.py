@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import ssl
 import time
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -32,9 +30,8 @@ from airtasks_dev.localcloud.cloud import LocalCloud
 from airtasks_dev.localcloud.node import HOST_DOCKER_CLI, Node
 from tests.e2e.airflow_rest import run_state, task_instances
 from tests.e2e.chain import BURST_DAG, QUEUE
-from tests.e2e.helpers import clients, group_state, managers, service_container, wait
+from tests.e2e.helpers import clients, group_state, keep_timeline, managers, rest, service_container, wait
 from tests.e2e.test_cluster_ha import running_on, swarm_answers
-from tests.support.artifacts import ARTIFACTS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.chain, pytest.mark.loses_the_entry]
 
@@ -46,19 +43,9 @@ PROBE = "airtasks_e2e_managed"  # the variable's key and the connection's id mad
 HOLD_SECONDS = 90  # each task of the run triggered before the loss
 
 
-def rest(address: str, ca_bundle: Path, token: str | None = None, timeout: float = 60) -> httpx.Client:
-    """REST v2 through the proxy on one manager, pinned to the stack's certificate. It names the
-    first manager's address, not every manager's, so the host name is not checked (a user puts a
-    DNS name or a load balancer over the managers and lists it in `stack.tls_hostnames`)."""
-    context = ssl.create_default_context(cafile=str(ca_bundle))
-    context.check_hostname = False
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return httpx.Client(base_url=f"https://{address}", verify=context, timeout=timeout, headers=headers)
-
-
 def token_from(address: str, box: Box) -> str | None:
     """A JWT from the API server behind `address` (None while it does not answer)."""
-    with rest(address, box.ca_bundle, timeout=20) as client:
+    with rest(f"https://{address}", box.ca_bundle, timeout=20) as client:
         r = client.post(
             "/auth/token", json={"username": "admin", "password": box.password_file.read_text().strip()}
         )
@@ -143,7 +130,7 @@ def test_a_cluster_switched_to_a_managed_database_loses_nothing_with_a_manager(
     # The box as test_cluster_ha.py left it: three managers, the stack's own PostgreSQL.
     manager = wait(lambda: (live_managers(box, autoscaling) or [None])[0], 300, "a live manager", box)
     token = wait(lambda: token_from(manager.address, box), 300, "a login on a live manager", box)
-    api = rest(manager.address, box.ca_bundle, token)
+    api = rest(f"https://{manager.address}", box.ca_bundle, token)
     for path, body in (
         ("/api/v2/variables", {"key": PROBE, "value": "kept across the switch and the loss"}),
         ("/api/v2/connections", {"connection_id": PROBE, "conn_type": "http", "host": "kept.example"}),
@@ -213,7 +200,7 @@ def test_a_cluster_switched_to_a_managed_database_loses_nothing_with_a_manager(
     wait(lambda: "postgres" not in services(survivor), 120, "the stack without postgres", box)
     assert "db-backup" not in services(survivor)
     token = wait(lambda: token_from(survivor.address, box), 600, "a login on the managed database", box)
-    api = rest(survivor.address, box.ca_bundle, token)
+    api = rest(f"https://{survivor.address}", box.ca_bundle, token)
     switched = metadata(api)
     assert not missing(before, switched), f"lost in the switch: {missing(before, switched)}"
     mark(f"{new_manager.instance_id} deployed the managed stack; all {len(before['dag runs'])} runs kept")
@@ -278,7 +265,7 @@ def test_a_cluster_switched_to_a_managed_database_loses_nothing_with_a_manager(
     wait(api_server_back, 600, "the API server started on a survivor", box)
     token = wait(lambda: token_from(survivor.address, box), 600, "the API server back on a survivor", box)
     api_back = time.time() - lost
-    api = rest(survivor.address, box.ca_bundle, token)
+    api = rest(f"https://{survivor.address}", box.ca_bundle, token)
 
     def finished() -> str | None:
         state = run_state(api, BURST_DAG, run_id)
@@ -304,8 +291,6 @@ def test_a_cluster_switched_to_a_managed_database_loses_nothing_with_a_manager(
         f"{len(after['dag runs'])} runs, {len(after['variables'])} variables, "
         f"{len(after['connections'])} connections all kept"
     )
-    print(text)
-    ARTIFACTS.mkdir(exist_ok=True)
-    (ARTIFACTS / "cluster-managed-timeline.txt").write_text(text + "\n")
+    keep_timeline("cluster-managed-timeline.txt", text)
     with contextlib.suppress(OSError):
         pg_node.path(DUMP).unlink()
