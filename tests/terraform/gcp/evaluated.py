@@ -1,6 +1,7 @@
 """What the GCP tests that evaluate modules/gcp/cluster's locals with Terraform share (the google
 provider cannot be had here, so a test copies the parts it needs into a root of its own): the
-parsed module, a stand-in for modules/gcp/swarm-manager's boot call, and applying a case.
+parsed module, a stand-in for modules/gcp/swarm-manager's boot call and the cluster's call of it,
+and applying a case.
 """
 
 from __future__ import annotations
@@ -36,6 +37,24 @@ module "boot" {
 output "script" {
   value = module.boot.script
 }
+"""
+
+
+def manager_call(addition: str) -> str:
+    """modules/gcp/cluster's call of the manager (main.tf), made on the stand-in of `add_manager`,
+    with `addition` (e.g. "backups = local.backups_setting") the one part of the cluster's `stack`
+    a test evaluates: the cluster's others need the rest of the module."""
+    return f"""
+module "manager" {{
+  source       = "./manager"
+  project_id   = var.project_id
+  cluster_name = var.cluster_name
+  zone         = "europe-west1-b"
+  subnetwork   = "projects/my-project-123/regions/europe-west1/subnetworks/airtasks-demo"
+  network_tags = ["airtasks-demo-node", "airtasks-demo-manager"]
+  # As modules/gcp/cluster hands it over (main.tf), the cluster's other additions left out.
+  stack = one([for s in var.stack[*] : merge(s, {{ {addition} }})])
+}}
 """
 
 

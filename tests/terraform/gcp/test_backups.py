@@ -34,6 +34,7 @@ from tests.terraform.gcp.evaluated import (
     case_tfvars,
     cluster,
     init,
+    manager_call,
     outputs,
     script_setting,
 )
@@ -148,18 +149,9 @@ def _block(text: str, header: str, indent: str = "") -> str:
     return match[0]
 
 
-MAIN_TF = """
-module "manager" {
-  source       = "./manager"
-  project_id   = var.project_id
-  cluster_name = var.cluster_name
-  zone         = "europe-west1-b"
-  subnetwork   = "projects/my-project-123/regions/europe-west1/subnetworks/airtasks-demo"
-  network_tags = ["airtasks-demo-node", "airtasks-demo-manager"]
-  # As modules/gcp/cluster hands it over (main.tf), the cluster's other additions left out.
-  stack = one([for s in var.stack[*] : merge(s, { backups = local.backups_setting })])
-}
-
+MAIN_TF = (
+    manager_call("backups = local.backups_setting")
+    + """
 # The bucket's own check, without the bucket.
 resource "terraform_data" "backups_bucket" {
   count = local.backups_on ? 1 : 0
@@ -173,6 +165,7 @@ output "script" {
   value = module.manager.script
 }
 """
+)
 
 
 @pytest.fixture(scope="module")

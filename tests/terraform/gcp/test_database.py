@@ -32,6 +32,7 @@ from tests.terraform.gcp.evaluated import (
     add_manager,
     cluster,
     init,
+    manager_call,
     outputs,
     script_setting,
 )
@@ -249,18 +250,9 @@ def _locals_block() -> str:
     return re.sub(r"\n  # Every node's service account.*?\) : \{\}\n", "\n", text, flags=re.S)
 
 
-MAIN_TF = """
-module "manager" {
-  source       = "./manager"
-  project_id   = var.project_id
-  cluster_name = var.cluster_name
-  zone         = "europe-west1-b"
-  subnetwork   = "projects/my-project-123/regions/europe-west1/subnetworks/airtasks-demo"
-  network_tags = ["airtasks-demo-node", "airtasks-demo-manager"]
-  # As modules/gcp/cluster hands it over (main.tf), the cluster's other additions left out.
-  stack = one([for s in var.stack[*] : merge(s, { database = local.database_setting })])
-}
-
+MAIN_TF = (
+    manager_call("database = local.database_setting")
+    + """
 output "version" {
   value = local.database_version
 }
@@ -277,6 +269,7 @@ output "script" {
   value = module.manager.script
 }
 """
+)
 
 
 @pytest.fixture(scope="module")
