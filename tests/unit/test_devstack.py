@@ -3,15 +3,19 @@ terraform variables, the summary."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import re
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import boto3
+import botocore.exceptions
 import pytest
 
 import airtasks
@@ -20,6 +24,7 @@ from airtasks.errors import AirtasksError
 from airtasks_dev.devstack import airflow, moto, steps
 from airtasks_dev.devstack.cli import MODES, find_repo
 from airtasks_dev.devstack.cli import main as dev_main
+from airtasks_dev.devstack.moto_serve import OneAtATime
 from airtasks_dev.devstack.procs import alive
 from airtasks_dev.devstack.steps import AirflowStep, DevContext, MotoStep, SwarmStep, TerraformStep, describe
 from airtasks_dev.devstack.terraform import Terraform, _vars
@@ -211,6 +216,67 @@ def test_each_moto_answers_for_itself_and_a_taken_port_is_refused(tmp_path: Path
         with pytest.raises(AirtasksError, match=taken), moto.run_moto(port=a.port):
             pass
         assert boto3.client("s3", endpoint_url=a.url, **kw).head_bucket(Bucket="only-in-a")
+
+
+def _moto_answering(status: str, seen: list[bytes]) -> Callable[..., Iterable[bytes]]:
+    """A stand-in for moto's app: keeps the body it is handed and answers `status`."""
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        seen.append(environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0)))
+        start_response(status, [("Content-Type", "text/xml")])
+        return [b"<answer/>"]
+
+    return app
+
+
+@pytest.mark.parametrize(
+    ("action", "target", "status", "logged"),
+    [
+        ("DescribeInstances", "", "200 OK", False),  # the box's steady polling
+        ("", "AmazonSSM.GetParameter", "200 OK", False),
+        ("CreateSecurityGroup", "", "200 OK", True),
+        ("", "AmazonSSM.PutParameter", "200 OK", True),
+        ("CreateSecurityGroup", "", "400 Bad Request", True),  # InvalidGroup.Duplicate
+        ("DescribeAutoScalingGroups", "", "500 Internal Server Error", True),
+    ],
+    ids=["describe", "json-get", "create", "json-put", "create-refused", "describe-failed"],
+)
+def test_moto_logs_creates_and_refusals_not_the_polling(
+    capsys: pytest.CaptureFixture[str], action: str, target: str, status: str, logged: bool
+) -> None:
+    form = f"Action={action}&Version=2016-11-15&GroupName=nodes".encode() if action else b"{}"
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": "POST",
+        "CONTENT_TYPE": "application/x-www-form-urlencoded" if action else "application/x-amz-json-1.1",
+        "CONTENT_LENGTH": str(len(form)),
+        "wsgi.input": io.BytesIO(form),
+    }
+    if target:
+        environ["HTTP_X_AMZ_TARGET"] = target
+    seen: list[bytes] = []
+    answered: list[str] = []
+    out = OneAtATime(_moto_answering(status, seen))(environ, lambda code, *_: answered.append(code))
+    assert (out, seen, answered) == ([b"<answer/>"], [form], [status]), "moto gets the body and answers"
+    name = action or target.rsplit(".", 1)[-1]
+    line = rf"moto: {name} waited \d+\.\d\ds took \d+\.\d\ds\n"
+    assert bool(re.fullmatch(line, capsys.readouterr().err)) is logged
+
+
+def test_moto_logs_a_create_sent_twice_and_no_read(tmp_path: Path) -> None:
+    """Through the real server: the second create's InvalidGroup.Duplicate is in the log next to
+    the first, and the Describe* calls around them are not."""
+    log = tmp_path / "moto.log"
+    with moto.run_moto(log=log) as server:
+        kw = {"aws_access_key_id": "t", "aws_secret_access_key": "t"}
+        ec2 = boto3.client("ec2", endpoint_url=server.url, region_name="us-east-1", **kw)
+        (vpc,) = ec2.describe_vpcs()["Vpcs"]
+        group = {"GroupName": "nodes", "Description": "nodes", "VpcId": vpc["VpcId"]}
+        ec2.create_security_group(**group)
+        with pytest.raises(botocore.exceptions.ClientError, match=r"InvalidGroup\.Duplicate"):
+            ec2.create_security_group(**group)
+        ec2.describe_security_groups()
+    calls = [line.split()[1] for line in log.read_text().splitlines() if line.startswith("moto: ")]
+    assert calls == ["CreateSecurityGroup", "CreateSecurityGroup"]
 
 
 def _deployment(repo: Path) -> Path:

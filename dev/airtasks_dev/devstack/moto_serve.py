@@ -22,6 +22,22 @@ from moto.ec2.utils import parse_user_data
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
+# Actions that make something (CreateSecurityGroup, RunInstances, PutParameter,
+# AddRoleToInstanceProfile, ...): the calls that a client sending them twice can fail as duplicates.
+CREATING = (
+    "Create",
+    "Run",
+    "Put",
+    "Allocate",
+    "Authorize",
+    "Register",
+    "Attach",
+    "Associate",
+    "Add",
+    "Import",
+    "Request",
+)
+
 
 class OneAtATime:
     """moto's backends are not thread-safe (getmoto/moto#372), and the cluster in a box has many
@@ -36,14 +52,22 @@ class OneAtATime:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
         action = _action(environ)
+        status = ""
+
+        def start(code: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            nonlocal status
+            status = code
+            return start_response(code, headers, exc_info)
+
         arrived = time.monotonic()
         with self.lock:
             waited = time.monotonic() - arrived
             started = time.monotonic()
-            body = list(self.app(environ, start_response))
-        # The access log has no action: say which call each line is, and how long it waited, so a
-        # create sent twice (e.g. InvalidGroup.Duplicate) or a slow answer can be traced.
-        if action:
+            body = list(self.app(environ, start))
+        # The access log has no action: say which call a create or a refusal was, and how long it
+        # waited, so a create sent twice (e.g. InvalidGroup.Duplicate) can be traced. Reads that
+        # succeed (the box's steady Describe* polling) say nothing a trace needs, so they get no line.
+        if action and (action.startswith(CREATING) or not status.startswith("2")):
             took = time.monotonic() - started
             print(f"moto: {action} waited {waited:.2f}s took {took:.2f}s", file=sys.stderr, flush=True)
         return body
