@@ -108,6 +108,17 @@ def test_workers_are_named_after_the_node_and_shut_down_warm() -> None:
         assert "healthcheck" in worker
 
 
+def test_a_settings_change_restarts_every_worker_at_once_after_its_tasks() -> None:
+    """A rolling update one node at a time would leave workers on the old settings taking tasks
+    (after a switch to a managed database, their result backend is gone) for as long as the slowest
+    node's running task."""
+    services = load(render_stack([QueueSpec("default", 4), QueueSpec("gpu", 1)]))["services"]
+    workers = [name for name in services if name.startswith("worker-")]
+    assert sorted(workers) == ["worker-default", "worker-gpu", "worker-manager"]
+    for name in workers:
+        assert services[name]["deploy"]["update_config"] == {"parallelism": 0, "order": "stop-first"}, name
+
+
 def test_every_service_has_network_secrets_and_healthcheck() -> None:
     services = load(render_stack())["services"]
     for name, svc in services.items():

@@ -11,7 +11,7 @@ is never printed, logged or written anywhere else.
 Swarm secrets are immutable, and a running service keeps the one it was deployed with. So the
 secret's name ends in a fingerprint of the value (`airtasks_git_<bundle>_<12 hex of its SHA-256>`):
 a re-boot with an unchanged credential finds its secret and leaves it; a rotated credential gets a
-new secret, which the next `docker stack deploy` hands to the services (a rolling restart). The
+new secret, which the next `docker stack deploy` hands to the services (they restart). The
 fingerprint is 48 bits of a hash of a token or key, which tells nothing about it. A bundle's older
 secrets are removed once no service uses them (at the next run; Docker refuses while one does).
 """
