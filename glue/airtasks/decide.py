@@ -31,6 +31,8 @@ Rules (docs/design.md, "Scaling: one pass" and "Scale-in"):
   (`QueueMemory.boot_samples`; a pre-scaled node waits for its run, so it tells nothing), else
   `boot_seconds`, else `DEFAULT_BOOT_SECONDS`. A run that does not come stops counting
   `OVERDUE_SECONDS` after its time, and normal scale-in removes what it raised.
+- Among surplus busy nodes equally full, the one expected to empty first (each node's
+  `remaining`) is cordoned first.
 - A pass may skip reading which node is busy when the load needs every node (want >= size): the
   nodes then count as busy now, so skipping the read can only delay a removal, never hasten one.
   It reads them anyway where a node's boot sample is pending (`boot_sample_pending`).
@@ -337,10 +339,18 @@ def _decide(policy: QueuePolicy, obs: Observation, memory: QueueMemory, now: flo
     def idle_for(node: NodeState) -> float:
         return now - max(last_busy.get(node.id, node.launched_at), node.launched_at)
 
-    # Victims in order of least harm: cordoned and empty, idle longest, then fewest running tasks.
+    # Victims in order of least harm: cordoned and empty, idle longest, then fewest running tasks,
+    # then (with expected run times) the one expected to empty first.
     ranked = sorted(
         obs.nodes,
-        key=lambda n: (n.running > 0, not (n.cordoned and n.running == 0), -idle_for(n), n.running, n.id),
+        key=lambda n: (
+            n.running > 0,
+            not (n.cordoned and n.running == 0),
+            -idle_for(n),
+            n.running,
+            _expected_end(n),
+            n.id,
+        ),
     )
     victims = ranked[:surplus]
     remove = tuple(
@@ -363,6 +373,13 @@ def _decide(policy: QueuePolicy, obs: Observation, memory: QueueMemory, now: flo
         parts.append(f"waiting for {', '.join(waiting)} to empty or idle {policy.idle_seconds:.0f}s")
     action: Action = "scale_in" if desired < obs.current else "none"
     return Decision(action, obs.current, want, desired, "; ".join(parts), mem, remove, cordon, uncordon)
+
+
+def _expected_end(node: NodeState) -> float:
+    """Expected seconds until the node's last running task ends; 0 when unknown."""
+    if node.remaining is None or len(node.remaining) < node.running:
+        return 0.0
+    return max(node.remaining[: node.running], default=0.0)
 
 
 def boot_sample_pending(memory: QueueMemory, node_id: str, launched_at: float, now: float) -> bool:

@@ -304,3 +304,14 @@ def test_failed_read_still_restarts_doomed_tasks_and_holds_the_size() -> None:
     d = run(obs)
     assert (d.action, d.desired) == ("hold", 2)
     assert d.restart == (("i-2", (0,)),)
+
+
+def test_equally_full_surplus_nodes_go_by_expected_end() -> None:
+    memory = QueueMemory(below_since=NOW - 600)
+    late = NodeState(id="i-1", running=1, launched_at=NOW - 3600, remaining=(900.0,))
+    soon = NodeState(id="i-2", running=1, launched_at=NOW - 3600, remaining=(15.0,))
+    full = NodeState(id="i-3", running=2, launched_at=NOW - 3600, remaining=(100.0, 100.0))
+    d = run(Observation(load=4, current=3, nodes=(late, soon, full)), memory)  # want 1
+    assert d.cordon == ("i-2", "i-1")  # fewest tasks first; equally full, the one ending first
+    unknown = Observation(load=2, current=2, nodes=(node(1, running=1), node(2, running=1)))
+    assert run(unknown, memory).cordon == ("i-1",)  # without expectations, as before: by id
