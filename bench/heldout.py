@@ -11,6 +11,7 @@ clairvoyant schedule (`bound.clairvoyant`, same wait) shows what such a policy c
 knows the future.
 
     python -m bench.heldout [--kinds mixed,scheduled] [--seeds 2] [--interval 10] [--learn-durations]
+        [--pack]
     python -m bench.heldout --scheduled-comparison [--seeds 2]
     python -m bench.heldout --history-floor [--seeds 2]
 
@@ -449,6 +450,11 @@ def main() -> None:
         help="feed decide() run times learnt from finished tasks of the same key (simulator only)",
     )
     ap.add_argument(
+        "--pack",
+        action="store_true",
+        help="pack new tasks onto the fullest busy nodes (QueuePolicy.pack; off by default)",
+    )
+    ap.add_argument(
         "--scheduled-comparison",
         action="store_true",
         help="airtasks with and without pre-scaling beside keda and the oracle on `scheduled`",
@@ -477,13 +483,14 @@ def main() -> None:
         print(format_comparison(scheduled_comparison(seeds)))
         return
     settings = dataclasses.replace(
-        Settings(), interval_seconds=args.interval, learn_durations=args.learn_durations
+        Settings(), interval_seconds=args.interval, learn_durations=args.learn_durations, pack=args.pack
     )
     kinds = [k for k in args.kinds.split(",") if k]
     print(
         f"held-out seeds {seeds[0]}..{seeds[-1]}, airtasks every "
         f"{settings.interval_seconds:g} s, window {settings.stabilization_seconds:g} s, idle "
-        f"{settings.idle_seconds:g} s, boot {BOOT_SECONDS:g} s, learnt run times {args.learn_durations}"
+        f"{settings.idle_seconds:g} s, boot {BOOT_SECONDS:g} s, learnt run times {args.learn_durations}, "
+        f"packing {args.pack}"
     )
     print(
         f"vs bound: lower bound for any policy that never moves a running task and starts every "

@@ -220,3 +220,12 @@ def test_history_floor_rows_and_table() -> None:
     lines = format_floors([row]).splitlines()
     assert lines[0].split()[:4] == ["seed", "in", "first", "runs"]
     assert lines[1].split()[0] == "2"
+
+
+def test_evaluate_with_packing_runs_the_packing_policy() -> None:
+    packed = Settings(pack=True)
+    got = evaluate(packed, (2,), kinds=("steady",))["steady"]
+    m = simulate(generate("steady", 2), ["airtasks"], packed).metrics["airtasks"]
+    plain = simulate(generate("steady", 2), ["airtasks"], Settings()).metrics["airtasks"]
+    assert got.worst_vs_oracle == m.node_seconds_vs_oracle != plain.node_seconds_vs_oracle
+    assert got.tasks_killed == 0

@@ -68,6 +68,9 @@ class Settings:
     cuts the tasks that wait 15 s or more from 41.6 % to 38.2 % (tuning seeds, 10 s passes) for
     about 0.003x of the oracle; it changes no other kind (docs/simulator.md, "Pre-scaling for
     scheduled runs")."""
+    pack: bool = False
+    """Pack new tasks onto the fullest busy nodes by cordoning the others (`QueuePolicy.pack`). Off by
+    default, as in the scaler, whose config does not set it yet (docs/simulator.md, "Packing")."""
     queues: Mapping[str, QueueSettings] = field(default_factory=dict)
     """Per queue; empty means every queue of the trace gets `QueueSettings()`."""
 
@@ -91,6 +94,7 @@ class Settings:
             stabilization_seconds=self.stabilization_seconds,
             idle_seconds=self.idle_seconds,
             prescale=self.prescale,
+            pack=self.pack,
         )
 
 
