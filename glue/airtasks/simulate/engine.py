@@ -23,6 +23,9 @@ Model (one group of nodes per queue):
   has the node stop taking tasks at the notice (the watcher cancels its consumer) and may
   `restart` its tasks elsewhere before the deadline, which uses no retry.
 - The run ends at the first pass after every task finished and every group is back at its minimum.
+- With `run(..., record=True)` the outcome also holds a `History`: each node's launch, ready, gone
+  and cordon times and each run of a task (node, start, end), for accounting of where node time
+  went (`python -m bench.decompose`). Off by default; it changes nothing the simulation does.
 Events at one instant run in this order: completions, nodes joining, grace ends, reclaims,
 notices, arrivals, then the pass (which therefore sees a task submitted at the same instant).
 """
@@ -96,6 +99,44 @@ class Series:
 
 
 @dataclass(frozen=True)
+class NodeLife:
+    """One node from launch to removal, as `run(..., record=True)` saw it."""
+
+    id: str
+    queue: str
+    launched_at: float
+    ready_at: float | None
+    """When it joined and could take tasks; None if it went before it joined."""
+    gone_at: float
+    """When it was removed, or the run's end for a node still up then."""
+    cordons: tuple[tuple[float, bool], ...]
+    """Each change of its cordon, in order: (when, cordoned from then on). Retiring, draining and
+    an interruption notice cordon a node too."""
+
+
+@dataclass(frozen=True)
+class TaskRun:
+    """One attempt of a task on a node."""
+
+    task: int
+    """Index of the task in the trace."""
+    node: str
+    start: float
+    end: float
+    """When it completed, was killed or restarted, or the run's end if it was still running."""
+    completed: bool
+
+
+@dataclass(frozen=True)
+class History:
+    """What happened in one run, node by node and run by run (`run(..., record=True)`)."""
+
+    nodes: tuple[NodeLife, ...]
+    runs: tuple[TaskRun, ...]
+    """In the order they ended."""
+
+
+@dataclass(frozen=True)
 class Outcome:
     """What one policy did on one trace."""
 
@@ -112,6 +153,8 @@ class Outcome:
     """Runs killed when an interrupted node was reclaimed: each used up one of its task's retries."""
     restarted: int = 0
     """Runs the policy restarted elsewhere before the deadline: no retry used."""
+    history: History | None = None
+    """Node by node and run by run, when `run` was asked to record; else None."""
 
 
 class Policy(Protocol):
@@ -132,6 +175,8 @@ class Cluster:
         boot_seconds: float,
         interruptions: Interruptions | None = None,
         acts_on_notices: bool = False,
+        *,
+        record: bool = False,
     ) -> None:
         self.tasks = tasks
         self.settings = settings
@@ -166,6 +211,10 @@ class Cluster:
         self.series_t: list[float] = []
         self.series_q: list[int] = []
         self.series_n: list[int] = []
+        # What `record` keeps for a `History`; None when not recording.
+        self._ready: dict[int, float] | None = {} if record else None
+        self._cordons: dict[int, list[tuple[float, bool]]] | None = {} if record else None
+        self._runs: list[TaskRun] | None = [] if record else None
 
     # ------------------------------------------------------------ sources (what a policy reads)
 
@@ -204,6 +253,7 @@ class Cluster:
         """Remove the instance now; returns how many running tasks were killed (and re-queued)."""
         killed = len(node.running)
         for ti in sorted(node.running, key=lambda i: node.running[i], reverse=True):
+            self._ended(node, ti, completed=False)
             del self.where[ti]
             st = self.state[ti]
             st.attempt += 1
@@ -217,7 +267,7 @@ class Cluster:
     def retire(self, node: Node, grace_seconds: float) -> None:
         """Out of the group now; finishes its tasks, killed after `grace_seconds` if still busy."""
         node.retiring = True
-        node.cordoned = True
+        self._set_cordoned(node, True)
         if not node.running:
             self._gone(node)
         else:
@@ -230,15 +280,16 @@ class Cluster:
             self.terminate(node)
             return
         node.retiring = True
-        node.cordoned = True
+        self._set_cordoned(node, True)
         self._push(self.now + seconds, GRACE_END, node.seq)
 
     def cordon(self, node: Node) -> None:
-        node.cordoned = True
+        self._set_cordoned(node, True)
 
     def restart(self, node: Node, ti: int) -> None:
         """Stop task `ti` on `node` and queue it again at the head, without using a retry (Airflow
         re-runs a cleared running task instance whatever its retries)."""
+        self._ended(node, ti, completed=False)
         del node.running[ti]
         del self.where[ti]
         self.state[ti].attempt += 1
@@ -248,7 +299,7 @@ class Cluster:
 
     def uncordon(self, node: Node) -> None:
         if not node.retiring:
-            node.cordoned = False
+            self._set_cordoned(node, False)
 
     # ------------------------------------------------------------ internals
 
@@ -260,10 +311,49 @@ class Cluster:
         self.alive[queue].append(node)
         self.all_nodes.append(node)
         self.by_seq[node.seq] = node
+        if joined:
+            self._joined(node)
         after = self.interruptions.first_notice(node.id) if self.interruptions else None
         if after is not None:
             self._push(self.now + after, NOTICE, node.seq)
         return node
+
+    def _joined(self, node: Node) -> None:
+        node.joined = True
+        if self._ready is not None:
+            self._ready[node.seq] = self.now
+
+    def _set_cordoned(self, node: Node, cordoned: bool) -> None:
+        if self._cordons is not None and node.cordoned != cordoned:
+            self._cordons.setdefault(node.seq, []).append((self.now, cordoned))
+        node.cordoned = cordoned
+
+    def _ended(self, node: Node, ti: int, completed: bool) -> None:
+        """The run of task `ti` on `node` ends now (call before it leaves `node.running`)."""
+        if self._runs is not None:
+            self._runs.append(TaskRun(ti, node.id, node.running[ti], self.now, completed))
+
+    def history(self, end: float) -> History | None:
+        """What was recorded, with nodes still up and runs still running cut at `end`; None when
+        not recording."""
+        if self._ready is None or self._cordons is None or self._runs is None:
+            return None
+        runs = list(self._runs)
+        for node in self.all_nodes:
+            for ti, start in node.running.items():
+                runs.append(TaskRun(ti, node.id, start, end, False))
+        nodes = tuple(
+            NodeLife(
+                n.id,
+                n.queue,
+                n.launched_at,
+                self._ready.get(n.seq),
+                n.gone_at if n.gone_at is not None else end,
+                tuple(self._cordons.get(n.seq, ())),
+            )
+            for n in self.all_nodes
+        )
+        return History(nodes, tuple(runs))
 
     def _gone(self, node: Node) -> None:
         node.gone_at = self.now
@@ -327,9 +417,14 @@ def run(
     settings: Settings,
     boot_seconds: float,
     interruptions: Interruptions | None = None,
+    *,
+    record: bool = False,
 ) -> Outcome:
-    """Simulate `policy` on `tasks`; deterministic (policies that draw lots take a seeded generator)."""
-    c = Cluster(tasks, settings, boot_seconds, interruptions, getattr(policy, "acts_on_notices", False))
+    """Simulate `policy` on `tasks`; deterministic (policies that draw lots take a seeded generator).
+    With `record`, the outcome's `history` tells what happened node by node and run by run."""
+    c = Cluster(
+        tasks, settings, boot_seconds, interruptions, getattr(policy, "acts_on_notices", False), record=record
+    )
     for q in c.queues:
         for _ in range(settings.queue(q).min_size):
             c._new_node(q, joined=True)
@@ -351,6 +446,7 @@ def run(
                 continue  # the attempt was killed
             q = tasks[ref].queue
             node = c.where.pop(ref)
+            c._ended(node, ref, completed=True)
             del node.running[ref]
             c.n_running[q] -= 1
             st.done = True
@@ -361,7 +457,7 @@ def run(
         elif kind == JOIN:
             node = c.by_seq[ref]
             if node.gone_at is None:
-                node.joined = True
+                c._joined(node)
         elif kind == GRACE_END:
             node = c.by_seq[ref]
             if node.gone_at is None:
@@ -376,7 +472,7 @@ def run(
                 c.notices += 1
                 node.deadline = c.now + interruptions.notice_seconds
                 if c.acts_on_notices:
-                    node.cordoned = True
+                    c._set_cordoned(node, True)
                 c._push(node.deadline, RECLAIM, node.seq)
         elif kind == ARRIVE:
             c.pending[tasks[ref].queue].append(ref)
@@ -407,6 +503,7 @@ def run(
         notices=c.notices,
         lost=c.lost,
         restarted=c.restarted,
+        history=c.history(end),
     )
 
 
@@ -420,4 +517,16 @@ def percentile(values: Sequence[float], pct: float) -> float:
     return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
 
 
-__all__ = ["Cluster", "Interruptions", "Node", "Outcome", "Policy", "Series", "percentile", "run"]
+__all__ = [
+    "Cluster",
+    "History",
+    "Interruptions",
+    "Node",
+    "NodeLife",
+    "Outcome",
+    "Policy",
+    "Series",
+    "TaskRun",
+    "percentile",
+    "run",
+]

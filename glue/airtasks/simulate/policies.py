@@ -391,6 +391,45 @@ def _level_presence(
     return present
 
 
+@dataclasses.dataclass(frozen=True)
+class OracleQueue:
+    """The oracle's node time on one queue, by part."""
+
+    node_seconds: float
+    work: float
+    """Task-seconds over slots per node: what the nodes would cost if every slot were always busy."""
+    rounding: float
+    """Whole nodes for a fraction of one: the time integral of ceil(r / slots) - r / slots, r the
+    tasks running."""
+
+    @property
+    def boot_and_gaps(self) -> float:
+        """The rest: boots, gaps a level keeps its node through, and `min_size` above the need."""
+        return self.node_seconds - self.work - self.rounding
+
+
+def oracle_queues(tasks: Sequence[Task], settings: Settings, boot_seconds: float) -> dict[str, OracleQueue]:
+    """The oracle's node time per queue, split into work, rounding up and boots and gaps; the
+    queues' `node_seconds` add up to `oracle(...).node_seconds`."""
+    end = max(t.submit_s + t.duration_s for t in tasks)
+    out: dict[str, OracleQueue] = {}
+    for q in sorted({t.queue for t in tasks}):
+        qs = settings.queue(q)
+        mine = [t for t in tasks if t.queue == q]
+        steps = _steps(mine)
+        present = _level_presence(steps, qs.slots_per_node, qs.min_size, boot_seconds, end)
+        rounding = sum(
+            (t1 - t0) * (math.ceil(r / qs.slots_per_node) - r / qs.slots_per_node)
+            for (t0, r), (t1, _) in pairwise(steps)
+        )
+        out[q] = OracleQueue(
+            node_seconds=sum(e - s for s, e in present),
+            work=sum(t.duration_s for t in mine) / qs.slots_per_node,
+            rounding=rounding,
+        )
+    return out
+
+
 def oracle(tasks: Sequence[Task], settings: Settings, boot_seconds: float) -> Outcome:
     end = max(t.submit_s + t.duration_s for t in tasks)
     intervals: list[tuple[float, float]] = []
@@ -432,9 +471,11 @@ __all__ = [
     "POLICIES",
     "AirtasksPolicy",
     "KedaPolicy",
+    "OracleQueue",
     "Schedules",
     "SeedPolicy",
     "make_policy",
     "oracle",
+    "oracle_queues",
     "periodic",
 ]
