@@ -96,11 +96,12 @@ PY
 swarm_state() { docker info --format '{{.Swarm.LocalNodeState}}' 2>/dev/null || echo unreachable; }
 
 # After a failed `docker swarm join` dockerd may go on trying in the background (state pending),
-# e.g. at the address of a manager that is gone: give it 20 s, then cancel it so that the next
-# try (perhaps at another address) starts clean. 0 when the node is in the Swarm after all.
+# e.g. at the address of a manager that is gone: give it $1 seconds (default 20), then cancel it
+# so that the next try (perhaps at another address) starts clean. 0 when the node is in the Swarm
+# after all.
 join_settled() {
-  local i state=""
-  for ((i = 0; i < 20; i++)); do
+  local i state="" patience="${1:-20}"
+  for ((i = 0; i < patience; i++)); do
     state="$(swarm_state)"
     [[ "$state" == active ]] && return 0
     [[ "$state" == pending ]] || break

@@ -32,7 +32,7 @@ swarm_init_or_join() {
       if store_read "$AIRTASKS_MANAGER_TOKEN_REF"; then
         token="$STORE_VALUE" STORE_VALUE=""
         if out="$(timeout 60 docker swarm join --token "$token" --advertise-addr "$NODE_IP" "$address" 2>&1)" ||
-          join_settled; then
+          join_settled "$(join_patience "$address")"; then
           SWARM_ACTION="join"
           log "try $try: joined the Swarm at $address as a manager"
           return 0
@@ -56,6 +56,15 @@ swarm_init_or_join() {
     sleep "$pause"
     delay=$((delay * 2 > 30 ? 30 : delay * 2))
   done
+}
+
+# A manager join that reached a live manager may already have made this node a member of the
+# Raft cluster while it catches up (state pending, slow on a loaded host). Cancelling it then
+# leaves the cluster a member that never answers: with one manager already lost, a quorum of
+# three out of four cannot be met and the Swarm has no leader. So wait up to 5 min for a join at
+# an address that answers; 20 s at one that does not (a lost manager's, not yet republished).
+join_patience() {
+  if timeout 5 bash -c ": </dev/tcp/${1%:*}/${1##*:}" 2>/dev/null; then echo 300; else echo 20; fi
 }
 
 manager_addresses() { # <ip>:2377 of every reachable manager, one a line
