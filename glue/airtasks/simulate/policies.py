@@ -45,7 +45,7 @@ from airtasks.decide import DueRun, NodeState, Observation, QueueMemory
 from airtasks.errors import AirtasksError
 from airtasks.intervals import coverage_profile
 from airtasks.simulate.engine import Cluster, Node, Outcome, Series
-from airtasks.simulate.settings import Settings
+from airtasks.simulate.settings import QueueSettings, Settings
 from airtasks.simulate.trace import Task, dag_roots
 
 RABBITMQ_LAG_S = 5.0
@@ -408,37 +408,56 @@ class OracleQueue:
         return self.node_seconds - self.work - self.rounding
 
 
-def oracle_queues(tasks: Sequence[Task], settings: Settings, boot_seconds: float) -> dict[str, OracleQueue]:
-    """The oracle's node time per queue, split into work, rounding up and boots and gaps; the
-    queues' `node_seconds` add up to `oracle(...).node_seconds`."""
+@dataclasses.dataclass(frozen=True)
+class _QueueLevels:
+    """One queue's part of the oracle: its tasks, running(t) and when each of its nodes exists."""
+
+    name: str
+    settings: QueueSettings
+    tasks: list[Task]
+    steps: list[tuple[float, int]]
+    present: list[tuple[float, float]]
+
+
+def _oracle_levels(
+    tasks: Sequence[Task], settings: Settings, boot_seconds: float
+) -> tuple[float, list[_QueueLevels]]:
+    """The trace's end and each queue's levels, in queue name order. `oracle` and `oracle_queues`
+    describe the same nodes, so both take them from here."""
     end = max(t.submit_s + t.duration_s for t in tasks)
-    out: dict[str, OracleQueue] = {}
+    levels: list[_QueueLevels] = []
     for q in sorted({t.queue for t in tasks}):
         qs = settings.queue(q)
         mine = [t for t in tasks if t.queue == q]
         steps = _steps(mine)
         present = _level_presence(steps, qs.slots_per_node, qs.min_size, boot_seconds, end)
+        levels.append(_QueueLevels(q, qs, mine, steps, present))
+    return end, levels
+
+
+def oracle_queues(tasks: Sequence[Task], settings: Settings, boot_seconds: float) -> dict[str, OracleQueue]:
+    """The oracle's node time per queue, split into work, rounding up and boots and gaps; the
+    queues' `node_seconds` add up to `oracle(...).node_seconds`."""
+    out: dict[str, OracleQueue] = {}
+    for lv in _oracle_levels(tasks, settings, boot_seconds)[1]:
+        slots = lv.settings.slots_per_node
         rounding = sum(
-            (t1 - t0) * (math.ceil(r / qs.slots_per_node) - r / qs.slots_per_node)
-            for (t0, r), (t1, _) in pairwise(steps)
+            (t1 - t0) * (math.ceil(r / slots) - r / slots) for (t0, r), (t1, _) in pairwise(lv.steps)
         )
-        out[q] = OracleQueue(
-            node_seconds=sum(e - s for s, e in present),
-            work=sum(t.duration_s for t in mine) / qs.slots_per_node,
+        out[lv.name] = OracleQueue(
+            node_seconds=sum(e - s for s, e in lv.present),
+            work=sum(t.duration_s for t in lv.tasks) / slots,
             rounding=rounding,
         )
     return out
 
 
 def oracle(tasks: Sequence[Task], settings: Settings, boot_seconds: float) -> Outcome:
-    end = max(t.submit_s + t.duration_s for t in tasks)
-    intervals: list[tuple[float, float]] = []
-    fixed = 0
-    for q in sorted({t.queue for t in tasks}):
-        qs = settings.queue(q)
-        steps = _steps([t for t in tasks if t.queue == q])
-        intervals += _level_presence(steps, qs.slots_per_node, qs.min_size, boot_seconds, end)
-        fixed += qs.min_size
+    end, levels = _oracle_levels(tasks, settings, boot_seconds)
+    intervals = [iv for lv in levels for iv in lv.present]
+    fixed = sum(lv.settings.min_size for lv in levels)
+    # One sum over all the intervals, not the queues' `OracleQueue.node_seconds` added up: that
+    # groups the float additions differently and moves the last digits.
     node_seconds = sum(e - s for s, e in intervals)
     changes: dict[float, int] = {0.0: 0} if fixed else {}
     for s, e in intervals:
