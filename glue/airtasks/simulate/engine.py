@@ -136,6 +136,19 @@ class History:
     """In the order they ended."""
 
 
+@dataclass
+class _Recorder:
+    """What `run(..., record=True)` keeps for a `History` as the run goes. One object, as its parts
+    are only ever there together: `Cluster` holds it or None, and each hook tests that once."""
+
+    ready: dict[int, float] = field(default_factory=dict)
+    """Node seq -> when it joined."""
+    cordons: dict[int, list[tuple[float, bool]]] = field(default_factory=dict)
+    """Node seq -> each change of its cordon: (when, cordoned from then on)."""
+    runs: list[TaskRun] = field(default_factory=list)
+    """The runs that ended, in the order they ended."""
+
+
 @dataclass(frozen=True)
 class Outcome:
     """What one policy did on one trace."""
@@ -211,10 +224,8 @@ class Cluster:
         self.series_t: list[float] = []
         self.series_q: list[int] = []
         self.series_n: list[int] = []
-        # What `record` keeps for a `History`; None when not recording.
-        self._ready: dict[int, float] | None = {} if record else None
-        self._cordons: dict[int, list[tuple[float, bool]]] | None = {} if record else None
-        self._runs: list[TaskRun] | None = [] if record else None
+        # None when not recording: the run then keeps nothing it would only need for a `History`.
+        self._recorder = _Recorder() if record else None
 
     # ------------------------------------------------------------ sources (what a policy reads)
 
@@ -320,25 +331,26 @@ class Cluster:
 
     def _joined(self, node: Node) -> None:
         node.joined = True
-        if self._ready is not None:
-            self._ready[node.seq] = self.now
+        if self._recorder is not None:
+            self._recorder.ready[node.seq] = self.now
 
     def _set_cordoned(self, node: Node, cordoned: bool) -> None:
-        if self._cordons is not None and node.cordoned != cordoned:
-            self._cordons.setdefault(node.seq, []).append((self.now, cordoned))
+        if self._recorder is not None and node.cordoned != cordoned:
+            self._recorder.cordons.setdefault(node.seq, []).append((self.now, cordoned))
         node.cordoned = cordoned
 
     def _ended(self, node: Node, ti: int, completed: bool) -> None:
         """The run of task `ti` on `node` ends now (call before it leaves `node.running`)."""
-        if self._runs is not None:
-            self._runs.append(TaskRun(ti, node.id, node.running[ti], self.now, completed))
+        if self._recorder is not None:
+            self._recorder.runs.append(TaskRun(ti, node.id, node.running[ti], self.now, completed))
 
     def history(self, end: float) -> History | None:
         """What was recorded, with nodes still up and runs still running cut at `end`; None when
         not recording."""
-        if self._ready is None or self._cordons is None or self._runs is None:
+        rec = self._recorder
+        if rec is None:
             return None
-        runs = list(self._runs)
+        runs = list(rec.runs)
         for node in self.all_nodes:
             for ti, start in node.running.items():
                 runs.append(TaskRun(ti, node.id, start, end, False))
@@ -347,9 +359,9 @@ class Cluster:
                 n.id,
                 n.queue,
                 n.launched_at,
-                self._ready.get(n.seq),
+                rec.ready.get(n.seq),
                 n.gone_at if n.gone_at is not None else end,
-                tuple(self._cordons.get(n.seq, ())),
+                tuple(rec.cordons.get(n.seq, ())),
             )
             for n in self.all_nodes
         )
