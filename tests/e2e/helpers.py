@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import docker.errors
 import httpx
+import requests
 
 from airtasks_dev.devstack.moto import MotoServer
 from airtasks_dev.localcloud.box import Box
@@ -117,6 +119,22 @@ def managers(node: Node) -> dict[str, dict[str, Any]]:
                 "leader": n.attrs.get("ManagerStatus", {}).get("Leader", False),
             }
     return out
+
+
+def running_on(manager: Node, service: str) -> set[str]:
+    """Hostnames (= instance ids) of the nodes where a stack service has a running task."""
+    with manager.client(timeout=15) as client:
+        hostnames = {n.id: n.attrs["Description"].get("Hostname") for n in client.nodes.list()}
+        tasks = client.services.get(f"airtasks_{service}").tasks(filters={"desired-state": "running"})
+    return {str(hostnames.get(t["NodeID"])) for t in tasks if t["Status"]["State"] == "running"}
+
+
+def swarm_answers(check: Any) -> Any:
+    """A Swarm question that may not be answerable yet (a node or an election in flux): None."""
+    try:
+        return check()
+    except (docker.errors.DockerException, requests.RequestException):
+        return None
 
 
 def rest(url: str, ca_bundle: Path, token: str | None = None, timeout: float = 60) -> httpx.Client:

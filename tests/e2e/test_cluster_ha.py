@@ -27,39 +27,31 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import docker.errors
 import httpx
 import pytest
-import requests
 
 from airtasks_dev.localcloud.box import Box
 from airtasks_dev.localcloud.cloud import LocalCloud
 from airtasks_dev.localcloud.node import HOST_DOCKER_CLI, Node
 from tests.e2e.airflow_rest import epoch, log_in, run_state
 from tests.e2e.chain import BURST_DAG, MANAGERS, QUEUE
-from tests.e2e.helpers import clients, group_state, keep_timeline, managers, rest, service_container, wait
+from tests.e2e.helpers import (
+    clients,
+    group_state,
+    keep_timeline,
+    managers,
+    rest,
+    running_on,
+    service_container,
+    swarm_answers,
+    wait,
+)
 from tests.support.artifacts import ARTIFACTS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.chain, pytest.mark.loses_the_entry]
 
 SCALER_DAG = "airtasks_scaler"
 BACKUP_SERVICE = "db-backup"
-
-
-def running_on(manager: Node, service: str) -> set[str]:
-    """Hostnames (= instance ids) of the nodes where a stack service has a running task."""
-    with manager.client(timeout=15) as client:
-        hostnames = {n.id: n.attrs["Description"].get("Hostname") for n in client.nodes.list()}
-        tasks = client.services.get(f"airtasks_{service}").tasks(filters={"desired-state": "running"})
-    return {str(hostnames.get(t["NodeID"])) for t in tasks if t["Status"]["State"] == "running"}
-
-
-def swarm_answers(check: Any) -> Any:
-    """A Swarm question that may not be answerable yet (a node or an election in flux): None."""
-    try:
-        return check()
-    except (docker.errors.DockerException, requests.RequestException):
-        return None
 
 
 def scaler_tasks(api: httpx.Client) -> list[dict[str, Any]]:

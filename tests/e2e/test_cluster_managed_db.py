@@ -30,8 +30,17 @@ from airtasks_dev.localcloud.cloud import LocalCloud
 from airtasks_dev.localcloud.node import HOST_DOCKER_CLI, Node
 from tests.e2e.airflow_rest import run_state, task_instances
 from tests.e2e.chain import BURST_DAG, QUEUE
-from tests.e2e.helpers import clients, group_state, keep_timeline, managers, rest, service_container, wait
-from tests.e2e.test_cluster_ha import running_on, swarm_answers
+from tests.e2e.helpers import (
+    clients,
+    group_state,
+    keep_timeline,
+    managers,
+    rest,
+    running_on,
+    service_container,
+    swarm_answers,
+    wait,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.chain, pytest.mark.loses_the_entry]
 
