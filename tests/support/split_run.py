@@ -8,8 +8,10 @@ Terraform's provider, so on two cores they overlap well. With arguments, one pla
 them (`make test PYTEST_ARGS=tests/unit`).
 
 Exit status: 0 when both parts passed, else the first non-zero status (e2e part first). A failed
-part's FAILED/ERROR summary lines are repeated after the closing line: CI keeps only the end of a
-long log, and the other part's durations would otherwise push them out of it.
+part's FAILED/ERROR summary lines are repeated after the closing line, and then each failure's
+error lines (pytest's `E` lines, read from the part's JUnit XML): CI keeps only the end of a long
+log, and a summary line holds only the first line of a message, which for a Terraform error or a
+browser timeout is not the one that says why.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import IO
 
@@ -26,6 +30,8 @@ PYTEST = [sys.executable, "-m", "pytest"]
 # pytest cuts a summary line's message at the terminal width, 80 columns in a pipe.
 WIDE = {"COLUMNS": "240"}
 VERDICTS = ("FAILED ", "ERROR ")
+# Error lines kept per failure at the end: a Terraform error's tail is 15 lines.
+DETAIL_LINES = 25
 PARTS = {
     # The box benchmarks (marker `bench`) hold a cluster in a box for minutes each: `make bench`.
     # The e2e part is the longer one since the managed-database box test (about 9 min); the main
@@ -44,7 +50,28 @@ def _relay(name: str, stream: IO[str], lock: threading.Lock, verdicts: list[str]
             sys.stdout.flush()
 
 
+def failure_details(junit: Path) -> list[str]:
+    """Each failed or erroring test of a JUnit XML report, with the last of its `E` lines."""
+    try:
+        root = ET.parse(junit).getroot()
+    except (OSError, ET.ParseError) as exc:
+        return [f"(no report: {exc})"]
+    lines = []
+    for case in root.iter("testcase"):
+        for bad in [*case.iter("failure"), *case.iter("error")]:
+            name = f"{case.get('classname', '')}::{case.get('name', '')}"
+            errors = [ln[1:].strip() for ln in (bad.text or "").splitlines() if ln.startswith("E ")]
+            lines.append(f"{bad.tag.upper()} {name}")
+            lines += [f"  {ln}" for ln in (errors or [bad.get("message", "")])[-DETAIL_LINES:]]
+    return lines
+
+
 def run_parts(parts: dict[str, list[str]], cwd: Path) -> int:
+    with tempfile.TemporaryDirectory(prefix="airtasks-split-run-") as reports:
+        return _run_parts(parts, cwd, Path(reports))
+
+
+def _run_parts(parts: dict[str, list[str]], cwd: Path, reports: Path) -> int:
     lock = threading.Lock()
     started = time.monotonic()
     procs: dict[str, subprocess.Popen[str]] = {}
@@ -52,7 +79,7 @@ def run_parts(parts: dict[str, list[str]], cwd: Path) -> int:
     verdicts: dict[str, list[str]] = {name: [] for name in parts}
     for name, args in parts.items():
         proc = subprocess.Popen(
-            [*PYTEST, *args],
+            [*PYTEST, f"--junitxml={reports / name}.xml", *args],
             cwd=cwd,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -75,6 +102,11 @@ def run_parts(parts: dict[str, list[str]], cwd: Path) -> int:
     for name, code in codes.items():
         if code != 0:
             print(f"make test: {name} failures:", *verdicts[name] or ["(none reported)"], sep="\n  ")
+    for name, code in codes.items():
+        if code != 0:
+            print(
+                f"make test: {name} failure details:", *failure_details(reports / f"{name}.xml"), sep="\n  "
+            )
     sys.stdout.flush()
     return next((code for code in codes.values() if code != 0), 0)
 

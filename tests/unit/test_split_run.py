@@ -14,7 +14,9 @@ def test_both_parts_run_and_a_failing_part_fails_the_run(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     (tmp_path / "test_good.py").write_text("def test_ok():\n    assert True\n")
-    (tmp_path / "test_bad.py").write_text("def test_broken():\n    assert 1 == 2\n")
+    (tmp_path / "test_bad.py").write_text(
+        "def test_broken():\n    raise RuntimeError('apply failed:\\nError: the line that says why')\n"
+    )
     code = run_parts(
         {
             "left": ["-p", "no:cacheprovider", "test_good.py"],
@@ -27,10 +29,14 @@ def test_both_parts_run_and_a_failing_part_fails_the_run(
     assert any(line.startswith("[left] ") and "1 passed" in line for line in out.splitlines())
     assert "[right] FAILED test_bad.py::test_broken" in out or "[right] test_bad.py F" in out
     assert "left: passed, right: FAILED (exit 1)" in out
-    # The failing test is named again at the very end, where CI's shortened log still shows it.
-    tail = out.splitlines()[-2:]
+    # The failing test is named again at the end, where CI's shortened log still shows it, and
+    # then its whole message, whose first line alone does not say why.
+    tail = out.splitlines()[-6:]
     assert tail[0] == "make test: right failures:"
-    assert tail[1].startswith("  FAILED test_bad.py::test_broken - assert 1 == 2")
+    assert tail[1].startswith("  FAILED test_bad.py::test_broken - RuntimeError: apply failed:")
+    assert tail[2] == "make test: right failure details:"
+    assert tail[3] == "  FAILURE test_bad::test_broken"
+    assert tail[4:] == ["    RuntimeError: apply failed:", "    Error: the line that says why"]
 
 
 def test_two_passing_parts_pass(tmp_path: Path) -> None:
