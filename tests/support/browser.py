@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -53,18 +54,41 @@ def login(driver: webdriver.Chrome, url: str, username: str, password: str) -> N
     """Log in through Airflow's login form and wait until it has left the login page."""
     wait = WebDriverWait(driver, 60)
     driver.get(f"{url}/auth/login")
-    wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, "input[name=username]"))).send_keys(username)
+    wait.until(
+        ec.element_to_be_clickable((By.CSS_SELECTOR, "input[name=username]")),
+        "the login form's username field",
+    ).send_keys(username)
     driver.find_element(By.CSS_SELECTOR, "input[name=password]").send_keys(password + Keys.ENTER)
-    wait.until(lambda d: "/auth/login" not in d.current_url)
+    wait.until(lambda d: "/auth/login" not in d.current_url, "leaving the login page after the login")
 
 
 def open_cluster_page(driver: webdriver.Chrome) -> None:
     """From a logged-in Airflow page: the navigation's Cluster entry, then into the page's frame."""
     wait = WebDriverWait(driver, 60)
-    wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, "a[href$='plugin/cluster']"))).click()
+    wait.until(
+        ec.element_to_be_clickable((By.CSS_SELECTOR, "a[href$='plugin/cluster']")),
+        "the navigation's Cluster entry",
+    ).click()
     driver.switch_to.frame(
-        wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "iframe[title='Cluster']")))
+        wait.until(
+            ec.presence_of_element_located((By.CSS_SELECTOR, "iframe[title='Cluster']")),
+            "the Cluster page's frame",
+        )
     )
+
+
+def why(exc: Exception) -> str:
+    """An exception's message, without the chromedriver stack of addresses that says nothing."""
+    return str(exc.msg) if isinstance(exc, WebDriverException) else str(exc)
+
+
+def shown(driver: webdriver.Chrome, limit: int = 2000) -> str:
+    """Where the browser is and the text it shows (of the current frame), for a failure's message."""
+    try:
+        text = driver.find_element(By.TAG_NAME, "body").text
+        return f"at {driver.current_url}, showing:\n{text[:limit]}"
+    except WebDriverException as exc:
+        return f"(the page could not be read: {exc.msg})"
 
 
 def cluster_page_shows_decision(
@@ -81,21 +105,25 @@ def cluster_page_shows_decision(
             login(driver, url, "admin", password)
             open_cluster_page(driver)
             card = wait.until(
-                ec.presence_of_element_located((By.CSS_SELECTOR, f"section[data-queue='{queue}']"))
+                ec.presence_of_element_located((By.CSS_SELECTOR, f"section[data-queue='{queue}']")),
+                f"the card of queue {queue}",
             )
             assert f"Queue {queue}" in card.text
             row = wait.until(
                 ec.presence_of_element_located(
                     (By.CSS_SELECTOR, f"tr.decision[data-queue='{queue}'][data-action='{action}']")
-                )
+                ),
+                f"a {action} decision row of queue {queue}",
             )
             assert reason in row.find_element(By.CSS_SELECTOR, "td.reason").text
             driver.switch_to.default_content()
             driver.save_screenshot(str(screenshot))
-        except Exception:
+        except Exception as exc:
+            # Which step gave up is in the message; what the page showed then says why.
+            page = shown(driver)
             driver.switch_to.default_content()
             driver.save_screenshot(str(screenshot.with_name(f"{screenshot.stem}-failure.png")))
-            raise
+            raise AssertionError(f"the Cluster page, waiting for {why(exc)}\n{page}") from exc
 
 
 def task_log_page_shows(url: str, password: str, path: str, line: str, screenshot: Path) -> None:
@@ -106,8 +134,11 @@ def task_log_page_shows(url: str, password: str, path: str, line: str, screensho
         try:
             login(driver, url, "admin", password)
             driver.get(f"{url}{path}")
-            WebDriverWait(driver, 90).until(lambda d: line in d.find_element(By.TAG_NAME, "body").text)
+            WebDriverWait(driver, 90).until(
+                lambda d: line in d.find_element(By.TAG_NAME, "body").text, f"the log line {line!r}"
+            )
             driver.save_screenshot(str(screenshot))
-        except Exception:
+        except Exception as exc:
+            page = shown(driver)
             driver.save_screenshot(str(screenshot.with_name(f"{screenshot.stem}-failure.png")))
-            raise
+            raise AssertionError(f"the task's log page, waiting for {why(exc)}\n{page}") from exc
