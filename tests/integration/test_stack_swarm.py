@@ -177,8 +177,9 @@ def test_worker_celery_hostname_is_the_node_hostname(
         filters={"label": f"com.docker.swarm.service.name={STACK}_worker-default"}
     )
     assert container.attrs["Config"]["Hostname"] == hostname
-    ps = container.exec_run(["ps", "-eo", "args"]).output.decode()
-    assert f"celery@{hostname}" in ps
+    # `docker top` (the daemon's own ps), not `exec ps`: exec loses a quick command's output at times.
+    commands = [process[-1] for process in container.top()["Processes"]]
+    assert any(f"celery@{hostname}" in c for c in commands), commands
 
 
 def test_broker_lets_go_of_a_vanished_worker_within_half_a_minute(
@@ -309,6 +310,18 @@ def stack_containers(swarm: docker.DockerClient) -> list[Any]:
     return swarm.containers.list(filters={"label": f"com.docker.stack.namespace={STACK}"})
 
 
+def mounted_secret(swarm: docker.DockerClient, container: Any, name: str) -> str:
+    """The secret `name` as Swarm mounted it in `container` (at /run/secrets/<name>), read from the
+    file Swarm wrote for it on this host. Not with `docker exec cat`: exec sometimes loses the whole
+    output of a command that ends at once (moby/moby#27289), and a read came back empty in a run."""
+    service = swarm.services.get(container.labels["com.docker.swarm.service.id"])
+    refs = service.attrs["Spec"]["TaskTemplate"]["ContainerSpec"].get("Secrets", [])
+    ids = [r["SecretID"] for r in refs if r["File"]["Name"] == name]
+    assert ids, f"{name} is not mounted in {service.name}"
+    root = Path(swarm.info()["DockerRootDir"])
+    return (root / "containers" / container.id / "mounts" / "secrets" / ids[0]).read_text()
+
+
 def secret_values(swarm: docker.DockerClient) -> dict[str, str]:
     """The generated secrets, read from their source (the files Swarm mounts): in the api-server,
     and the TLS key in the proxy, the one service that mounts it."""
@@ -318,11 +331,10 @@ def secret_values(swarm: docker.DockerClient) -> dict[str, str]:
         if name == sec.TLS_CERT:
             continue  # public
         service = "proxy" if name == sec.TLS_KEY else "airflow-apiserver"
-        out = containers[f"{STACK}_{service}"].exec_run(["cat", f"/run/secrets/{name}"])
-        assert out.exit_code == 0, f"{name} is not mounted in the {service}"
-        value = out.output.decode().strip()
+        value = mounted_secret(swarm, containers[f"{STACK}_{service}"], name).strip()
         values[name] = value.splitlines()[1] if name == sec.TLS_KEY else value  # a line of the key
-    assert all(len(v) >= 24 for v in values.values()), "generated secrets are long"
+    short = {name: len(v) for name, v in values.items() if len(v) < 24}
+    assert not short, f"generated secrets are long; these are not (name: length): {short}"
     return values
 
 
