@@ -218,12 +218,13 @@ def test_each_moto_answers_for_itself_and_a_taken_port_is_refused(tmp_path: Path
         assert boto3.client("s3", endpoint_url=a.url, **kw).head_bucket(Bucket="only-in-a")
 
 
-def _moto_answering(status: str, seen: list[bytes]) -> Callable[..., Iterable[bytes]]:
-    """A stand-in for moto's app: keeps the body it is handed and answers `status`."""
+def _moto_answering(status: str | list[str], seen: list[bytes]) -> Callable[..., Iterable[bytes]]:
+    """A stand-in for moto's app: keeps the body it is handed and answers `status`, or each call
+    the next of a list of statuses."""
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         seen.append(environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0)))
-        start_response(status, [("Content-Type", "text/xml")])
+        start_response(status if isinstance(status, str) else status.pop(0), [("Content-Type", "text/xml")])
         return [b"<answer/>"]
 
     return app
@@ -277,6 +278,64 @@ def test_moto_logs_a_create_sent_twice_and_no_read(tmp_path: Path) -> None:
         ec2.describe_security_groups()
     calls = [line.split()[1] for line in log.read_text().splitlines() if line.startswith("moto: ")]
     assert calls == ["CreateSecurityGroup", "CreateSecurityGroup"]
+
+
+def test_moto_answers_a_retried_create_as_it_answered_the_first_try(tmp_path: Path) -> None:
+    """An SDK that lost moto's answer sends the call again with the same invocation id: the retry
+    gets the first answer rather than a Duplicate error, and only one group exists. A new call (a
+    new invocation id) of the same create is still refused, and reads are answered afresh."""
+    log = tmp_path / "moto.log"
+    with moto.run_moto(log=log) as server:
+        kw = {"aws_access_key_id": "t", "aws_secret_access_key": "t"}
+        ec2 = boto3.client("ec2", endpoint_url=server.url, region_name="us-east-1", **kw)
+        tries: list[int] = []
+
+        def once_more(attempts: int, **_: Any) -> float | None:
+            """botocore's retry hook: the first try's answer counts as lost, once."""
+            tries.append(attempts)
+            return 0.0 if attempts == 1 else None
+
+        ec2.meta.events.register_first("needs-retry.ec2.CreateSecurityGroup", once_more)
+        (vpc,) = ec2.describe_vpcs()["Vpcs"]
+        group = {"GroupName": "nodes", "Description": "nodes", "VpcId": vpc["VpcId"]}
+        created = ec2.create_security_group(**group)
+        assert tries == [1, 2], "botocore sent the create twice"
+        named = ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": ["nodes"]}])
+        assert [g["GroupId"] for g in named["SecurityGroups"]] == [created["GroupId"]]
+        ec2.meta.events.unregister("needs-retry.ec2.CreateSecurityGroup", once_more)
+        with pytest.raises(botocore.exceptions.ClientError, match=r"InvalidGroup\.Duplicate"):
+            ec2.create_security_group(**group)
+    lines = [line for line in log.read_text().splitlines() if line.startswith("moto: ")]
+    assert lines[1] == "moto: CreateSecurityGroup sent again (attempt=2): the first answer (200 OK) given"
+    assert [line.split()[1] for line in lines] == ["CreateSecurityGroup"] * 3
+
+
+def test_moto_keeps_answers_only_of_changes_that_succeeded(capsys: pytest.CaptureFixture[str]) -> None:
+    seen: list[bytes] = []
+    statuses: list[str] = []
+    app = OneAtATime(_moto_answering(statuses, seen))
+    for action, invocation, status, calls in (
+        ("CreateRoute", "a", "200 OK", 1),
+        ("CreateRoute", "a", "", 1),  # a retry: the kept answer
+        ("CreateRoute", "b", "400 Bad Request", 2),  # a new call: moto answers it
+        ("DescribeRouteTables", "c", "200 OK", 3),
+        ("DescribeRouteTables", "c", "200 OK", 4),  # a read is answered afresh, retry or not
+        ("CreateRoute", "d", "500 Internal Server Error", 5),
+        ("CreateRoute", "d", "200 OK", 6),  # the retry of a call that failed is tried afresh
+    ):
+        statuses[:] = [status] if status else []
+        form = f"Action={action}&Version=2016-11-15".encode()
+        environ: dict[str, Any] = {
+            "REQUEST_METHOD": "POST",
+            "CONTENT_TYPE": "application/x-www-form-urlencoded",
+            "CONTENT_LENGTH": str(len(form)),
+            "wsgi.input": io.BytesIO(form),
+            "HTTP_AMZ_SDK_INVOCATION_ID": invocation,
+            "HTTP_AMZ_SDK_REQUEST": "attempt=2; max=25",
+        }
+        assert app(environ, lambda *_: None) == [b"<answer/>"]
+        assert len(seen) == calls, (action, invocation)
+    assert capsys.readouterr().err.count("sent again") == 1
 
 
 def _deployment(repo: Path) -> Path:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import socket
 import sys
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qs
@@ -39,35 +41,70 @@ CREATING = (
 )
 
 
+# Reads: answered afresh every time. Every other call's answer is kept for a retry (below).
+READING = ("Describe", "Get", "List", "Head")
+# Answers kept for retries: SDKs retry within seconds, so the latest few hundred calls are plenty.
+KEPT_ANSWERS = 512
+
+
 class OneAtATime:
     """moto's backends are not thread-safe (getmoto/moto#372), and the cluster in a box has many
     clients at once (Terraform, the node runner, the RDS emulator, nodes, the scaler). The threaded
     server still accepts every connection; requests are answered one at a time (each takes
-    milliseconds). This does not stop a create that a client sends twice from failing the second
-    time (see APPLY_ARGS in terraform.py)."""
+    milliseconds).
+
+    An SDK sometimes loses the answer to a call on this loaded host (the connection fails after moto
+    answered) and sends the call again: Terraform's AWS provider then fails a create that had
+    succeeded (RouteAlreadyExists, InvalidPermission.Duplicate, InvalidGroup.Duplicate). Every try
+    of one call carries the same `amz-sdk-invocation-id` (AWS SDKs and botocore alike), so a call
+    that changes something and succeeded is answered once, and a retry of it gets the kept answer,
+    as a call with an idempotency token does on AWS."""
 
     def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
         self.app = app
         self.lock = threading.Lock()
+        self.answers: OrderedDict[str, tuple[str, list[tuple[str, str]], list[bytes]]] = OrderedDict()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
         action = _action(environ)
+        invocation = str(environ.get("HTTP_AMZ_SDK_INVOCATION_ID", ""))
+        keep = bool(action and invocation and not action.startswith(READING))
         status = ""
+        headers: list[tuple[str, str]] = []
 
-        def start(code: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            nonlocal status
-            status = code
-            return start_response(code, headers, exc_info)
+        def start(code: str, given: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            nonlocal status, headers
+            status, headers = code, list(given)
+            return start_response(code, given, exc_info)
 
         arrived = time.monotonic()
         with self.lock:
             waited = time.monotonic() - arrived
             started = time.monotonic()
-            body = list(self.app(environ, start))
-        # The access log has no action: say which call a create or a refusal was, and how long it
-        # waited, so a create sent twice (e.g. InvalidGroup.Duplicate) can be traced. Reads that
-        # succeed (the box's steady Describe* polling) say nothing a trace needs, so they get no line.
-        if action and (action.startswith(CREATING) or not status.startswith("2")):
+            kept = self.answers.get(invocation) if keep else None
+            if kept is not None:
+                status, headers, body = kept
+                start_response(status, headers)
+            else:
+                body = list(self.app(environ, start))
+                # Only a success is kept: an SDK also retries a 5xx, and that retry deserves a fresh try.
+                if keep and status.startswith("2"):
+                    self.answers[invocation] = (status, headers, body)
+                    while len(self.answers) > KEPT_ANSWERS:
+                        self.answers.popitem(last=False)
+        # The access log has no action: say which call a create, a refusal or a retry was, and how
+        # long it waited. Reads that succeed (the box's steady Describe* polling) say nothing a trace
+        # needs, so they get no line.
+        if kept is not None:
+            # e.g. "attempt=2; max=25" (Go SDK) or "ttl=...; attempt=2; max=5" (botocore)
+            tries = re.search(r"attempt=\d+", str(environ.get("HTTP_AMZ_SDK_REQUEST", "")))
+            print(
+                f"moto: {action} sent again ({tries.group() if tries else 'a retry'}): "
+                f"the first answer ({status}) given",
+                file=sys.stderr,
+                flush=True,
+            )
+        elif action and (action.startswith(CREATING) or not status.startswith("2")):
             took = time.monotonic() - started
             print(f"moto: {action} waited {waited:.2f}s took {took:.2f}s", file=sys.stderr, flush=True)
         return body

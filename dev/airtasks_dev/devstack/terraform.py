@@ -14,13 +14,12 @@ from typing import Any, NoReturn
 from airtasks.errors import AirtasksError
 
 PROVIDER_MIRROR = Path("/opt/tf-plugins")
-# One change at a time (Terraform's default is 10). These runs go to a local moto server, and
-# creates there sometimes run twice: a create that succeeded is sent again and fails with
-# RouteAlreadyExists or InvalidGroup.Duplicate. Seen at 10 and at 2 (once each in CI, 2 also hung
-# for 15 min once), never in many CI runs at 1. It costs each apply the bucket lifecycle
-# configuration's 55 s consistency check on its own (envs/local: about 115 s against 83 s at 2).
-# Plans stay parallel.
-APPLY_ARGS = ("-input=false", "-no-color", "-parallelism=1")
+# At Terraform's own parallelism (10). These runs once went one change at a time, against a create
+# sent twice (RouteAlreadyExists, InvalidGroup.Duplicate): the SDK's retry of a call whose answer
+# was lost, which moto_serve now answers with the first answer. One at a time cost each apply the
+# bucket lifecycle configuration's 55 s consistency check on its own (envs/local: about 115 s,
+# against about 62 s now).
+APPLY_ARGS = ("-input=false", "-no-color")
 
 
 class Terraform:
