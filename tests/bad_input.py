@@ -16,13 +16,17 @@ REPO = Path(__file__).resolve().parents[1]
 TABLE = Path(__file__).with_name("bad_input.yaml")
 DOC = REPO / "docs" / "troubleshooting.md"
 BEGIN, END = "<!-- BEGIN BAD_INPUT (python -m tests.bad_input) -->", "<!-- END BAD_INPUT -->"
-KINDS = ("tfvars", "scaler-config", "cli", "dag-params", "api-query")
+KINDS = ("tfvars", "scaler-config", "cli", "dag-params", "api-query", "swarm-service")
 TITLES = {
     "tfvars": "Terraform variables (`terraform plan` fails before anything is created)",
     "scaler-config": "The scaler's config (`--config FILE`; exit 1 before any cloud call)",
     "cli": "Command-line arguments (exit 1 or 2 before any cloud call)",
     "dag-params": "DAG params (`example_trigger_target`; Airflow refuses the run, none is created)",
     "api-query": "The Cluster page's API (refused with 404 or 422 before anything is read)",
+    "swarm-service": (
+        "A single-host worker service (`backend: swarm`; the queue holds, no replica is stopped"
+        " and the service is not changed)"
+    ),
 }
 
 

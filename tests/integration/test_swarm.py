@@ -4,6 +4,7 @@ single-host `swarm` backend (service replicas) removing exactly the chosen repli
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import time
 import warnings
@@ -20,9 +21,11 @@ from airtasks.backends.aws import AwsBackend
 from airtasks.backends.swarm import SwarmBackend
 from airtasks.config import parse_config
 from airtasks.control.docker_swarm import SwarmManager
+from airtasks.errors import BackendError
 from airtasks.scaling.scaler import Scaler
 from airtasks.wiring import Clients
 from airtasks_dev.devstack.swarm import down_swarm
+from tests import bad_input
 from tests.support.services import aws_groups
 from tests.support.services.swarm_node import extra_dockerd, join, tiny_image
 from tests.unit.fakes import FakeAirflow
@@ -147,21 +150,31 @@ def test_pass_drains_before_terminate_then_removes_the_down_node(
         assert nid not in node_ids(manager)
 
 
-@pytest.fixture
-def tiny_service(manager: docker.DockerClient) -> Iterator[Any]:
-    image = tiny_image(manager)
+@contextlib.contextmanager
+def worker_service(
+    manager: docker.DockerClient, name: str, mode: str = "replicated", condition: str = "on-failure"
+) -> Iterator[Any]:
+    """A worker service (three replicas, or one per node when global) whose worker exits 0 on
+    SIGTERM, as a Celery worker's warm shutdown does."""
     service = manager.services.create(
-        image,
+        tiny_image(manager),
         command=["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 1; done"],
-        name="airtasks-test-worker",
-        mode=docker.types.ServiceMode("replicated", replicas=3),
-        # A short restart delay makes the race harder for `remove` than Swarm's default 5 s.
-        restart_policy=docker.types.RestartPolicy(condition="any", delay=1_000_000_000),
+        name=name,
+        mode=docker.types.ServiceMode(mode, replicas=3 if mode == "replicated" else None),
+        # A restart delay shorter than Swarm's default 5 s: a replica restarted by mistake would
+        # show within the test.
+        restart_policy=docker.types.RestartPolicy(condition=condition, delay=1_000_000_000),
     )
     try:
         yield service
     finally:
         service.remove()
+
+
+@pytest.fixture
+def tiny_service(manager: docker.DockerClient) -> Iterator[Any]:
+    with worker_service(manager, "airtasks-test-worker") as service:
+        yield service
 
 
 def running_hostnames(backend: SwarmBackend, group: str, count: int, timeout: float = 30) -> list[str]:
@@ -188,6 +201,46 @@ def test_single_host_backend_removes_exactly_the_chosen_replica(tiny_service: An
     assert running_hostnames(backend, group, 2) == after
     backend.set_size(group, 3)
     assert len(set(running_hostnames(backend, group, 3)) - set(after)) == 1
+
+
+@pytest.mark.parametrize("row", bad_input.of_kind("swarm-service"), ids=lambda r: r.id)
+def test_single_host_backend_refuses_a_service_it_cannot_shrink_safely(
+    manager: docker.DockerClient, row: bad_input.Row
+) -> None:
+    """A worker service that is global, or that Swarm restarts after a clean exit, gets the row's
+    error from every call of a pass, and nothing is stopped or resized."""
+    group = "airtasks-test-badworker"
+    # The row's input is the compose file's key ("deploy.mode"); the service takes its last part.
+    spec = {key.rsplit(".", 1)[-1]: value for key, value in row.input.items()}
+    with worker_service(manager, group, **spec) as service:
+        backend = SwarmBackend(SOCKET)
+        running = all_running(service)
+        version = service.attrs["Version"]["Index"]
+        victim = backend.instances(group)[0].id
+        for call in (lambda: backend.read(group), lambda: backend.remove(group, victim)):
+            with pytest.raises(BackendError) as refused:
+                call()
+            assert row.error in str(refused.value)
+        time.sleep(2)  # past the restart delay, had a replica been stopped
+        service.reload()
+        assert service.attrs["Version"]["Index"] == version, "the service was changed"
+        assert all_running(service) == running, "a replica was stopped"
+
+
+def all_running(service: Any, timeout: float = 30) -> dict[str, str]:
+    """Once every task the service wants runs: task id -> container id."""
+    deadline = time.monotonic() + timeout
+    while True:
+        tasks = service.tasks(filters={"desired-state": "running"})
+        running = {
+            t["ID"]: t["Status"]["ContainerStatus"]["ContainerID"]
+            for t in tasks
+            if t["Status"]["State"] == "running"
+        }
+        if tasks and len(running) == len(tasks):
+            return running
+        assert time.monotonic() < deadline, f"{len(running)} of {len(tasks)} tasks running"
+        time.sleep(0.2)
 
 
 def test_make_down_removes_a_stack_whose_worker_waits_out_its_task(

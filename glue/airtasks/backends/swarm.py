@@ -7,7 +7,9 @@ service must NOT set one shared `hostname` for all replicas in this mode.
 
 Swarm cannot shrink a service by a chosen replica, but on scale-down it removes tasks that are
 not running first. So `remove` stops exactly the victim's container (it is idle and no longer
-consuming by then) and lowers the replica count at once, well inside the restart delay.
+consuming by then; its worker exits 0) and lowers the replica count. The worker service must
+restart only on failure: a replica Swarm restarts could come back after the stop, and Swarm would
+then stop another, running one when the count goes down.
 """
 
 from __future__ import annotations
@@ -33,6 +35,10 @@ def _ts(value: str | None) -> float:
     except ValueError:
         return 0.0
     return base.timestamp() + (float(f"0.{frac[:6]}") if frac.isdigit() else 0.0)
+
+
+# Restart conditions under which a replica the scaler stops (it exits 0) stays stopped.
+RESTART_CONDITIONS = ("on-failure", "none")
 
 
 class SwarmBackend:
@@ -70,12 +76,22 @@ class SwarmBackend:
             raise self._fail("get", group, exc) from None
 
     def size(self, group: str) -> int:
-        spec = self._service(group).attrs["Spec"]["Mode"]
-        if "Replicated" not in spec:
+        spec = self._service(group).attrs["Spec"]
+        if "Replicated" not in spec["Mode"]:
             raise BackendError(
                 f"swarm: service {group} is not replicated; single-host mode needs mode: replicated"
             )
-        return int(spec["Replicated"].get("Replicas", 0))
+        # `remove` stops the chosen replica and then lowers the count. Swarm drops a stopped task's
+        # slot first, but a replica it restarts (condition any, Swarm's default) can come back once
+        # the restart delay is over, and Swarm then stops another, possibly busy, in its place.
+        condition = spec.get("TaskTemplate", {}).get("RestartPolicy", {}).get("Condition", "any")
+        if condition not in RESTART_CONDITIONS:
+            raise BackendError(
+                f"swarm: service {group} restarts a replica that exits 0 (restart_policy condition "
+                f"{condition}), so a replica the scaler stops could come back and Swarm stop another, "
+                "busy one in its place; set deploy.restart_policy.condition: on-failure on the worker service"
+            )
+        return int(spec["Mode"]["Replicated"].get("Replicas", 0))
 
     def set_size(self, group: str, size: int) -> None:
         # Send back the stored spec unchanged but for the replica count. (The docker SDK's
@@ -142,6 +158,7 @@ class SwarmBackend:
         return self.size(group), self.instances(group)
 
     def remove(self, group: str, instance_id: str) -> None:
+        size = self.size(group)  # checks the service first: nothing is stopped if it cannot be done
         victim = next(
             (
                 t
@@ -153,13 +170,12 @@ class SwarmBackend:
         if victim is None:
             raise BackendError(f"swarm: no running replica {instance_id} in service {group}; nothing removed")
         cid = victim["Status"]["ContainerStatus"]["ContainerID"]
-        size = self.size(group)
         try:
             self.client.api.stop(cid, timeout=self._stop_timeout)
         except docker.errors.DockerException as exc:
             raise self._fail(f"stop replica {instance_id} of", group, exc) from None
-        # The stopped task is the one Swarm drops first when the service shrinks; wait (briefly) until
-        # Swarm has seen it stop, then shrink before the restart delay brings a replacement.
+        # The stopped task (exit 0, not restarted) is the one Swarm drops first when the service
+        # shrinks; wait (briefly) until Swarm has seen it stop, then shrink.
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
             states = {t["ID"]: t["Status"].get("State") for t in self._service(group).tasks()}
