@@ -121,12 +121,33 @@ def managers(node: Node) -> dict[str, dict[str, Any]]:
     return out
 
 
-def running_on(manager: Node, service: str) -> set[str]:
-    """Hostnames (= instance ids) of the nodes where a stack service has a running task."""
+def _tasks(manager: Node, service: str, **filters: str) -> tuple[dict[str, str], list[dict[str, Any]]]:
+    """A stack service's tasks (Swarm's task filters) and the hostname of each node by its id."""
     with manager.client(timeout=15) as client:
         hostnames = {n.id: n.attrs["Description"].get("Hostname") for n in client.nodes.list()}
-        tasks = client.services.get(f"airtasks_{service}").tasks(filters={"desired-state": "running"})
+        return hostnames, client.services.get(f"airtasks_{service}").tasks(filters=filters)
+
+
+def running_on(manager: Node, service: str) -> set[str]:
+    """Hostnames (= instance ids) of the nodes where a stack service has a running task."""
+    hostnames, tasks = _tasks(manager, service, **{"desired-state": "running"})
     return {str(hostnames.get(t["NodeID"])) for t in tasks if t["Status"]["State"] == "running"}
+
+
+def service_tasks(manager: Node, service: str, last: int = 6) -> str:
+    """The stack service's newest tasks as `docker service ps` shows them (node, desired and current
+    state, error): why a task is not running, which a timed-out wait should say."""
+    hostnames, tasks = _tasks(manager, service)
+    tasks.sort(key=lambda t: str(t["Status"].get("Timestamp", "")), reverse=True)
+    return (
+        "\n".join(
+            f"{service} task on {hostnames.get(t.get('NodeID', ''), '-')}: desired {t['DesiredState']}, "
+            f"{t['Status']['State']} since {str(t['Status'].get('Timestamp', '-'))[:19]}"
+            f"{'; ' + t['Status']['Err'] if t['Status'].get('Err') else ''}"
+            for t in tasks[:last]
+        )
+        or f"{service}: no tasks"
+    )
 
 
 def swarm_answers(check: Any) -> Any:
@@ -157,9 +178,16 @@ def keep_timeline(name: str, text: str) -> None:
     (ARTIFACTS / name).write_text(text + "\n")
 
 
-def wait(predicate: Callable[[], Any], timeout: float, what: str, box: Box | None = None) -> Any:
+def wait(
+    predicate: Callable[[], Any],
+    timeout: float,
+    what: str,
+    box: Box | None = None,
+    why: Callable[[], str] | None = None,
+) -> Any:
     """Poll `predicate` every second until it returns something true (HTTP errors count as not
-    yet); on timeout the assertion names what was awaited and, given a box, its nodes."""
+    yet); on timeout the assertion names what was awaited, given a box its nodes, and last what
+    `why` says (last, because a failure report keeps only a message's last lines)."""
     deadline = time.monotonic() + timeout
     while True:
         with contextlib.suppress(httpx.HTTPError):
@@ -168,5 +196,8 @@ def wait(predicate: Callable[[], Any], timeout: float, what: str, box: Box | Non
                 return result
         if time.monotonic() > deadline:
             detail = box.runner.describe() if box is not None else ""
+            if why is not None:
+                answer = swarm_answers(why)
+                detail += f"\n{'(the Swarm did not answer)' if answer is None else answer}"
             raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}\n{detail}")
         time.sleep(1)

@@ -22,6 +22,7 @@ manager that initialised the Swarm, whose address is the published one.
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 import time
 from collections.abc import Iterator
@@ -43,6 +44,7 @@ from tests.e2e.helpers import (
     rest,
     running_on,
     service_container,
+    service_tasks,
     swarm_answers,
     wait,
 )
@@ -52,6 +54,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.chain, pytest.mark.loses_the_entry]
 
 SCALER_DAG = "airtasks_scaler"
 BACKUP_SERVICE = "db-backup"
+AIRFLOW_SERVICES = ("airflow-scheduler", "airflow-apiserver", "airflow-dag-processor", "airflow-triggerer")
 
 
 def scaler_tasks(api: httpx.Client) -> list[dict[str, Any]]:
@@ -329,13 +332,19 @@ def test_losing_a_manager_keeps_the_swarm_the_stack_and_the_scaler(box: Box, clo
 
     # Every Airflow service runs on a live manager, the replacement included (one that ran on the
     # lost manager was started anew; Swarm counts it running once its health check passed).
-    for service in ("airflow-scheduler", "airflow-apiserver", "airflow-dag-processor", "airflow-triggerer"):
-        wait(
-            lambda s=service: (swarm_answers(lambda: running_on(survivor, s)) or {victim}) <= live(),
-            300,
-            f"{service} running on a surviving manager",
-            box,
-        )
+    try:
+        for service in AIRFLOW_SERVICES:
+            wait(
+                lambda s=service: (swarm_answers(lambda: running_on(survivor, s)) or {victim}) <= live(),
+                300,
+                f"{service} running on a surviving manager",
+                box,
+                why=functools.partial(service_tasks, survivor, service),
+            )
+    finally:
+        # How long each took to start again, and what a slow one said meanwhile.
+        for service in ("airflow-dag-processor", "airflow-triggerer"):
+            service_log(survivor, service, lost)
 
     services_after = time.time() - lost
 

@@ -17,6 +17,7 @@ What a user asks of a managed database, each checked here:
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import time
 from typing import Any
@@ -38,6 +39,7 @@ from tests.e2e.helpers import (
     rest,
     running_on,
     service_container,
+    service_tasks,
     swarm_answers,
     wait,
 )
@@ -201,14 +203,25 @@ def test_a_cluster_switched_to_a_managed_database_loses_nothing_with_a_manager(
         new = group_state(autoscaling, box.manager_group)[1] - first
         return min(new) if new else None
 
-    new_manager = box.runner.wait_booted(wait(replacement, 300, "a replacement manager", box), timeout=600)
+    # The steps of the switch are marked: it is the longest part of this test, and varies most.
+    launched = wait(replacement, 300, "a replacement manager", box)
+    mark(f"the group launched {launched}")
+    new_manager = box.runner.wait_booted(launched, timeout=600)
     assert new_manager.timings.exit_code == 0, box.runner.describe()
+    mark(f"{launched}'s boot script ended")
     boot_log = new_manager.boot_log.read_text()
     assert f"stack {STACK} deployed with settings" in boot_log, boot_log[-3000:]
     assert "database: external (managed)" in boot_log, boot_log[-3000:]
     wait(lambda: "postgres" not in services(survivor), 120, "the stack without postgres", box)
     assert "db-backup" not in services(survivor)
-    token = wait(lambda: token_from(survivor.address, box), 600, "a login on the managed database", box)
+    mark("the stack without postgres")
+    # The switch's slowest step, and the one that varies most with the host's load: what the API
+    # server's tasks went through, if it times out.
+    api_tasks = functools.partial(service_tasks, survivor, "airflow-apiserver")
+    token = wait(
+        lambda: token_from(survivor.address, box), 600, "a login on the managed database", box, why=api_tasks
+    )
+    mark("a login on the managed database")
     api = rest(f"https://{survivor.address}", box.ca_bundle, token)
     switched = metadata(api)
     assert not missing(before, switched), f"lost in the switch: {missing(before, switched)}"
@@ -271,8 +284,14 @@ def test_a_cluster_switched_to_a_managed_database_loses_nothing_with_a_manager(
             else "yes"
         )
 
-    wait(api_server_back, 600, "the API server started on a survivor", box)
-    token = wait(lambda: token_from(survivor.address, box), 600, "the API server back on a survivor", box)
+    wait(api_server_back, 600, "the API server started on a survivor", box, why=api_tasks)
+    token = wait(
+        lambda: token_from(survivor.address, box),
+        600,
+        "the API server back on a survivor",
+        box,
+        why=api_tasks,
+    )
     api_back = time.time() - lost
     api = rest(f"https://{survivor.address}", box.ca_bundle, token)
 
