@@ -91,6 +91,24 @@ def shown(driver: webdriver.Chrome, limit: int = 2000) -> str:
         return f"(the page could not be read: {exc.msg})"
 
 
+@contextlib.contextmanager
+def failure_kept(driver: webdriver.Chrome, screenshot: Path, page_name: str) -> Iterator[None]:
+    """Save `screenshot` when the block ends well. When it fails, save `<stem>-failure.png` and raise
+    an AssertionError that says which step gave up (a wait's message names what it waited for)
+    and what the page showed then, read in the frame the block was in. A wait that gave up reads
+    "waiting for ..."; a plain assert inside the block reads "checking ...", with its message."""
+    try:
+        yield
+        driver.switch_to.default_content()
+        driver.save_screenshot(str(screenshot))
+    except Exception as exc:
+        page = shown(driver)
+        driver.switch_to.default_content()
+        driver.save_screenshot(str(screenshot.with_name(f"{screenshot.stem}-failure.png")))
+        step = f"waiting for {why(exc)}" if isinstance(exc, WebDriverException) else f"checking {exc}"
+        raise AssertionError(f"{page_name}, {step}\n{page}") from exc
+
+
 def cluster_page_shows_decision(
     url: str, password: str, queue: str, action: str, reason: str, screenshot: Path
 ) -> None:
@@ -98,47 +116,39 @@ def cluster_page_shows_decision(
     decision row of `action` whose reason contains `reason`. A screenshot is saved either way
     (`<screenshot>` on success, `<screenshot stem>-failure.png` otherwise)."""
     screenshot.parent.mkdir(parents=True, exist_ok=True)
-    with chromium(log=screenshot.with_suffix(".chromedriver.log")) as driver:
+    with (
+        chromium(log=screenshot.with_suffix(".chromedriver.log")) as driver,
+        failure_kept(driver, screenshot, "the Cluster page"),
+    ):
         wait = WebDriverWait(driver, 60)
-        try:
-            driver.set_window_size(1440, 1300)
-            login(driver, url, "admin", password)
-            open_cluster_page(driver)
-            card = wait.until(
-                ec.presence_of_element_located((By.CSS_SELECTOR, f"section[data-queue='{queue}']")),
-                f"the card of queue {queue}",
-            )
-            assert f"Queue {queue}" in card.text
-            row = wait.until(
-                ec.presence_of_element_located(
-                    (By.CSS_SELECTOR, f"tr.decision[data-queue='{queue}'][data-action='{action}']")
-                ),
-                f"a {action} decision row of queue {queue}",
-            )
-            assert reason in row.find_element(By.CSS_SELECTOR, "td.reason").text
-            driver.switch_to.default_content()
-            driver.save_screenshot(str(screenshot))
-        except Exception as exc:
-            # Which step gave up is in the message; what the page showed then says why.
-            page = shown(driver)
-            driver.switch_to.default_content()
-            driver.save_screenshot(str(screenshot.with_name(f"{screenshot.stem}-failure.png")))
-            raise AssertionError(f"the Cluster page, waiting for {why(exc)}\n{page}") from exc
+        driver.set_window_size(1440, 1300)
+        login(driver, url, "admin", password)
+        open_cluster_page(driver)
+        card = wait.until(
+            ec.presence_of_element_located((By.CSS_SELECTOR, f"section[data-queue='{queue}']")),
+            f"the card of queue {queue}",
+        )
+        assert f"Queue {queue}" in card.text, f"the card of queue {queue} names it: {card.text!r}"
+        row = wait.until(
+            ec.presence_of_element_located(
+                (By.CSS_SELECTOR, f"tr.decision[data-queue='{queue}'][data-action='{action}']")
+            ),
+            f"a {action} decision row of queue {queue}",
+        )
+        shows = row.find_element(By.CSS_SELECTOR, "td.reason").text
+        assert reason in shows, f"the {action} row's reason holds {reason!r}: {shows!r}"
 
 
 def task_log_page_shows(url: str, password: str, path: str, line: str, screenshot: Path) -> None:
     """Log in, open a task instance's page at `path` (its Logs tab comes first) and wait until the
     log shows `line`. A screenshot is saved either way (`-failure` added on failure)."""
     screenshot.parent.mkdir(parents=True, exist_ok=True)
-    with chromium(log=screenshot.with_suffix(".chromedriver.log")) as driver:
-        try:
-            login(driver, url, "admin", password)
-            driver.get(f"{url}{path}")
-            WebDriverWait(driver, 90).until(
-                lambda d: line in d.find_element(By.TAG_NAME, "body").text, f"the log line {line!r}"
-            )
-            driver.save_screenshot(str(screenshot))
-        except Exception as exc:
-            page = shown(driver)
-            driver.save_screenshot(str(screenshot.with_name(f"{screenshot.stem}-failure.png")))
-            raise AssertionError(f"the task's log page, waiting for {why(exc)}\n{page}") from exc
+    with (
+        chromium(log=screenshot.with_suffix(".chromedriver.log")) as driver,
+        failure_kept(driver, screenshot, "the task's log page"),
+    ):
+        login(driver, url, "admin", password)
+        driver.get(f"{url}{path}")
+        WebDriverWait(driver, 90).until(
+            lambda d: line in d.find_element(By.TAG_NAME, "body").text, f"the log line {line!r}"
+        )
