@@ -8,7 +8,8 @@ moto reports, and its password is in the instance's Secrets Manager secret, as R
 What a user asks of a managed database, each checked here:
 - switching an existing cluster over keeps its history: the documented steps (stop Airflow, dump,
   `database = { managed = true }`, restore into the instance, replace a manager) leave every DAG
-  run, variable and connection in Airflow, and the stack without its own `postgres`;
+  run, variable and connection in Airflow, and the stack without its own `postgres`, its
+  dag-processor and triggerer healthy on the managed database;
 - losing the manager that runs the scheduler and the API server loses nothing: after recovery the
   same DAG runs, variables and connections are there, and a run triggered before the loss (some of
   its tasks running on workers, the others queued) succeeds.
@@ -226,6 +227,17 @@ def test_a_cluster_switched_to_a_managed_database_loses_nothing_with_a_manager(
     switched = metadata(api)
     assert not missing(before, switched), f"lost in the switch: {missing(before, switched)}"
     mark(f"{new_manager.instance_id} deployed the managed stack; all {len(before['dag runs'])} runs kept")
+    # The heartbeat services' health checks read the managed database too: Swarm counts a task
+    # running only once its check passed, and kills one that never passes.
+    for service in ("airflow-dag-processor", "airflow-triggerer"):
+        wait(
+            lambda s=service: swarm_answers(lambda: running_on(survivor, s)),
+            300,
+            f"{service} healthy on the managed database",
+            box,
+            why=functools.partial(service_tasks, survivor, service),
+        )
+    mark("the dag-processor and the triggerer healthy on the managed database")
 
     # A run whose tasks run on workers while the manager is lost (they end while it is still away),
     # triggered first: its nodes boot while the scheduler moves.
