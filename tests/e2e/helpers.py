@@ -134,20 +134,46 @@ def running_on(manager: Node, service: str) -> set[str]:
     return {str(hostnames.get(t["NodeID"])) for t in tasks if t["Status"]["State"] == "running"}
 
 
-def service_tasks(manager: Node, service: str, last: int = 6) -> str:
+def service_tasks(
+    manager: Node, service: str, last: int = 6, nodes: Callable[[str], Node] | None = None
+) -> str:
     """The stack service's newest tasks as `docker service ps` shows them (node, desired and current
-    state, error): why a task is not running, which a timed-out wait should say."""
+    state, error): why a task is not running, which a timed-out wait should say. Given `nodes`
+    (instance id -> Node, e.g. the runner's), also what the newest task's container says: its
+    health checks' last answers and its last log lines, since a task stays `starting` until its
+    health check passes and only the container tells why."""
     hostnames, tasks = _tasks(manager, service)
     tasks.sort(key=lambda t: str(t["Status"].get("Timestamp", "")), reverse=True)
-    return (
-        "\n".join(
-            f"{service} task on {hostnames.get(t.get('NodeID', ''), '-')}: desired {t['DesiredState']}, "
-            f"{t['Status']['State']} since {str(t['Status'].get('Timestamp', '-'))[:19]}"
-            f"{'; ' + t['Status']['Err'] if t['Status'].get('Err') else ''}"
-            for t in tasks[:last]
-        )
-        or f"{service}: no tasks"
-    )
+    lines = [
+        f"{service} task on {hostnames.get(t.get('NodeID', ''), '-')}: desired {t['DesiredState']}, "
+        f"{t['Status']['State']} since {str(t['Status'].get('Timestamp', '-'))[:19]}"
+        f"{'; ' + t['Status']['Err'] if t['Status'].get('Err') else ''}"
+        for t in tasks[:last]
+    ]
+    if nodes is not None and tasks:
+        lines.append(_container_said(tasks[0], str(hostnames.get(tasks[0].get("NodeID", ""))), nodes))
+    return "\n".join(lines) or f"{service}: no tasks"
+
+
+def _container_said(task: dict[str, Any], hostname: str, nodes: Callable[[str], Node]) -> str:
+    """A task's container: its health status and last checks, and its last log lines."""
+    cid = task["Status"].get("ContainerStatus", {}).get("ContainerID")
+    if not cid:
+        return "  (the newest task has no container yet)"
+    try:
+        with nodes(hostname).client(timeout=15) as client:
+            container = client.containers.get(cid)
+            health = container.attrs["State"].get("Health") or {}
+            logs = container.logs(tail=12).decode(errors="replace").rstrip()
+    except Exception as exc:  # a diagnostic: a node or container already gone must not hide the timeout
+        return f"  (container {cid[:12]} on {hostname} not readable: {type(exc).__name__}: {exc})"
+    checks = [
+        f"  check exit {c.get('ExitCode')}: {str(c.get('Output', '')).strip()[-300:]}"
+        for c in (health.get("Log") or [])[-3:]
+    ]
+    status, streak = health.get("Status", "none"), health.get("FailingStreak", 0)
+    head = f"  container {cid[:12]}: health {status}, failing streak {streak}"
+    return "\n".join([head, *checks, "  last log lines:", *(f"  | {line}" for line in logs.splitlines())])
 
 
 def swarm_answers(check: Any) -> Any:

@@ -339,7 +339,7 @@ def test_losing_a_manager_keeps_the_swarm_the_stack_and_the_scaler(box: Box, clo
                 300,
                 f"{service} running on a surviving manager",
                 box,
-                why=functools.partial(service_tasks, survivor, service),
+                why=functools.partial(service_tasks, survivor, service, nodes=box.runner.node),
             )
     finally:
         # How long each took to start again, and what a slow one said meanwhile.

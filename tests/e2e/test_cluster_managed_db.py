@@ -218,7 +218,7 @@ def test_a_cluster_switched_to_a_managed_database_loses_nothing_with_a_manager(
     mark("the stack without postgres")
     # The switch's slowest step, and the one that varies most with the host's load: what the API
     # server's tasks went through, if it times out.
-    api_tasks = functools.partial(service_tasks, survivor, "airflow-apiserver")
+    api_tasks = functools.partial(service_tasks, survivor, "airflow-apiserver", nodes=box.runner.node)
     token = wait(
         lambda: token_from(survivor.address, box), 600, "a login on the managed database", box, why=api_tasks
     )
@@ -235,7 +235,7 @@ def test_a_cluster_switched_to_a_managed_database_loses_nothing_with_a_manager(
             300,
             f"{service} healthy on the managed database",
             box,
-            why=functools.partial(service_tasks, survivor, service),
+            why=functools.partial(service_tasks, survivor, service, nodes=box.runner.node),
         )
     mark("the dag-processor and the triggerer healthy on the managed database")
 
