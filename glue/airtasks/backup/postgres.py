@@ -11,7 +11,6 @@ import contextlib
 import enum
 import importlib
 import os
-import shlex
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from airtasks.airflow_setting import SettingError, airflow_setting
 from airtasks.backup.settings import BackupError
 
 # Airflow's own advisory lock for migrations (airflow.utils.db.DBLocks.MIGRATIONS): a restore holds
@@ -160,18 +160,13 @@ def restore(db: Database, path: Path) -> None:
 def url_from_airflow_env(env: dict[str, str] | None = None) -> str:
     """The URL Airflow itself uses: `AIRFLOW__DATABASE__SQL_ALCHEMY_CONN`, or the output of its
     `_CMD` variant (how the stack passes it, filled from the Swarm secret at read time)."""
-    env = dict(os.environ) if env is None else env
-    url = env.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN")
-    if url:
-        return url
-    cmd = env.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_CMD")
-    if not cmd:
+    try:
+        url = airflow_setting("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", env)
+    except SettingError as exc:
+        raise BackupError(str(exc)) from None
+    if not url:
         raise BackupError(
             "no metadata database given: set AIRFLOW__DATABASE__SQL_ALCHEMY_CONN(_CMD) as for Airflow, "
             "or pass --database-url"
         )
-    proc = subprocess.run(shlex.split(cmd), capture_output=True, text=True, timeout=30, check=False)
-    if proc.returncode != 0:
-        # stderr only: the command's output is the URL with its password.
-        raise BackupError(f"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_CMD failed: {proc.stderr.strip()[-300:]}")
-    return proc.stdout.strip()
+    return url
