@@ -143,6 +143,39 @@ def test_celery_control_cordons_and_uncordons_one_worker(
         bad.cordon("i-1", "beta")
 
 
+def test_a_worker_s_health_check_pings_the_node_s_own_worker_over_the_broker(
+    scaler_airflow: Airflow, scaler_rabbitmq: RabbitMQ, scaler_scenario: Scenario, tmp_path: Path
+) -> None:
+    """The workers' health check as the stack runs it (`python -m airtasks.stack.health
+    CeleryWorker`, the broker URL from Airflow's `_CMD` setting, the node's hostname): the node's
+    own worker answers; a node whose worker is not there is unhealthy; a broker that refuses the
+    login is named, never the password."""
+    config = parse_config(
+        scaler_config(scaler_airflow, scaler_rabbitmq, {"beta": {"group": "g", "max_size": 1}})
+    )
+    url = broker_url(config, creds_env(scaler_airflow, scaler_rabbitmq))
+    assert url is not None
+
+    def health(hostname: str, broker: str) -> subprocess.CompletedProcess[str]:
+        # The URL in a file read by the setting's command, as airtasks-secret-url reads the secret.
+        (tmp_path / "broker").write_text(broker)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__")}
+        env |= {"HOSTNAME": hostname, "AIRFLOW__CELERY__BROKER_URL_CMD": f"cat {tmp_path / 'broker'}"}
+        cmd = [sys.executable, "-m", "airtasks.stack.health", "CeleryWorker"]
+        return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=90, check=False)
+
+    busy = scaler_scenario.busy
+    answered = health(busy, url.get())
+    assert (answered.returncode, answered.stdout.strip()) == (0, f"celery@{busy} answered a ping"), answered
+    absent = health("i-0nosuchworker", url.get())
+    assert absent.returncode == 1
+    assert absent.stdout.strip() == "celery@i-0nosuchworker did not answer a ping within 20s"
+    refused = health(busy, f"amqp://nobody:s3cret-pw@127.0.0.1:{scaler_rabbitmq.amqp_port}//")
+    assert refused.returncode == 1
+    assert refused.stdout.startswith(f"unhealthy: celery: ping to celery@{busy} failed"), refused.stdout
+    assert "s3cret-pw" not in refused.stdout + refused.stderr
+
+
 def test_scale_once_grows_alpha_and_removes_exactly_the_idle_beta_instance(
     scaler_airflow: Airflow,
     scaler_rabbitmq: RabbitMQ,

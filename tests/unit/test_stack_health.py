@@ -12,7 +12,7 @@ import yaml
 
 from airtasks.stack import health
 from airtasks.stack.database import ExternalDatabase
-from airtasks.stack.render import render_stack
+from airtasks.stack.render import QueueSpec, render_stack
 
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-0a1b2c3d-4e5f-AbCdEf"
@@ -103,14 +103,30 @@ def test_an_unusable_url_is_named_without_its_password() -> None:
     assert "s3cret" not in str(refused.value)
 
 
+def test_a_failing_setting_command_is_named_without_its_output() -> None:
+    """The command's output would be the URL with its password: only its stderr is shown."""
+    cmd = "sh -c 'echo postgresql://airflow:s3cret@db/airflow; echo no such secret >&2; exit 3'"
+    with pytest.raises(health.HealthError) as refused:
+        health.database_url({"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_CMD": cmd})
+    assert str(refused.value) == "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_CMD failed: no such secret"
+    with pytest.raises(health.HealthError, match="no broker given: set AIRFLOW__CELERY__BROKER_URL or"):
+        health.worker_answers({"HOSTNAME": "i-1"})
+
+
 def test_usage_is_refused_with_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert health.main(["SchedulerJob"]) == 2
-    assert "DagProcessorJob|TriggererJob" in capsys.readouterr().err
+    assert "DagProcessorJob|TriggererJob|CeleryWorker" in capsys.readouterr().err
 
 
-def test_both_heartbeat_services_use_the_check_in_every_rendering() -> None:
-    for stack in (render_stack(), render_stack(database=MANAGED)):
+def test_the_heartbeat_services_and_the_workers_use_the_checks_in_every_rendering() -> None:
+    queues = [QueueSpec("default", 4), QueueSpec("gpu", 1)]
+    for stack in (render_stack(), render_stack(queues, database=MANAGED)):
         services = yaml.safe_load(stack)["services"]
+        workers = [name for name in services if name.startswith("worker-")]
+        assert len(workers) >= 2
+        for name in workers:
+            worker_check = services[name]["healthcheck"]["test"]
+            assert worker_check == ["CMD", "python", "-m", "airtasks.stack.health", "CeleryWorker"], name
         for service, job_type in (
             ("airflow-dag-processor", "DagProcessorJob"),
             ("airflow-triggerer", "TriggererJob"),

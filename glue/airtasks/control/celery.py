@@ -102,6 +102,10 @@ class CeleryControl:
     def uncordon(self, node_id: str, queue: str) -> bool:
         return self._confirmed(self._broadcast("add_consumer", node_id, queue=queue), node_id, "uncordon")
 
+    def ping(self, node_id: str) -> bool:
+        """Whether the node's worker answers over the broker, as `celery inspect ping` asks."""
+        return self._confirmed(self._broadcast("ping", node_id), node_id, "ping")
+
     def consuming(self, node_id: str) -> list[str] | None:
         """Queues the worker consumes from now; None when it does not answer."""
         for reply in self._broadcast("active_queues", node_id):
