@@ -27,6 +27,24 @@ engine = sa.create_engine(__import__("sys").argv[1])
 Job.__table__.create(engine)
 """
 
+# `airflow jobs check --job-type TriggererJob --hostname HOST` for each HOST read from stdin, in one
+# process: Airflow's CLI function itself, loaded once (each CLI run costs seconds of CPU).
+AIRFLOW_CHECK = """
+import argparse, contextlib, io, sys
+from airflow.cli.commands.jobs_command import check
+print("ready", flush=True)
+for line in sys.stdin:
+    args = argparse.Namespace(
+        job_type="TriggererJob", hostname=line.strip(), local=False, limit=1, allow_multiple=False
+    )
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # its "Found one alive job."
+            check(args)
+        print("alive", flush=True)
+    except SystemExit as exc:
+        print(f"not alive: {exc}", flush=True)
+"""
+
 # (case, rows as (job_type, state, heartbeat age in seconds), the answer a user expects)
 CASES = [
     ("live", [("TriggererJob", "running", 1)], True),
@@ -94,29 +112,30 @@ def test_the_check_answers_as_airflow_jobs_check_does(postgres: Postgres, tmp_pa
     # must still be live when it reads it.
     env = airflow_env(postgres, tmp_path) | {"AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "60"}
     answers = {}
-    for case, rows, expected in CASES:
-        ours = health(env, host_with(postgres, case, rows))
-        hostname = host_with(postgres, case, rows)
-        airflows = subprocess.run(
-            [
-                str(Path(sys.executable).with_name("airflow")),
-                "jobs",
-                "check",
-                "--job-type",
-                "TriggererJob",
-                "--hostname",
-                hostname,
-            ],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=180,
-            check=False,
-            cwd=tmp_path,
-        )
-        assert (airflows.returncode == 0) == expected, (case, airflows.stdout, airflows.stderr[-2000:])
-        assert (ours.returncode == 0) == expected, (case, ours.stdout, ours.stderr)
-        answers[case] = ours.stdout.strip()
+    airflow = subprocess.Popen(
+        [sys.executable, "-c", AIRFLOW_CHECK],
+        env=env,
+        cwd=tmp_path,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert airflow.stdin is not None
+    assert airflow.stdout is not None
+    try:
+        assert airflow.stdout.readline().strip() == "ready", "Airflow's jobs check did not load"
+        for case, rows, expected in CASES:
+            ours = health(env, host_with(postgres, case, rows))
+            airflow.stdin.write(host_with(postgres, case, rows) + "\n")
+            airflow.stdin.flush()
+            airflows = airflow.stdout.readline().strip()
+            assert (airflows == "alive") == expected, (case, airflows)
+            assert (ours.returncode == 0) == expected, (case, ours.stdout, ours.stderr)
+            answers[case] = ours.stdout.strip()
+    finally:
+        airflow.kill()
+        airflow.wait(timeout=30)
     assert re.fullmatch(r"TriggererJob on h-live: heartbeat \d+s ago", answers["live"]), answers
     assert re.fullmatch(
         r"TriggererJob on h-stalled: last heartbeat 6\d\ds ago \(threshold 60s\)", answers["stalled"]
