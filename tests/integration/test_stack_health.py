@@ -108,8 +108,9 @@ def health(env: dict[str, str], hostname: str) -> subprocess.CompletedProcess[st
 
 
 def test_the_check_answers_as_airflow_jobs_check_does(postgres: Postgres, tmp_path: Path) -> None:
-    # A threshold of a minute: Airflow's CLI takes seconds to start on a busy host, and a live row
-    # must still be live when it reads it.
+    # A threshold of a minute: each answer comes seconds after its rows are written (our check's
+    # process starts anew; Airflow's check is loaded but answers in turn), and on a busy host a
+    # live row must still be live when either reads it.
     env = airflow_env(postgres, tmp_path) | {"AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "60"}
     answers = {}
     airflow = subprocess.Popen(
