@@ -134,7 +134,8 @@ class NodeState:
     cordoned: bool = False
     """It stopped taking new tasks (its consumer was cancelled / it was drained)."""
     remaining: Sequence[float] | None = None
-    """Expected seconds until each of its running tasks ends; None: unknown."""
+    """Expected seconds until each of its running tasks ends (`math.inf` for one that has run longer
+    than any earlier run of its task: not expected to end soon); None: unknown."""
     deadline: float | None = None
     """When the cloud reclaims it (epoch seconds), from its interruption notice; None: not interrupted."""
 

@@ -434,6 +434,17 @@ def test_learnt_run_times_spare_a_boot_for_a_task_a_busy_node_ends_first() -> No
     assert learnt.wait_p95_s <= 23  # c started when b ended, at 55 s
 
 
+def test_learnt_run_times_boot_a_node_for_a_task_behind_one_that_outran_them() -> None:
+    # a teaches the key 100 s; b, the same task, runs 1000 s; c queues behind b at 400 s, when b
+    # has run longer than any run seen. Counting on b to end at once, c would wait until 1160 s.
+    a, b, c = (Task(at, "default", d, key="report.build") for at, d in ((0, 100), (110, 1000), (400, 50)))
+    settings = dataclasses.replace(
+        EAGER, queues={"default": QueueSettings(min_size=1, slots_per_node=1)}, learn_durations=True
+    )
+    out = simulate([a, b, c], ["airtasks"], settings, boot_seconds=60).outcomes["airtasks"]
+    assert out.waits[2] <= 60 + 2 * settings.interval_seconds
+
+
 # ---------------------------------------------------------------- interruptions
 
 

@@ -7,8 +7,9 @@
   larger of the two. It acts like the scaler (`airtasks.scaling`): cordon / uncordon, then
   drain-and-terminate exactly the idle nodes it names (a node found busy then is kept; the
   drain takes `removal_seconds`, paid for), or grow the group. With `Settings.learn_durations` it
-  also passes decide() the expected run times of queued and running tasks (the mean of finished
-  tasks with the same key) and the boot time: the live scaler does not do that yet.
+  also passes decide() the expected run times of queued and running tasks, learnt from finished
+  tasks with the same key (`airtasks.runtimes`), and the boot time: the live scaler does not do
+  that yet.
   With `Settings.prescale` (the default, as in the scaler) it passes decide() each scheduled
   DAG's next run (`Observation.due`), as Airflow's `next_dagrun_run_after` shows it: the earliest
   `scheduled_s` of the trace after now, with the slots the DAG's earlier runs needed on the queue
@@ -44,6 +45,7 @@ from airtasks import schedule
 from airtasks.decide import DueRun, NodeState, Observation, QueueMemory
 from airtasks.errors import AirtasksError
 from airtasks.intervals import coverage_profile
+from airtasks.runtimes import RunTimes
 from airtasks.simulate.engine import Cluster, Node, Outcome, Series
 from airtasks.simulate.settings import QueueSettings, Settings
 from airtasks.simulate.trace import Task, dag_roots
@@ -213,8 +215,7 @@ class AirtasksPolicy:
         self.interval_seconds = settings.interval_seconds
         self.memory: dict[str, QueueMemory] = {}
         self._seen = 0
-        self._sum: dict[str, float] = {}
-        self._count: dict[str, int] = {}
+        self._runtimes = RunTimes()
         self._schedules: tuple[Cluster, Schedules] | None = None
 
     def _due(self, cluster: Cluster, queue: str) -> list[DueRun]:
@@ -227,30 +228,22 @@ class AirtasksPolicy:
             )
         return self._schedules[1].due(cluster.tasks, cluster.finished, cluster.now, queue)
 
-    def _expected(self, cluster: Cluster, ti: int) -> float | None:
-        """Mean run time of the finished tasks with `ti`'s key; None for no key or none finished."""
-        key = cluster.tasks[ti].key
-        n = self._count.get(key, 0) if key is not None else 0
-        return self._sum[key] / n if key is not None and n else None
-
     def _learn(self, cluster: Cluster) -> None:
         for ti in cluster.finished[self._seen :]:
             key = cluster.tasks[ti].key
             if key is not None:
-                self._sum[key] = self._sum.get(key, 0.0) + cluster.tasks[ti].duration_s
-                self._count[key] = self._count.get(key, 0) + 1
+                self._runtimes.add(key, cluster.tasks[ti].duration_s)
         self._seen = len(cluster.finished)
 
     def _node(self, cluster: Cluster, node: Node) -> NodeState:
         remaining: list[float] | None = None
         if self.settings.learn_durations:
-            ends = [self._expected(cluster, ti) for ti in node.running]
+            ends = [
+                self._runtimes.remaining(cluster.tasks[ti].key, cluster.now - start)
+                for ti, start in node.running.items()
+            ]
             if all(e is not None for e in ends):
-                remaining = [
-                    e - (cluster.now - start)
-                    for e, start in zip(ends, node.running.values(), strict=True)
-                    if e is not None
-                ]
+                remaining = [e for e in ends if e is not None]
         return NodeState(
             node.id, len(node.running), node.launched_at, node.cordoned, remaining, node.deadline
         )
@@ -265,7 +258,7 @@ class AirtasksPolicy:
         if self.settings.learn_durations:
             self._learn(cluster)
             policy = dataclasses.replace(policy, boot_seconds=cluster.boot_seconds)
-            expected = [self._expected(cluster, ti) for ti in cluster.pending[queue]]
+            expected = [self._runtimes.expected(cluster.tasks[ti].key) for ti in cluster.pending[queue]]
             queued_expected = [e for e in expected if e is not None]
             if len(queued_expected) < len(expected):
                 queued_expected = None
