@@ -9,9 +9,7 @@ environment, on a real PostgreSQL. The "restore" is the result table coming back
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.support.child import clean_env, start_ready, stderr_tail
 from tests.support.services.postgres import Postgres, admin_sql, run_postgres
 
 pytestmark = pytest.mark.integration
@@ -53,29 +52,15 @@ def postgres() -> Iterator[Postgres]:
 
 
 def start_worker(pg: Postgres, tmp_path: Path, extra: str | None) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__")}
-    env |= {
-        "AIRFLOW_HOME": str(tmp_path / "airflow"),
-        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
-        "AIRFLOW__CELERY__BROKER_URL": "memory://",
-        "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + pg.sqlalchemy_url.replace("+psycopg2", ""),
-    }
+    env = clean_env(
+        AIRFLOW_HOME=str(tmp_path / "airflow"),
+        AIRFLOW__CORE__EXECUTOR="CeleryExecutor",
+        AIRFLOW__CELERY__BROKER_URL="memory://",
+        AIRFLOW__CELERY__RESULT_BACKEND="db+" + pg.sqlalchemy_url.replace("+psycopg2", ""),
+    )
     if extra is not None:
         env[EXTRA] = extra
-    proc = subprocess.Popen(
-        [sys.executable, "-c", WORKER],
-        env=env,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline().strip()
-    if line != "ready":
-        proc.kill()
-        pytest.fail(f"the worker stand-in did not start: {line!r}\n{proc.communicate()[1][-3000:]}")
-    return proc
+    return start_ready(WORKER, env, tmp_path / "worker.err", "the worker stand-in")
 
 
 def lose_table(pg: Postgres) -> None:
@@ -98,14 +83,14 @@ def test_the_shipped_stack_holds_a_task_until_the_database_is_restored(
         # Celery alone gives up within about 2 s (see the next test); this one is still trying.
         time.sleep(8)
         if proc.poll() is not None:
-            pytest.fail(f"the worker gave up on an empty database:\n{proc.communicate()[1][-3000:]}")
+            pytest.fail(f"the worker gave up on an empty database:\n{stderr_tail(tmp_path / 'worker.err')}")
         restore_table(postgres)
-        out, err = proc.communicate(timeout=60)
+        out, _ = proc.communicate(timeout=60)
     finally:
         proc.kill()
         if admin_sql(postgres, "SELECT to_regclass('celery_taskmeta_saved')", database=postgres.database):
             restore_table(postgres)
-    assert proc.returncode == 0, err[-3000:]
+    assert proc.returncode == 0, stderr_tail(tmp_path / "worker.err")
     assert "stored" in out.splitlines()
     query = "SELECT status FROM celery_taskmeta WHERE task_id = 'task-during-restore'"
     status = admin_sql(postgres, query, database=postgres.database)
@@ -120,9 +105,9 @@ def test_without_the_retries_celery_drops_the_task_at_once(postgres: Postgres, t
         assert proc.stdin is not None
         proc.stdin.write("task-dropped\n")
         proc.stdin.flush()
-        _, err = proc.communicate(timeout=30)
+        proc.communicate(timeout=30)
     finally:
         proc.kill()
         restore_table(postgres)
     assert proc.returncode != 0
-    assert 'relation "celery_taskmeta" does not exist' in err
+    assert 'relation "celery_taskmeta" does not exist' in (tmp_path / "worker.err").read_text()

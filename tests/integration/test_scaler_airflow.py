@@ -29,6 +29,7 @@ from airtasks.sources import AirflowSource, RabbitMQSource
 from airtasks.state.memory import decode
 from airtasks_dev.devstack.moto import MotoServer
 from tests.integration.conftest import DAG_GROUP, Scenario
+from tests.support.child import clean_env
 from tests.support.services import aws_groups
 from tests.support.services.airflow import Airflow
 from tests.support.services.rabbitmq import RabbitMQ
@@ -159,8 +160,7 @@ def test_a_worker_s_health_check_pings_the_node_s_own_worker_over_the_broker(
     def health(hostname: str, broker: str) -> subprocess.CompletedProcess[str]:
         # The URL in a file read by the setting's command, as airtasks-secret-url reads the secret.
         (tmp_path / "broker").write_text(broker)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__")}
-        env |= {"HOSTNAME": hostname, "AIRFLOW__CELERY__BROKER_URL_CMD": f"cat {tmp_path / 'broker'}"}
+        env = clean_env(HOSTNAME=hostname, AIRFLOW__CELERY__BROKER_URL_CMD=f"cat {tmp_path / 'broker'}")
         cmd = [sys.executable, "-m", "airtasks.stack.health", "CeleryWorker"]
         return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=90, check=False)
 

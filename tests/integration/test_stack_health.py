@@ -4,7 +4,6 @@ stalled, ended, restarted or restored service leaves, and as Swarm runs it (exit
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.child import clean_env, start_ready
 from tests.support.ports import free_port
 from tests.support.services.postgres import Postgres, admin_sql, run_postgres
 
@@ -60,12 +60,11 @@ CASES = [
 
 def airflow_env(pg: Postgres, home: Path, url: str | None = None) -> dict[str, str]:
     """The test process's environment without its Airflow settings, on `url` (the test database)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__")}
-    return env | {
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": url or pg.sqlalchemy_url,
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-    }
+    return clean_env(
+        AIRFLOW_HOME=str(home),
+        AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=url or pg.sqlalchemy_url,
+        AIRFLOW__CORE__LOAD_EXAMPLES="False",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -113,19 +112,10 @@ def test_the_check_answers_as_airflow_jobs_check_does(postgres: Postgres, tmp_pa
     # live row must still be live when either reads it.
     env = airflow_env(postgres, tmp_path) | {"AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "60"}
     answers = {}
-    airflow = subprocess.Popen(
-        [sys.executable, "-c", AIRFLOW_CHECK],
-        env=env,
-        cwd=tmp_path,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
+    airflow = start_ready(AIRFLOW_CHECK, env, tmp_path / "jobs-check.err", "Airflow's jobs check", tmp_path)
     assert airflow.stdin is not None
     assert airflow.stdout is not None
     try:
-        assert airflow.stdout.readline().strip() == "ready", "Airflow's jobs check did not load"
         for case, rows, expected in CASES:
             ours = health(env, host_with(postgres, case, rows))
             airflow.stdin.write(host_with(postgres, case, rows) + "\n")

@@ -8,7 +8,6 @@ server" is a small HTTP server that comes up a few seconds after the first call 
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
@@ -20,6 +19,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+
+from tests.support.child import clean_env
 
 pytestmark = pytest.mark.integration
 
@@ -93,8 +94,7 @@ def test_the_shipped_stack_has_a_task_wait_minutes_for_the_api_server() -> None:
 
 
 def test_a_heartbeat_waits_for_an_api_server_that_comes_back(late_server: int, tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__")}
-    env |= {"AIRFLOW_HOME": str(tmp_path / "airflow")} | shipped_env()
+    env = clean_env(AIRFLOW_HOME=str(tmp_path / "airflow")) | shipped_env()
     started = time.monotonic()
     done = subprocess.run(
         [sys.executable, "-c", TASK, f"http://127.0.0.1:{late_server}/execution/"],
