@@ -146,8 +146,13 @@ def newest_heartbeat(url: str, job_type: str, hostname: str) -> tuple[bool, date
     return True, heartbeat
 
 
+def _hostname(environ: Mapping[str, str]) -> str:
+    """The host the checks ask about: $HOSTNAME (the container's), else the system's name."""
+    return environ.get("HOSTNAME") or socket.gethostname()
+
+
 def check(job_type: str, environ: Mapping[str, str]) -> Verdict:
-    hostname = environ.get("HOSTNAME") or socket.gethostname()
+    hostname = _hostname(environ)
     limit = threshold(job_type, environ)
     found, heartbeat = newest_heartbeat(database_url(environ), job_type, hostname)
     return judge(job_type, hostname, heartbeat, found=found, limit=limit, now=datetime.now(UTC))
@@ -155,7 +160,7 @@ def check(job_type: str, environ: Mapping[str, str]) -> Verdict:
 
 def worker_answers(environ: Mapping[str, str]) -> Verdict:
     """Whether this host's Celery worker answers a ping over the broker."""
-    hostname = environ.get("HOSTNAME") or socket.gethostname()
+    hostname = _hostname(environ)
     control = CeleryControl(Secret(_setting(BROKER_ENV, environ, "broker"), BROKER_ENV), timeout=PING_TIMEOUT)
     name = control.worker(hostname)
     try:
