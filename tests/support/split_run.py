@@ -32,6 +32,8 @@ WIDE = {"COLUMNS": "240"}
 VERDICTS = ("FAILED ", "ERROR ")
 # Error lines kept per failure at the end: a Terraform error's tail is 15 lines.
 DETAIL_LINES = 25
+# Test files per part in the time report: where to look when `make test` outgrows its budget.
+TIME_FILES = 10
 PARTS = {
     # The box benchmarks (marker `bench`) hold a cluster in a box for minutes each: `make bench`.
     # The e2e part is the longer one since the managed-database box test (about 9 min); the main
@@ -66,6 +68,23 @@ def failure_details(junit: Path) -> list[str]:
     return lines
 
 
+def time_by_file(junit: Path) -> list[tuple[str, float]]:
+    """Seconds per test file (setup, call and teardown of its tests), longest first, from a part's
+    JUnit XML; empty without one."""
+    try:
+        root = ET.parse(junit).getroot()
+    except (OSError, ET.ParseError):
+        return []
+    totals: dict[str, float] = {}
+    for case in root.iter("testcase"):
+        # `tests.e2e.test_cluster` or, for a test class, `tests.e2e.test_cluster.TestX`.
+        parts = case.get("classname", "").split(".")
+        module = next((i for i, part in enumerate(parts) if part.startswith("test_")), len(parts) - 1)
+        path = "/".join(parts[: module + 1]) + ".py"
+        totals[path] = totals.get(path, 0.0) + float(case.get("time") or 0.0)
+    return sorted(totals.items(), key=lambda item: (-item[1], item[0]))
+
+
 def run_parts(parts: dict[str, list[str]], cwd: Path) -> int:
     with tempfile.TemporaryDirectory(prefix="airtasks-split-run-") as reports:
         return _run_parts(parts, cwd, Path(reports))
@@ -95,6 +114,11 @@ def _run_parts(parts: dict[str, list[str]], cwd: Path, reports: Path) -> int:
     for relay in relays:
         relay.join()
     took = time.monotonic() - started
+    for name in parts:
+        longest = time_by_file(reports / f"{name}.xml")[:TIME_FILES]
+        if longest:
+            print(f"make test: {name}'s longest test files (setup, call and teardown):")
+            print(*(f"  {seconds:6.0f} s  {path}" for path, seconds in longest), sep="\n")
     summary = ", ".join(
         f"{name}: {'passed' if code == 0 else f'FAILED (exit {code})'}" for name, code in codes.items()
     )

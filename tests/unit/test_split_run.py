@@ -43,3 +43,18 @@ def test_two_passing_parts_pass(tmp_path: Path) -> None:
     (tmp_path / "test_good.py").write_text("def test_ok():\n    assert True\n")
     args = ["-p", "no:cacheprovider", "test_good.py"]
     assert run_parts({"a": args, "b": args}, tmp_path) == 0
+
+
+def test_each_part_names_its_longest_test_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "test_slow.py").write_text(
+        "import time\n\nclass TestWaits:\n    def test_a(self):\n        time.sleep(0.6)\n\n"
+        "def test_b():\n    time.sleep(0.6)\n"
+    )
+    (tmp_path / "test_quick.py").write_text("def test_ok():\n    assert True\n")
+    assert run_parts({"only": ["-p", "no:cacheprovider", "test_quick.py", "test_slow.py"]}, tmp_path) == 0
+    out = capsys.readouterr().out.splitlines()
+    at = out.index("make test: only's longest test files (setup, call and teardown):")
+    first, second = out[at + 1].split(), out[at + 2].split()
+    # The class's test and the plain one add up under their file, which comes first.
+    assert [first[2], second[2]] == ["test_slow.py", "test_quick.py"], out[at:]
+    assert int(first[0]) >= 1, out[at:]
