@@ -68,8 +68,10 @@ for target in ${AIRTASKS_WAIT_FOR:-}; do
   done
 done
 
+# One query per try instead of `airflow db check-migrations`, which loads Airflow in every
+# container start (airtasks.stack.migrations says what it costs).
 if [[ "${AIRTASKS_WAIT_MIGRATIONS:-0}" == "1" ]]; then
-  airflow db check-migrations --migration-wait-timeout "$timeout_s" >/dev/null
+  python -m airtasks.stack.migrations --timeout "$timeout_s"
 fi
 
 cmd="${1:-}"
