@@ -32,6 +32,7 @@ pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
 AIRTASKS = str(Path(sys.executable).with_name("airtasks"))
 LOAD_DAG = REPO / "tests" / "integration" / "dags" / "airtasks_default_load.py"
+LOAD_SECONDS = 150  # the load DAG's tasks: through two of the scaler DAG's minutely runs, late ones included
 MY_DAG = """
 import pendulum
 from airflow.sdk import dag, task
@@ -93,6 +94,23 @@ def clean_view(url: str, token: str, attempts: list[str], seconds: float = 120) 
         if time.monotonic() > deadline:
             pytest.fail("the Cluster page's API gave no clean read:\n" + "\n".join(attempts))
         time.sleep(10)
+
+
+def scaler_story(url: str, token: str) -> str:
+    """What the scaler DAG's last runs and the load's tasks went through, as Airflow lists them."""
+    lines = []
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as api:
+        runs = api.get("/api/v2/dags/airtasks_scaler/dagRuns", params={"order_by": "-run_after", "limit": 4})
+        for r in runs.json().get("dag_runs", []) if runs.status_code == 200 else []:
+            lines.append(
+                f"scaler run {r['run_after']}: {r['state']} (start {r['start_date']}, end {r['end_date']})"
+            )
+        tis = api.get("/api/v2/dags/airtasks_default_load/dagRuns/~/taskInstances")
+        for ti in tis.json().get("task_instances", []) if tis.status_code == 200 else []:
+            lines.append(
+                f"load task {ti['map_index']}: {ti['state']} ({ti['start_date']} to {ti['end_date']})"
+            )
+    return "\n".join(lines) or f"no runs listed ({runs.status_code}, {tis.status_code})"
 
 
 def run(
@@ -171,8 +189,10 @@ def test_make_up_trigger_scale_then_down(tmp_path: Path) -> None:
         assert trigger.returncode == 0, trigger.stdout + trigger.stderr
         assert trigger.stdout.split()[-1] == "success"
 
-        # Four sleeping tasks on queue `default` (2 slots per node): the scaler DAG wants 2 nodes.
-        load = run(clone, env, "trigger", "airtasks_default_load")
+        # Four sleeping tasks on queue `default` (2 slots per node): the scaler DAG wants 2 nodes. They
+        # sleep through two of its runs (one a minute): a 45 s load could fall between two runs,
+        # started late on a busy host, and no run would see it.
+        load = run(clone, env, "trigger", "airtasks_default_load", "--conf", f'{{"seconds": {LOAD_SECONDS}}}')
         assert load.returncode == 0, load.stdout + load.stderr
         asg = boto3.client("autoscaling", **_moto_client(state["client_env"]))
         deadline = time.monotonic() + 150
@@ -183,7 +203,9 @@ def test_make_up_trigger_scale_then_down(tmp_path: Path) -> None:
             ]
             desired = group["DesiredCapacity"]
             time.sleep(2)
-        assert desired >= 2, "the scaler DAG did not grow airtasks-local-default"
+        assert desired >= 2, (
+            f"the scaler DAG did not grow airtasks-local-default\n{scaler_story(state['url'], token)}"
+        )
 
         # The cluster page shows that scale-out with its reason: API and the page in the UI.
         view = clean_view(state["url"], token, view_reads)
