@@ -1,8 +1,8 @@
 """Expected run times of task instances, learnt from finished ones of the same task: pure, no I/O.
 
-The scaler (from Airflow's finished task instances) and the simulator (from a trace's `key` column)
-both feed it; `decide` then scales out only for the queued tasks that the group's slots would not
-start before a new node could.
+The simulator feeds it from a trace's `key` column (`Settings.learn_durations`); `decide` then scales
+out only for the queued tasks that the group's slots would not start before a new node could. The
+live scaler does not read run times (docs/simulator.md, "Learnt run times", says why not yet).
 
 A running task that has run longer than its mean is not about to end: with durations that vary
 (a report over a day's data, a long tail), it is more likely one of the long ones. Its remaining
@@ -15,7 +15,6 @@ from __future__ import annotations
 import math
 from bisect import bisect_right, insort
 from collections import deque
-from collections.abc import Iterable, Mapping
 
 SAMPLES_PER_KEY = 50
 """How many recent finished runs of one task count: enough for the tail's mean, recent enough to
@@ -59,20 +58,6 @@ class RunTimes:
         if not longer:
             return math.inf
         return sum(longer) / len(longer) - elapsed
-
-    def samples(self) -> Mapping[str, list[float]]:
-        """Each key's recent run times, oldest first (what the scaler keeps between passes)."""
-        return {key: list(recent) for key, recent in self._recent.items()}
-
-    @classmethod
-    def from_samples(
-        cls, samples: Mapping[str, Iterable[float]], samples_per_key: int = SAMPLES_PER_KEY
-    ) -> RunTimes:
-        out = cls(samples_per_key)
-        for key, values in samples.items():
-            for v in values:
-                out.add(key, v)
-        return out
 
 
 __all__ = ["SAMPLES_PER_KEY", "RunTimes"]
