@@ -9,14 +9,16 @@ them (`make test PYTEST_ARGS=tests/unit`).
 
 Exit status: 0 when both parts passed, else the first non-zero status (e2e part first). A failed
 part's FAILED/ERROR summary lines are repeated after the closing line, and then each failure's
-error lines (pytest's `E` lines, read from the part's JUnit XML): CI keeps only the end of a long
-log, and a summary line holds only the first line of a message, which for a Terraform error or a
-browser timeout is not the one that says why.
+error lines (pytest's `E` lines, read from the part's JUnit XML), the frames it failed in and the
+last lines it printed: CI keeps only the end of a long log, and a summary line holds only the first
+line of a message, which for a Terraform error, a browser timeout or pytest-timeout's is not the one
+that says why.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -32,6 +34,13 @@ WIDE = {"COLUMNS": "240"}
 VERDICTS = ("FAILED ", "ERROR ")
 # Error lines kept per failure at the end: a Terraform error's tail is 15 lines.
 DETAIL_LINES = 25
+# A failed test's last printed lines, kept after its error lines: a box test prints its steps as it
+# goes, and a timeout's message alone does not say how far it got.
+PRINTED_LINES = 12
+# A frame of a failure's traceback in pytest's long format: `path.py:LINE: ...`.
+FRAME = re.compile(r"^(\S+\.py):(\d+): ")
+# Captured output in a part's JUnit XML, for failed tests only.
+JUNIT_OUTPUT = ["-o", "junit_logging=system-out", "-o", "junit_log_passing_tests=false"]
 # Test files per part in the time report: where to look when `make test` outgrows its budget.
 TIME_FILES = 10
 PARTS = {
@@ -53,18 +62,32 @@ def _relay(name: str, stream: IO[str], lock: threading.Lock, verdicts: list[str]
 
 
 def failure_details(junit: Path) -> list[str]:
-    """Each failed or erroring test of a JUnit XML report, with the last of its `E` lines."""
+    """Each failed or erroring test of a JUnit XML report: the last of its `E` lines, the frames
+    it failed in (where a timeout struck) and the last lines it printed."""
     try:
         root = ET.parse(junit).getroot()
     except (OSError, ET.ParseError) as exc:
         return [f"(no report: {exc})"]
     lines = []
     for case in root.iter("testcase"):
+        printed = [
+            ln
+            for out in case.iter("system-out")
+            for ln in (out.text or "").splitlines()
+            if ln.strip() and not ln.startswith("-----")
+        ]
         for bad in [*case.iter("failure"), *case.iter("error")]:
             name = f"{case.get('classname', '')}::{case.get('name', '')}"
-            errors = [ln[1:].strip() for ln in (bad.text or "").splitlines() if ln.startswith("E ")]
+            text = (bad.text or "").splitlines()
+            errors = [ln[1:].strip() for ln in text if ln.startswith("E ")]
+            frames = [f"{m[1]}:{m[2]}" for m in map(FRAME.match, text) if m]
             lines.append(f"{bad.tag.upper()} {name}")
             lines += [f"  {ln}" for ln in (errors or [bad.get("message", "")])[-DETAIL_LINES:]]
+            if frames:
+                lines.append(f"  at {' > '.join(frames)}")
+            if printed:
+                lines.append("  last printed:")
+                lines += [f"    {ln}" for ln in printed[-PRINTED_LINES:]]
     return lines
 
 
@@ -98,7 +121,7 @@ def _run_parts(parts: dict[str, list[str]], cwd: Path, reports: Path) -> int:
     verdicts: dict[str, list[str]] = {name: [] for name in parts}
     for name, args in parts.items():
         proc = subprocess.Popen(
-            [*PYTEST, f"--junitxml={reports / name}.xml", *args],
+            [*PYTEST, f"--junitxml={reports / name}.xml", *JUNIT_OUTPUT, *args],
             cwd=cwd,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

@@ -31,12 +31,39 @@ def test_both_parts_run_and_a_failing_part_fails_the_run(
     assert "left: passed, right: FAILED (exit 1)" in out
     # The failing test is named again at the end, where CI's shortened log still shows it, and
     # then its whole message, whose first line alone does not say why.
-    tail = out.splitlines()[-6:]
+    tail = out.splitlines()[-7:]
     assert tail[0] == "make test: right failures:"
     assert tail[1].startswith("  FAILED test_bad.py::test_broken - RuntimeError: apply failed:")
     assert tail[2] == "make test: right failure details:"
     assert tail[3] == "  FAILURE test_bad::test_broken"
-    assert tail[4:] == ["    RuntimeError: apply failed:", "    Error: the line that says why"]
+    assert tail[4:6] == ["    RuntimeError: apply failed:", "    Error: the line that says why"]
+    assert tail[6] == "    at test_bad.py:2"
+
+
+def test_a_timed_out_test_says_where_it_waited_and_how_far_it_got(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """pytest-timeout's message is the same wherever a test hung: the details add the frames it was
+    in and the steps it printed (captured, so otherwise only in the JUnit report)."""
+    (tmp_path / "test_hangs.py").write_text(
+        "import time\n\n"
+        "def wait_for(what):\n    time.sleep(30)\n\n"
+        "def test_steps():\n"
+        "    for n in range(20):\n        print(f'step {n} done')\n"
+        "    wait_for('the API server')\n"
+    )
+    code = run_parts({"only": ["-p", "no:cacheprovider", "--timeout", "2", "test_hangs.py"]}, tmp_path)
+    out = capsys.readouterr().out.splitlines()
+    assert code == 1
+    at = out.index("make test: only failure details:")
+    assert out[at + 1 : at + 4] == [
+        "  FAILURE test_hangs::test_steps",
+        "    Failed: Timeout (>2.0s) from pytest-timeout.",
+        "    at test_hangs.py:9 > test_hangs.py:4",
+    ]
+    # The last twelve steps it printed, the newest last.
+    assert out[at + 4] == "    last printed:"
+    assert out[at + 5 :] == [f"      step {n} done" for n in range(8, 20)]
 
 
 def test_two_passing_parts_pass(tmp_path: Path) -> None:
