@@ -35,7 +35,7 @@ from airtasks.airflow_setting import SettingError, airflow_setting
 from airtasks.config import Secret
 from airtasks.control.celery import CeleryControl
 from airtasks.errors import ControlError
-from airtasks.stack import database
+from airtasks.stack import database, probe_db
 
 # Airflow's settings and defaults for the two thresholds (airflow.jobs.job.health_check_threshold).
 THRESHOLD_ENV = {
@@ -43,7 +43,6 @@ THRESHOLD_ENV = {
     "TriggererJob": "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD",
 }
 DEFAULT_THRESHOLD = 30.0
-CONNECT_TIMEOUT = 10  # seconds; the check's own timeout in the stack is 30 s
 WORKER = "CeleryWorker"
 BROKER_ENV = "AIRFLOW__CELERY__BROKER_URL"
 PING_TIMEOUT = 20.0  # seconds, as the `celery inspect ping --timeout 20` it replaces
@@ -120,21 +119,12 @@ def newest_heartbeat(url: str, job_type: str, hostname: str) -> tuple[bool, date
     """One query: whether a running job of the type exists on the host, and its last heartbeat."""
     # Imported here: the stack's image has SQLAlchemy (Airflow's), the check needs nothing else.
     import sqlalchemy as sa  # noqa: PLC0415
-    from sqlalchemy.pool import NullPool  # noqa: PLC0415
 
     try:
-        engine = sa.create_engine(url, poolclass=NullPool, connect_args={"connect_timeout": CONNECT_TIMEOUT})
-        try:
-            with engine.connect() as conn:
-                row = conn.execute(
-                    sa.text(NEWEST_RUNNING), {"job_type": job_type, "hostname": hostname}
-                ).first()
-        finally:
-            engine.dispose()
+        with probe_db.connection(url) as conn:
+            row = conn.execute(sa.text(NEWEST_RUNNING), {"job_type": job_type, "hostname": hostname}).first()
     except sa.exc.DBAPIError as exc:
-        # The driver's own first line ("could not connect ...", "relation \"job\" does not exist").
-        first = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else type(exc.orig).__name__
-        raise HealthError(f"the metadata database could not be read: {first}") from None
+        raise HealthError(f"the metadata database could not be read: {probe_db.driver_said(exc)}") from None
     except (sa.exc.SQLAlchemyError, ValueError) as exc:
         # Only the type: SQLAlchemy's message about a URL it cannot use may quote the URL.
         raise HealthError(f"the metadata database URL cannot be used ({type(exc).__name__})") from None

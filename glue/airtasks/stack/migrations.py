@@ -30,11 +30,10 @@ from pathlib import Path
 
 from airtasks.airflow_setting import SettingError, airflow_setting
 from airtasks.errors import AirtasksError
-from airtasks.stack import database
+from airtasks.stack import database, probe_db
 
 POLL_SECONDS = 2.0
 LOG_EVERY_SECONDS = 30.0
-CONNECT_TIMEOUT = 10  # seconds, per try
 DEFAULT_TIMEOUT = 300.0
 SCHEMA_ENV = "AIRFLOW__DATABASE__SQL_ALCHEMY_SCHEMA"
 
@@ -116,30 +115,23 @@ def database_revisions(url: str) -> Revisions:
     """The revisions in the database's `alembic_version` table, or why there are none to read."""
     # Imported here: SQLAlchemy is Airflow's, and the script-reading half needs none of it.
     import sqlalchemy as sa  # noqa: PLC0415
-    from sqlalchemy.pool import NullPool  # noqa: PLC0415
 
-    args = {"connect_timeout": CONNECT_TIMEOUT} if url.startswith("postgres") else {}
     try:
-        engine = sa.create_engine(url, poolclass=NullPool, connect_args=args)
-    except (sa.exc.ArgumentError, ValueError) as exc:
-        raise MigrationsError(f"the metadata database URL cannot be used ({type(exc).__name__})") from None
-    try:
-        with engine.connect() as conn:
+        with probe_db.connection(url) as conn:
             if not sa.inspect(conn).has_table("alembic_version"):
                 return Unread("it has no alembic_version table yet (not migrated)", MIGRATE)
             rows = conn.execute(sa.text("SELECT version_num FROM alembic_version")).all()
         return frozenset(str(r[0]) for r in rows)
     except sa.exc.DBAPIError as exc:
-        # The driver's own first line ("connection refused", "permission denied ..."): no URL, no
-        # password.
-        first = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else type(exc).__name__
+        first = probe_db.driver_said(exc)
         if isinstance(exc, sa.exc.OperationalError):
             return Unread(
                 f"it does not answer: {first}", "check that the database runs and that this node can reach it"
             )
         return Unread(f"reading it failed: {first}", "check that Airflow's database user may read its tables")
-    finally:
-        engine.dispose()
+    except (sa.exc.ArgumentError, ValueError) as exc:
+        # Only the type: SQLAlchemy's message about a URL it cannot use may quote the URL.
+        raise MigrationsError(f"the metadata database URL cannot be used ({type(exc).__name__})") from None
 
 
 def _describe(revisions: Revisions) -> str:
