@@ -39,6 +39,9 @@ DETAIL_LINES = 25
 PRINTED_LINES = 12
 # A frame of a failure's traceback in pytest's long format: `path.py:LINE: ...`.
 FRAME = re.compile(r"^(\S+\.py):(\d+): ")
+# pytest-timeout's banner before the threads' stacks it prints into the captured output: what a test
+# printed itself ends there.
+TIMEOUT_BANNER = re.compile(r"^\++ Timeout \++$")
 # Captured output in a part's JUnit XML, for failed tests only.
 JUNIT_OUTPUT = ["-o", "junit_logging=system-out", "-o", "junit_log_passing_tests=false"]
 # Test files per part in the time report: where to look when `make test` outgrows its budget.
@@ -70,12 +73,13 @@ def failure_details(junit: Path) -> list[str]:
         return [f"(no report: {exc})"]
     lines = []
     for case in root.iter("testcase"):
-        printed = [
-            ln
-            for out in case.iter("system-out")
-            for ln in (out.text or "").splitlines()
-            if ln.strip() and not ln.startswith("-----")
-        ]
+        printed = []
+        for out in case.iter("system-out"):
+            for ln in (out.text or "").splitlines():
+                if TIMEOUT_BANNER.match(ln.strip()):
+                    break
+                if ln.strip() and not ln.startswith("-----"):
+                    printed.append(ln)
         for bad in [*case.iter("failure"), *case.iter("error")]:
             name = f"{case.get('classname', '')}::{case.get('name', '')}"
             text = (bad.text or "").splitlines()

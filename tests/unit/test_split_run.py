@@ -45,10 +45,13 @@ def test_a_timed_out_test_says_where_it_waited_and_how_far_it_got(
 ) -> None:
     """pytest-timeout's message is the same wherever a test hung: the details add the frames it was
     in and the steps it printed (captured, so otherwise only in the JUnit report)."""
+    # A thread beside the test, as a box test has: pytest-timeout then prints every thread's stack
+    # into the captured output, after the test's own lines.
     (tmp_path / "test_hangs.py").write_text(
-        "import time\n\n"
+        "import threading, time\n\n"
         "def wait_for(what):\n    time.sleep(30)\n\n"
         "def test_steps():\n"
+        "    threading.Thread(target=time.sleep, args=(30,), daemon=True).start()\n"
         "    for n in range(20):\n        print(f'step {n} done')\n"
         "    wait_for('the API server')\n"
     )
@@ -59,9 +62,9 @@ def test_a_timed_out_test_says_where_it_waited_and_how_far_it_got(
     assert out[at + 1 : at + 4] == [
         "  FAILURE test_hangs::test_steps",
         "    Failed: Timeout (>2.0s) from pytest-timeout.",
-        "    at test_hangs.py:9 > test_hangs.py:4",
+        "    at test_hangs.py:10 > test_hangs.py:4",
     ]
-    # The last twelve steps it printed, the newest last.
+    # The last twelve steps it printed, the newest last, and not the threads' stacks.
     assert out[at + 4] == "    last printed:"
     assert out[at + 5 :] == [f"      step {n} done" for n in range(8, 20)]
 
