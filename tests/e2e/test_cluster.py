@@ -137,7 +137,22 @@ def test_tasks_scale_the_group_out_run_and_scale_it_in_a_lost_node_included(
                 return tis
         return None
 
-    victim_tis = wait(busy_worker, 240, f"a worker running {SLOTS} burst tasks that started just now", box)
+    def burst_tasks() -> str:
+        """Where and when each burst task ran, relative to the trigger: why no worker qualified."""
+        try:
+            tis = task_instances(api, BURST_DAG, burst)
+        except httpx.HTTPError as exc:
+            return f"(the burst's tasks could not be read: {exc!r})"
+        return "\n".join(
+            f"{ti['task_id']}[{ti.get('map_index', -1)}] {ti['state']} on {ti.get('hostname') or '-'}: "
+            f"started {(epoch(ti.get('start_date')) or triggered) - triggered:+.0f}s, "
+            f"ended {(epoch(ti.get('end_date')) or triggered) - triggered:+.0f}s"
+            for ti in tis
+        )
+
+    victim_tis = wait(
+        busy_worker, 240, f"a worker running {SLOTS} burst tasks that started just now", box, why=burst_tasks
+    )
     victim = str(victim_tis[0]["hostname"])
     ec2.terminate_instances(InstanceIds=[victim])
     lost = time.time()
