@@ -1,6 +1,6 @@
 """Airflow's REST API v2 as the cluster-in-a-box tests read it through the box's proxy: a login,
-`airtasks trigger`, a run's state, its task instances and their tries, and timestamps as epoch
-seconds."""
+`airtasks trigger`, a run's state, its task instances and their tries, timestamps as epoch
+seconds, and when a task instance ran."""
 
 from __future__ import annotations
 
@@ -28,6 +28,17 @@ def epoch(value: str | float | None) -> float | None:
     if value is None or isinstance(value, str):
         return airflow_epoch(value)
     return value + WALL_CLOCK
+
+
+def span(ti: dict[str, Any], zero: float) -> str:
+    """When a task instance ran, in seconds from `zero` (epoch; `-` for a time it has not got yet),
+    where and in which state: a timeline's line, or why a wait on its tasks timed out."""
+
+    def at(moment: float | None) -> str:
+        return "-" if moment is None else f"{moment - zero:+6.1f}s"
+
+    start, end = epoch(ti.get("start_date")), epoch(ti.get("end_date"))
+    return f"{at(start)} -> {at(end)} on {ti.get('hostname')} ({ti.get('state')})"
 
 
 def log_in(box: Box) -> httpx.Client:

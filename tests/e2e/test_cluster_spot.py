@@ -22,7 +22,7 @@ import pytest
 from airtasks_dev.localcloud.box import Box
 from airtasks_dev.localcloud.cloud import LocalCloud
 from airtasks_dev.localcloud.node import HOST_DOCKER_CLI, Node
-from tests.e2e.airflow_rest import epoch, log_in, run_state, task_instances, tries, trigger
+from tests.e2e.airflow_rest import epoch, log_in, run_state, span, task_instances, tries, trigger
 from tests.e2e.chain import QUEUE, SPOT_DAG
 from tests.e2e.helpers import clients, group_state, service_container, swarm_nodes, wait
 from tests.support.artifacts import ARTIFACTS
@@ -190,19 +190,17 @@ def report(
     def at(moment: float | None) -> str:
         return "-" if moment is None else f"{moment - zero:+6.1f}s"
 
-    def span(ti: dict[str, Any]) -> str:
-        start, end = epoch(ti.get("start_date")), epoch(ti.get("end_date"))
-        return f"{at(start)} -> {at(end)} on {ti.get('hostname')} ({ti.get('state')})"
-
     lines = [
         f"spot notice in the cluster in a box ({NOTICE_SECONDS}s notice; tasks of {LONG_SECONDS}s "
         f"and {SHORT_SECONDS}s, retries=0); times from the notice"
     ]
     events = sorted({**t, "deadline": deadline}.items(), key=lambda kv: kv[1])
     lines += [f"  {at(v)}  {k}" for k, v in events]
-    lines.append(f"  short, try 1: {span(short)}")
-    lines.append(f"  long, try 1: {span(first)} (archived when the scaler cleared it)")
-    lines.append(f"  long, try 2: {span(long)}, max_tries {long.get('max_tries')}, note {long.get('note')!r}")
+    lines.append(f"  short, try 1: {span(short, zero)}")
+    lines.append(f"  long, try 1: {span(first, zero)} (archived when the scaler cleared it)")
+    lines.append(
+        f"  long, try 2: {span(long, zero)}, max_tries {long.get('max_tries')}, note {long.get('note')!r}"
+    )
     for iid, timing in box.runner.timings().items():
         seen = epoch(timing.seen)
         if iid == victim or (seen is not None and seen >= zero):
