@@ -5,7 +5,7 @@ then loses the manager that runs the scheduler and the API server.
 The local cloud plays RDS: moto's DB instance becomes a real PostgreSQL (TLS, scram) at the endpoint
 moto reports, and its password is in the instance's Secrets Manager secret, as RDS keeps it.
 
-What a user asks of a managed database, each checked here:
+What a user asks of a managed database, one test each (the second runs on what the first left):
 - switching an existing cluster over keeps its history: the documented steps (stop Airflow, dump,
   `database = { managed = true }`, restore into the instance, replace a manager) leave every DAG
   run, variable and connection in Airflow, and the stack without its own `postgres`, its
@@ -126,23 +126,49 @@ def live_managers(box: Box, autoscaling: Any) -> list[Node]:
     return found
 
 
-def test_a_cluster_switched_to_a_managed_database_loses_nothing_with_a_manager(
-    box: Box, cloud: LocalCloud
-) -> None:
+class Timeline:
+    """A test's steps, each at its seconds since the test began, printed as they happen (so a
+    failure's printed lines say how far it got) and kept as the test's artifact."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.started = time.time()
+        self.steps: list[str] = []
+
+    def mark(self, what: str) -> None:
+        self.steps.append(f"{time.time() - self.started:5.0f}s {what}")
+        print(f"{self.name}: {self.steps[-1]}", flush=True)
+
+    def __str__(self) -> str:
+        return "; ".join(self.steps)
+
+
+def logged_in(box: Box, autoscaling: Any) -> tuple[Node, httpx.Client]:
+    """A live manager and a REST client logged in through its proxy."""
+    manager = wait(lambda: (live_managers(box, autoscaling) or [None])[0], 300, "a live manager", box)
+    token = wait(lambda: token_from(manager.address, box), 300, "a login on a live manager", box)
+    return manager, rest(f"https://{manager.address}", box.ca_bundle, token)
+
+
+def api_tasks(box: Box, manager: Node) -> str:
+    """What the API server's tasks went through, as `manager` sees them."""
+    return service_tasks(manager, "airflow-apiserver", nodes=box.runner.node)
+
+
+def path_tasks(box: Box, manager: Node) -> str:
+    """The way in through `manager`: its proxy's tasks, then the API server's."""
+    return f"{service_tasks(manager, 'proxy', nodes=box.runner.node)}\n{api_tasks(box, manager)}"
+
+
+def test_switching_to_a_managed_database_keeps_the_history(box: Box, cloud: LocalCloud) -> None:
     _, _, autoscaling = clients(cloud.moto)
     rds = boto3.client("rds", endpoint_url=cloud.moto.url, region_name=box.config.region)
     secrets = boto3.client("secretsmanager", endpoint_url=cloud.moto.url, region_name=box.config.region)
-    timeline: list[str] = []
-    started = time.time()
-
-    def mark(what: str) -> None:
-        timeline.append(f"{time.time() - started:5.0f}s {what}")
-        print(f"managed: {timeline[-1]}", flush=True)
+    timeline = Timeline("managed switch")
+    mark = timeline.mark
 
     # The box as test_cluster_ha.py left it: three managers, the stack's own PostgreSQL.
-    manager = wait(lambda: (live_managers(box, autoscaling) or [None])[0], 300, "a live manager", box)
-    token = wait(lambda: token_from(manager.address, box), 300, "a login on a live manager", box)
-    api = rest(f"https://{manager.address}", box.ca_bundle, token)
+    manager, api = logged_in(box, autoscaling)
     for path, body in (
         ("/api/v2/variables", {"key": PROBE, "value": "kept across the switch and the loss"}),
         ("/api/v2/connections", {"connection_id": PROBE, "conn_type": "http", "host": "kept.example"}),
@@ -218,22 +244,27 @@ def test_a_cluster_switched_to_a_managed_database_loses_nothing_with_a_manager(
     mark("the stack without postgres")
     # The switch's slowest step, and the one that varies most with the host's load: what the API
     # server's tasks went through, if it times out.
-    api_tasks = functools.partial(service_tasks, survivor, "airflow-apiserver", nodes=box.runner.node)
     token = wait(
-        lambda: token_from(survivor.address, box), 600, "a login on the managed database", box, why=api_tasks
+        lambda: token_from(survivor.address, box),
+        600,
+        "a login on the managed database",
+        box,
+        why=functools.partial(api_tasks, box, survivor),
     )
     mark("a login on the managed database")
     api = rest(f"https://{survivor.address}", box.ca_bundle, token)
-
-    def path_tasks() -> str:
-        """The survivor's way in: its proxy's tasks, then the API server's."""
-        return f"{service_tasks(survivor, 'proxy', nodes=box.runner.node)}\n{api_tasks()}"
 
     # Twice in about ten runs, a call through the survivor's proxy soon after the switch got no
     # answer for a minute (a read timeout once, a connect timeout once; cause not known yet). The
     # calls until the loss are therefore asked again, and if they stay unanswered the failure
     # shows what the proxy and the API server went through.
-    switched = wait(lambda: metadata(api), 300, "the metadata through the survivor", box, why=path_tasks)
+    switched = wait(
+        lambda: metadata(api),
+        300,
+        "the metadata through the survivor",
+        box,
+        why=functools.partial(path_tasks, box, survivor),
+    )
     assert not missing(before, switched), f"lost in the switch: {missing(before, switched)}"
     mark(f"{new_manager.instance_id} deployed the managed stack; all {len(before['dag runs'])} runs kept")
     # The heartbeat services' health checks read the managed database too: Swarm counts a task
@@ -247,6 +278,27 @@ def test_a_cluster_switched_to_a_managed_database_loses_nothing_with_a_manager(
             why=functools.partial(service_tasks, survivor, service, nodes=box.runner.node),
         )
     mark("the dag-processor and the triggerer healthy on the managed database")
+    keep_timeline(
+        "cluster-managed-switch-timeline.txt",
+        f"managed database: switched over ({timeline}); {len(switched['dag runs'])} runs, "
+        f"{len(switched['variables'])} variables, {len(switched['connections'])} connections kept",
+    )
+    with contextlib.suppress(OSError):
+        pg_node.path(DUMP).unlink()
+
+
+def test_losing_the_schedulers_manager_on_a_managed_database_loses_nothing(
+    box: Box, cloud: LocalCloud
+) -> None:
+    _, _, autoscaling = clients(cloud.moto)
+    timeline = Timeline("managed loss")
+    mark = timeline.mark
+    survivor, api = logged_in(box, autoscaling)
+    assert "postgres" not in services(survivor), (
+        "the stack still runs its own PostgreSQL: the switch to the managed database (the test "
+        "before this one) did not finish"
+    )
+    mark(f"logged in through {survivor.instance_id}")
 
     # A run whose tasks run on workers while the manager is lost (they end while it is still away),
     # triggered first: its nodes boot while the scheduler moves.
@@ -259,7 +311,7 @@ def test_a_cluster_switched_to_a_managed_database_loses_nothing_with_a_manager(
         300,
         f"the run {run_id} triggered through the survivor",
         box,
-        why=path_tasks,
+        why=functools.partial(path_tasks, box, survivor),
     )
     assert r.status_code in (200, 409), r.text  # 409: an earlier try's answer was lost, the run exists
 
@@ -311,13 +363,14 @@ def test_a_cluster_switched_to_a_managed_database_loses_nothing_with_a_manager(
             else "yes"
         )
 
-    wait(api_server_back, 600, "the API server started on a survivor", box, why=api_tasks)
+    survivor_api = functools.partial(api_tasks, box, survivor)
+    wait(api_server_back, 600, "the API server started on a survivor", box, why=survivor_api)
     token = wait(
         lambda: token_from(survivor.address, box),
         600,
         "the API server back on a survivor",
         box,
-        why=api_tasks,
+        why=survivor_api,
     )
     api_back = time.time() - lost
     api = rest(f"https://{survivor.address}", box.ca_bundle, token)
@@ -339,13 +392,10 @@ def test_a_cluster_switched_to_a_managed_database_loses_nothing_with_a_manager(
     assert not missing(before, after), f"lost with the manager: {missing(before, after)}"
     assert "postgres" not in services(survivor)
     text = (
-        f"managed database: switched over ({'; '.join(timeline)}); lost {victim} running the scheduler "
-        f"and the API server (scheduler moved there by the test: {pinned}); API server answered again "
-        f"{api_back:.0f}s after the loss; {run_id} ({len(tis)} tasks of {HOLD_SECONDS}s, "
-        f"{at_loss} running at the loss) succeeded at {done_after:.0f}s, {retried} task(s) tried again; "
-        f"{len(after['dag runs'])} runs, {len(after['variables'])} variables, "
-        f"{len(after['connections'])} connections all kept"
+        f"managed database: lost {victim} running the scheduler and the API server (scheduler moved "
+        f"there by the test: {pinned}) ({timeline}); API server answered again {api_back:.0f}s after "
+        f"the loss; {run_id} ({len(tis)} tasks of {HOLD_SECONDS}s, {at_loss} running at the loss) "
+        f"succeeded at {done_after:.0f}s, {retried} task(s) tried again; {len(after['dag runs'])} runs, "
+        f"{len(after['variables'])} variables, {len(after['connections'])} connections all kept"
     )
-    keep_timeline("cluster-managed-timeline.txt", text)
-    with contextlib.suppress(OSError):
-        pg_node.path(DUMP).unlink()
+    keep_timeline("cluster-managed-loss-timeline.txt", text)
