@@ -32,6 +32,7 @@ TASK = """
 import sys, time, uuid
 from airflow.sdk.api.client import Client
 client = Client(base_url=sys.argv[1], token="a-token")
+print("calling", flush=True)
 start = time.monotonic()
 client.task_instances.heartbeat(uuid.uuid4(), pid=1)
 print(f"heartbeat sent after {time.monotonic() - start:.1f}s", flush=True)
@@ -69,18 +70,23 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def late_server(free_port: int) -> Iterator[int]:
-    """An API server that starts answering 5 s from now, on a port that refuses until then."""
+def late_server(free_port: int) -> Iterator[tuple[int, threading.Event]]:
+    """A port that refuses until the event is set, then an API server that answers on it 5 s later.
+    The test sets the event when the task is about to call: started from the test's own start,
+    the server could answer a task that took longer than that to import the Task SDK."""
     servers: list[ThreadingHTTPServer] = []
+    calling = threading.Event()
 
     def start() -> None:
+        if not calling.wait(120):
+            return
         time.sleep(5)
         server = ThreadingHTTPServer(("127.0.0.1", free_port), Heartbeats)
         servers.append(server)
         server.serve_forever()
 
     threading.Thread(target=start, daemon=True).start()
-    yield free_port
+    yield free_port, calling
     for server in servers:
         server.shutdown()
 
@@ -93,20 +99,28 @@ def test_the_shipped_stack_has_a_task_wait_minutes_for_the_api_server() -> None:
     assert (tries - 1) * least_wait >= 180, env
 
 
-def test_a_heartbeat_waits_for_an_api_server_that_comes_back(late_server: int, tmp_path: Path) -> None:
+def test_a_heartbeat_waits_for_an_api_server_that_comes_back(
+    late_server: tuple[int, threading.Event], tmp_path: Path
+) -> None:
+    port, calling = late_server
     env = clean_env(AIRFLOW_HOME=str(tmp_path / "airflow")) | shipped_env()
-    started = time.monotonic()
-    done = subprocess.run(
-        [sys.executable, "-c", TASK, f"http://127.0.0.1:{late_server}/execution/"],
+    task = subprocess.Popen(
+        [sys.executable, "-c", TASK, f"http://127.0.0.1:{port}/execution/"],
         env=env,
-        check=False,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         text=True,
-        timeout=120,
     )
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "heartbeat sent after" in done.stdout
+    assert task.stdout is not None
+    out = ""
+    for line in task.stdout:  # the Task SDK logs here too, before and after the task's lines
+        out += line
+        if line == "calling\n":
+            calling.set()
+    assert task.wait(timeout=30) == 0, out[-3000:]
+    assert calling.is_set(), out[-3000:]
     # The first try was refused (nothing listened yet) and the next came after the shipped
     # least wait, not Airflow's 1 s: the settings are the ones the Task SDK reads.
-    assert time.monotonic() - started >= float(env["AIRFLOW__WORKERS__EXECUTION_API_RETRY_WAIT_MIN"])
+    sent_after = float(out.split("heartbeat sent after ")[1].split("s\n")[0])
+    assert sent_after >= float(env["AIRFLOW__WORKERS__EXECUTION_API_RETRY_WAIT_MIN"]), out
     assert any(path.endswith("/heartbeat") for path in Heartbeats.seen), Heartbeats.seen
