@@ -30,15 +30,16 @@ def epoch(value: str | float | None) -> float | None:
     return value + WALL_CLOCK
 
 
+def since(moment: float | None, zero: float) -> str:
+    """An epoch moment as signed seconds from `zero` for a timeline, `-` for one not reached yet."""
+    return "-" if moment is None else f"{moment - zero:+6.1f}s"
+
+
 def span(ti: dict[str, Any], zero: float) -> str:
     """When a task instance ran, in seconds from `zero` (epoch; `-` for a time it has not got yet),
     where and in which state: a timeline's line, or why a wait on its tasks timed out."""
-
-    def at(moment: float | None) -> str:
-        return "-" if moment is None else f"{moment - zero:+6.1f}s"
-
     start, end = epoch(ti.get("start_date")), epoch(ti.get("end_date"))
-    return f"{at(start)} -> {at(end)} on {ti.get('hostname')} ({ti.get('state')})"
+    return f"{since(start, zero)} -> {since(end, zero)} on {ti.get('hostname')} ({ti.get('state')})"
 
 
 def log_in(box: Box) -> httpx.Client:

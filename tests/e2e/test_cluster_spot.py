@@ -11,6 +11,7 @@ the manager behind the box's URL; the timeline is kept in tests/artifacts/cluste
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Iterator
@@ -22,7 +23,7 @@ import pytest
 from airtasks_dev.localcloud.box import Box
 from airtasks_dev.localcloud.cloud import LocalCloud
 from airtasks_dev.localcloud.node import HOST_DOCKER_CLI, Node
-from tests.e2e.airflow_rest import epoch, log_in, run_state, span, task_instances, tries, trigger
+from tests.e2e.airflow_rest import epoch, log_in, run_state, since, span, task_instances, tries, trigger
 from tests.e2e.chain import QUEUE, SPOT_DAG
 from tests.e2e.helpers import clients, group_state, service_container, swarm_nodes, wait
 from tests.support.artifacts import ARTIFACTS
@@ -186,10 +187,7 @@ def report(
 ) -> None:
     """Print (and keep in tests/artifacts) what happened when, counted from the notice."""
     zero = t["notice"]
-
-    def at(moment: float | None) -> str:
-        return "-" if moment is None else f"{moment - zero:+6.1f}s"
-
+    at = functools.partial(since, zero=zero)
     lines = [
         f"spot notice in the cluster in a box ({NOTICE_SECONDS}s notice; tasks of {LONG_SECONDS}s "
         f"and {SHORT_SECONDS}s, retries=0); times from the notice"
