@@ -31,7 +31,7 @@ from airtasks_dev.localcloud.cloud import LocalCloud
 from airtasks_dev.localcloud.node import HOST_DOCKER_CLI
 from tests.e2e.airflow_rest import epoch, log_in, run_state, span, task_instances, tries, trigger
 from tests.e2e.chain import BURST_DAG, CLUSTER, MANAGERS, MAX_NODES, QUEUE, SLOTS
-from tests.e2e.helpers import clients, group_state, swarm_nodes, wait
+from tests.e2e.helpers import clients, group_state, keep_timeline, swarm_nodes, wait
 from tests.support.artifacts import ARTIFACTS
 from tests.support.browser import cluster_page_shows_decision, task_log_page_shows
 
@@ -363,7 +363,4 @@ def report_timeline(
     lines.append(f"  every worker drained, terminated and removed at {done - queued:.1f}s")
     lines.append(f"  box up: {', '.join(f'{k} {v:.0f}s' for k, v in box.timings.items() if v)}")
     lines.append(f"  chain wall time (box up to scaled in): {time.monotonic() - box.started:.0f}s")
-    text = "\n".join(lines)
-    print(text)
-    ARTIFACTS.mkdir(exist_ok=True)
-    (ARTIFACTS / "cluster-timeline.txt").write_text(text + "\n")
+    keep_timeline("cluster-timeline.txt", "\n".join(lines))

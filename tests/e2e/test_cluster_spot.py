@@ -25,8 +25,7 @@ from airtasks_dev.localcloud.cloud import LocalCloud
 from airtasks_dev.localcloud.node import HOST_DOCKER_CLI, Node
 from tests.e2e.airflow_rest import epoch, log_in, run_state, since, span, task_instances, tries, trigger
 from tests.e2e.chain import QUEUE, SPOT_DAG
-from tests.e2e.helpers import clients, group_state, service_container, swarm_nodes, wait
-from tests.support.artifacts import ARTIFACTS
+from tests.e2e.helpers import clients, group_state, keep_timeline, service_container, swarm_nodes, wait
 
 pytestmark = [pytest.mark.e2e, pytest.mark.chain]
 
@@ -204,7 +203,4 @@ def report(
         if iid == victim or (seen is not None and seen >= zero):
             joined, gone = epoch(timing.joined), epoch(timing.killed)
             lines.append(f"  node {iid}: seen {at(seen)}, joined {at(joined)}, gone {at(gone)}")
-    text = "\n".join(lines)
-    print(text)
-    ARTIFACTS.mkdir(exist_ok=True)
-    (ARTIFACTS / "cluster-spot-timeline.txt").write_text(text + "\n")
+    keep_timeline("cluster-spot-timeline.txt", "\n".join(lines))
