@@ -8,6 +8,7 @@ server" is a small HTTP server that comes up a few seconds after the first call 
 
 from __future__ import annotations
 
+import re
 import socket
 import subprocess
 import sys
@@ -112,15 +113,24 @@ def test_a_heartbeat_waits_for_an_api_server_that_comes_back(
         text=True,
     )
     assert task.stdout is not None
+    # The task's 120 s bound, as before it was read line by line: a hung task is killed, and its
+    # output ends, instead of blocking the read below until pytest-timeout.
+    watchdog = threading.Timer(120, task.kill)
+    watchdog.start()
     out = ""
-    for line in task.stdout:  # the Task SDK logs here too, before and after the task's lines
-        out += line
-        if line == "calling\n":
-            calling.set()
+    try:
+        for line in task.stdout:  # the Task SDK logs here too, before and after the task's lines
+            out += line
+            if line == "calling\n":
+                calling.set()
+    finally:
+        watchdog.cancel()
     assert task.wait(timeout=30) == 0, out[-3000:]
     assert calling.is_set(), out[-3000:]
     # The first try was refused (nothing listened yet) and the next came after the shipped
     # least wait, not Airflow's 1 s: the settings are the ones the Task SDK reads.
-    sent_after = float(out.split("heartbeat sent after ")[1].split("s\n")[0])
+    sent = re.search(r"^heartbeat sent after ([0-9.]+)s$", out, re.MULTILINE)
+    assert sent, out[-3000:]
+    sent_after = float(sent.group(1))
     assert sent_after >= float(env["AIRFLOW__WORKERS__EXECUTION_API_RETRY_WAIT_MIN"]), out
     assert any(path.endswith("/heartbeat") for path in Heartbeats.seen), Heartbeats.seen
