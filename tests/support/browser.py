@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from selenium import webdriver
-from selenium.common.exceptions import WebDriverException
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -129,14 +129,16 @@ def cluster_page_shows_decision(
             f"the card of queue {queue}",
         )
         assert f"Queue {queue}" in card.text, f"the card of queue {queue} names it: {card.text!r}"
-        row = wait.until(
-            ec.presence_of_element_located(
-                (By.CSS_SELECTOR, f"tr.decision[data-queue='{queue}'][data-action='{action}']")
-            ),
-            f"a {action} decision row of queue {queue}",
+        cells = f"tr.decision[data-queue='{queue}'][data-action='{action}'] td.reason"
+
+        # Any row of that action will do: a later decision of the same action (a replacement after
+        # a lost node) sits above the one asked for. The page reloads itself, hence stale cells.
+        def matching(driver: webdriver.Chrome) -> bool:
+            return any(reason in c.text for c in driver.find_elements(By.CSS_SELECTOR, cells))
+
+        WebDriverWait(driver, 60, ignored_exceptions=(StaleElementReferenceException,)).until(
+            matching, f"a {action} decision row of queue {queue} whose reason holds {reason!r}"
         )
-        shows = row.find_element(By.CSS_SELECTOR, "td.reason").text
-        assert reason in shows, f"the {action} row's reason holds {reason!r}: {shows!r}"
 
 
 def task_log_page_shows(url: str, password: str, path: str, line: str, screenshot: Path) -> None:
