@@ -11,6 +11,7 @@ from airtasks.backends.base import (
     read_group,
     read_groups,
     remove_instances,
+    warm,
 )
 from airtasks.config import ScalerConfig
 
@@ -54,4 +55,5 @@ __all__ = [
     "read_group",
     "read_groups",
     "remove_instances",
+    "warm",
 ]

@@ -99,6 +99,12 @@ class AwsBackend:
             self._ec2 = self._session.client("ec2", config=self._config)
         return self._ec2
 
+    def warm(self) -> None:
+        """Build both clients and the paginators a read uses. boto3 lists its service folders and
+        parses their models on first use: seconds of CPU on a busy host, holding the GIL."""
+        self.autoscaling.get_paginator("describe_auto_scaling_groups")
+        self.ec2.get_paginator("describe_instances")
+
     def _once(self, service: str) -> Any:
         """A client of `service` that tries each call once (see `read_many`)."""
         if service == "autoscaling":

@@ -8,7 +8,8 @@ shrinks the group by one. Backends raise `BackendError` naming the backend, the 
 A pass reads every group at once through `read_groups`: a backend that can read many groups in a
 few calls offers `read_many` (AWS: one batched describe for all groups, docs/design.md "At
 scale"); the others are read one group at a time, so a backend needs only the four methods.
-Likewise `remove_instances` terminates a group's victims with `remove_many` where offered.
+Likewise `remove_instances` terminates a group's victims with `remove_many` where offered, and
+`warm` builds a backend's SDK clients ahead of its first read where the backend offers `warm`.
 """
 
 from __future__ import annotations
@@ -60,6 +61,14 @@ def read_group(backend: GroupBackend, group: str) -> tuple[int, list[Instance]]:
         size, instances = reader(group)
         return int(size), list(instances)
     return backend.size(group), backend.instances(group)
+
+
+def warm(backend: GroupBackend) -> None:
+    """Build the backend's SDK clients now, without contacting the cloud, where it offers `warm`:
+    a process that serves readers pays for them before the first one asks."""
+    warmer = getattr(backend, "warm", None)
+    if callable(warmer):
+        warmer()
 
 
 GroupRead = tuple[int, list[Instance]] | BackendError

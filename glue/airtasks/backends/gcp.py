@@ -77,6 +77,10 @@ class GcpBackend:
             self._instances = compute_v1.InstancesClient(**kwargs)
         return self._migs, self._instances
 
+    def warm(self) -> None:
+        """Build both clients (and find the credentials) before the first read."""
+        self._clients()
+
     def _fail(self, what: str, group: str, exc: Exception) -> BackendError:
         return BackendError(f"gcp: {what} {group} ({self.project}/{self.region}): {_describe(exc)}")
 

@@ -25,11 +25,17 @@ group backend with the machine's cloud credentials, the Swarm through the Docker
 config names one it can reach, else the node list the scaler recorded. Config: env
 `AIRTASKS_CONFIG`, else the Variable `airtasks_scaler_config` (as the scaler DAG).
 Airflow imports plugins in all its processes: this module imports only FastAPI and the Airflow
-plugin class at import time, the rest when a request comes.
+plugin class at import time, the rest when a request comes. The API server alone enters the app's
+lifespan, which warms up in the background (`warm_up`): the first read need not import the view
+and build the cloud SDK's clients, tens of seconds on a busy host.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import quote
@@ -44,12 +50,43 @@ if TYPE_CHECKING:
 PREFIX = "/airtasks"
 FRAGMENT_HEADER = "x-airtasks-fragment"
 
+log = logging.getLogger(__name__)
+
+
+def warm_up() -> None:
+    """Import what a read of the view runs and build the config's backend clients (shared by every
+    later read, see `airtasks.wiring.shared_backend`). No group is read. A failure
+    is only logged: the first read meets it again and shows it on the page."""
+    try:
+        from airtasks.backends import warm  # noqa: PLC0415
+        from airtasks.ops.page import render_page  # noqa: PLC0415, F401 - importing is the work
+        from airtasks.ops.view import build_view  # noqa: PLC0415, F401
+        from airtasks.scaling.task import load_task_config  # noqa: PLC0415
+        from airtasks.wiring import shared_backend  # noqa: PLC0415
+
+        config = load_task_config(_get_variable).config
+        warm(shared_backend(config))
+    except Exception as exc:
+        log.warning("airtasks: the Cluster page did not warm up (%s); its first read will", exc)
+        return
+    log.info("airtasks: the Cluster page's %s clients are ready", config.backend)
+
+
+@asynccontextmanager
+async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    """Airflow's API server enters its plugin apps' lifespans as it starts (no other process
+    does): warm up beside it, so that neither its start nor the first viewer waits."""
+    threading.Thread(target=warm_up, name="airtasks-warm-up", daemon=True).start()
+    yield
+
+
 app = FastAPI(
     title="Air-Tasks operations view",
     description="The cluster, its queues and the scaler's decisions.",
     docs_url=None,
     redoc_url=None,
     openapi_url=None,
+    lifespan=lifespan,
 )
 
 
@@ -205,4 +242,4 @@ class AirtasksPlugin(AirflowPlugin):
     ]
 
 
-__all__ = ["PREFIX", "AirtasksPlugin", "Viewer", "app", "current_view", "viewer"]
+__all__ = ["PREFIX", "AirtasksPlugin", "Viewer", "app", "current_view", "lifespan", "viewer", "warm_up"]
