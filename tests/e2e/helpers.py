@@ -4,6 +4,7 @@ stack's REST API and the timelines left in tests/artifacts/."""
 from __future__ import annotations
 
 import contextlib
+import os
 import ssl
 import time
 from collections.abc import Callable
@@ -225,5 +226,6 @@ def wait(
             if why is not None:
                 answer = swarm_answers(why)
                 detail += f"\n{'(the Swarm did not answer)' if answer is None else answer}"
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}\n{detail}")
+            load = "host load " + " ".join(f"{x:.1f}" for x in os.getloadavg())
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} ({load})\n{detail}")
         time.sleep(1)

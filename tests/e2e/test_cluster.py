@@ -17,6 +17,7 @@ in test_swarm_boot.py.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -296,11 +297,20 @@ def cluster_view_lists_the_scale_out(box: Box, api: httpx.Client, group: str, wo
 
     read_failures: list[str] = []
 
+    reads: list[str] = []  # each read's time, duration and what it listed, for a timeout's message
+
     def view() -> dict[str, Any] | None:
-        r = api.get("/airtasks/api/view", timeout=60)
+        began = time.time()
+        try:
+            r = api.get("/airtasks/api/view", timeout=60)
+        except httpx.HTTPError as exc:
+            reads.append(f"{began:.0f} after {time.time() - began:.1f}s: {exc!r}")
+            raise
         assert r.status_code == 200, r.text
         data: dict[str, Any] = r.json()
         (queue,) = [q for q in data["queues"] if q["queue"] == QUEUE] or [None]
+        listed = sorted(n["id"] for n in queue["nodes"]) if queue is not None else None
+        reads.append(f"{began:.0f} after {time.time() - began:.1f}s: nodes {listed}")
         if queue is None or not {n["id"] for n in queue["nodes"]} >= set(workers):
             return None  # the view reads live; a node may still be joining the group's list
         failures = [str(queue["reason"])] if queue["failed"] else []
@@ -316,7 +326,10 @@ def cluster_view_lists_the_scale_out(box: Box, api: httpx.Client, group: str, wo
     try:
         data = wait(view, 60, "the Cluster page's API to list every worker, read without a failure", box)
     except AssertionError as exc:
-        raise AssertionError(f"{exc}\nthe view's read failures: {read_failures}") from None
+        raise AssertionError(
+            f"{exc}\nthe view's read failures: {read_failures}\nits reads: {reads[-10:]}; "
+            f"load {os.getloadavg()}"
+        ) from None
     assert data["cluster_name"] == CLUSTER
     assert data["backend"] == "aws"
     (queue,) = [q for q in data["queues"] if q["queue"] == QUEUE]
