@@ -20,6 +20,7 @@ import json
 import os
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import boto3
@@ -122,8 +123,6 @@ def test_tasks_scale_the_group_out_run_and_scale_it_in_a_lost_node_included(
         assert labels["airtasks.role"] == "worker", labels
         assert labels["airtasks.queue"] == QUEUE, labels
 
-    scale_out = cluster_view_lists_the_scale_out(box, api, group, workers)
-
     # A node is lost mid-task: the instance is terminated (the group replaces it, as an ASG does).
     # The victim runs burst tasks in both its slots, all started in the last 10 s: mid-task, and no
     # task of example_interleaved (no retries) can be there.
@@ -146,13 +145,28 @@ def test_tasks_scale_the_group_out_run_and_scale_it_in_a_lost_node_included(
             return f"(the burst's tasks could not be read: {exc!r})"
         return "\n".join(f"{ti['task_id']}[{ti.get('map_index', -1)}]: {span(ti, triggered)}" for ti in tis)
 
-    victim_tis = wait(
-        busy_worker, 240, f"a worker running {SLOTS} burst tasks that started just now", box, why=burst_tasks
-    )
-    victim = str(victim_tis[0]["hostname"])
-    ec2.terminate_instances(InstanceIds=[victim])
-    lost = time.time()
-    print(f"chain: terminated {victim} while it ran {', '.join(ti['task_id'] for ti in victim_tis)}")
+    # The Cluster page's API must list the scale-out. Its reads fall in the box's busiest minute,
+    # the workers' boot (up to 45 s a read in CI), so they run beside the search for the node to
+    # lose instead of delaying it; a read after the loss need not list the lost node.
+    gone: set[str] = set()
+
+    def view_lists_the_scale_out() -> str:
+        viewer = log_in(box)  # its own client: httpx's are not shared between threads here
+        try:
+            return cluster_view_lists_the_scale_out(box, viewer, group, workers, gone)
+        finally:
+            viewer.close()
+
+    with ThreadPoolExecutor(1, thread_name_prefix="cluster-view") as pool:
+        listed = pool.submit(view_lists_the_scale_out)
+        searching = f"a worker running {SLOTS} burst tasks that started just now"
+        victim_tis = wait(busy_worker, 240, searching, box, why=burst_tasks)
+        victim = str(victim_tis[0]["hostname"])
+        gone.add(victim)
+        ec2.terminate_instances(InstanceIds=[victim])
+        lost = time.time()
+        print(f"chain: terminated {victim} while it ran {', '.join(ti['task_id'] for ti in victim_tis)}")
+        scale_out = listed.result()
 
     def forgotten() -> bool:
         return victim not in swarm_nodes(manager)
@@ -290,10 +304,13 @@ def task_logs_outlive_their_nodes(
     )
 
 
-def cluster_view_lists_the_scale_out(box: Box, api: httpx.Client, group: str, workers: list[str]) -> str:
+def cluster_view_lists_the_scale_out(
+    box: Box, api: httpx.Client, group: str, workers: list[str], gone: set[str]
+) -> str:
     """The Cluster page's API on the cloud path: the API server's view (the same config as the
-    scaler, read with the viewer's token) lists the queue, its scale-out decision and its nodes.
-    Returns that decision's reason, for the browser's check of the page."""
+    scaler, read with the viewer's token) lists the queue, its scale-out decision and its nodes
+    (every worker of the scale-out but those in `gone`, which the caller fills as it terminates
+    them). Returns that decision's reason, for the browser's check of the page."""
 
     read_failures: list[str] = []
 
@@ -311,7 +328,7 @@ def cluster_view_lists_the_scale_out(box: Box, api: httpx.Client, group: str, wo
         (queue,) = [q for q in data["queues"] if q["queue"] == QUEUE] or [None]
         listed = sorted(n["id"] for n in queue["nodes"]) if queue is not None else None
         reads.append(f"{began:.0f} after {time.time() - began:.1f}s: nodes {listed}")
-        if queue is None or not {n["id"] for n in queue["nodes"]} >= set(workers):
+        if queue is None or not {n["id"] for n in queue["nodes"]} >= set(workers) - gone:
             return None  # the view reads live; a node may still be joining the group's list
         failures = [str(queue["reason"])] if queue["failed"] else []
         failures += [str(p) for p in data["problems"]]
@@ -324,7 +341,7 @@ def cluster_view_lists_the_scale_out(box: Box, api: httpx.Client, group: str, wo
         return data
 
     try:
-        data = wait(view, 60, "the Cluster page's API to list every worker, read without a failure", box)
+        data = wait(view, 120, "the Cluster page's API to list every worker, read without a failure", box)
     except AssertionError as exc:
         raise AssertionError(
             f"{exc}\nthe view's read failures: {read_failures}\nits reads: {reads[-10:]}; "
