@@ -129,10 +129,15 @@ def _tasks(manager: Node, service: str, **filters: str) -> tuple[dict[str, str],
         return hostnames, client.services.get(f"airtasks_{service}").tasks(filters=filters)
 
 
+def running_tasks(manager: Node, service: str) -> dict[str, str]:
+    """A stack service's running tasks: the id of each by its node's hostname (= instance id)."""
+    hostnames, tasks = _tasks(manager, service, **{"desired-state": "running"})
+    return {str(hostnames.get(t["NodeID"])): str(t["ID"]) for t in tasks if t["Status"]["State"] == "running"}
+
+
 def running_on(manager: Node, service: str) -> set[str]:
     """Hostnames (= instance ids) of the nodes where a stack service has a running task."""
-    hostnames, tasks = _tasks(manager, service, **{"desired-state": "running"})
-    return {str(hostnames.get(t["NodeID"])) for t in tasks if t["Status"]["State"] == "running"}
+    return set(running_tasks(manager, service))
 
 
 def service_tasks(

@@ -161,6 +161,30 @@ def test_proxy_publishes_https_and_http_and_mounts_the_config() -> None:
     assert "proxy_pass $airflow/airtasks/visualizer;" in nginx
 
 
+def test_an_api_server_runs_on_each_manager() -> None:
+    """Losing a manager leaves the UI, the REST API and the workers' execution API answering: the
+    boot script sets one replica per manager, and Swarm puts at most one on a node, so the lost
+    manager's replica waits for its replacement instead of crowding a survivor."""
+    client = next((c for c in STACK_CONFIG_CLIENTS if Path(c).exists()), None)
+    assert client, "a docker CLI with `docker stack config`"
+    for env, replicas in (({}, 1), ({"AIRTASKS_API_REPLICAS": "3"}, 3)):
+        res = subprocess.run(
+            [client, "stack", "config", "-c", str(SHIPPED)],
+            capture_output=True,
+            text=True,
+            check=False,
+            env={"PATH": "/usr/bin:/bin", **env},
+        )
+        assert res.returncode == 0, res.stderr
+        deploy = load(res.stdout)["services"]["airflow-apiserver"]["deploy"]
+        assert deploy["replicas"] == replicas
+        assert deploy["placement"] == {"constraints": ["node.role == manager"], "max_replicas_per_node": 1}
+    # A proxy tries the next API server soon when one does not answer a connect.
+    assert "proxy_connect_timeout 5s;" in render_nginx()
+    script = (REPO / "modules" / "swarm-boot" / "templates" / "manager.sh").read_text()
+    assert 'vars+=(AIRTASKS_API_REPLICAS="$AIRTASKS_MANAGER_COUNT")' in script
+
+
 def test_rabbitmq_management_lives_under_rabbitmq_for_the_proxy_and_the_scaler() -> None:
     services = load(render_stack())["services"]
     assert services["rabbitmq"]["configs"] == [

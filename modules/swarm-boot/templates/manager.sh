@@ -335,6 +335,8 @@ print(b["url"], "every", b["every_minutes"], "min")' "$AIRTASKS_STACK_BACKUPS")"
   [[ -z "$AIRTASKS_STACK_POSTGRES_IMAGE" ]] || vars+=(AIRTASKS_POSTGRES_IMAGE="$AIRTASKS_STACK_POSTGRES_IMAGE")
   [[ -z "$AIRTASKS_STACK_RABBITMQ_IMAGE" ]] || vars+=(AIRTASKS_RABBITMQ_IMAGE="$AIRTASKS_STACK_RABBITMQ_IMAGE")
   [[ -z "$AIRTASKS_STACK_PROXY_IMAGE" ]] || vars+=(AIRTASKS_PROXY_IMAGE="$AIRTASKS_STACK_PROXY_IMAGE")
+  # An API server on each manager (at most one per node), so losing one leaves the others answering.
+  vars+=(AIRTASKS_API_REPLICAS="$AIRTASKS_MANAGER_COUNT")
   # A manager that joins deploys only what changed since the last deploy (a new launch template:
   # another image, queues, a switch to a managed database), so replacing the managers rolls a
   # change out, and a replacement with the same settings leaves the running stack alone.
