@@ -48,8 +48,8 @@ JUNIT_OUTPUT = ["-o", "junit_logging=system-out", "-o", "junit_log_passing_tests
 TIME_FILES = 10
 PARTS = {
     # The box benchmarks (marker `bench`) hold a cluster in a box for minutes each: `make bench`.
-    # The e2e part (the box's chain, 26-32 min) and the main part (everything else, envs/local
-    # applied on a moto of its own included, 30-31 min in CI) take about as long.
+    # The e2e part (the box's chain, 30-35 min) and the main part (everything else, envs/local
+    # applied on a moto of its own included, 31-39 min) take about as long in fresh-clone runs.
     "e2e": ["--durations=10", "-m", "not bench", "tests/e2e"],
     "main": ["--durations=15", "--ignore=tests/e2e"],
 }
