@@ -202,6 +202,22 @@ def rest(url: str, ca_bundle: Path, token: str | None = None, timeout: float = 6
     return httpx.Client(base_url=url, verify=context, timeout=timeout, headers=headers)
 
 
+def keep_service_log(node: Node, service: str, since: float, prefix: str) -> None:
+    """The service's log since `since` (a minute before), every task of it (one lost with its
+    manager too, as far as the Swarm kept it), to tests/artifacts/<prefix>-<service>.log: kept from
+    passing runs as well, so a slow recovery can be read afterwards."""
+    cmd = [HOST_DOCKER_CLI, "service", "logs", "--timestamps", "--since", f"{int(since) - 60}"]
+    try:
+        # Exits 1 when a lost node's share cannot be read; what the others logged is still there.
+        out = node.run([*cmd, f"airtasks_{service}"], timeout=60, check=False)
+        lines = (out.stdout + out.stderr).splitlines(keepends=True)
+        text = "".join(line for line in lines if "GET /health" not in line)
+    except Exception as exc:  # a failed read must not hide the failure being reported
+        text = f"could not read the {service} log: {exc}\n"
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / f"{prefix}-{service}.log").write_text(text)
+
+
 def keep_timeline(name: str, text: str) -> None:
     """Print a test's timeline and keep it as tests/artifacts/`name`, from passing runs too, so the
     figures of a run can be read afterwards."""

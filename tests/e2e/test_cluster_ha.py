@@ -39,6 +39,7 @@ from tests.e2e.chain import BURST_DAG, MANAGERS, QUEUE
 from tests.e2e.helpers import (
     clients,
     group_state,
+    keep_service_log,
     keep_timeline,
     managers,
     rest,
@@ -77,22 +78,6 @@ def broker_queues(node: Node) -> str:
     return "; ".join(
         " ".join(r) for r in rows if r and not r[0].startswith("celeryev.") and "pidbox" not in r[0]
     )
-
-
-def service_log(node: Node, service: str, since: float) -> None:
-    """The service's log since `since`, every task of it (the one lost with its manager too, as far
-    as the Swarm kept it), to tests/artifacts/cluster-ha-<service>.log: kept from passing runs as
-    well, so a slow recovery can be read afterwards."""
-    cmd = [HOST_DOCKER_CLI, "service", "logs", "--timestamps", "--since", f"{int(since) - 60}"]
-    try:
-        # Exits 1 when a lost node's share cannot be read; what the others logged is still there.
-        out = node.run([*cmd, f"airtasks_{service}"], timeout=60, check=False)
-        lines = (out.stdout + out.stderr).splitlines(keepends=True)
-        text = "".join(line for line in lines if "GET /health" not in line)
-    except Exception as exc:  # a failed read must not hide the failure being reported
-        text = f"could not read the {service} log: {exc}\n"
-    ARTIFACTS.mkdir(exist_ok=True)
-    (ARTIFACTS / f"cluster-ha-{service}.log").write_text(text)
 
 
 def move_broker_off(manager: Node, hostname: str) -> None:
@@ -298,7 +283,7 @@ def test_losing_a_manager_keeps_the_swarm_the_stack_and_the_scaler(box: Box, clo
         finally:
             # Where the scaler's tasks are scheduled and run (the manager queue's workers).
             for service in ("airflow-scheduler", "worker-manager"):
-                service_log(survivor, service, lost)
+                keep_service_log(survivor, service, lost, "cluster-ha")
     grown_after = time.time() - lost
 
     # The database came back from the backup: the keeper said so, and the runs are all there.
@@ -344,7 +329,7 @@ def test_losing_a_manager_keeps_the_swarm_the_stack_and_the_scaler(box: Box, clo
     finally:
         # How long each took to start again, and what a slow one said meanwhile.
         for service in ("airflow-dag-processor", "airflow-triggerer"):
-            service_log(survivor, service, lost)
+            keep_service_log(survivor, service, lost, "cluster-ha")
 
     services_after = time.time() - lost
 

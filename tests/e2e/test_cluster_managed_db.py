@@ -37,6 +37,7 @@ from tests.e2e.chain import BURST_DAG, QUEUE
 from tests.e2e.helpers import (
     clients,
     group_state,
+    keep_service_log,
     keep_timeline,
     managers,
     rest,
@@ -245,15 +246,21 @@ def test_switching_to_a_managed_database_keeps_the_history(box: Box, cloud: Loca
     wait(lambda: "postgres" not in services(survivor), 120, "the stack without postgres", box)
     assert "db-backup" not in services(survivor)
     mark("the stack without postgres")
+    updated = time.time()
     # The switch's slowest step, and the one that varies most with the host's load: what the API
-    # server's tasks went through, if it times out.
-    token = wait(
-        lambda: token_from(survivor.address, box),
-        600,
-        "a login on the managed database",
-        box,
-        why=functools.partial(api_tasks, box, survivor),
-    )
+    # server's tasks went through, if it times out, and in any case which API server the proxy
+    # tried for each login and what each API server logged while it started.
+    try:
+        token = wait(
+            lambda: token_from(survivor.address, box),
+            600,
+            "a login on the managed database",
+            box,
+            why=functools.partial(api_tasks, box, survivor),
+        )
+    finally:
+        for service in ("proxy", "airflow-apiserver"):
+            keep_service_log(survivor, service, updated, "cluster-managed-switch")
     mark("a login on the managed database")
     api = rest(f"https://{survivor.address}", box.ca_bundle, token)
 
