@@ -38,7 +38,11 @@ from tests.support.browser import cluster_page_shows_decision, task_log_page_sho
 
 pytestmark = [pytest.mark.e2e, pytest.mark.chain, pytest.mark.browser]
 
-HOLD_SECONDS = 20
+HOLD_SECONDS = 40
+# The node to lose runs tasks that started at most this long ago, so at least 15 s of each is left
+# to terminate it in. The margin outlasts a read of the tasks on the box's busiest minute (up to
+# 14 s in CI): with 20 s tasks and 10 s, a worker could start and pass the mark between two reads.
+FRESH_SECONDS = 25
 
 
 # ------------------------------------------------------------------------------------------------
@@ -123,16 +127,19 @@ def test_tasks_scale_the_group_out_run_and_scale_it_in_a_lost_node_included(
         assert labels["airtasks.queue"] == QUEUE, labels
 
     # A node is lost mid-task: the instance is terminated (the group replaces it, as an ASG does).
-    # The victim runs burst tasks in both its slots, all started in the last 10 s: mid-task, and no
-    # task of example_interleaved (no retries) can be there.
+    # The victim runs burst tasks in both its slots, all started in the last FRESH_SECONDS (counted
+    # to when the answer came): mid-task, and no task of example_interleaved (no retries) can be there.
     def busy_worker() -> list[dict[str, Any]] | None:
+        answer = task_instances(api, BURST_DAG, burst)
         now = time.time()
         running: dict[str, list[dict[str, Any]]] = {}
-        for ti in task_instances(api, BURST_DAG, burst):
+        for ti in answer:
             if ti["state"] == "running" and ti.get("hostname") in workers:
                 running.setdefault(ti["hostname"], []).append(ti)
         for tis in running.values():
-            if len(tis) == SLOTS and all(now - (epoch(ti.get("start_date")) or 0) < 10 for ti in tis):
+            if len(tis) == SLOTS and all(
+                now - (epoch(ti.get("start_date")) or 0) < FRESH_SECONDS for ti in tis
+            ):
                 return tis
         return None
 
