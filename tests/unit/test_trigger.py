@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import json
+import re
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from click.testing import CliRunner
+from tenacity import wait_none
 
 from airtasks.cli import cli
+from airtasks.cli import trigger as trigger_mod
 from airtasks.cli.trigger import parse_conf
 from airtasks.sources import airflow_access
 
@@ -78,3 +84,58 @@ def test_state_file_after_make_up(tmp_path: Path) -> None:
 def test_nothing_configured_names_the_fix(tmp_path: Path) -> None:
     with pytest.raises(airflow_access.AirflowAccessError, match="AIRTASKS_AIRFLOW_URL"):
         airflow_access.resolve({"XDG_STATE_HOME": str(tmp_path)}, cwd=tmp_path)
+
+
+class SlowAirflow:
+    """Airflow's REST API for one DAG whose answers to the first `lost` creates never arrive,
+    although the run is made: a busy API server that answers after the client gave up."""
+
+    def __init__(self, lost: int) -> None:
+        self.lost = lost
+        self.runs: dict[str, dict[str, Any]] = {}
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "GET" and request.url.path == "/api/v2/dags/d":
+            return httpx.Response(200, json={"dag_id": "d", "is_paused": False})
+        assert (request.method, request.url.path) == ("POST", "/api/v2/dags/d/dagRuns"), request
+        body = json.loads(request.content)
+        exists = body["dag_run_id"] in self.runs
+        self.runs.setdefault(body["dag_run_id"], body)
+        if self.lost:
+            self.lost -= 1
+            raise httpx.ReadTimeout("timed out", request=request)
+        if exists:
+            return httpx.Response(409, json={"detail": "Unique constraint violation"})
+        return httpx.Response(200, json={"dag_run_id": body["dag_run_id"], "state": "queued"})
+
+
+def slow_trigger(monkeypatch: pytest.MonkeyPatch, airflow: SlowAirflow) -> trigger_mod.RunResult:
+    monkeypatch.setattr(trigger_mod, "RETRY_WAIT", wait_none())
+    client = httpx.Client(transport=httpx.MockTransport(airflow))
+    monkeypatch.setattr(airflow_access, "api_client", lambda access: client)
+    access = airflow_access.AirflowAccess("http://airflow:8080", "admin", "pw", "env", True)
+    return trigger_mod.trigger("d", {"n": 3}, access=access)
+
+
+def test_a_create_whose_answer_was_lost_is_not_made_twice(monkeypatch: pytest.MonkeyPatch) -> None:
+    airflow = SlowAirflow(lost=1)
+    result = slow_trigger(monkeypatch, airflow)
+    assert list(airflow.runs) == [result.run_id]
+    assert airflow.runs[result.run_id]["conf"] == {"n": 3}
+
+
+def test_no_answer_at_all_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    airflow = SlowAirflow(lost=trigger_mod.ATTEMPTS)
+    with pytest.raises(
+        trigger_mod.TriggerError,
+        match=r"creating run 'manual__.*' of 'd' at http://airflow:8080 timed out, 3 tries: is Airflow's API",
+    ):
+        slow_trigger(monkeypatch, airflow)
+    assert len(airflow.runs) == 1  # made once, by the first try, and never again
+
+
+def test_the_run_id_is_one_airflow_accepts() -> None:
+    run_id = trigger_mod.new_run_id(datetime(2026, 12, 7, 7, 0, 1, 250000, tzinfo=UTC))
+    assert run_id == "manual__2026-12-07T07:00:01.250000+00:00"
+    # Airflow's default `[scheduler] allowed_run_id_pattern`, which a client-chosen run id must match.
+    assert re.fullmatch(r"[A-Za-z0-9_.~:+-]+", run_id)

@@ -7,16 +7,23 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
 import click
 import httpx
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+from tenacity.wait import wait_base
 
 from airtasks.errors import AirtasksError
 from airtasks.sources import airflow_access
 
 FINISHED = {"success", "failed"}
+# Tries of one call that got no answer (a timeout or a dropped connection): a busy API server
+# can take longer than the client's 30 s once, and every call here is safe to send again.
+ATTEMPTS = 3
+RETRY_WAIT: wait_base = wait_exponential(multiplier=2, max=10)
 
 
 class TriggerError(AirtasksError):
@@ -56,11 +63,40 @@ def _dag_url(base: str, dag_id: str) -> str:
     return f"{base}/api/v2/dags/{quote(dag_id, safe='')}"
 
 
+def _send(send: Callable[[], httpx.Response], what: str) -> httpx.Response:
+    """One REST call, sent again while no answer comes; TriggerError naming `what` if none ever did."""
+    retrying = Retrying(
+        stop=stop_after_attempt(ATTEMPTS),
+        wait=RETRY_WAIT,
+        retry=retry_if_exception_type(httpx.TransportError),
+        reraise=True,
+    )
+    try:
+        response: httpx.Response = retrying(send)
+    except httpx.TransportError as exc:
+        reason = (
+            "timed out"
+            if isinstance(exc, httpx.TimeoutException)
+            else f"failed ({exc or type(exc).__name__})"
+        )
+        raise TriggerError(
+            f"{what} {reason}, {ATTEMPTS} tries: is Airflow's API server up and not overloaded "
+            "(`docker service ps airtasks_airflow-apiserver`)?"
+        ) from None
+    return response
+
+
+def new_run_id(now: datetime | None = None) -> str:
+    """The run's id, chosen here as Airflow would (`manual__<time>`), so that a create sent again
+    after a lost answer finds the first one's run (409) instead of making a second."""
+    return f"manual__{(now or datetime.now(UTC)).isoformat()}"
+
+
 def check_dag(client: httpx.Client, base: str, dag_id: str, appear_timeout: float = 30.0) -> None:
     """The DAG exists (waiting a little for a fresh scheduler to parse it) and is not paused."""
     deadline = time.monotonic() + appear_timeout
     while True:
-        resp = client.get(_dag_url(base, dag_id))
+        resp = _send(lambda: client.get(_dag_url(base, dag_id)), f"reading DAG {dag_id!r} at {base}")
         if resp.status_code != 404 or time.monotonic() > deadline:
             break
         time.sleep(2)
@@ -73,20 +109,38 @@ def check_dag(client: httpx.Client, base: str, dag_id: str, appear_timeout: floa
 
 
 def unpause(client: httpx.Client, base: str, dag_id: str) -> None:
-    resp = client.patch(_dag_url(base, dag_id), json={"is_paused": False})
+    resp = _send(
+        lambda: client.patch(_dag_url(base, dag_id), json={"is_paused": False}), f"unpausing {dag_id!r}"
+    )
     if resp.status_code >= 400:
         raise TriggerError(f"cannot unpause {dag_id!r}: {resp.status_code} {_detail(resp)}")
 
 
 def create_run(client: httpx.Client, base: str, dag_id: str, conf: dict[str, Any]) -> str:
-    resp = client.post(f"{_dag_url(base, dag_id)}/dagRuns", json={"logical_date": None, "conf": conf})
+    """Create the run and return its id. A create sent again (the first answer lost) that meets
+    its own run (409) has made it: the run id is ours, and Airflow keeps run ids unique per DAG."""
+    run_id = new_run_id()
+    sent = 0
+
+    def post() -> httpx.Response:
+        nonlocal sent
+        sent += 1
+        return client.post(
+            f"{_dag_url(base, dag_id)}/dagRuns",
+            json={"dag_run_id": run_id, "logical_date": None, "conf": conf},
+        )
+
+    resp = _send(post, f"creating run {run_id!r} of {dag_id!r} at {base}")
+    if resp.status_code == 409 and sent > 1:
+        return run_id
     if resp.status_code >= 400:
         raise TriggerError(f"Airflow refused the run of {dag_id!r} ({resp.status_code}): {_detail(resp)}")
     return str(resp.json()["dag_run_id"])
 
 
 def run_state(client: httpx.Client, base: str, dag_id: str, run_id: str) -> str:
-    resp = client.get(f"{_dag_url(base, dag_id)}/dagRuns/{quote(run_id, safe='')}")
+    url = f"{_dag_url(base, dag_id)}/dagRuns/{quote(run_id, safe='')}"
+    resp = _send(lambda: client.get(url), f"reading run {run_id!r}")
     if resp.status_code >= 400:
         raise TriggerError(f"cannot read run {run_id!r}: {resp.status_code} {_detail(resp)}")
     return str(resp.json()["state"])
