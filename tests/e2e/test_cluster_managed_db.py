@@ -48,6 +48,7 @@ from tests.e2e.helpers import (
     swarm_answers,
     wait,
 )
+from tests.support.artifacts import ARTIFACTS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.chain, pytest.mark.loses_the_entry]
 
@@ -261,6 +262,12 @@ def test_switching_to_a_managed_database_keeps_the_history(box: Box, cloud: Loca
     finally:
         for service in ("proxy", "airflow-apiserver"):
             keep_service_log(survivor, service, updated, "cluster-managed-switch")
+        # When each API server task of the old settings went and each of the new ones started.
+        history = swarm_answers(lambda: service_tasks(survivor, "airflow-apiserver", last=12))
+        ARTIFACTS.mkdir(exist_ok=True)
+        (ARTIFACTS / "cluster-managed-switch-apiserver-tasks.txt").write_text(
+            f"{history or '(the Swarm did not answer)'}\n"
+        )
     mark("a login on the managed database")
     api = rest(f"https://{survivor.address}", box.ca_bundle, token)
 
