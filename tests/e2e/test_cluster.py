@@ -319,7 +319,6 @@ def cluster_view_lists_the_scale_out(
     them). Returns that decision's reason, for the browser's check of the page."""
 
     read_failures: list[str] = []
-
     reads: list[str] = []  # each read's time, duration and what it listed, for a timeout's message
 
     def view() -> dict[str, Any] | None:
@@ -334,7 +333,7 @@ def cluster_view_lists_the_scale_out(
         (queue,) = [q for q in data["queues"] if q["queue"] == QUEUE] or [None]
         listed = sorted(n["id"] for n in queue["nodes"]) if queue is not None else None
         reads.append(f"{began:.0f} after {time.time() - began:.1f}s: nodes {listed}")
-        if queue is None or not {n["id"] for n in queue["nodes"]} >= set(workers) - gone:
+        if listed is None or not set(listed) >= set(workers) - gone:
             return None  # the view reads live; a node may still be joining the group's list
         failures = [str(queue["reason"])] if queue["failed"] else []
         failures += [str(p) for p in data["problems"]]
