@@ -499,9 +499,25 @@ def lose_the_broker(swarm: docker.DockerClient) -> None:
     # Before Swarm's restart delay (5 s) is over, so no new task starts on the old volume.
     docker_cli("service", "scale", "--detach", f"{STACK}_rabbitmq=0")
     wait_for("the broker's task to stop", lambda: not service_containers(swarm, "rabbitmq"), 120)
-    for container in service_containers(swarm, "rabbitmq", all_states=True):
-        container.remove(force=True)
-    swarm.volumes.get(f"{STACK}_rabbitmq-data").remove(force=True)
+    volume = f"{STACK}_rabbitmq-data"
+
+    def volume_removed() -> bool:
+        # The restart Swarm scheduled for the killed broker before the scale to 0 can create its
+        # container (on the old volume) after a look at the service's containers: remove whatever
+        # holds the volume, then the volume, until nothing holds it.
+        for container in swarm.containers.list(all=True, filters={"volume": volume}):
+            container.remove(force=True)
+        try:
+            swarm.volumes.get(volume).remove(force=True)
+        except docker.errors.NotFound:
+            return True
+        except docker.errors.APIError as exc:
+            if exc.status_code == 409:  # in use by a container created since the look above
+                return False
+            raise
+        return True
+
+    wait_for("the old broker's volume to be removed", volume_removed, 60)
     docker_cli("service", "scale", "--detach", f"{STACK}_rabbitmq=1")
     wait_for("a new broker to answer", lambda: broker_messages(swarm) is not None, 240, interval=3)
 
@@ -533,9 +549,12 @@ def test_tasks_queued_when_the_broker_is_lost_still_run(
 
     worker_svc = f"{STACK}_worker-default"
 
-    def release_worker() -> None:
-        """Lift the placement rule that holds the worker off (a no-op when it is not there)."""
-        docker_cli("service", "update", "--detach=false", "--constraint-rm", HOLD, worker_svc)
+    def release_worker(*, wait: bool = True) -> None:
+        """Lift the placement rule that holds the worker off (a no-op when it is not there); with
+        `wait`, until the worker runs (which needs a broker)."""
+        docker_cli(
+            "service", "update", f"--detach={str(not wait).lower()}", "--constraint-rm", HOLD, worker_svc
+        )
 
     access = AirflowAccess(deployed["url"], "admin", deployed["password"], "test", deployed["ca"])
     run_id = f"broker-loss-{secrets.token_hex(4)}"  # its own run: other tests count theirs
@@ -595,4 +614,6 @@ def test_tasks_queued_when_the_broker_is_lost_still_run(
         assert not [e for e in logs if e["event"] == "stuck in queued tries exceeded"], logs
     finally:
         api.close()
-        release_worker()  # back to the stack as deployed (a no-op when the worker was not held)
+        # Back to the stack as deployed, without waiting: after a failure the broker may be gone,
+        # and the worker would never converge.
+        release_worker(wait=False)
