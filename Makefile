@@ -55,7 +55,7 @@ $(TOOLS_STAMP): .ci/tools-requirements.txt
 
 setup: $(STAMP) $(TOOLS_STAMP) ## create .venv (airtasks + dev tools) and .venv/tools (checkov)
 
-test: $(STAMP) ## the whole suite (what CI runs), chain included: tests/e2e and the rest side by side
+test: $(STAMP) ## the whole suite (what CI runs), chain included: tests/e2e, the checks and the rest side by side
 	$(BIN)/python -m tests.support.split_run $(PYTEST_ARGS)
 
 test-e2e: $(STAMP) ## only the e2e tests: local cloud, boot, the cluster-in-a-box chain (root)

@@ -1,13 +1,15 @@
-"""`make test`: the suite as two pytest sessions at once, each line prefixed with its part.
+"""`make test`: the suite as three pytest sessions at once, each line prefixed with its part.
 
 The local-cloud tests (tests/e2e: nodes are dockerds in network namespaces, with their own moto and
-registry; the host's Swarm is never touched) and the rest (services on loopback, the host's Swarm
-under its file lock) share nothing but the image builds, which wait for each other (file locks in
-dev/airtasks_dev/images.py). Both parts spend most of their time waiting for boots, schedulers and
-Terraform's provider, so on two cores they overlap well. With arguments, one plain session runs
-them (`make test PYTEST_ARGS=tests/unit`).
+registry; the host's Swarm is never touched), the integration tests (services on loopback, the
+host's Swarm under its file lock) and the checks (tests/terraform's plans on a moto of their own,
+checkov, and tests/unit) share nothing but the image builds, which wait for each other (file locks
+in dev/airtasks_dev/images.py). The first two spend much of their time waiting for boots and
+schedulers, and the checks only compute: they run at a lower CPU priority (`nice`), in the time
+the others leave, instead of after the integration tests in one session. With arguments, one
+plain session runs them (`make test PYTEST_ARGS=tests/unit`).
 
-Exit status: 0 when both parts passed, else the first non-zero status (e2e part first). A failed
+Exit status: 0 when every part passed, else the first non-zero status (e2e part first). A failed
 part's FAILED/ERROR summary lines are repeated after the closing line, and then each failure's
 error lines (pytest's `E` lines, read from the part's JUnit XML), the frames it failed in and the
 last lines it printed: CI keeps only the end of a long log, and a summary line holds only the first
@@ -46,13 +48,18 @@ TIMEOUT_BANNER = re.compile(r"^\++ Timeout \++$")
 JUNIT_OUTPUT = ["-o", "junit_logging=system-out", "-o", "junit_log_passing_tests=false"]
 # Test files per part in the time report: where to look when `make test` outgrows its budget.
 TIME_FILES = 10
+CHECKS = ["tests/terraform", "tests/unit"]
 PARTS = {
     # The box benchmarks (marker `bench`) hold a cluster in a box for minutes each: `make bench`.
-    # The e2e part (the box's chain, 30-35 min) and the main part (everything else, envs/local
-    # applied on a moto of its own included, 31-39 min) take about as long in fresh-clone runs.
+    # In a fresh-clone run of 2026-12-07 the e2e part (the box's chain) took 29.5 min and the
+    # main part 30.5, of which the checks were 8 (about 7 CPU-minutes).
     "e2e": ["--durations=10", "-m", "not bench", "tests/e2e"],
-    "main": ["--durations=15", "--ignore=tests/e2e"],
+    "main": ["--durations=15", "--ignore=tests/e2e", *(f"--ignore={path}" for path in CHECKS)],
+    "checks": ["--durations=10", *CHECKS],
 }
+# A part's niceness (its test processes and what they start): the checks yield the CPU to the parts
+# whose waits have timeouts.
+NICE = {"checks": 10}
 
 
 def _relay(name: str, stream: IO[str], lock: threading.Lock, verdicts: list[str]) -> None:
@@ -112,20 +119,21 @@ def time_by_file(junit: Path) -> list[tuple[str, float]]:
     return sorted(totals.items(), key=lambda item: (-item[1], item[0]))
 
 
-def run_parts(parts: dict[str, list[str]], cwd: Path) -> int:
+def run_parts(parts: dict[str, list[str]], cwd: Path, nice: dict[str, int] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="airtasks-split-run-") as reports:
-        return _run_parts(parts, cwd, Path(reports))
+        return _run_parts(parts, cwd, Path(reports), nice or {})
 
 
-def _run_parts(parts: dict[str, list[str]], cwd: Path, reports: Path) -> int:
+def _run_parts(parts: dict[str, list[str]], cwd: Path, reports: Path, nice: dict[str, int]) -> int:
     lock = threading.Lock()
     started = time.monotonic()
     procs: dict[str, subprocess.Popen[str]] = {}
     relays = []
     verdicts: dict[str, list[str]] = {name: [] for name in parts}
     for name, args in parts.items():
+        niceness = ["nice", "-n", str(nice[name])] if name in nice else []
         proc = subprocess.Popen(
-            [*PYTEST, f"--junitxml={reports / name}.xml", *JUNIT_OUTPUT, *args],
+            [*niceness, *PYTEST, f"--junitxml={reports / name}.xml", *JUNIT_OUTPUT, *args],
             cwd=cwd,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -149,7 +157,7 @@ def _run_parts(parts: dict[str, list[str]], cwd: Path, reports: Path) -> int:
     summary = ", ".join(
         f"{name}: {'passed' if code == 0 else f'FAILED (exit {code})'}" for name, code in codes.items()
     )
-    print(f"make test: {summary}; {took / 60:.1f} min wall time for both parts", flush=True)
+    print(f"make test: {summary}; {took / 60:.1f} min wall time for all parts", flush=True)
     for name, code in codes.items():
         if code != 0:
             print(f"make test: {name} failures:", *verdicts[name] or ["(none reported)"], sep="\n  ")
@@ -166,7 +174,7 @@ def main(argv: list[str]) -> int:
     cwd = Path(__file__).resolve().parents[2]
     if argv:  # the caller chose what to run: one plain session
         return subprocess.call([*PYTEST, "--durations=15", *argv], cwd=cwd)
-    return run_parts(PARTS, cwd)
+    return run_parts(PARTS, cwd, NICE)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
-"""`make test` runs two pytest sessions side by side: every line says its part, a failure in
-either part fails the run."""
+"""`make test` runs its pytest sessions side by side: every line says its part, a failure in
+any part fails the run, and a part may run at a lower CPU priority."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -73,6 +74,16 @@ def test_two_passing_parts_pass(tmp_path: Path) -> None:
     (tmp_path / "test_good.py").write_text("def test_ok():\n    assert True\n")
     args = ["-p", "no:cacheprovider", "test_good.py"]
     assert run_parts({"a": args, "b": args}, tmp_path) == 0
+
+
+def test_a_niced_part_runs_at_lower_priority_and_the_others_do_not(tmp_path: Path) -> None:
+    base = os.nice(0)
+    for name, niceness in (("low", min(base + 10, 19)), ("normal", base)):
+        (tmp_path / f"test_{name}.py").write_text(
+            f"import os\n\ndef test_niceness():\n    assert os.nice(0) == {niceness}\n"
+        )
+    parts = {name: ["-p", "no:cacheprovider", f"test_{name}.py"] for name in ("low", "normal")}
+    assert run_parts(parts, tmp_path, {"low": 10}) == 0
 
 
 def test_each_part_names_its_longest_test_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
