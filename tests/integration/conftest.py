@@ -82,6 +82,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The modules that use the session's one Airflow (`airflow_celery`) run last, in file order:
     it starts with the first of them and the session ends after the last, so its scheduler,
     dag-processor and workers do not loop idle for the rest of the suite (minutes of CPU that
-    `make test`'s other part, on the same two cores, waits for)."""
+    `make test`'s other parts, on the same two cores, wait for)."""
     users = {item.path for item in items if "airflow_celery" in getattr(item, "fixturenames", ())}
     items.sort(key=lambda item: item.path in users)

@@ -450,9 +450,9 @@ def docker_cli(*args: str, timeout: float = 300) -> str:
     return out.stdout
 
 
-def service_containers(swarm: docker.DockerClient, name: str, *, all_states: bool = False) -> list[Any]:
+def service_containers(swarm: docker.DockerClient, name: str) -> list[Any]:
     return swarm.containers.list(  # type: ignore[no-any-return]
-        all=all_states, filters={"label": f"com.docker.swarm.service.name={STACK}_{name}"}
+        filters={"label": f"com.docker.swarm.service.name={STACK}_{name}"}
     )
 
 

@@ -29,7 +29,7 @@ Plans that must fail (bad input) run as one `terraform test` per module and tfva
 with one plan-only run per case, written into a hidden folder of the module for the run's length
 (`terraform test` reads test files only from inside the configuration). One process loads the AWS
 provider's schema once, where a plan per case loaded it every time (4 CPU-seconds a case against
-under 2, on CI's two cores shared with the e2e part). The errors are the plan's own.
+under 2, on CI's two cores). The errors are the plan's own.
 """
 
 from __future__ import annotations
