@@ -134,17 +134,23 @@ class NodeRunner(PollLoop):
 
     # ---------------------------------------------------------------- the loop
     def poll(self) -> None:
-        """One pass: boot new instances, stop gone ones."""
+        """One pass: boot new instances, stop gone ones (those no longer pending or running)."""
         seen: dict[str, Mapping[str, Any]] = {}
+        # Only live instances: moto keeps terminated ones listed, and describing them all twice a
+        # second cost its server and this process about 70 ms of CPU a pass against 20 (30
+        # instances, 25 of them terminated, as a box session's moto holds after a few tests).
         pages = self._ec2.get_paginator("describe_instances").paginate(
-            Filters=[{"Name": f"tag:{CLUSTER_TAG}", "Values": [self.cluster]}]
+            Filters=[
+                {"Name": f"tag:{CLUSTER_TAG}", "Values": [self.cluster]},
+                {"Name": "instance-state-name", "Values": list(LIVE_STATES)},
+            ]
         )
         for page in pages:
             for reservation in page["Reservations"]:
                 for inst in reservation["Instances"]:
                     seen[inst["InstanceId"]] = inst
         for iid, inst in seen.items():
-            if inst["State"]["Name"] in LIVE_STATES and iid not in self.nodes:
+            if iid not in self.nodes:
                 self._launch(inst)
             elif iid in self.nodes and not self.nodes[iid].stopping:
                 # Terraform may associate the instance profile just after launch.
@@ -158,8 +164,7 @@ class NodeRunner(PollLoop):
         with self._lock:
             nodes = dict(self.nodes)
         for iid, node in nodes.items():
-            gone = iid not in seen or seen[iid]["State"]["Name"] not in LIVE_STATES
-            if gone and not node.stopping:
+            if iid not in seen and not node.stopping:
                 node.stopping = True
                 self._spawn(self._stop_node, node)
 
