@@ -267,19 +267,20 @@ class Terraform:
         """The key and work of one `terraform test` planning these cases; each case's key now
         refers to it (unless an earlier batch has it)."""
         batch_key = self._key("errors", module, files, {"cases": cases})
+        keys = [self._key("error", module, files, tf_vars) for tf_vars in cases]
 
         def work() -> dict[str, tuple[bool, str]]:
-            return self._plan_errors(module, files, cases)
+            return dict(zip(keys, self._plan_errors(module, files, cases), strict=True))
 
         with self._lock:
-            for tf_vars in cases:
-                self._batch_of.setdefault(self._key("error", module, files, tf_vars), (batch_key, work))
+            for key in keys:
+                self._batch_of.setdefault(key, (batch_key, work))
         return batch_key, work
 
     def _plan_errors(
         self, module: str, files: list[Path], cases: list[dict[str, Any]]
-    ) -> dict[str, tuple[bool, str]]:
-        """Each case's key -> (its plan failed, its errors or what terraform said instead)."""
+    ) -> list[tuple[bool, str]]:
+        """Per case, in order: (its plan failed, its errors or what terraform said instead)."""
         self.init(module)
         folder = Path(tempfile.mkdtemp(prefix=BAD_INPUT_PREFIX, dir=REPO / module))
         try:
@@ -304,12 +305,11 @@ class Terraform:
                 errors[run].append(_diagnostic_text(message["diagnostic"]))
             elif message.get("type") == "test_run" and message["test_run"].get("progress") == "complete":
                 status[run] = message["test_run"]["status"]
-        results = {}
-        for i, tf_vars in enumerate(cases):
-            run = f"case_{i}"
+        results = []
+        for run in (f"case_{i}" for i in range(len(cases))):
             failed = status.get(run) in ("fail", "error") and bool(errors[run])
             text = " ".join(errors[run]) or "; ".join(said[run]) or proc.stderr[-2000:]
-            results[self._key("error", module, files, tf_vars)] = (failed, text)
+            results.append((failed, text))
         return results
 
 
