@@ -413,6 +413,9 @@ def test_teardown_and_crash_cleanup_leave_nothing_behind(
 ) -> None:
     # Normal teardown: a second run with a node whose dockerd runs.
     with Network.create() as other:
+        # The nodes' containers, all under one cgroup, weigh as a few host processes, not as one.
+        weight = cgroups.NODES_CPU_WEIGHT
+        assert cgroups.cpu_weights() in ({"cpu.shares": 1024 * weight}, {"cpu.weight": 100 * weight})
         node = Node(other, Instance("i-0000000000000c1ea"), tmp_path / "clean")
         node.start()
         assert node.swarm_state() == "inactive"

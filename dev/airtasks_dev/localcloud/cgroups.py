@@ -21,6 +21,12 @@ from airtasks_dev.localcloud._sys import LocalCloudError, kill
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 TOP = "airtasks-localcloud"
+# The kernel weighs the nodes' containers (all under TOP) as one group against each process outside
+# it. At the default weight, with a test suite's other processes runnable on a two-core host, a
+# box's Airflow, RabbitMQ and PostgreSQL shared about one host process's worth of CPU: their
+# threads waited 18 s for each second they ran, host processes 7 s. The nodes stand for machines,
+# so together they weigh as much as this many host processes.
+NODES_CPU_WEIGHT = 8
 
 
 def tracking_root() -> Path:
@@ -53,6 +59,38 @@ def create(*parts: str) -> Path:
     directory = tracking_root().joinpath(TOP, *parts)
     directory.mkdir(parents=True, exist_ok=True)
     return directory
+
+
+def weigh_run(run_id: str) -> None:
+    """Give TOP its CPU weight (NODES_CPU_WEIGHT) where a cpu controller is mounted, and hold the
+    run's directory there, so that TOP (and its weight) lasts as long as a run does: docker makes
+    the containers' directories under it, and would make a missing TOP at the default weight."""
+    for root in all_roots():
+        if (root / "cpu.shares").exists():  # v1: 1024 is one process's weight
+            weight, value = "cpu.shares", 1024 * NODES_CPU_WEIGHT
+        elif "cpu" in _read(root / "cgroup.subtree_control").split():  # v2: 100 is one's
+            weight, value = "cpu.weight", 100 * NODES_CPU_WEIGHT
+        else:
+            continue
+        (root / TOP / run_id).mkdir(parents=True, exist_ok=True)
+        (root / TOP / weight).write_text(str(value))
+
+
+def cpu_weights() -> dict[str, int]:
+    """TOP's CPU weight in each hierarchy that has one (cpu.shares or cpu.weight)."""
+    found = {}
+    for root in all_roots():
+        for name in ("cpu.shares", "cpu.weight"):
+            if (root / TOP / name).exists():
+                found[name] = int(_read(root / TOP / name))
+    return found
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return ""
 
 
 def procs_file(*parts: str) -> Path:

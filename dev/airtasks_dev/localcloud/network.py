@@ -154,6 +154,7 @@ class Network:
             for chain, rule in _rules_for(network):
                 run(["iptables", "-I", chain, *rule])
             cgroups.create(run_id, "services")
+            cgroups.weigh_run(run_id)
         except BaseException:
             network.destroy()
             raise
