@@ -152,7 +152,7 @@ class NodeRunner(PollLoop):
         for iid, inst in seen.items():
             if iid not in self.nodes:
                 self._launch(inst)
-            elif iid in self.nodes and not self.nodes[iid].stopping:
+            elif not self.nodes[iid].stopping:
                 # Terraform may associate the instance profile just after launch.
                 role = _role(inst)
                 if (
