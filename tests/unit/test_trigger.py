@@ -90,8 +90,12 @@ class SlowAirflow:
     """Airflow's REST API for one DAG whose answers to the first `lost` creates never arrive,
     although the run is made: a busy API server that answers after the client gave up."""
 
-    def __init__(self, lost: int) -> None:
+    def __init__(self, lost: int = 0, failing: int = 0, reason: str = "Database error") -> None:
         self.lost = lost
+        # Creates refused before any run was made, with a 500 and Airflow's `reason` (its name for
+        # a SQLAlchemy error it has no better one for is "Database error").
+        self.failing = failing
+        self.reason = reason
         self.runs: dict[str, dict[str, Any]] = {}
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
@@ -99,6 +103,10 @@ class SlowAirflow:
             return httpx.Response(200, json={"dag_id": "d", "is_paused": False})
         assert (request.method, request.url.path) == ("POST", "/api/v2/dags/d/dagRuns"), request
         body = json.loads(request.content)
+        if self.failing:
+            self.failing -= 1
+            detail = {"reason": self.reason, "statement": "hidden", "orig_error": "hidden", "message": "ID x"}
+            return httpx.Response(500, json={"detail": detail})
         exists = body["dag_run_id"] in self.runs
         self.runs.setdefault(body["dag_run_id"], body)
         if self.lost:
@@ -132,6 +140,26 @@ def test_no_answer_at_all_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> N
     ):
         slow_trigger(monkeypatch, airflow)
     assert len(airflow.runs) == 1  # made once, by the first try, and never again
+
+
+def test_a_database_error_is_tried_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The API server's pooled connection was dropped (a managed database's failover): the next
+    # try opens a new one.
+    airflow = SlowAirflow(failing=1)
+    result = slow_trigger(monkeypatch, airflow)
+    assert list(airflow.runs) == [result.run_id]
+
+
+def test_a_lasting_or_other_server_error_is_reported_not_retried(monkeypatch: pytest.MonkeyPatch) -> None:
+    airflow = SlowAirflow(failing=trigger_mod.ATTEMPTS)
+    with pytest.raises(trigger_mod.TriggerError, match=r"refused the run of 'd' \(500\): .*Database error"):
+        slow_trigger(monkeypatch, airflow)
+    assert airflow.failing == 0  # every try was spent
+    airflow = SlowAirflow(failing=2, reason="Something else")
+    with pytest.raises(trigger_mod.TriggerError, match=r"\(500\): .*Something else"):
+        slow_trigger(monkeypatch, airflow)
+    assert airflow.failing == 1  # not tried again
+    assert not airflow.runs
 
 
 def test_the_run_id_is_one_airflow_accepts() -> None:

@@ -13,17 +13,31 @@ from urllib.parse import quote
 
 import click
 import httpx
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    retry_if_result,
+    stop_after_attempt,
+    wait_exponential,
+)
 from tenacity.wait import wait_base
 
 from airtasks.errors import AirtasksError
 from airtasks.sources import airflow_access
 
 FINISHED = {"success", "failed"}
-# Tries of one call that got no answer (a timeout or a dropped connection): a busy API server
-# can take longer than the client's 30 s once, and every call here is safe to send again.
+# Tries of one call that got no answer (a timeout or a dropped connection) or a transient server
+# error: a busy API server can take longer than the client's 30 s once, and every call here is
+# safe to send again.
 ATTEMPTS = 3
 RETRY_WAIT: wait_base = wait_exponential(multiplier=2, max=10)
+# The proxy found no API server to answer (one restarting, or on a lost manager).
+GATEWAY_ERRORS = frozenset({502, 503, 504})
+# Airflow's answer to a SQLAlchemy error it has no better name for: in practice a connection to
+# the database lost or not opened (a restart, a managed database's failover, a network blip),
+# which the next request opens again.
+DATABASE_ERROR = "Database error"
 
 
 class TriggerError(AirtasksError):
@@ -63,13 +77,33 @@ def _dag_url(base: str, dag_id: str) -> str:
     return f"{base}/api/v2/dags/{quote(dag_id, safe='')}"
 
 
+def transient(resp: httpx.Response) -> bool:
+    """Whether an answer is a server error that the same call may not meet a moment later."""
+    if resp.status_code in GATEWAY_ERRORS:
+        return True
+    if resp.status_code != 500:
+        return False
+    try:
+        detail = resp.json().get("detail")
+    except (ValueError, AttributeError):
+        return False
+    return isinstance(detail, dict) and detail.get("reason") == DATABASE_ERROR
+
+
+def _last_answer(state: RetryCallState) -> httpx.Response:
+    """After the last try: its answer, for the caller to report, or the error it raised."""
+    assert state.outcome is not None
+    return state.outcome.result()  # type: ignore[no-any-return]
+
+
 def _send(send: Callable[[], httpx.Response], what: str) -> httpx.Response:
-    """One REST call, sent again while no answer comes; TriggerError naming `what` if none ever did."""
+    """One REST call, sent again while no answer comes or the answer is `transient`; TriggerError
+    naming `what` if no answer ever came."""
     retrying = Retrying(
         stop=stop_after_attempt(ATTEMPTS),
         wait=RETRY_WAIT,
-        retry=retry_if_exception_type(httpx.TransportError),
-        reraise=True,
+        retry=retry_if_exception_type(httpx.TransportError) | retry_if_result(transient),
+        retry_error_callback=_last_answer,
     )
     try:
         response: httpx.Response = retrying(send)
