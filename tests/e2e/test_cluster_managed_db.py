@@ -275,9 +275,11 @@ def test_switching_to_a_managed_database_keeps_the_history(box: Box, cloud: Loca
     api = rest(f"https://{survivor.address}", box.ca_bundle, token)
 
     # Twice in about ten runs, a call through the survivor's proxy soon after the switch got no
-    # answer for a minute (a read timeout once, a connect timeout once; cause not known yet). The
-    # calls until the loss are therefore asked again, and if they stay unanswered the failure
-    # shows what the proxy and the API server went through.
+    # answer for a minute (a read timeout once, a connect timeout once). A likely cause: the local
+    # cloud's bridge then changed its MAC address with the nodes that came and went, and a node
+    # answered to the old one until its ARP entry expired (fixed: `network.bridge_mac`). The calls
+    # until the loss are still asked again, and if they stay unanswered the failure shows what the
+    # proxy and the API server went through.
     switched = wait(
         lambda: metadata(api),
         300,
@@ -345,7 +347,8 @@ def test_losing_the_schedulers_manager_on_a_managed_database_loses_nothing(
 
     def triggered() -> httpx.Response | None:
         """The answer to the run's create; None for one that `airtasks trigger` would try again
-        (seen once: a 500 "Database error" 1 s after the login; `loss_logs` keeps the cause)."""
+        (seen once, 1 s after the login: a 500 "Database error", the API server's node then out
+        of the bridge's reach, see `network.bridge_mac`)."""
         r = api.post(
             f"/api/v2/dags/{BURST_DAG}/dagRuns",
             json={"dag_run_id": run_id, "logical_date": None, "conf": {"seconds": HOLD_SECONDS}},

@@ -64,6 +64,16 @@ def _bridge_name(run_id: str) -> str:
     return f"{PREFIX}{run_id}-br"
 
 
+def bridge_mac(gateway: str) -> str:
+    """The bridge's own MAC address, set when it is made: locally administered, and derived from
+    its address, so unique among runs. A bridge without one takes the lowest MAC of its ports and
+    changes it when a node comes or goes; the other nodes, which keep the old one for the bridge
+    address, then reach none of the run's services (moto, registry, DNS, RDS) for 15-45 s, until
+    their ARP entry expires. A cloud's gateway never does that."""
+    octets = ipaddress.IPv4Address(gateway).packed
+    return ":".join(f"{b:02x}" for b in (0x02, 0x00, *octets))
+
+
 def _run_of(name: str) -> str | None:
     """The run id in a name like `at-3f2a-br`, None for names that are not ours."""
     if not name.startswith(PREFIX):
@@ -148,7 +158,7 @@ class Network:
         network._save(dirs=[])  # first, so a crash from here on is cleaned up
         try:
             bridge = network.bridge
-            run(["ip", "link", "add", bridge, "type", "bridge"])
+            run(["ip", "link", "add", bridge, "address", bridge_mac(network.gateway), "type", "bridge"])
             run(["ip", "addr", "add", f"{network.gateway}/{net.prefixlen}", "dev", bridge])
             run(["ip", "link", "set", bridge, "up"])
             for chain, rule in _rules_for(network):
