@@ -1,6 +1,6 @@
 """Airflow's REST API v2 as the cluster-in-a-box tests read it through the box's proxy: a login,
-`airtasks trigger`, a run's state, its task instances and their tries, timestamps as epoch
-seconds, and when a task instance ran."""
+`airtasks trigger`, a run's state, its task instances and their tries, the scaler's task
+instances, timestamps as epoch seconds, and when a task instance ran."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from airtasks.sources.airflow_access import AirflowAccess, AirflowAccessError, a
 from airtasks_dev.localcloud.box import Box
 from tests.e2e.helpers import wait
 
+SCALER_DAG = "airtasks_scaler"
 WALL_CLOCK = time.time() - time.monotonic()  # runner timings are monotonic
 AIRTASKS = str(Path(sys.executable).with_name("airtasks"))
 
@@ -99,3 +100,11 @@ def run_state(api: httpx.Client, dag_id: str, run_id: str) -> str:
     r = api.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")
     r.raise_for_status()
     return str(r.json()["state"])
+
+
+def scaler_tasks(api: httpx.Client) -> list[dict[str, Any]]:
+    """The scaler's task instances of every run, newest first."""
+    r = api.get(f"/api/v2/dags/{SCALER_DAG}/dagRuns/~/taskInstances", params={"limit": 100})
+    r.raise_for_status()
+    tis = list(r.json()["task_instances"])
+    return sorted(tis, key=lambda ti: epoch(ti.get("start_date")) or 0.0, reverse=True)

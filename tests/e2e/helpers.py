@@ -250,3 +250,14 @@ def wait(
             load = "host load " + " ".join(f"{x:.1f}" for x in os.getloadavg())
             raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} ({load})\n{detail}")
         time.sleep(1)
+
+
+def move_broker_off(manager: Node, hostname: str) -> None:
+    """Start RabbitMQ on another manager (its queues are empty between the chain's runs)."""
+    update = [HOST_DOCKER_CLI, "service", "update", "--detach", "--constraint-add"]
+    manager.run([*update, f"node.hostname!={hostname}", "airtasks_rabbitmq"], timeout=60)
+    wait(
+        lambda: (swarm_answers(lambda: running_on(manager, "rabbitmq")) or {hostname}).isdisjoint({hostname}),
+        240,
+        f"RabbitMQ running off {hostname}",
+    )

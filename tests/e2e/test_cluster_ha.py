@@ -34,7 +34,7 @@ import pytest
 from airtasks_dev.localcloud.box import Box
 from airtasks_dev.localcloud.cloud import LocalCloud
 from airtasks_dev.localcloud.node import HOST_DOCKER_CLI, Node
-from tests.e2e.airflow_rest import epoch, log_in, run_state
+from tests.e2e.airflow_rest import SCALER_DAG, epoch, log_in, run_state, scaler_tasks
 from tests.e2e.chain import BURST_DAG, MANAGERS, QUEUE
 from tests.e2e.helpers import (
     clients,
@@ -42,6 +42,7 @@ from tests.e2e.helpers import (
     keep_service_log,
     keep_timeline,
     managers,
+    move_broker_off,
     rest,
     running_on,
     service_container,
@@ -53,17 +54,8 @@ from tests.support.artifacts import ARTIFACTS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.chain, pytest.mark.loses_the_entry]
 
-SCALER_DAG = "airtasks_scaler"
 BACKUP_SERVICE = "db-backup"
 AIRFLOW_SERVICES = ("airflow-scheduler", "airflow-apiserver", "airflow-dag-processor", "airflow-triggerer")
-
-
-def scaler_tasks(api: httpx.Client) -> list[dict[str, Any]]:
-    """The scaler's task instances of every run, newest first."""
-    r = api.get(f"/api/v2/dags/{SCALER_DAG}/dagRuns/~/taskInstances", params={"limit": 100})
-    r.raise_for_status()
-    tis = list(r.json()["task_instances"])
-    return sorted(tis, key=lambda ti: epoch(ti.get("start_date")) or 0.0, reverse=True)
 
 
 def broker_queues(node: Node) -> str:
@@ -77,17 +69,6 @@ def broker_queues(node: Node) -> str:
     # Celery's event and control queues (celeryev.*, *.pidbox) say nothing about tasks.
     return "; ".join(
         " ".join(r) for r in rows if r and not r[0].startswith("celeryev.") and "pidbox" not in r[0]
-    )
-
-
-def move_broker_off(manager: Node, hostname: str) -> None:
-    """Start RabbitMQ on another manager (its queues are empty between the chain's runs)."""
-    update = [HOST_DOCKER_CLI, "service", "update", "--detach", "--constraint-add"]
-    manager.run([*update, f"node.hostname!={hostname}", "airtasks_rabbitmq"], timeout=60)
-    wait(
-        lambda: (swarm_answers(lambda: running_on(manager, "rabbitmq")) or {hostname}).isdisjoint({hostname}),
-        240,
-        f"RabbitMQ running off {hostname}",
     )
 
 

@@ -35,7 +35,7 @@ from airtasks.cli.trigger import transient
 from airtasks_dev.localcloud.box import Box
 from airtasks_dev.localcloud.cloud import LocalCloud
 from airtasks_dev.localcloud.node import HOST_DOCKER_CLI, Node
-from tests.e2e.airflow_rest import run_state, task_instances
+from tests.e2e.airflow_rest import epoch, run_state, scaler_tasks, task_instances
 from tests.e2e.chain import BURST_DAG, QUEUE
 from tests.e2e.helpers import (
     clients,
@@ -43,6 +43,7 @@ from tests.e2e.helpers import (
     keep_service_log,
     keep_timeline,
     managers,
+    move_broker_off,
     rest,
     running_on,
     running_tasks,
@@ -341,6 +342,25 @@ def test_losing_the_schedulers_manager_on_a_managed_database_loses_nothing(
     )
     mark(f"logged in through {survivor.instance_id}")
 
+    # The manager to lose: the one running the scheduler. The broker is moved off it first if it
+    # runs there too, while its queues are empty: a lost broker's queued messages come back only
+    # after `task_queued_timeout` (8 minutes; test_cluster_ha.py and test_stack_swarm.py cover
+    # that), and this test is about the database.
+    scheduler_on = wait(lambda: only_one(survivor, "airflow-scheduler"), 120, "one scheduler", box)
+    if scheduler_on in running_on(survivor, "rabbitmq"):
+        moved = time.time()
+        move_broker_off(survivor, scheduler_on)
+        wait(
+            lambda: any(
+                ti["state"] == "success" and (epoch(ti.get("start_date")) or 0.0) > moved
+                for ti in scaler_tasks(api)
+            ),
+            300,
+            "a successful scaler run with the moved broker",
+            box,
+        )
+        mark(f"moved RabbitMQ off {scheduler_on}")
+
     # A run whose tasks run on workers while the manager is lost (they end while it is still away),
     # triggered first: its nodes boot while the scheduler moves.
     run_id = f"before-managed-loss-{int(time.time())}"
@@ -367,9 +387,9 @@ def test_losing_the_schedulers_manager_on_a_managed_database_loses_nothing(
     )
     assert r.status_code in (200, 409), r.text  # 409: an earlier try's answer was lost, the run exists
 
-    # The manager to lose: the one running the scheduler. Every manager runs an API server (the
-    # replacement's deploy set one per manager), so the survivors' go on answering through the
-    # loss: the UI, the REST API, and the calls of the tasks running on workers.
+    # Every manager runs an API server (the replacement's deploy set one per manager), so the
+    # survivors' go on answering through the loss: the UI, the REST API, and the calls of the
+    # tasks running on workers.
     def on_every_manager() -> dict[str, str] | None:
         tasks = swarm_answers(lambda: running_tasks(survivor, "airflow-apiserver")) or {}
         return tasks if set(tasks) == {m.instance_id for m in live_managers(box, autoscaling)} else None
