@@ -108,3 +108,10 @@ def scaler_tasks(api: httpx.Client) -> list[dict[str, Any]]:
     r.raise_for_status()
     tis = list(r.json()["task_instances"])
     return sorted(tis, key=lambda ti: epoch(ti.get("start_date")) or 0.0, reverse=True)
+
+
+def scaler_succeeded_since(api: httpx.Client, moment: float) -> bool:
+    """Whether a scaler task that started after `moment` (epoch) has succeeded."""
+    return any(
+        ti["state"] == "success" and (epoch(ti.get("start_date")) or 0.0) > moment for ti in scaler_tasks(api)
+    )

@@ -35,7 +35,7 @@ from airtasks.cli.trigger import transient
 from airtasks_dev.localcloud.box import Box
 from airtasks_dev.localcloud.cloud import LocalCloud
 from airtasks_dev.localcloud.node import HOST_DOCKER_CLI, Node
-from tests.e2e.airflow_rest import epoch, run_state, scaler_tasks, task_instances
+from tests.e2e.airflow_rest import run_state, scaler_succeeded_since, task_instances
 from tests.e2e.chain import BURST_DAG, QUEUE
 from tests.e2e.helpers import (
     clients,
@@ -351,10 +351,7 @@ def test_losing_the_schedulers_manager_on_a_managed_database_loses_nothing(
         moved = time.time()
         move_broker_off(survivor, scheduler_on)
         wait(
-            lambda: any(
-                ti["state"] == "success" and (epoch(ti.get("start_date")) or 0.0) > moved
-                for ti in scaler_tasks(api)
-            ),
+            lambda: scaler_succeeded_since(api, moved),
             300,
             "a successful scaler run with the moved broker",
             box,
