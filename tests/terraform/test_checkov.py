@@ -17,12 +17,15 @@ from typing import Any
 
 import pytest
 
+from tests.support.computing import run_computing
 from tests.support.terraform import REPO
 
 TOOLS = REPO / ".venv" / "tools"
 REQUIREMENTS = REPO / ".ci" / "tools-requirements.txt"
 CHECKOV = TOOLS / "bin" / "checkov"
 OFFLINE = {"BC_SKIP_MAPPING": "TRUE", "CKV_SKIP_PACKAGE_UPDATE_CHECK": "true", "PYTHONWARNINGS": "ignore"}
+# checkov needs about 10 s of CPU for each directory.
+CPU_SECONDS = 120
 SKIP_COMMENT = re.compile(r"#\s*checkov:skip=([A-Z0-9_]+)(?::(.*))?")
 
 
@@ -44,7 +47,7 @@ def ensure_checkov() -> Path:
 
 def run_checkov(directory: str) -> list[dict[str, Any]]:
     """checkov's JSON report(s) for one directory (a list: one per framework run)."""
-    proc = subprocess.run(
+    proc = run_computing(
         [
             str(ensure_checkov()),
             "-d",
@@ -56,11 +59,8 @@ def run_checkov(directory: str) -> list[dict[str, Any]]:
             "--output",
             "json",
         ],
+        cpu_seconds=CPU_SECONDS,
         env={**os.environ, **OFFLINE},
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
     )
     assert proc.returncode in (0, 1), f"checkov failed to run ({proc.returncode}):\n{proc.stderr[-3000:]}"
     out = proc.stdout.strip()

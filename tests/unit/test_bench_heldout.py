@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import subprocess
 import sys
 from pathlib import Path
 
@@ -31,6 +30,7 @@ from airtasks.simulate.policies import oracle
 from airtasks.simulate.report import simulate
 from airtasks.simulate.settings import Settings
 from airtasks.simulate.trace import generate
+from tests.support.computing import run_computing
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -50,14 +50,11 @@ def test_sweep_refuses_heldout_seeds() -> None:
 
 
 def test_sweep_command_refuses_heldout_seeds_before_simulating() -> None:
-    result = subprocess.run(
+    result = run_computing(
         [sys.executable, "-m", "bench.sweep", "--seeds", f"2,{HELDOUT_SEEDS[-1]}"],
+        cpu_seconds=60,
         cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
         env={"PYTHONPATH": f"{REPO / 'glue'}:{REPO / 'dev'}:{REPO}", "PATH": "/usr/bin:/bin"},
-        check=False,
     )
     assert result.returncode != 0
     assert "held out" in result.stderr
