@@ -201,6 +201,54 @@ def test_dry_runs_are_not_recorded_and_store_errors_never_stop_a_pass(
     assert broken.writes == 0
 
 
+class SlowStore(HistoryStore):
+    """A store whose next `failures` writes time out, as an Airflow too busy to answer."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__(InProcessText())
+        self.failures = failures
+
+    def save(self, value: History) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise SourceReadError("airflow: PATCH /api/v2/variables/airtasks_scaler_history: timed out")
+        super().save(value)
+
+
+def test_a_decision_whose_write_failed_goes_in_with_the_next_pass() -> None:
+    store = SlowStore(failures=1)
+    clock = [1000.0]
+    scaler = make_scaler(store, clock)
+    scaler.run_pass()  # scales out; the write times out
+    assert store.writes == 0
+    assert scaler.history is not None
+    assert [e.action for e in scaler.history.pending] == ["scale_out"]
+    clock[0] += 5
+    scaler.run_pass()  # the group is at 3 now: a calm pass, written with the scale-out before it
+    entries = store.load().entries("default")
+    assert [(e.t, e.action, e.desired) for e in entries] == [(1000.0, "scale_out", 3), (1005.0, "none", 3)]
+    assert entries[0].reason == "load 9 needs 3 node(s) of 4 slots"
+    assert scaler.history.pending == ()
+
+
+def test_entries_kept_from_a_failed_pass_are_written_at_close() -> None:
+    store = SlowStore(failures=1)
+    scaler = make_scaler(store)
+    scaler.run_pass()
+    scaler.close()  # the scaler task's minute ends after the failed write
+    assert [e.action for e in store.load().entries("default")] == ["scale_out"]
+
+
+def test_entries_kept_for_a_store_that_stays_down_are_bounded(caplog: pytest.LogCaptureFixture) -> None:
+    recorder = HistoryRecorder(SlowStore(failures=10**6), CFG)
+    reports = make_scaler(HistoryStore.in_process()).run_pass().queues
+    for minute in range(80):  # a due entry (a sample) every pass, more than CFG's 50 per queue
+        recorder.record(reports, 1000.0 + 60 * minute)
+    assert len(recorder.pending) == 50
+    assert (recorder.pending[0].t, recorder.pending[-1].t) == (1000.0 + 60 * 30, 1000.0 + 60 * 79)
+    assert "50 entries kept for the next pass; scaling is not affected" in caplog.text
+
+
 def test_a_pass_that_found_airflow_down_does_not_wait_on_its_variable() -> None:
     store = HistoryStore.in_process()
     store.store.name = "airflow"

@@ -437,6 +437,8 @@ class Scaler:
         return out
 
     def close(self) -> None:
+        if self.history is not None:
+            self.history.flush(self.clock())
         self.clients.close()
 
 

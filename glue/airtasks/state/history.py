@@ -18,7 +18,9 @@ that cannot reach the Docker API itself (the API server never mounts the Docker 
 shows the Swarm's nodes.
 
 Two writers (the DAG and `airtasks scale --watch` on a laptop) re-read before writing; an entry
-may still be lost in a race, which costs one chart point, never a scaling decision.
+may still be lost in a race, which costs one chart point, never a scaling decision. A pass whose
+read or write failed keeps its entries for the next pass (`HistoryRecorder`), so a busy store
+delays a decision on the page instead of dropping it.
 """
 
 from __future__ import annotations
@@ -279,6 +281,20 @@ def prune(history: History, now: float, config: HistoryConfig) -> History:
     return replace(history, queues=queues)
 
 
+def _append_due(
+    history: History, entries: Iterable[HistoryEntry], sample_seconds: float
+) -> tuple[dict[str, tuple[HistoryEntry, ...]], list[HistoryEntry]]:
+    """The queues with each due entry appended in turn, and the entries appended."""
+    queues = {k: tuple(v) for k, v in history.queues.items()}
+    appended = []
+    for entry in entries:
+        keep = due(History(queues), entry, sample_seconds)
+        if keep is not None:
+            queues[entry.queue] = (*queues.get(entry.queue, ()), keep)
+            appended.append(keep)
+    return queues, appended
+
+
 def add(
     history: History,
     entries: Iterable[HistoryEntry],
@@ -287,13 +303,8 @@ def add(
     swarm: Sequence[SwarmNodeRecord] | None = None,
 ) -> tuple[History, bool]:
     """`history` with this pass recorded, and whether anything changed (i.e. it must be written)."""
-    queues = {k: tuple(v) for k, v in history.queues.items()}
-    changed = False
-    for entry in entries:
-        keep = due(History(queues), entry, config.sample_seconds)
-        if keep is not None:
-            queues[entry.queue] = (*queues.get(entry.queue, ()), keep)
-            changed = True
+    queues, appended = _append_due(history, entries, config.sample_seconds)
+    changed = bool(appended)
     snapshot = history.swarm
     if swarm is not None:
         nodes = tuple(sorted(swarm, key=lambda n: (n.role != "manager", n.hostname)))
@@ -324,35 +335,60 @@ class HistoryStore(Document[History]):
 
 
 class HistoryRecorder:
-    """What the scaler calls after each pass. Never raises: history is for people, not for scaling."""
+    """What the scaler calls after each pass. Never raises: history is for people, not for scaling.
+
+    Entries that a failed read or write kept out of the store are kept here and go in with the next
+    pass's (then `due` weighs them again against what the store holds). Without that, the one pass
+    that scaled out, on a host too busy for the store to answer, would leave the page only the calm
+    passes after it."""
 
     def __init__(self, store: HistoryStore, config: HistoryConfig, logger: logging.Logger = LOG) -> None:
         self.store = store
         self.config = config
         self.log = logger
         self._cached: History | None = None
+        self._pending: list[HistoryEntry] = []
+
+    @property
+    def pending(self) -> tuple[HistoryEntry, ...]:
+        """Entries still to be written, oldest first."""
+        return tuple(self._pending)
 
     def record(
         self, reports: Iterable[QueueReport], now: float, swarm: Sequence[SwarmNodeRecord] | None = None
     ) -> bool:
-        """Append this pass where due; True when the store was written."""
-        entries = [HistoryEntry.from_report(r, now) for r in reports]
+        """Append this pass where due (after any entries kept from failed passes); True when the
+        store was written."""
+        entries = [*self._pending, *(HistoryEntry.from_report(r, now) for r in reports)]
         try:
             if self._cached is None:
                 self._cached = self.store.load()
             _, changed = add(self._cached, entries, now, self.config, swarm)
             if not changed:
+                self._pending = []
                 return False
             # Re-read just before writing: another scaler (or an older run) may have written meanwhile.
             fresh, changed = add(self.store.load(), entries, now, self.config, swarm)
             if changed:
                 self.store.save(fresh)
             self._cached = fresh
+            self._pending = []
             return changed
         except (AirtasksError, OSError) as exc:
+            _, kept = _append_due(self._cached or History(), entries, self.config.sample_seconds)
+            # Bounded for a store that stays down: the newest `max_entries`, what `prune` keeps of a queue.
+            self._pending = kept[-self.config.max_entries :]
             self._cached = None
-            self.log.warning("history: not recorded (%s); scaling is not affected", exc)
+            self.log.warning(
+                "history: not recorded (%s); %d entries kept for the next pass; scaling is not affected",
+                exc,
+                len(self._pending),
+            )
             return False
+
+    def flush(self, now: float) -> bool:
+        """Write the entries kept from failed passes, if any (the scaler's last chance, at close)."""
+        return self.record([], now) if self._pending else False
 
 
 __all__ = [
