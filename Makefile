@@ -32,7 +32,7 @@ TF_DIRS := $(sort $(dir $(wildcard modules/*/main.tf modules/*/*/main.tf envs/*/
 # registry), or when AIRTASKS_GOOGLE_PROVIDER=registry; elsewhere `lint` skips validating GCP dirs.
 GOOGLE_PROVIDER := $(if $(or $(wildcard /opt/tf-plugins/registry.terraform.io/hashicorp/google),$(if $(wildcard /opt/tf-plugins),,none),$(filter registry,$(AIRTASKS_GOOGLE_PROVIDER))),yes,)
 
-.PHONY: help setup test test-e2e lint fmt plan up down bench clean
+.PHONY: help setup test images test-e2e lint fmt plan up down bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -57,6 +57,9 @@ setup: $(STAMP) $(TOOLS_STAMP) ## create .venv (airtasks + dev tools) and .venv/
 
 test: $(STAMP) ## the whole suite (what CI runs), chain included: tests/e2e, the checks and the rest side by side
 	$(BIN)/python -m tests.support.split_run $(PYTEST_ARGS)
+
+images: $(STAMP) ## build the images the tests use (make test builds any that are missing; CI builds them first)
+	$(BIN)/python -m tests.support.prebuild
 
 test-e2e: $(STAMP) ## only the e2e tests: local cloud, boot, the cluster-in-a-box chain (root)
 	$(BIN)/pytest --durations=10 -m "e2e and not bench" $(PYTEST_ARGS) tests/e2e
