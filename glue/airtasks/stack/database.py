@@ -36,14 +36,13 @@ import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-import boto3
-from botocore.exceptions import BotoCoreError, ClientError
-
 from airtasks.locations import REGION
-from airtasks.stack.git_credentials import GitCredentialError, SecretAccessError, SecretManagerReader
+
+if TYPE_CHECKING:
+    from airtasks.stack.git_credentials import SecretManagerReader
 
 SECRET_ARN_ENV = "AIRTASKS_DATABASE_SECRET_ARN"  # AWS: the Secrets Manager secret's ARN
 SECRET_NAME_ENV = "AIRTASKS_DATABASE_SECRET_NAME"  # GCP: the Secret Manager secret, projects/P/secrets/S
@@ -176,6 +175,11 @@ def secret_from_env(environ: Mapping[str, str]) -> str:
 
 
 def _read_aws(arn: str) -> str:
+    # Imported here: the stack's health checks load this module every 30-60 s on every node, and
+    # only a managed database's password needs boto3 (read_gcp's imports likewise).
+    import boto3  # noqa: PLC0415
+    from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
+
     try:
         client = boto3.client("secretsmanager", region_name=secret_region(arn))
         return str(client.get_secret_value(SecretId=arn)["SecretString"])
@@ -193,6 +197,14 @@ def read_gcp(name: str, reader: SecretManagerReader | None = None) -> str:
     match = SECRET_NAME_RE.fullmatch(name)
     if match is None:
         raise DatabaseError(f"{name!r} is not a Secret Manager secret's full name (projects/P/secrets/S)")
+    # Imported here: with the boto3 import in _read_aws, this keeps the stack's health checks (which
+    # load this module every 30-60 s on every node) from loading the cloud clients they never use.
+    from airtasks.stack.git_credentials import (  # noqa: PLC0415
+        GitCredentialError,
+        SecretAccessError,
+        SecretManagerReader,
+    )
+
     project, secret = match.group(1), match.group(2)
     reader = reader or SecretManagerReader(project)
     try:

@@ -32,8 +32,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from airtasks.airflow_setting import SettingError, airflow_setting
-from airtasks.config import Secret
-from airtasks.control.celery import CeleryControl
 from airtasks.errors import ControlError
 from airtasks.stack import database, probe_db
 
@@ -150,6 +148,11 @@ def check(job_type: str, environ: Mapping[str, str]) -> Verdict:
 
 def worker_answers(environ: Mapping[str, str]) -> Verdict:
     """Whether this host's Celery worker answers a ping over the broker."""
+    # Imported here, as in the two functions the job checks call: those run every 30 s on every
+    # manager and need neither Celery's client nor the config's models.
+    from airtasks.config import Secret  # noqa: PLC0415
+    from airtasks.control.celery import CeleryControl  # noqa: PLC0415
+
     hostname = _hostname(environ)
     control = CeleryControl(Secret(_setting(BROKER_ENV, environ, "broker"), BROKER_ENV), timeout=PING_TIMEOUT)
     name = control.worker(hostname)
