@@ -4,6 +4,8 @@ thresholds, and the database it reads, for the stack's own PostgreSQL and for a 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -136,3 +138,15 @@ def test_the_heartbeat_services_and_the_workers_use_the_checks_in_every_renderin
             # A check costs well under a second: every 30 s, inside its timeout.
             assert check["interval"] == "30s"
             assert check["timeout"] == "30s"
+
+
+def test_a_job_check_loads_no_cloud_client_celery_or_config_models() -> None:
+    # The checks run every 30-60 s on every node: importing boto3, docker, httpx, Celery's client
+    # and pydantic cost them about 0.5 s of CPU each time, where one query is needed.
+    code = (
+        "import sys, airtasks.stack.health; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'boto3', 'botocore', 'docker', 'httpx', "
+        "'kombu', 'celery', 'pydantic'}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert out.stdout.strip() == "[]", out.stdout
