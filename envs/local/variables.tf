@@ -57,6 +57,7 @@ variable "queues" {
     slots_per_node = number
     spot           = optional(bool, false)
     prescale       = optional(bool, true)
+    pack           = optional(bool, false)
   }))
   default = {
     default = { instance_types = ["t3.small"], min_size = 0, max_size = 3, slots_per_node = 2 }

@@ -106,6 +106,8 @@ class QueueConfig(_Model):
     slots_per_node: int = Field(default=1, ge=1)
     prescale: bool = True
     """Raise the group one boot before a scheduled DAG run that needed it before (decide.py)."""
+    pack: bool = False
+    """Steer new tasks onto the fullest busy nodes, so the others empty and go sooner (decide.py)."""
 
     @model_validator(mode="after")
     def _bounds(self) -> QueueConfig:
@@ -241,6 +243,7 @@ class ScalerConfig(_Model):
             stabilization_seconds=self.stabilization_seconds,
             idle_seconds=self.idle_seconds,
             prescale=q.prescale,
+            pack=q.pack,
         )
 
     @property

@@ -105,8 +105,8 @@ class QueuePolicy:
     slot, as long as the open ones have room for the queued tasks (`_pack`). Off by default: on
     the tuning seeds it lowers every kind's mean node time by 0.004-0.025x of the oracle, but
     raises `diurnal`'s worst seed (1.102x against 1.096x) and p95 wait (58 s against 55 s), it
-    cordons and uncordons workers 2-4 times as often, and the scaler's config cannot set it yet
-    (docs/simulator.md, "Packing")."""
+    cordons and uncordons workers 2-4 times as often (docs/simulator.md, "Packing"). A queue's
+    `pack` in the scaler's config turns it on."""
     # Where the defaults come from (docs/simulator.md, "Tuned and held-out seeds"): `python -m
     # bench.sweep` over generated traces of every kind on the tuning seeds only (bench.heldout),
     # and `make bench` reports them on held-out seeds the sweep never saw. There, with 5 s passes

@@ -78,6 +78,7 @@ def test_apply_resize_replan_destroy(moto: MotoServer, aws: dict[str, Any], tmp_
             "max_size": 3,
             "slots_per_node": 2,
             "prescale": True,
+            "pack": False,
         },
         "heavy": {
             "group": "airtasks-local-heavy",
@@ -85,6 +86,7 @@ def test_apply_resize_replan_destroy(moto: MotoServer, aws: dict[str, Any], tmp_
             "max_size": 2,
             "slots_per_node": 4,
             "prescale": True,
+            "pack": False,
         },
     }
     groups = {

@@ -108,6 +108,7 @@ def test_scaler_config_has_the_same_keys() -> None:
             "max_size",
             "slots_per_node",
             "prescale",
+            "pack",
         ]
     )
     for rel, config in configs.items():

@@ -93,7 +93,7 @@ def read_queues(
     With busy_for="shrinking", `boot_pending` says, for a queue read so far without error whose
     group may not shrink, whether one of its nodes would give a boot sample if a pass saw its
     first task (the scaler asks `decide.boot_sample_pending`): that queue's busy nodes are read
-    too."""
+    too, as are those of a queue that packs (`pack`)."""
     names = list(config.queues) if queues is None else list(queues)
     reads = {q: QueueRead(q, config.queues[q].group) for q in names}
 
@@ -152,10 +152,12 @@ def read_queues(
         # queue with a young node whose boot is not learned yet: a pass that skips the read counts
         # the node busy, its first task goes unseen, and the pre-scale lead keeps the default boot.
         # Such a queue joins the same calls, so the pass never makes more than a full read would.
+        # A packing queue is read every pass: packing acts only on a pass that saw its nodes.
         wanted = [
             q
             for q in names
             if busy_for == "all"
+            or config.queues[q].pack
             or may_shrink(config, reads[q])
             or reads[q].interrupted
             or (boot_pending is not None and not reads[q].errors and boot_pending(reads[q]))

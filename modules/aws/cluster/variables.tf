@@ -105,7 +105,7 @@ variable "private_subnets" {
 }
 
 variable "queues" {
-  description = "One worker group per Celery queue, keyed by queue name: instance types (preferred first), min/max size, task slots per node (the worker's concurrency), optional spot, and `prescale` (default true: raise the group one boot before a scheduled DAG run that needed it)."
+  description = "One worker group per Celery queue, keyed by queue name: instance types (preferred first), min/max size, task slots per node (the worker's concurrency), optional spot, `prescale` (default true: raise the group one boot before a scheduled DAG run that needed it) and `pack` (default false: steer new tasks onto the fullest busy nodes, so the others empty and go sooner: fewer node-hours for more cordon calls)."
   type = map(object({
     instance_types = list(string)
     min_size       = number
@@ -113,6 +113,7 @@ variable "queues" {
     slots_per_node = number
     spot           = optional(bool, false)
     prescale       = optional(bool, true)
+    pack           = optional(bool, false)
   }))
   nullable = false
 

@@ -21,6 +21,7 @@ locals {
         max_size       = cfg.max_size
         slots_per_node = cfg.slots_per_node
         prescale       = cfg.prescale
+        pack           = cfg.pack
       }
     }
   }

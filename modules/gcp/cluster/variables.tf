@@ -148,7 +148,7 @@ variable "project_id" {
 }
 
 variable "queues" {
-  description = "One autoscaled worker group (regional MIG) per Celery queue, keyed by queue name: `machine_type`, `min_size`, `max_size`, `slots_per_node` (tasks a VM runs at once), `spot` (Spot VMs), `prescale` (default true: raise the group one boot before a scheduled DAG run that needed it)."
+  description = "One autoscaled worker group (regional MIG) per Celery queue, keyed by queue name: `machine_type`, `min_size`, `max_size`, `slots_per_node` (tasks a VM runs at once), `spot` (Spot VMs), `prescale` (default true: raise the group one boot before a scheduled DAG run that needed it), `pack` (default false: steer new tasks onto the fullest busy nodes, so the others empty and go sooner: fewer node-hours for more cordon calls)."
   type = map(object({
     machine_type   = string
     min_size       = number
@@ -156,6 +156,7 @@ variable "queues" {
     slots_per_node = number
     spot           = optional(bool, false)
     prescale       = optional(bool, true)
+    pack           = optional(bool, false)
   }))
   nullable = false
 

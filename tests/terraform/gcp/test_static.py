@@ -471,7 +471,8 @@ def test_cluster_scaler_config_shape() -> None:
         "queues",
     }
     assert "group = module.workers[q].name" in value["queues"]
-    assert "prescale = cfg.prescale" in value["queues"]  # the per-queue switch reaches the scaler
+    assert "prescale = cfg.prescale" in value["queues"]  # the per-queue switches reach the scaler
+    assert "pack = cfg.pack" in value["queues"]
 
 
 def test_tfvars_example_exists() -> None:
