@@ -159,7 +159,8 @@ _image_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="airtasks-ima
 _stack_images: Future[dict[str, str]] | None = None
 
 
-def _build_stack_images() -> dict[str, str]:
+def build_stack_images() -> dict[str, str]:
+    """The stack's image variables (AIRTASKS_IMAGE, ...), each image built unless its tag exists."""
     ensure_dockerd()  # builds need the daemon, not the Swarm lock
     return stack_images(ARTIFACTS)
 
@@ -170,10 +171,10 @@ def pytest_collection_modifyitems(
 ) -> None:
     global _stack_images  # noqa: PLW0603 - one build per session
     if _stack_images is None and any(item.nodeid.startswith(STACK_IMAGE_USERS) for item in items):
-        _stack_images = _image_pool.submit(_build_stack_images)
+        _stack_images = _image_pool.submit(build_stack_images)
 
 
 @pytest.fixture(scope="session")
 def stack_image_env() -> dict[str, str]:
     """The stack's image variables (AIRTASKS_IMAGE, ...), built (or found) by the background job."""
-    return (_stack_images or _image_pool.submit(_build_stack_images)).result(timeout=1800)
+    return (_stack_images or _image_pool.submit(build_stack_images)).result(timeout=1800)

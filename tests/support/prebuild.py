@@ -11,24 +11,25 @@ from __future__ import annotations
 
 import time
 
-from airtasks_dev.images import stack_images
 from airtasks_dev.localcloud.images import e2e_base_image
 from tests.e2e.chain import e2e_image
-from tests.support.artifacts import ARTIFACTS
-from tests.support.docker_daemon import ensure_dockerd
+from tests.support.fixtures import build_stack_images
 
 
 def main() -> None:
     started = time.monotonic()
-    ensure_dockerd()
-    images = stack_images(ARTIFACTS)
+    images = build_stack_images()
     built = {
         **images,
         "the local cloud's test image": e2e_base_image(),
         "the chain's image": e2e_image(images["AIRTASKS_IMAGE"]),
     }
-    for name, tag in sorted(built.items()):
-        print(f"images: {name}: {tag}")
+    # Several of the stack's services share one image: print each tag once, with its users.
+    users: dict[str, list[str]] = {}
+    for name, tag in built.items():
+        users.setdefault(tag, []).append(name)
+    for tag, names in sorted(users.items(), key=lambda item: sorted(item[1])):
+        print(f"images: {', '.join(sorted(names))}: {tag}")
     print(f"images: ready in {time.monotonic() - started:.0f} s")
 
 
