@@ -148,8 +148,8 @@ def check(job_type: str, environ: Mapping[str, str]) -> Verdict:
 
 def worker_answers(environ: Mapping[str, str]) -> Verdict:
     """Whether this host's Celery worker answers a ping over the broker."""
-    # Imported here, as in the two functions the job checks call: those run every 30 s on every
-    # manager and need neither Celery's client nor the config's models.
+    # Imported here, as boto3 and the git credentials are in database._read_aws and read_gcp: the
+    # job checks run every 30 s on every manager and need neither Celery's client nor the models.
     from airtasks.config import Secret  # noqa: PLC0415
     from airtasks.control.celery import CeleryControl  # noqa: PLC0415
 
