@@ -1,6 +1,7 @@
 """Where the `airtasks` policy's node time goes, beside the oracle's, per trace kind and queue.
 
     python -m bench.decompose [--kinds bursty,mixed] [--seeds 2,3,4,5,6,7] [--pack] [--learn-durations]
+        [--stabilization 0] [--idle 0]
 
 Each node's time from launch to removal is split into:
 - boot: launch to ready (joined, able to take tasks);
@@ -30,6 +31,7 @@ from airtasks.simulate.policies import AirtasksPolicy, oracle_queues
 from airtasks.simulate.settings import Settings
 from airtasks.simulate.trace import KINDS, Task, generate
 from bench.heldout import BOOT_SECONDS, TUNING_SEEDS
+from bench.options import add_policy_options, describe, policy_settings
 
 CATEGORIES: tuple[str, ...] = (
     "boot",
@@ -206,10 +208,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         default=",".join(map(str, TUNING_SEEDS)),
         help="comma-separated generator seeds (default: the tuning seeds)",
     )
-    ap.add_argument("--pack", action="store_true", help="pack new tasks onto the fullest busy nodes")
-    ap.add_argument(
-        "--learn-durations", action="store_true", help="pass decide() run times learnt from finished tasks"
-    )
+    add_policy_options(ap)
     args = ap.parse_args(argv)
     kinds = [k for k in args.kinds.split(",") if k]
     unknown = [k for k in kinds if k not in KINDS]
@@ -219,11 +218,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         seeds = [int(s) for s in args.seeds.split(",") if s]
     except ValueError:
         ap.error(f"--seeds must be comma-separated integers, not {args.seeds!r}")
-    settings = dataclasses.replace(Settings(), learn_durations=args.learn_durations, pack=args.pack)
-    print(
-        f"seeds {','.join(map(str, seeds))}, boot {BOOT_SECONDS:g} s, "
-        f"learnt run times {args.learn_durations}, packing {args.pack}"
-    )
+    settings = policy_settings(args)
+    print(f"seeds {','.join(map(str, seeds))}, boot {BOOT_SECONDS:g} s, {describe(settings)}")
     for kind in kinds:
         print(format_kind(kind, decompose_kind(kind, seeds, settings)))
 

@@ -11,7 +11,7 @@ clairvoyant schedule (`bound.clairvoyant`, same wait) shows what such a policy c
 knows the future.
 
     python -m bench.heldout [--kinds mixed,scheduled] [--seeds 2] [--interval 10] [--learn-durations]
-        [--pack]
+        [--pack] [--stabilization 0] [--idle 0]
     python -m bench.heldout --scheduled-comparison [--seeds 2]
     python -m bench.heldout --history-floor [--seeds 2]
 
@@ -38,6 +38,7 @@ from airtasks.simulate.policies import AirtasksPolicy, KedaPolicy, oracle
 from airtasks.simulate.report import simulate
 from airtasks.simulate.settings import Settings
 from airtasks.simulate.trace import KINDS, Task, generate
+from bench.options import add_policy_options, describe, policy_settings
 
 # Seed 1 is in neither set: it is the shipped example traces (bench/traces/), which are then not
 # tuned on either.
@@ -443,17 +444,7 @@ def main() -> None:
         default=len(HELDOUT_SEEDS),
         help=f"use only the first N held-out seeds (default all {len(HELDOUT_SEEDS)})",
     )
-    ap.add_argument("--interval", type=float, default=Settings().interval_seconds)
-    ap.add_argument(
-        "--learn-durations",
-        action="store_true",
-        help="feed decide() run times learnt from finished tasks of the same key (simulator only)",
-    )
-    ap.add_argument(
-        "--pack",
-        action="store_true",
-        help="pack new tasks onto the fullest busy nodes (QueuePolicy.pack; off by default)",
-    )
+    add_policy_options(ap)
     ap.add_argument(
         "--scheduled-comparison",
         action="store_true",
@@ -482,16 +473,9 @@ def main() -> None:
         )
         print(format_comparison(scheduled_comparison(seeds)))
         return
-    settings = dataclasses.replace(
-        Settings(), interval_seconds=args.interval, learn_durations=args.learn_durations, pack=args.pack
-    )
+    settings = policy_settings(args)
     kinds = [k for k in args.kinds.split(",") if k]
-    print(
-        f"held-out seeds {seeds[0]}..{seeds[-1]}, airtasks every "
-        f"{settings.interval_seconds:g} s, window {settings.stabilization_seconds:g} s, idle "
-        f"{settings.idle_seconds:g} s, boot {BOOT_SECONDS:g} s, learnt run times {args.learn_durations}, "
-        f"packing {args.pack}"
-    )
+    print(f"held-out seeds {seeds[0]}..{seeds[-1]}, {describe(settings)}, boot {BOOT_SECONDS:g} s")
     print(
         f"vs bound: lower bound for any policy that never moves a running task and starts every "
         f"task within {BOOT_SECONDS + 2 * settings.interval_seconds:g} s; clairvoyant: a schedule "

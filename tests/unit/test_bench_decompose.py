@@ -166,6 +166,19 @@ def test_command_prints_each_queue_and_the_ratio_simulate_reports(capsys: pytest
     assert "partial_cordoned=" in out
 
 
+def test_command_takes_the_window_and_idle_time(capsys: pytest.CaptureFixture[str]) -> None:
+    main(["--kinds", "steady", "--seeds", "2", "--stabilization", "0", "--idle", "0"])
+    out = capsys.readouterr().out
+    quick = Settings(stabilization_seconds=0, idle_seconds=0)
+    ratio = simulate(generate("steady", 2), ["airtasks"], quick).metrics["airtasks"].node_seconds_vs_oracle
+    default = (
+        simulate(generate("steady", 2), ["airtasks"], Settings()).metrics["airtasks"].node_seconds_vs_oracle
+    )
+    assert "window 0 s, idle 0 s" in out
+    assert f"== steady: airtasks/oracle {ratio:.3f}" in out
+    assert f"{ratio:.3f}" != f"{default:.3f}"
+
+
 def test_command_refuses_an_unknown_kind() -> None:
     with pytest.raises(SystemExit):
         main(["--kinds", "nope"])

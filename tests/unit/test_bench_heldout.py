@@ -23,6 +23,7 @@ from bench.heldout import (
     scheduled_goal,
     tuning_only,
 )
+from bench.heldout import main as heldout_main
 from bench.sweep import choose
 
 from airtasks.simulate.bound import clairvoyant, lower_bound
@@ -226,3 +227,19 @@ def test_evaluate_with_packing_runs_the_packing_policy() -> None:
     plain = simulate(generate("steady", 2), ["airtasks"], Settings()).metrics["airtasks"]
     assert got.worst_vs_oracle == m.node_seconds_vs_oracle != plain.node_seconds_vs_oracle
     assert got.tasks_killed == 0
+
+
+def test_heldout_command_takes_the_window_and_idle_time(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(
+        sys, "argv", ["heldout", "--kinds", "steady", "--seeds", "1", "--stabilization", "0", "--idle", "0"]
+    )
+    heldout_main()
+    out = capsys.readouterr().out
+    assert "window 0 s, idle 0 s" in out
+    quick = Settings(stabilization_seconds=0, idle_seconds=0)
+    got = evaluate(quick, HELDOUT_SEEDS[:1], kinds=("steady",))["steady"]
+    default = evaluate(Settings(), HELDOUT_SEEDS[:1], kinds=("steady",))["steady"]
+    assert got.mean_vs_oracle != default.mean_vs_oracle
+    assert f"{got.mean_vs_oracle:.3f}x" in out
