@@ -110,17 +110,9 @@ def scaler_tasks(api: httpx.Client) -> list[dict[str, Any]]:
     return sorted(tis, key=lambda ti: epoch(ti.get("start_date")) or 0.0, reverse=True)
 
 
-def scaler_started_since(api: httpx.Client, moment: float) -> bool:
-    """Whether a scaler task started after `moment` (epoch): the scheduler sent it through the
-    broker and a worker took it from there."""
+def scaler_since(api: httpx.Client, moment: float, states: tuple[str, ...] = ("success",)) -> bool:
+    """Whether a scaler task that started after `moment` (epoch) is in one of `states`: with
+    running too, the scheduler sent it through the broker and a worker took it from there."""
     return any(
-        ti["state"] in ("running", "success") and (epoch(ti.get("start_date")) or 0.0) > moment
-        for ti in scaler_tasks(api)
-    )
-
-
-def scaler_succeeded_since(api: httpx.Client, moment: float) -> bool:
-    """Whether a scaler task that started after `moment` (epoch) has succeeded."""
-    return any(
-        ti["state"] == "success" and (epoch(ti.get("start_date")) or 0.0) > moment for ti in scaler_tasks(api)
+        ti["state"] in states and (epoch(ti.get("start_date")) or 0.0) > moment for ti in scaler_tasks(api)
     )

@@ -34,7 +34,7 @@ import pytest
 from airtasks_dev.localcloud.box import Box
 from airtasks_dev.localcloud.cloud import LocalCloud
 from airtasks_dev.localcloud.node import HOST_DOCKER_CLI, Node
-from tests.e2e.airflow_rest import SCALER_DAG, epoch, log_in, run_state, scaler_succeeded_since, scaler_tasks
+from tests.e2e.airflow_rest import SCALER_DAG, epoch, log_in, run_state, scaler_since, scaler_tasks
 from tests.e2e.chain import BURST_DAG, MANAGERS, QUEUE
 from tests.e2e.helpers import (
     clients,
@@ -204,7 +204,7 @@ def test_losing_a_manager_keeps_the_swarm_the_stack_and_the_scaler(box: Box, clo
     if victim in running_on(box.manager, "rabbitmq"):
         move_broker_off(box.manager, victim)
         wait(
-            lambda: scaler_succeeded_since(api, time.time() - 90),
+            lambda: scaler_since(api, time.time() - 90),
             300,
             "a successful scaler run with the moved broker",
             box,

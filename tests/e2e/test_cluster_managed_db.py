@@ -35,7 +35,7 @@ from airtasks.cli.trigger import transient
 from airtasks_dev.localcloud.box import Box
 from airtasks_dev.localcloud.cloud import LocalCloud
 from airtasks_dev.localcloud.node import HOST_DOCKER_CLI, Node
-from tests.e2e.airflow_rest import run_state, scaler_started_since, task_instances
+from tests.e2e.airflow_rest import run_state, scaler_since, task_instances
 from tests.e2e.chain import BURST_DAG, QUEUE
 from tests.e2e.helpers import (
     clients,
@@ -354,7 +354,7 @@ def test_losing_the_schedulers_manager_on_a_managed_database_loses_nothing(
         # scaler task's whole minute of passes.
         moved = time.time()
         wait(
-            lambda: scaler_started_since(api, moved),
+            lambda: scaler_since(api, moved, ("running", "success")),
             300,
             "a scaler task started through the moved broker",
             box,
