@@ -18,10 +18,12 @@ Rules (docs/design.md, "Scaling: one pass" and "Scale-in"):
   it is kept out of scale-in (the cloud removes it). Its running tasks that cannot end before the
   deadline minus `restart_margin_seconds` are restarted elsewhere (`Decision.restart`): at once
   when expected run times say so, else all that still run at deadline minus the margin.
-- With expected run times (`QueuePolicy.boot_seconds`, `Observation.queued_expected` and each
-  node's `remaining`), scale out only for the queued tasks that the group's slots would not start
-  before a node launched now could: the others start as soon as without a new node. Without them
-  (the live scaler does not yet read run times), want is as above.
+- With expected run times (`Observation.queued_expected` and each node's `remaining`) and a boot
+  (the group's learnt one, as below, else `QueuePolicy.boot_seconds`), scale out only for the
+  queued tasks that the group's slots would not start before a node launched now could: the others
+  start as soon as without a new node. Without them (a queue that does not learn run times, a task
+  that never finished before, a group that has not booted a node for queued tasks yet), want is as
+  above.
 - Pre-scaling (`Observation.due`, `QueuePolicy.prescale`): a scheduled DAG run that Airflow will
   create within one boot (plus `prescale_margin_seconds`) adds the slots its recent runs needed on
   this queue in their first minutes to the load (for a DAG's first run, which has no history, its
@@ -89,7 +91,8 @@ class QueuePolicy:
     idle_seconds: float = 10.0
     """How long a surplus node must have run nothing before it is removed (two 5 s passes)."""
     boot_seconds: float | None = None
-    """How long a node launched now takes to take tasks; None: unknown, expected run times unused."""
+    """How long a node launched now takes to take tasks, until the group has learnt its own
+    (`QueueMemory.boot_samples`); None: unknown until then, expected run times unused."""
     restart_margin_seconds: float = 20.0
     """Tasks on an interrupted node that would still run this close to its deadline are restarted
     elsewhere: time for the restart to land before the cloud stops the node."""
@@ -311,7 +314,8 @@ def _decide(policy: QueuePolicy, obs: Observation, memory: QueueMemory, now: flo
             last_busy[node.id] = now
     boot_samples = tuple(samples[-BOOT_SAMPLES:])
     want = policy.want(obs.load)
-    late = _late(policy, obs, now) if want > obs.current else None
+    boot = boot_samples[-1] if boot_samples else policy.boot_seconds
+    late = _late(policy, obs, boot, now) if want > obs.current else None
     if late is not None:
         want = max(policy.min_size, min(want, obs.current + math.ceil(late / policy.slots_per_node)))
     due = _due(policy, obs.due, boot_samples[-1] if boot_samples else None, now)
@@ -325,6 +329,8 @@ def _decide(policy: QueuePolicy, obs: Observation, memory: QueueMemory, now: flo
         mem = QueueMemory(None, last_busy, boot_samples, scaled)
         if want > obs.current:
             reason = f"load {obs.load} needs {want} node(s) of {policy.slots_per_node} slots"
+            if late is not None and want < policy.want(obs.load):
+                reason += f"; by learnt run times only {late} queued task(s) would wait longer than a boot"
             if prescaled:
                 reason = f"pre-scale: {_describe(due)}: {want} node(s) of {policy.slots_per_node} slots"
             d = Decision("scale_out", obs.current, want, want, reason, mem, uncordon=tuple(cordoned))
@@ -493,10 +499,10 @@ def _describe(due: Sequence[tuple[DueRun, int]]) -> str:
     return ", ".join(f"{d.dag_id} due {clock(d.at)} needs {n} slot(s){why(d)}" for d, n in due)
 
 
-def _late(policy: QueuePolicy, obs: Observation, now: float) -> int | None:
+def _late(policy: QueuePolicy, obs: Observation, boot: float | None, now: float) -> int | None:
     """Queued tasks the group's slots (booting nodes included) would start later than a node
-    launched now could take them, by expected run times; None when any expectation is missing."""
-    boot = policy.boot_seconds
+    launched now, taking `boot` to take tasks, could take them, by expected run times; None when
+    the boot or any expectation is missing."""
     if boot is None or obs.queued_expected is None or obs.load is None or not obs.nodes_read:
         return None
     queued = obs.load - sum(n.running for n in obs.nodes)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_right, insort
 from collections import deque
+from collections.abc import Iterable
 
 SAMPLES_PER_KEY = 50
 """How many recent finished runs of one task count: enough for the tail's mean, recent enough to
@@ -58,6 +59,17 @@ class RunTimes:
         if not longer:
             return math.inf
         return sum(longer) / len(longer) - elapsed
+
+    def expected_each(self, keys: Iterable[str | None]) -> list[float] | None:
+        """`expected` of each key, in order; None when any is unknown (decide() then counts
+        nodes as it does without run times)."""
+        out = [self.expected(key) for key in keys]
+        return None if any(e is None for e in out) else [e for e in out if e is not None]
+
+    def remaining_each(self, runs: Iterable[tuple[str | None, float]]) -> list[float] | None:
+        """`remaining` of each (key, elapsed) run, in order; None when any key is unknown."""
+        out = [self.remaining(key, elapsed) for key, elapsed in runs]
+        return None if any(r is None for r in out) else [r for r in out if r is not None]
 
 
 __all__ = ["SAMPLES_PER_KEY", "RunTimes"]

@@ -420,18 +420,19 @@ def test_cli_bad_trace_names_the_column(tmp_path: Path) -> None:
 
 
 def test_learnt_run_times_spare_a_boot_for_a_task_a_busy_node_ends_first() -> None:
-    # One 1-slot node stays up (min_size 1); the first task teaches the key's run time (25 s).
-    a, b, c = (Task(at, "default", 25, key="etl.load") for at in (0, 30, 32))
-    settings = dataclasses.replace(EAGER, queues={"default": QueueSettings(min_size=1, slots_per_node=1)})
-    plain = simulate([a, b, c], ["airtasks"], settings, boot_seconds=60).metrics["airtasks"]
+    # One 2-slot node, launched for a: the pass that sees a run learns the group's boot (60-70 s),
+    # and a's end teaches the key's run time (25 s). At the pass at 90 s, d is queued behind b and
+    # c, which end in 13 s and 23 s: sooner than a new node could take d.
+    a, b, c, d = (Task(at, "default", 25, key="etl.load") for at in (0, 78, 88, 88))
+    settings = dataclasses.replace(EAGER, queues={"default": QueueSettings(slots_per_node=2)})
+    plain = simulate([a, b, c, d], ["airtasks"], settings, boot_seconds=60).metrics["airtasks"]
     learnt = simulate(
-        [a, b, c], ["airtasks"], dataclasses.replace(settings, learn_durations=True), boot_seconds=60
+        [a, b, c, d], ["airtasks"], dataclasses.replace(settings, learn_durations=True), boot_seconds=60
     ).metrics["airtasks"]
-    # At the pass at 40 s, c is queued and b ends in 15 s: a new node would join at 100 s.
-    assert plain.scale_actions == 2  # launched for c, removed unused
-    assert learnt.scale_actions == 0
+    assert plain.scale_actions == 4  # launched for a, for d (unused), both removed
+    assert learnt.scale_actions == 2
     assert learnt.node_seconds < plain.node_seconds
-    assert learnt.wait_p95_s <= 23  # c started when b ended, at 55 s
+    assert learnt.wait_p95_s <= plain.wait_p95_s  # d started when b ended, at 103 s
 
 
 def test_learnt_run_times_boot_a_node_for_a_task_behind_one_that_outran_them() -> None:

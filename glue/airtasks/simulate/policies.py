@@ -8,8 +8,8 @@
   drain-and-terminate exactly the idle nodes it names (a node found busy then is kept; the
   drain takes `removal_seconds`, paid for), or grow the group. With `Settings.learn_durations` it
   also passes decide() the expected run times of queued and running tasks, learnt from finished
-  tasks with the same key (`airtasks.runtimes`), and the boot time: the live scaler does not do
-  that yet.
+  tasks with the same key (`airtasks.runtimes`); decide() weighs them against the boot it learnt
+  from the group's own nodes. The live scaler does not read run times yet.
   With `Settings.prescale` (the default, as in the scaler) it passes decide() each scheduled
   DAG's next run (`Observation.due`), as Airflow's `next_dagrun_run_after` shows it: the earliest
   `scheduled_s` of the trace after now, with the slots the DAG's earlier runs needed on the queue
@@ -238,12 +238,9 @@ class AirtasksPolicy:
     def _node(self, cluster: Cluster, node: Node) -> NodeState:
         remaining: list[float] | None = None
         if self.settings.learn_durations:
-            ends = [
-                self._runtimes.remaining(cluster.tasks[ti].key, cluster.now - start)
-                for ti, start in node.running.items()
-            ]
-            if all(e is not None for e in ends):
-                remaining = [e for e in ends if e is not None]
+            remaining = self._runtimes.remaining_each(
+                (cluster.tasks[ti].key, cluster.now - start) for ti, start in node.running.items()
+            )
         return NodeState(
             node.id, len(node.running), node.launched_at, node.cordoned, remaining, node.deadline
         )
@@ -257,11 +254,8 @@ class AirtasksPolicy:
         queued_expected: list[float] | None = None
         if self.settings.learn_durations:
             self._learn(cluster)
-            policy = dataclasses.replace(policy, boot_seconds=cluster.boot_seconds)
-            expected = [self._runtimes.expected(cluster.tasks[ti].key) for ti in cluster.pending[queue]]
-            queued_expected = [e for e in expected if e is not None]
-            if len(queued_expected) < len(expected):
-                queued_expected = None
+            pending = cluster.pending[queue]
+            queued_expected = self._runtimes.expected_each(cluster.tasks[ti].key for ti in pending)
         obs = Observation(
             load=load,
             current=len(group),
