@@ -27,7 +27,7 @@ def add_policy_options(ap: argparse.ArgumentParser) -> None:
     ap.add_argument(
         "--learn-durations",
         action="store_true",
-        help="feed decide() run times learnt from finished tasks of the same key (simulator only)",
+        help="feed decide() run times learnt from finished tasks of the same key (a queue's learn_durations)",
     )
     ap.add_argument(
         "--pack",

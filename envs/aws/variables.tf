@@ -43,15 +43,16 @@ variable "private_subnets" {
 }
 
 variable "queues" {
-  description = "One worker group per Celery queue, keyed by queue name: instance types (preferred first), min/max size, task slots per node (the worker's concurrency), optional spot, `prescale` (default true: raise the group one boot before a scheduled DAG run that needed it) and `pack` (default false: steer new tasks onto the fullest busy nodes, so the others empty and go sooner: fewer node-hours for more cordon calls)."
+  description = "One worker group per Celery queue, keyed by queue name: instance types (preferred first), min/max size, task slots per node (the worker's concurrency), optional spot, `prescale` (default true: raise the group one boot before a scheduled DAG run that needed it), `pack` (default false: steer new tasks onto the fullest busy nodes, so the others empty and go sooner: fewer node-hours for more cordon calls) and `learn_durations` (default false: start nodes only for the queued tasks that the busy nodes would not start within a boot, by each task's recent run times in Airflow)."
   type = map(object({
-    instance_types = list(string)
-    min_size       = number
-    max_size       = number
-    slots_per_node = number
-    spot           = optional(bool, false)
-    prescale       = optional(bool, true)
-    pack           = optional(bool, false)
+    instance_types  = list(string)
+    min_size        = number
+    max_size        = number
+    slots_per_node  = number
+    spot            = optional(bool, false)
+    prescale        = optional(bool, true)
+    pack            = optional(bool, false)
+    learn_durations = optional(bool, false)
   }))
   nullable = false
 

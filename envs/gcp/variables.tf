@@ -81,15 +81,16 @@ variable "project_id" {
 }
 
 variable "queues" {
-  description = "One autoscaled worker group (regional MIG) per Celery queue, keyed by queue name: `machine_type`, `min_size`, `max_size`, `slots_per_node` (tasks a VM runs at once), `spot` (Spot VMs), `prescale` (default true: raise the group one boot before a scheduled DAG run that needed it), `pack` (default false: steer new tasks onto the fullest busy nodes, so the others empty and go sooner: fewer node-hours for more cordon calls)."
+  description = "One autoscaled worker group (regional MIG) per Celery queue, keyed by queue name: `machine_type`, `min_size`, `max_size`, `slots_per_node` (tasks a VM runs at once), `spot` (Spot VMs), `prescale` (default true: raise the group one boot before a scheduled DAG run that needed it), `pack` (default false: steer new tasks onto the fullest busy nodes, so the others empty and go sooner: fewer node-hours for more cordon calls), `learn_durations` (default false: start nodes only for the queued tasks that the busy nodes would not start within a boot, by each task's recent run times in Airflow)."
   type = map(object({
-    machine_type   = string
-    min_size       = number
-    max_size       = number
-    slots_per_node = number
-    spot           = optional(bool, false)
-    prescale       = optional(bool, true)
-    pack           = optional(bool, false)
+    machine_type    = string
+    min_size        = number
+    max_size        = number
+    slots_per_node  = number
+    spot            = optional(bool, false)
+    prescale        = optional(bool, true)
+    pack            = optional(bool, false)
+    learn_durations = optional(bool, false)
   }))
   nullable = false
 

@@ -51,13 +51,14 @@ variable "manager_count" {
 variable "queues" {
   description = "One worker group per Celery queue (same shape as envs/aws), small by default."
   type = map(object({
-    instance_types = list(string)
-    min_size       = number
-    max_size       = number
-    slots_per_node = number
-    spot           = optional(bool, false)
-    prescale       = optional(bool, true)
-    pack           = optional(bool, false)
+    instance_types  = list(string)
+    min_size        = number
+    max_size        = number
+    slots_per_node  = number
+    spot            = optional(bool, false)
+    prescale        = optional(bool, true)
+    pack            = optional(bool, false)
+    learn_durations = optional(bool, false)
   }))
   default = {
     default = { instance_types = ["t3.small"], min_size = 0, max_size = 3, slots_per_node = 2 }

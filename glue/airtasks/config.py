@@ -108,6 +108,9 @@ class QueueConfig(_Model):
     """Raise the group one boot before a scheduled DAG run that needed it before (decide.py)."""
     pack: bool = False
     """Steer new tasks onto the fullest busy nodes, so the others empty and go sooner (decide.py)."""
+    learn_durations: bool = False
+    """Scale out only for the queued tasks that the group's slots would not start before a new node
+    could, by the run times of each task's recent successful runs (decide.py, `scaling.durations`)."""
 
     @model_validator(mode="after")
     def _bounds(self) -> QueueConfig:

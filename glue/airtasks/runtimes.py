@@ -1,8 +1,9 @@
 """Expected run times of task instances, learnt from finished ones of the same task: pure, no I/O.
 
-The simulator feeds it from a trace's `key` column (`Settings.learn_durations`); `decide` then scales
-out only for the queued tasks that the group's slots would not start before a new node could. The
-live scaler does not read run times (docs/simulator.md, "Learnt run times", says why not yet).
+The simulator feeds it from a trace's `key` column (`Settings.learn_durations`), the scaler from
+Airflow's successful task instances of a queue that learns run times (`scaling.durations`);
+`decide` then scales out only for the queued tasks that the group's slots would not start before a
+new node could (docs/simulator.md, "Learnt run times").
 
 A running task that has run longer than its mean is not about to end: with durations that vary
 (a report over a day's data, a long tail), it is more likely one of the long ones. Its remaining

@@ -79,6 +79,7 @@ def test_apply_resize_replan_destroy(moto: MotoServer, aws: dict[str, Any], tmp_
             "slots_per_node": 2,
             "prescale": True,
             "pack": False,
+            "learn_durations": False,
         },
         "heavy": {
             "group": "airtasks-local-heavy",
@@ -87,6 +88,7 @@ def test_apply_resize_replan_destroy(moto: MotoServer, aws: dict[str, Any], tmp_
             "slots_per_node": 4,
             "prescale": True,
             "pack": False,
+            "learn_durations": False,
         },
     }
     groups = {

@@ -305,3 +305,31 @@ def test_the_schedule_reads_for_pre_scaling_work_on_airflow(scaler_airflow: Airf
     # task, and the example's two chains, whose first tasks (one per queue) are its roots.
     assert root_slots(source.dag_tasks("airtasks_scaler")) == {"manager": 1}
     assert root_slots(source.dag_tasks("example_interleaved")) == {"default": 1, "manager": 1}
+
+
+def test_the_run_time_reads_work_on_airflow(scaler_airflow: Airflow, scaler_scenario: Scenario) -> None:
+    """Against Airflow 3 itself, what a queue that learns run times reads: its queued tasks' keys,
+    when its running task instances started, and how long its successful ones ran (on `manager`,
+    where the scaler DAG's `scale` task succeeds every minute), the latest of them and only those
+    that ended after a time."""
+    source = airflow_source(scaler_airflow)
+    assert source.queued_keys("alpha", 100) == ["airtasks_load.alpha"] * 5
+    assert source.queued_keys("alpha", 4) is None
+    running = source.running(["beta"])
+    now = time.time()
+    assert [t.task for t in running] == ["airtasks_load.beta"] * 2
+    assert all(t.started is not None and now - 900 < t.started <= now for t in running), running
+
+    # Other DAGs of the suite run tasks on `manager` too; the scaler's succeeds every minute.
+    scaler_airflow.wait_for(
+        "a successful scale task of the scaler DAG",
+        lambda: "airtasks_scaler.scale" in {t.task for t in source.finished("manager", None, 10)},
+        timeout=180,
+    )
+    latest = source.finished("manager", None, 10)
+    assert "airtasks_scaler.scale" in {t.task for t in latest}
+    assert all(0 < t.seconds < 100 and t.ended <= time.time() for t in latest), latest
+    assert [t.ended for t in latest] == sorted(t.ended for t in latest)
+    last = latest[-1]
+    assert last.id in {t.id for t in source.finished("manager", last.ended - 1, 10)}
+    assert last.id not in {t.id for t in source.finished("manager", last.ended, 10)}

@@ -109,6 +109,7 @@ def test_scaler_config_has_the_same_keys() -> None:
             "slots_per_node",
             "prescale",
             "pack",
+            "learn_durations",
         ]
     )
     for rel, config in configs.items():

@@ -13,7 +13,7 @@ from airtasks.backends.base import Instance
 from airtasks.control.docker_swarm import SwarmNode
 from airtasks.errors import BackendError, ControlError, SourceReadError
 from airtasks.schedule import DagTask, PastTask
-from airtasks.sources.airflow import RunningTask
+from airtasks.sources.airflow import FinishedTask, RunningTask
 
 
 @dataclass
@@ -74,6 +74,14 @@ class FakeAirflow:
     """Per DAG: its tasks, as Airflow's task listing of the DAG shows them."""
     schedule_reads: list[str] = field(default_factory=list)
     """Each schedule call: `next_runs`, the DAG whose recent runs were read, or `tasks:<dag>`."""
+    queued_tasks: dict[str, list[str]] = field(default_factory=dict)
+    """Per queue: its queued tasks' keys, in queued order (their count adds to `queued`)."""
+    succeeded: dict[str, list[FinishedTask]] = field(default_factory=dict)
+    """Per queue: its successful task instances, in the order they ended."""
+    running_tasks: dict[str, list[RunningTask]] = field(default_factory=dict)
+    """Per queue: running task instances with their ids and start times (`run`)."""
+    learning_reads: list[tuple[str, ...]] = field(default_factory=list)
+    """Each run-time call: ("queued", queue) or ("finished", queue, after)."""
 
     def _check(self) -> None:
         if self.down:
@@ -83,7 +91,20 @@ class FakeAirflow:
 
     def count(self, queue: str) -> int:
         self._check()
-        return self.queued.get(queue, 0) + sum(self.on_hosts.get(queue, Counter()).values())
+        queued = self.queued.get(queue, 0) + len(self.queued_tasks.get(queue, []))
+        return queued + sum(self.on_hosts.get(queue, Counter()).values())
+
+    def queued_keys(self, queue: str, limit: int) -> list[str] | None:
+        self._check()
+        self.learning_reads.append(("queued", queue))
+        keys = self.queued_tasks.get(queue, [])
+        return None if len(keys) > limit else list(keys)
+
+    def finished(self, queue: str, after: float | None, limit: int) -> list[FinishedTask]:
+        self._check()
+        self.learning_reads.append(("finished", queue, str(after)))
+        done = self.succeeded.get(queue, [])
+        return [t for t in done if t.ended > after] if after is not None else done[-limit:]
 
     def next_runs(self, until: float) -> list[tuple[str, float]]:
         self._check()
@@ -111,15 +132,25 @@ class FakeAirflow:
                 counter.update(self.busy_after_cordon)
         return out
 
+    def run(self, *tasks: RunningTask) -> None:
+        """Make these task instances run (their queue's `on_hosts` counts them)."""
+        for task in tasks:
+            self.running_tasks.setdefault(task.queue, []).append(task)
+            self.on_hosts.setdefault(task.queue, Counter())[task.host] += 1
+
     def running(self, queues: Iterable[str]) -> list[RunningTask]:
-        """One anonymous task instance per running slot (no dag or task ids)."""
+        """The task instances `run` made run, else one anonymous one per running slot."""
         self._check()
         self.running_calls += 1
         return [
-            RunningTask(q, host, f"ti-{q}-{host}-{i}")
+            task
             for q in queues
-            for host, n in self.on_hosts.get(q, Counter()).items()
-            for i in range(n)
+            for task in self.running_tasks.get(q)
+            or [
+                RunningTask(q, host, f"ti-{q}-{host}-{i}")
+                for host, n in self.on_hosts.get(q, Counter()).items()
+                for i in range(n)
+            ]
         ]
 
     def restart(self, task: RunningTask, note: str) -> bool:

@@ -12,7 +12,7 @@ from airtasks.config import AirflowSourceConfig, Credentials, RabbitMQSourceConf
 from airtasks.errors import SourceReadError
 from airtasks.schedule import DagTask, PastTask, root_slots
 from airtasks.sources import AirflowSource, RabbitMQSource
-from airtasks.sources.airflow import RunningTask, host_id
+from airtasks.sources.airflow import FinishedTask, RunningTask, epoch, host_id
 
 CREDS = Credentials(Secret("admin", "test"), Secret("pw", "test"))
 
@@ -249,3 +249,69 @@ def test_dag_tasks_reads_the_dags_structure_in_one_call() -> None:
         DagTask("load", "default"),
     ]
     assert root_slots(got) == {"default": 1}
+
+
+def listing(tis: list[dict[str, object]], seen: list[dict[str, list[str]]]) -> httpx.MockTransport:
+    """Airflow's task instance listing over `tis`, paged as asked; `seen` gets each request's params."""
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/auth/token":
+            return httpx.Response(201, json={"access_token": "jwt"})
+        params = request.url.params
+        seen.append({k: params.get_list(k) for k in params})
+        offset, limit = int(params["offset"]), int(params["limit"])
+        return httpx.Response(
+            200, json={"task_instances": tis[offset : offset + limit], "total_entries": len(tis)}
+        )
+
+    return httpx.MockTransport(handle)
+
+
+def test_queued_keys_come_in_queued_order_and_none_past_the_limit() -> None:
+    t0 = 1_800_000_000.0
+    tis: list[dict[str, object]] = [
+        {"dag_id": "etl", "task_id": f"t{i}", "queued_when": iso(t0 + (i * 7) % 150)} for i in range(150)
+    ]
+    seen: list[dict[str, list[str]]] = []
+    keys = airflow(listing(tis, seen)).queued_keys("q", limit=200)
+    assert keys is not None
+    assert len(keys) == 150
+    assert keys[:3] == ["etl.t0", "etl.t43", "etl.t86"]  # queued at t0, t0 + 1, t0 + 2
+    assert (seen[0]["state"], seen[0]["queue"]) == (["queued"], ["q"])
+    seen.clear()
+    assert airflow(listing(tis, seen)).queued_keys("q", limit=50) is None
+    assert len(seen) == 1  # stopped at the 51st: the second page is never asked for
+
+
+def test_finished_reads_the_latest_successes_or_those_that_ended_after_a_time() -> None:
+    t0 = 1_800_000_000.0
+    newest_first: list[dict[str, object]] = [
+        {"id": f"u{i}", "dag_id": "etl", "task_id": "load", "end_date": iso(t0 - i), "duration": 30.0 + i}
+        for i in range(250)
+    ]
+    seen: list[dict[str, list[str]]] = []
+    latest = airflow(listing(newest_first, seen)).finished("q", None, limit=150)
+    assert [t.id for t in latest[-2:]] == ["u1", "u0"]  # oldest first
+    assert (len(latest), len(seen)) == (150, 2)  # the third page is never asked for
+    assert latest[-1] == FinishedTask("u0", "etl.load", 30.0, t0)
+    assert (seen[0]["state"], seen[0]["order_by"]) == (["success"], ["-end_date"])
+
+    seen.clear()
+    oldest_first: list[dict[str, object]] = [
+        *reversed(newest_first[:3]),
+        {"id": "x", "dag_id": "etl", "task_id": "t", "end_date": None},
+    ]
+    since = airflow(listing(oldest_first, seen)).finished("q", t0 - 5, limit=150)
+    assert [t.id for t in since] == ["u2", "u1", "u0"]  # without an end or a duration: skipped
+    assert seen[0]["order_by"] == ["end_date"]
+    assert [epoch(v) for v in seen[0]["end_date_gt"]] == [t0 - 5]
+
+
+def test_running_task_instances_carry_their_start() -> None:
+    t0 = 1_800_000_000.0
+    tis: list[dict[str, object]] = [
+        {"dag_id": "etl", "task_id": "load", "queue": "q", "hostname": "i-1", "start_date": iso(t0)},
+        {"dag_id": "etl", "task_id": "load", "queue": "q", "hostname": "i-1", "start_date": None},
+    ]
+    got = airflow(listing(tis, [])).running(["q"])
+    assert [(t.task, t.started) for t in got] == [("etl.load", t0), ("etl.load", None)]

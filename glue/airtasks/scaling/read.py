@@ -3,7 +3,9 @@
 Their number grows with queues and pages, never with nodes (docs/design.md, "At scale"): one
 count per queue, one batched read of all groups (`backends.read_groups`), and the node-level read
 (which node runs which task instances, pages of 100) only for the queues whose group may shrink,
-has a node with an interruption notice, or has a young node whose boot sample is pending.
+has a node with an interruption notice, or has a young node whose boot sample is pending; a queue
+that packs reads it every pass, and one that learns run times whenever its group may grow, with
+the keys of its queued task instances (up to `QUEUED_KEYS_LIMIT`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,10 @@ NOTICE_QUEUE_PREFIX = INTERRUPTED_LABEL + "."
 """The spot watcher also declares an empty queue `airtasks.interrupted.<instance>.<deadline>` on
 the broker: the pass's one listing of the broker's queues sees it at once, where the engine label
 reaches the managers only with the node's next description update (every 20 s)."""
+
+QUEUED_KEYS_LIMIT = 500
+"""A queue that learns run times reads its queued tasks' keys only up to this many (five pages);
+with more queued, it scales on the count alone."""
 
 if TYPE_CHECKING:
     from airtasks.wiring import Clients
@@ -50,8 +56,12 @@ class QueueRead:
     interrupted: dict[str, float] = field(default_factory=dict)
     """Instance id -> when the cloud reclaims it, for instances with an interruption notice."""
     running: list[RunningTask] | None = None
-    """With an interrupted node: the running task instances that `busy` counts, in Airflow's
-    order, so that the scaler clears exactly the ones the decision picked."""
+    """With an interrupted node, or for a queue that learns run times and may grow: the running
+    task instances that `busy` counts, in Airflow's order, so that the scaler clears exactly the
+    ones the decision picked."""
+    queued_keys: list[str] | None = None
+    """For a queue that learns run times and may grow: its queued tasks' keys, in queued order;
+    None when not read or more than `QUEUED_KEYS_LIMIT` are queued."""
 
     @property
     def load(self) -> int | None:
@@ -68,12 +78,14 @@ class QueueRead:
         return sorted(h or "(no hostname)" for h, n in self.busy.items() if n and h not in ids)
 
 
-def may_shrink(config: ScalerConfig, r: QueueRead) -> bool:
-    """The group is larger than its load needs (what `decide` scales in from)."""
+def size_gap(config: ScalerConfig, r: QueueRead) -> int | None:
+    """Nodes the load wants beyond the group's size (negative: the group may shrink, what `decide`
+    scales in from; positive: it may grow, where learnt run times may hold some back); None when
+    the load or the size is unknown."""
     load = r.load
     if load is None or r.size is None:
-        return False
-    return config.policy(r.queue).want(load) < r.size
+        return None
+    return config.policy(r.queue).want(load) - r.size
 
 
 def read_queues(
@@ -93,7 +105,8 @@ def read_queues(
     With busy_for="shrinking", `boot_pending` says, for a queue read so far without error whose
     group may not shrink, whether one of its nodes would give a boot sample if a pass saw its
     first task (the scaler asks `decide.boot_sample_pending`): that queue's busy nodes are read
-    too, as are those of a queue that packs (`pack`)."""
+    too, as are those of a queue that packs (`pack`), and, with the keys of its queued tasks, of
+    a queue that learns run times (`learn_durations`) whose group may grow."""
     names = list(config.queues) if queues is None else list(queues)
     reads = {q: QueueRead(q, config.queues[q].group) for q in names}
 
@@ -153,22 +166,29 @@ def read_queues(
         # the node busy, its first task goes unseen, and the pre-scale lead keeps the default boot.
         # Such a queue joins the same calls, so the pass never makes more than a full read would.
         # A packing queue is read every pass: packing acts only on a pass that saw its nodes.
+        # A queue that learns run times and may grow weighs its running tasks' ends against a boot.
+        gap = {q: size_gap(config, reads[q]) or 0 for q in names}
+        learning = [q for q in names if config.queues[q].learn_durations and gap[q] > 0]
         wanted = [
             q
             for q in names
             if busy_for == "all"
             or config.queues[q].pack
-            or may_shrink(config, reads[q])
+            or q in learning
+            or gap[q] < 0
             or reads[q].interrupted
             or (boot_pending is not None and not reads[q].errors and boot_pending(reads[q]))
         ]
         for q in names:
             reads[q].busy_skipped = q not in wanted and not reads[q].errors
         # A queue with an interrupted node keeps the task instances themselves (what to restart),
-        # the others only their count per host: each task instance is read once either way.
-        detailed = [q for q in wanted if reads[q].interrupted]
-        counted = [q for q in wanted if not reads[q].interrupted]
+        # as does one that learns run times (when each started), the others only their count per
+        # host: each task instance is read once either way.
+        detailed = [q for q in wanted if reads[q].interrupted or q in learning]
+        counted = [q for q in wanted if q not in detailed]
         try:
+            for q in learning:
+                reads[q].queued_keys = clients.airflow.queued_keys(q, QUEUED_KEYS_LIMIT)
             if detailed:
                 tasks = clients.airflow.running(detailed)
                 for q in detailed:
@@ -222,4 +242,12 @@ def _keep_earliest(deadlines: dict[str, float], instance: str, deadline: float) 
     deadlines[instance] = min(deadline, deadlines.get(instance, deadline))
 
 
-__all__ = ["INTERRUPTED_LABEL", "BusyFor", "QueueRead", "interruption_deadlines", "may_shrink", "read_queues"]
+__all__ = [
+    "INTERRUPTED_LABEL",
+    "QUEUED_KEYS_LIMIT",
+    "BusyFor",
+    "QueueRead",
+    "interruption_deadlines",
+    "read_queues",
+    "size_gap",
+]

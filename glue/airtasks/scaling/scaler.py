@@ -9,7 +9,9 @@ The policy is `airtasks.decide.decide` (pure); this module does the I/O around i
 2. decide with the memory of the previous pass (window start, last busy time per node, nodes
    this scaler cordoned, boot samples), kept in a `MemoryStore`, each node's interruption
    deadline (the spot watcher's notice): such a node is leaving; and, for queues that pre-scale,
-   the scheduled DAG runs due soon with what their recent runs needed (`scaling.due`).
+   the scheduled DAG runs due soon with what their recent runs needed (`scaling.due`); for queues
+   that learn run times, how long each queued task and each running one is expected to take
+   (`scaling.durations`).
 3. act: uncordon / cordon (Celery cancel_consumer), grow at once; to remove an idle node: cordon
    it, re-check it is still idle (Airflow + the worker's own active/reserved list), drain it in
    the Swarm, then terminate exactly that instance (the group shrinks by one; a group's victims in
@@ -31,7 +33,9 @@ from airtasks.config import ScalerConfig
 from airtasks.control.docker_swarm import SwarmNode
 from airtasks.decide import Decision, DueRun, NodeState, Observation, boot_sample_pending, decide
 from airtasks.errors import AirtasksError, BackendError, ControlError, SourceReadError
+from airtasks.runtimes import RunTimes
 from airtasks.scaling.due import DueReader
+from airtasks.scaling.durations import DurationReader
 from airtasks.scaling.read import QueueRead, read_queues
 from airtasks.scaling.report import NodeReport, PassReport, QueueReport, SwarmReport
 from airtasks.sources.airflow import RunningTask
@@ -63,6 +67,8 @@ class Scaler:
         self._dry_memory: dict[str, GroupMemory] | None = None
         prescaling = any(q.prescale for q in config.queues.values())
         self.due = DueReader(clients.airflow) if prescaling and clients.airflow is not None else None
+        learning = any(q.learn_durations for q in config.queues.values())
+        self.durations = DurationReader(clients.airflow) if learning and clients.airflow is not None else None
 
     # -- read ----------------------------------------------------------------------------------
 
@@ -88,6 +94,17 @@ class Scaler:
         except SourceReadError as exc:
             return {}, f"pre-scale: schedule not read ({exc})"
 
+    def read_durations(self, reads: list[QueueRead]) -> tuple[RunTimes | None, str | None]:
+        """The run times learnt for the queues with `learn_durations`, and why they could not be
+        read (the pass then scales on the load alone, as without them)."""
+        queues = [r.queue for r in reads if self.config.queues[r.queue].learn_durations and not r.errors]
+        if self.durations is None or not queues:
+            return None, None
+        try:
+            return self.durations.read(queues), None
+        except SourceReadError as exc:
+            return None, f"run times not read ({exc})"
+
     def _load_memory(self, dry_run: bool) -> dict[str, GroupMemory]:
         if dry_run and self._dry_memory is not None:
             return dict(self._dry_memory)
@@ -109,15 +126,18 @@ class Scaler:
             memory, memory_error = pass_memory()
         new_memory = dict(memory)
         due, due_error = self.read_due(reads, now)
+        runtimes, runtimes_error = self.read_durations(reads)
 
         reports = []
         for r in reads:
             if memory_error is not None:
                 r.errors.append(memory_error)
             gm = memory.get(r.group, GroupMemory())
-            report, kept = self._queue(r, gm, now, dry_run, due.get(r.queue, []))
-            if due_error is not None and self.config.queues[r.queue].prescale and not report.failed:
-                report.reason = f"{report.reason}; {due_error}"
+            report, kept = self._queue(r, gm, now, dry_run, due=due.get(r.queue, []), runtimes=runtimes)
+            cfg = self.config.queues[r.queue]
+            for note, concerns in ((due_error, cfg.prescale), (runtimes_error, cfg.learn_durations)):
+                if note is not None and concerns and not report.failed:
+                    report.reason = f"{report.reason}; {note}"
             if kept is not None:
                 new_memory[r.group] = kept
             self.log.info(report.log_line())
@@ -152,19 +172,40 @@ class Scaler:
             return None
 
     def _observe(
-        self, r: QueueRead, gm: GroupMemory, due: list[DueRun] | None = None
+        self,
+        r: QueueRead,
+        gm: GroupMemory,
+        now: float,
+        due: list[DueRun] | None = None,
+        runtimes: RunTimes | None = None,
     ) -> tuple[Observation, str | None]:
         """The Observation for decide, and a reason that overrides a 'never scale in' hold."""
+        running: dict[str, list[RunningTask]] = {}
+        for task in r.running or []:  # in Airflow's order, as `_restart` indexes them
+            running.setdefault(task.host, []).append(task)
+
+        def remaining(node_id: str) -> list[float] | None:
+            if runtimes is None or r.running is None:
+                return None
+            return runtimes.remaining_each(
+                (t.task if t.started is not None else None, now - (t.started or now))
+                for t in running.get(node_id, [])
+            )
+
         nodes = tuple(
             NodeState(
                 id=i.id,
                 running=(r.busy or Counter()).get(i.id, 0),
                 launched_at=i.launched_at,
                 cordoned=i.id in gm.cordoned,
+                remaining=remaining(i.id),
                 deadline=r.interrupted.get(i.id),
             )
             for i in (r.instances or [])
         )
+        queued_expected = None
+        if runtimes is not None and r.queued_keys is not None:
+            queued_expected = runtimes.expected_each(r.queued_keys)
         why_unknown: str | None = None
         if self.clients.airflow is None:
             why_unknown = "no Airflow source tells which nodes are busy: never scaling in"
@@ -185,16 +226,24 @@ class Scaler:
             nodes=nodes,
             busy_known=why_unknown is None,
             error=error,
+            queued_expected=queued_expected,
             nodes_read=not r.busy_skipped,
             due=tuple(due or ()),
         )
         return obs, why_unknown
 
     def _queue(
-        self, r: QueueRead, gm: GroupMemory, now: float, dry_run: bool, due: list[DueRun] | None = None
+        self,
+        r: QueueRead,
+        gm: GroupMemory,
+        now: float,
+        dry_run: bool,
+        *,
+        due: list[DueRun] | None = None,
+        runtimes: RunTimes | None = None,
     ) -> tuple[QueueReport, GroupMemory | None]:
         policy = self.config.policy(r.queue)
-        obs, why_unknown = self._observe(r, gm, due)
+        obs, why_unknown = self._observe(r, gm, now, due, runtimes)
         d = decide(policy, obs, gm.queue, now)
         reason = d.reason
         if d.action == "hold" and obs.load is not None and why_unknown is not None:
@@ -250,7 +299,7 @@ class Scaler:
             notes.append("no Airflow source: cannot restart the interrupted node's tasks")
             return
         running: dict[str, list[RunningTask]] = {}
-        for task in r.running:  # what the pass read, in the order decide() indexed
+        for task in r.running:  # what the pass read, in the order decide() indexed (`_observe`)
             running.setdefault(task.host, []).append(task)
         for node_id, doomed in d.restart:
             tasks = running.get(node_id, [])
@@ -417,7 +466,7 @@ class Scaler:
             memory = {}
         out = []
         for r in reads:
-            obs, _ = self._observe(r, memory.get(r.group, GroupMemory()))
+            obs, _ = self._observe(r, memory.get(r.group, GroupMemory()), self.clock())
             policy = self.config.policy(r.queue)
             out.append(
                 QueueReport(

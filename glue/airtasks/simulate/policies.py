@@ -9,7 +9,7 @@
   drain takes `removal_seconds`, paid for), or grow the group. With `Settings.learn_durations` it
   also passes decide() the expected run times of queued and running tasks, learnt from finished
   tasks with the same key (`airtasks.runtimes`); decide() weighs them against the boot it learnt
-  from the group's own nodes. The live scaler does not read run times yet.
+  from the group's own nodes, as the scaler does for a queue with `learn_durations`.
   With `Settings.prescale` (the default, as in the scaler) it passes decide() each scheduled
   DAG's next run (`Observation.due`), as Airflow's `next_dagrun_run_after` shows it: the earliest
   `scheduled_s` of the trace after now, with the slots the DAG's earlier runs needed on the queue

@@ -50,7 +50,7 @@ class Settings:
     Not in the scaler's config; `swarm.drain_wait_seconds` there is only an upper bound."""
     learn_durations: bool = False
     """Feed decide() expected run times learnt from finished tasks of the same key (traces with a
-    `key` column). Off by default: the live scaler does not read run times yet."""
+    `key` column), as the scaler does for a queue with `learn_durations`. Off by default, as there."""
     prescale: bool = True
     """Raise a group one boot before each scheduled DAG run, by what the DAG's earlier runs needed
     (traces with `dag` and `scheduled_s` columns). On by default, as in the scaler (`QueuePolicy`)."""

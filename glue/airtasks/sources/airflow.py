@@ -1,6 +1,9 @@
 """The Airflow REST API (v2) as a load source: queued + running task instances per queue, and
 which host runs what (the `hostname` of running task instances = the instance id of the node).
 
+For queues that learn run times: the keys of queued task instances in the order they were queued,
+when each running one started, and how long the recent successful ones ran (`scaling.durations`).
+
 Auth: a JWT from `POST /auth/token` (username + password), or `GET /auth/token` when no
 credentials are configured (SimpleAuthManager with all-admins). Refreshed once on a 401.
 Also keeps the scaler's memory in an Airflow Variable (see `airtasks.state.memory`), and reads
@@ -14,7 +17,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -45,6 +48,11 @@ def host_id(hostname: str | None) -> str:
     return (hostname or "").split(".", 1)[0].strip().lower()
 
 
+def task_key(ti: dict[str, Any]) -> str:
+    """What run times are learnt per: the task (`dag_id.task_id`), across its runs and map indexes."""
+    return f"{ti.get('dag_id')}.{ti.get('task_id')}"
+
+
 @dataclass(frozen=True)
 class RunningTask:
     queue: str
@@ -55,6 +63,25 @@ class RunningTask:
     task_id: str = ""
     run_id: str = ""
     map_index: int = -1
+    started: float | None = None
+    """Its start_date (epoch seconds); None when Airflow reports none."""
+
+    @property
+    def task(self) -> str:
+        """Its task's key for learnt run times (`task_key`)."""
+        return f"{self.dag_id}.{self.task_id}"
+
+
+@dataclass(frozen=True)
+class FinishedTask:
+    """A task instance that ended in success: one sample of its task's run time."""
+
+    id: str
+    task: str
+    """`task_key`: `dag_id.task_id`."""
+    seconds: float
+    ended: float
+    """Its end_date (epoch seconds)."""
 
 
 class AirflowSource:
@@ -202,9 +229,43 @@ class AirflowSource:
                     str(ti.get("task_id") or ""),
                     str(ti.get("dag_run_id") or ""),
                     map_index if isinstance(map_index, int) else -1,
+                    epoch(ti.get("start_date")),
                 )
             )
         return out
+
+    def queued_keys(self, queue: str, limit: int) -> list[str] | None:
+        """The task keys (`task_key`) of the queue's queued task instances, in the order they were
+        queued; None when more than `limit` are queued (the pass then scales on the count alone:
+        past that many, the group must grow anyway, and reading them all would cost a page per
+        hundred every pass)."""
+        params = {"state": ["queued"], "queue": [queue], "order_by": "id"}
+        items: list[dict[str, Any]] = []
+        for ti in self._pages(TI_PATH, "task_instances", params):
+            if len(items) == limit:
+                return None
+            items.append(ti)
+        # Airflow cannot order this listing by queued_when; the workers take them in about that order.
+        items.sort(key=lambda ti: epoch(ti.get("queued_when")) or 0.0)
+        return [task_key(ti) for ti in items]
+
+    def finished(self, queue: str, after: float | None, limit: int) -> list[FinishedTask]:
+        """The queue's successful task instances that ended after `after` (all pages), or, with
+        `after` None, the latest `limit` of them; oldest first either way."""
+        params: dict[str, Any] = {"state": ["success"], "queue": [queue]}
+        if after is None:
+            params["order_by"] = "-end_date"
+        else:
+            params["order_by"] = "end_date"
+            params["end_date_gt"] = datetime.fromtimestamp(after, UTC).isoformat()
+        out: list[FinishedTask] = []
+        for ti in self._pages(TI_PATH, "task_instances", params):
+            if after is None and len(out) == limit:
+                break
+            ended, duration = epoch(ti.get("end_date")), ti.get("duration")
+            if ended is not None and isinstance(duration, int | float):
+                out.append(FinishedTask(str(ti.get("id") or ""), task_key(ti), float(duration), ended))
+        return sorted(out, key=lambda t: t.ended)
 
     def busy(self, queues: Iterable[str]) -> dict[str, Counter[str]]:
         """queue -> host -> running task instances, counted straight from the pages (a pass needs
@@ -308,4 +369,4 @@ class AirflowSource:
             self._call("POST", "/api/v2/variables", json=body)
 
 
-__all__ = ["AirflowSource", "RunningTask", "epoch", "host_id"]
+__all__ = ["AirflowSource", "FinishedTask", "RunningTask", "epoch", "host_id", "task_key"]

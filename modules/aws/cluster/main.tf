@@ -16,12 +16,13 @@ locals {
     }
     queues = {
       for q, cfg in var.queues : q => {
-        group          = module.workers[q].group_name
-        min_size       = cfg.min_size
-        max_size       = cfg.max_size
-        slots_per_node = cfg.slots_per_node
-        prescale       = cfg.prescale
-        pack           = cfg.pack
+        group           = module.workers[q].group_name
+        min_size        = cfg.min_size
+        max_size        = cfg.max_size
+        slots_per_node  = cfg.slots_per_node
+        prescale        = cfg.prescale
+        pack            = cfg.pack
+        learn_durations = cfg.learn_durations
       }
     }
   }

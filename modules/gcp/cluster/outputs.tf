@@ -43,7 +43,7 @@ output "manager_zone" {
 }
 
 output "scaler_config" {
-  description = "What the scaler reads (`airtasks scale --config`): backend `gcp`, project, region, and per queue its MIG, min, max, slots_per_node, prescale and pack."
+  description = "What the scaler reads (`airtasks scale --config`): backend `gcp`, project, region, and per queue its MIG, min, max, slots_per_node, prescale, pack and learn_durations."
   value       = local.scaler_config
 }
 

@@ -473,6 +473,7 @@ def test_cluster_scaler_config_shape() -> None:
     assert "group = module.workers[q].name" in value["queues"]
     assert "prescale = cfg.prescale" in value["queues"]  # the per-queue switches reach the scaler
     assert "pack = cfg.pack" in value["queues"]
+    assert "learn_durations = cfg.learn_durations" in value["queues"]
 
 
 def test_tfvars_example_exists() -> None:
