@@ -8,21 +8,10 @@ import dataclasses
 from airtasks.simulate.settings import Settings
 
 
-def add_policy_options(ap: argparse.ArgumentParser) -> None:
-    """--interval, --stabilization, --idle, --learn-durations and --pack, defaulting to the scaler's."""
-    default = Settings()
-    ap.add_argument("--interval", type=float, default=default.interval_seconds, help="seconds between passes")
+def add_pass_options(ap: argparse.ArgumentParser) -> None:
+    """--interval, --learn-durations and --pack, defaulting to the scaler's."""
     ap.add_argument(
-        "--stabilization",
-        type=float,
-        default=default.stabilization_seconds,
-        help="the scale-in window, seconds (default: decide.QueuePolicy's)",
-    )
-    ap.add_argument(
-        "--idle",
-        type=float,
-        default=default.idle_seconds,
-        help="how long a surplus node must run nothing before it goes, seconds (default: QueuePolicy's)",
+        "--interval", type=float, default=Settings().interval_seconds, help="seconds between passes"
     )
     ap.add_argument(
         "--learn-durations",
@@ -36,15 +25,35 @@ def add_policy_options(ap: argparse.ArgumentParser) -> None:
     )
 
 
+def add_policy_options(ap: argparse.ArgumentParser) -> None:
+    """The pass options, and one --stabilization and --idle, defaulting to the scaler's."""
+    default = Settings()
+    add_pass_options(ap)
+    ap.add_argument(
+        "--stabilization",
+        type=float,
+        default=default.stabilization_seconds,
+        help="the scale-in window, seconds (default: decide.QueuePolicy's)",
+    )
+    ap.add_argument(
+        "--idle",
+        type=float,
+        default=default.idle_seconds,
+        help="how long a surplus node must run nothing before it goes, seconds (default: QueuePolicy's)",
+    )
+
+
+def pass_settings(args: argparse.Namespace) -> Settings:
+    """The simulator's settings with the options of `add_pass_options`."""
+    return dataclasses.replace(
+        Settings(), interval_seconds=args.interval, learn_durations=args.learn_durations, pack=args.pack
+    )
+
+
 def policy_settings(args: argparse.Namespace) -> Settings:
     """The simulator's settings with the options of `add_policy_options`."""
     return dataclasses.replace(
-        Settings(),
-        interval_seconds=args.interval,
-        stabilization_seconds=args.stabilization,
-        idle_seconds=args.idle,
-        learn_durations=args.learn_durations,
-        pack=args.pack,
+        pass_settings(args), stabilization_seconds=args.stabilization, idle_seconds=args.idle
     )
 
 

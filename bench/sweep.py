@@ -7,7 +7,7 @@ the cell it would choose: the lowest worst-kind mean among cells with no task ki
 wait within boot + two intervals. That is how decide.QueuePolicy's defaults were chosen; their
 figures on the held-out seeds are what `make bench` prints.
 
-    python -m bench.sweep [--seeds 2,3] [--stabilization 0,30] [--idle 0,10] [--learn-durations]
+    python -m bench.sweep [--seeds 2,3] [--stabilization 0,30] [--idle 0,10] [--learn-durations] [--pack]
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from airtasks.simulate.settings import Settings
 from airtasks.simulate.trace import KINDS
 from bench.heldout import BOOT_SECONDS, TUNING_SEEDS, KindSummary, evaluate, tuning_only
+from bench.options import add_pass_options, pass_settings
 
 
 def _ints(text: str) -> list[int]:
@@ -47,17 +47,17 @@ def choose(
 
 def main() -> None:
     ap = argparse.ArgumentParser(prog="python -m bench.sweep")
-    ap.add_argument("--interval", type=float, default=Settings().interval_seconds)
+    add_pass_options(ap)
     ap.add_argument("--boot-seconds", type=float, default=BOOT_SECONDS)
     ap.add_argument("--seeds", type=_ints, default=list(TUNING_SEEDS))
     ap.add_argument("--stabilization", type=_ints, default=[0, 15, 30, 60])
     ap.add_argument("--idle", type=_ints, default=[0, 10, 20, 40])
-    ap.add_argument("--learn-durations", action="store_true", help="see Settings.learn_durations")
     args = ap.parse_args()
     seeds = tuning_only(args.seeds)
     bound = args.boot_seconds + 2 * args.interval
     print(
-        f"airtasks every {args.interval:g} s, boot {args.boot_seconds:g} s, tuning seeds {list(seeds)}: "
+        f"airtasks every {args.interval:g} s, learnt run times {args.learn_durations}, packing {args.pack}, "
+        f"boot {args.boot_seconds:g} s, tuning seeds {list(seeds)}: "
         "node-seconds vs oracle, mean (worst seed) / p95 wait, worst seed"
     )
     print(f"{'window':>6} {'idle':>5}  " + "  ".join(f"{k:<22}" for k in KINDS))
@@ -65,11 +65,7 @@ def main() -> None:
     for window in args.stabilization:
         for idle in args.idle:
             settings = dataclasses.replace(
-                Settings(),
-                interval_seconds=args.interval,
-                stabilization_seconds=window,
-                idle_seconds=idle,
-                learn_durations=args.learn_durations,
+                pass_settings(args), stabilization_seconds=window, idle_seconds=idle
             )
             cells[window, idle] = got = evaluate(settings, seeds, KINDS, args.boot_seconds)
             row = [
