@@ -183,11 +183,19 @@ def test_scale_once_grows_alpha_and_removes_exactly_the_idle_beta_instance(
     moto_server: MotoServer,
     tmp_path: Path,
 ) -> None:
-    """`airtasks scale --once --json` as a user runs it: a subprocess, credentials from the env."""
+    """`airtasks scale --once --json` as a user runs it: a subprocess, credentials from the env.
+    alpha learns run times: its group may grow, so the pass reads its queued and running task
+    instances and its successes; none of its tasks has succeeded yet, so it grows for the load."""
     s = scaler_scenario
     config = tmp_path / "scaler.json"
     queues = {
-        "alpha": {"group": s.alpha_group, "min_size": 0, "max_size": 10, "slots_per_node": 4},
+        "alpha": {
+            "group": s.alpha_group,
+            "min_size": 0,
+            "max_size": 10,
+            "slots_per_node": 4,
+            "learn_durations": True,
+        },
         "beta": {"group": s.beta_group, "min_size": 0, "max_size": 10, "slots_per_node": 2},
     }
     config.write_text(json.dumps(scaler_config(scaler_airflow, scaler_rabbitmq, queues)))
@@ -214,6 +222,7 @@ def test_scale_once_grows_alpha_and_removes_exactly_the_idle_beta_instance(
         "reason": "",
     }
     assert by_queue["alpha"]["loads"]["airflow"] == 5
+    assert by_queue["alpha"]["reason"] == "load 5 needs 2 node(s) of 4 slots"  # no read failed
     assert (by_queue["beta"]["action"], by_queue["beta"]["removed"], by_queue["beta"]["desired"]) == (
         "scale_in",
         [s.idle],
