@@ -157,6 +157,8 @@ def test_refused_with_the_fix_and_no_call(
         "submit_s,queue,duration_s,key,dag,scheduled_s\n10,default,30,etl.load,etl,30\n"
     )
     (tmp_path / "c.json").write_text(json.dumps(good_config(counter)))
+    # A scaler config for the simulator with a switch that is not a boolean (cli-simulate-config-*).
+    (tmp_path / "sim-pack.json").write_text(json.dumps({"queues": {"default": {"pack": "often"}}}))
     if row.kind == "scaler-config":
         config = tmp_path / "bad.json"
         config.write_text(json.dumps(with_overrides(good_config(counter), row.input)))

@@ -321,6 +321,32 @@ def test_config_in_scaler_config_shape_sets_the_knobs() -> None:
     assert r.metrics["airtasks"].node_seconds == 3 * 160 + 2 * 100 + 3 * 5
 
 
+def test_config_queue_switches_reach_the_simulated_policy() -> None:
+    switches = {"prescale": False, "pack": True, "learn_durations": True}
+    s = settings_from({"queues": {"etl": {"slots_per_node": 2, **switches}, "web": {}}})
+    assert (s.policy("etl").prescale, s.policy("etl").pack, s.learns("etl")) == (False, True, True)
+    assert (s.policy("web").prescale, s.policy("web").pack, s.learns("web")) == (True, False, False)
+    assert not dataclasses.replace(s, prescale=False).policy("web").prescale  # --no-prescale: all off
+
+    # The learnt run times test's trace, run from a config: the queue's own switch turns them on.
+    tasks = [Task(at, "etl", 25, key="etl.load") for at in (0, 78, 88, 88)]
+    knobs = {
+        "interval_seconds": 10,
+        "stabilization_seconds": 0,
+        "idle_seconds": 0,
+        "sources": {"rabbitmq": None},
+    }
+    runs = {
+        learn: simulate(
+            tasks,
+            ["airtasks"],
+            settings_from({**knobs, "queues": {"etl": {"slots_per_node": 2, "learn_durations": learn}}}),
+        ).metrics["airtasks"]
+        for learn in (False, True)
+    }
+    assert (runs[False].scale_actions, runs[True].scale_actions) == (4, 2)
+
+
 def test_config_missing_a_trace_queue_is_an_error() -> None:
     s = settings_from({"queues": {"default": {"slots_per_node": 2}}})
     with pytest.raises(Exception, match="the trace has queue 'gpu'"):

@@ -6,7 +6,8 @@
   broker's ready + unacked as its management API shows it (`RABBITMQ_LAG_S` old); load is the
   larger of the two. It acts like the scaler (`airtasks.scaling`): cordon / uncordon, then
   drain-and-terminate exactly the idle nodes it names (a node found busy then is kept; the
-  drain takes `removal_seconds`, paid for), or grow the group. With `Settings.learn_durations` it
+  drain takes `removal_seconds`, paid for), or grow the group. For a queue that learns run times
+  (`Settings.learns`: the queue's `learn_durations`, else `Settings.learn_durations`) it
   also passes decide() the expected run times of queued and running tasks, learnt from finished
   tasks with the same key (`airtasks.runtimes`); decide() weighs them against the boot it learnt
   from the group's own nodes, as the scaler does for a queue with `learn_durations`.
@@ -235,9 +236,9 @@ class AirtasksPolicy:
                 self._runtimes.add(key, cluster.tasks[ti].duration_s)
         self._seen = len(cluster.finished)
 
-    def _node(self, cluster: Cluster, node: Node) -> NodeState:
+    def _node(self, cluster: Cluster, node: Node, learn: bool) -> NodeState:
         remaining: list[float] | None = None
-        if self.settings.learn_durations:
+        if learn:
             remaining = self._runtimes.remaining_each(
                 (cluster.tasks[ti].key, cluster.now - start) for ti, start in node.running.items()
             )
@@ -252,16 +253,17 @@ class AirtasksPolicy:
         group = cluster.group(queue)
         policy = self.settings.policy(queue)
         queued_expected: list[float] | None = None
-        if self.settings.learn_durations:
+        learn = self.settings.learns(queue)
+        if learn:
             self._learn(cluster)
             pending = cluster.pending[queue]
             queued_expected = self._runtimes.expected_each(cluster.tasks[ti].key for ti in pending)
         obs = Observation(
             load=load,
             current=len(group),
-            nodes=tuple(self._node(cluster, n) for n in group),
+            nodes=tuple(self._node(cluster, n, learn) for n in group),
             queued_expected=queued_expected,
-            due=self._due(cluster, queue) if self.settings.prescale else (),
+            due=self._due(cluster, queue) if policy.prescale else (),
         )
         d = decide_mod.decide(policy, obs, self.memory.get(queue, QueueMemory()), cluster.now)
         self.memory[queue] = d.memory

@@ -1,9 +1,10 @@
 """What the simulator needs from the scaler's configuration (the `scaler_config` shape).
 
 Only the scaling knobs are read: `interval_seconds`, `stabilization_seconds`, `idle_seconds`,
-whether a RabbitMQ source is configured, and per queue `min_size`, `max_size`, `slots_per_node`.
-Anything else in the file (backend, region, group names, URLs) is ignored. Defaults for the
-window and idle time are the scaler config's defaults, so the simulator always runs what the scaler would.
+whether a RabbitMQ source is configured, and per queue `min_size`, `max_size`, `slots_per_node`
+and the switches `prescale`, `pack` and `learn_durations`. Anything else in the file (backend,
+region, group names, URLs) is ignored. Defaults are the scaler config's defaults, so the
+simulator always runs what the scaler would.
 """
 
 from __future__ import annotations
@@ -17,10 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import TypeAdapter, ValidationError
 
 from airtasks.config import ScalerConfig
 from airtasks.decide import QueuePolicy
 from airtasks.errors import ConfigError
+
+_BOOL = TypeAdapter(bool)
 
 
 def _policy_default(name: str) -> float:
@@ -33,6 +37,12 @@ class QueueSettings:
     min_size: int = 0
     max_size: int = 100
     slots_per_node: int = 4
+    prescale: bool = True
+    """The queue's `prescale` in the scaler's config; `Settings.prescale` off turns it off for all."""
+    pack: bool | None = None
+    """The queue's `pack` in the scaler's config; None: `Settings.pack`."""
+    learn_durations: bool | None = None
+    """The queue's `learn_durations` in the scaler's config; None: `Settings.learn_durations`."""
 
 
 @dataclass(frozen=True)
@@ -69,8 +79,9 @@ class Settings:
     about 0.003x of the oracle; it changes no other kind (docs/simulator.md, "Pre-scaling for
     scheduled runs")."""
     pack: bool = False
-    """Pack new tasks onto the fullest busy nodes by cordoning the others (`QueuePolicy.pack`). Off by
-    default, as in the scaler, whose config does not set it yet (docs/simulator.md, "Packing")."""
+    """Pack new tasks onto the fullest busy nodes by cordoning the others (`QueuePolicy.pack`), on
+    every queue that does not set its own. Off by default, as in the scaler (docs/simulator.md,
+    "Packing")."""
     queues: Mapping[str, QueueSettings] = field(default_factory=dict)
     """Per queue; empty means every queue of the trace gets `QueueSettings()`."""
 
@@ -93,9 +104,14 @@ class Settings:
             slots_per_node=q.slots_per_node,
             stabilization_seconds=self.stabilization_seconds,
             idle_seconds=self.idle_seconds,
-            prescale=self.prescale,
-            pack=self.pack,
+            prescale=self.prescale and q.prescale,
+            pack=self.pack if q.pack is None else q.pack,
         )
+
+    def learns(self, name: str) -> bool:
+        """Whether the queue learns run times (its own `learn_durations`, else `learn_durations`)."""
+        q = self.queue(name)
+        return self.learn_durations if q.learn_durations is None else q.learn_durations
 
 
 def load_settings(path: str | Path) -> Settings:
@@ -149,12 +165,26 @@ def settings_from(data: Any, name: str = "config") -> Settings:
                         body.get("slots_per_node", d.slots_per_node), f"{name}: queues.{q}.slots_per_node", 1
                     )
                 ),
+                prescale=_flag(body, "prescale", f"{name}: queues.{q}.prescale") is not False,
+                pack=_flag(body, "pack", f"{name}: queues.{q}.pack"),
+                learn_durations=_flag(body, "learn_durations", f"{name}: queues.{q}.learn_durations"),
             )
             if qs.min_size > qs.max_size:
                 raise ConfigError(f"{name}: queues.{q}.min_size is above max_size; make min_size <= max_size")
             parsed[str(q)] = qs
         out["queues"] = parsed
     return dataclasses.replace(base, **out)
+
+
+def _flag(body: Mapping[str, Any], key: str, what: str) -> bool | None:
+    """A queue's switch, as the scaler's config reads it (`yes`, `0`, ...); None when left out."""
+    value = body.get(key)
+    if value is None:
+        return None
+    try:
+        return _BOOL.validate_python(value)
+    except ValidationError:
+        raise ConfigError(f"{what} must be true or false (got {value!r}); fix the config") from None
 
 
 def _num(value: Any, what: str, minimum: float) -> float:
