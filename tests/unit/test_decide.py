@@ -177,7 +177,7 @@ def test_defaults_are_the_ones_the_simulator_chose() -> None:
     assert (p.stabilization_seconds, p.idle_seconds) == (30.0, 10.0)
 
 
-# ---- expected run times (simulator only for now: the live scaler does not read them)
+# ---- expected run times (the simulator's `learn_durations`, the scaler's per queue)
 
 EXPECTING = QueuePolicy(min_size=0, max_size=10, slots_per_node=4, boot_seconds=60)
 
@@ -218,6 +218,17 @@ def test_without_every_expectation_scale_out_is_by_load() -> None:
     for obs, policy in ((unknown_queue, EXPECTING), (unknown_node, EXPECTING), (no_boot, POLICY)):
         d = run(obs, policy=policy)
         assert (d.want, d.action) == (2, "scale_out")
+
+
+def test_the_groups_learnt_boot_comes_before_the_configured_one() -> None:
+    # The node's slots free at +40 s: before a node booting the configured 60 s could take the four
+    # queued tasks, after one booting the 30 s this group's nodes took.
+    obs = Observation(load=8, current=1, nodes=(busy(40),), queued_expected=(30,) * 4)
+    assert run(obs, policy=EXPECTING).action == "none"
+    d = run(obs, QueueMemory(boot_samples=(30.0,)), policy=EXPECTING)
+    assert (d.want, d.action) == (2, "scale_out")
+    # With no configured boot (the scaler's case), the learnt one is enough.
+    assert run(obs, QueueMemory(boot_samples=(50.0,)), policy=POLICY).action == "none"
 
 
 def test_booting_node_counts_from_when_it_joins() -> None:
