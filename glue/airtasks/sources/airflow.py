@@ -48,9 +48,9 @@ def host_id(hostname: str | None) -> str:
     return (hostname or "").split(".", 1)[0].strip().lower()
 
 
-def task_key(ti: dict[str, Any]) -> str:
+def task_key(dag_id: object, task_id: object) -> str:
     """What run times are learnt per: the task (`dag_id.task_id`), across its runs and map indexes."""
-    return f"{ti.get('dag_id')}.{ti.get('task_id')}"
+    return f"{dag_id}.{task_id}"
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ class RunningTask:
     @property
     def task(self) -> str:
         """Its task's key for learnt run times (`task_key`)."""
-        return f"{self.dag_id}.{self.task_id}"
+        return task_key(self.dag_id, self.task_id)
 
 
 @dataclass(frozen=True)
@@ -247,7 +247,7 @@ class AirflowSource:
             items.append(ti)
         # Airflow cannot order this listing by queued_when; the workers take them in about that order.
         items.sort(key=lambda ti: epoch(ti.get("queued_when")) or 0.0)
-        return [task_key(ti) for ti in items]
+        return [task_key(ti.get("dag_id"), ti.get("task_id")) for ti in items]
 
     def finished(self, queue: str, after: float | None, limit: int) -> list[FinishedTask]:
         """The queue's successful task instances that ended after `after` (all pages), or, with
@@ -264,7 +264,8 @@ class AirflowSource:
                 break
             ended, duration = epoch(ti.get("end_date")), ti.get("duration")
             if ended is not None and isinstance(duration, int | float):
-                out.append(FinishedTask(str(ti.get("id") or ""), task_key(ti), float(duration), ended))
+                key = task_key(ti.get("dag_id"), ti.get("task_id"))
+                out.append(FinishedTask(str(ti.get("id") or ""), key, float(duration), ended))
         return sorted(out, key=lambda t: t.ended)
 
     def busy(self, queues: Iterable[str]) -> dict[str, Counter[str]]:
