@@ -63,6 +63,14 @@ class QueueRead:
     """For a queue that learns run times and may grow: its queued tasks' keys, in queued order;
     None when not read or more than `QUEUED_KEYS_LIMIT` are queued."""
 
+    def running_by_host(self) -> dict[str, list[RunningTask]]:
+        """`running` per host, each in Airflow's order: the order decide() indexes a node's tasks
+        in (`NodeState.remaining`, `Decision.restart`)."""
+        out: dict[str, list[RunningTask]] = {}
+        for task in self.running or []:
+            out.setdefault(task.host, []).append(task)
+        return out
+
     @property
     def load(self) -> int | None:
         if self.errors or not self.loads or any(v is None for v in self.loads.values()):

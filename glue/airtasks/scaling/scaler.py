@@ -38,7 +38,6 @@ from airtasks.scaling.due import DueReader
 from airtasks.scaling.durations import DurationReader
 from airtasks.scaling.read import QueueRead, read_queues
 from airtasks.scaling.report import NodeReport, PassReport, QueueReport, SwarmReport
-from airtasks.sources.airflow import RunningTask
 from airtasks.state.history import HistoryRecorder, SwarmNodeRecord
 from airtasks.state.memory import GroupMemory
 from airtasks.wiring import Clients, build_clients
@@ -180,9 +179,7 @@ class Scaler:
         runtimes: RunTimes | None = None,
     ) -> tuple[Observation, str | None]:
         """The Observation for decide, and a reason that overrides a 'never scale in' hold."""
-        running: dict[str, list[RunningTask]] = {}
-        for task in r.running or []:  # in Airflow's order, as `_restart` indexes them
-            running.setdefault(task.host, []).append(task)
+        running = r.running_by_host()
 
         def remaining(node_id: str) -> list[float] | None:
             if runtimes is None or r.running is None:
@@ -298,9 +295,7 @@ class Scaler:
         if self.clients.airflow is None or r.running is None:
             notes.append("no Airflow source: cannot restart the interrupted node's tasks")
             return
-        running: dict[str, list[RunningTask]] = {}
-        for task in r.running:  # what the pass read, in the order decide() indexed (`_observe`)
-            running.setdefault(task.host, []).append(task)
+        running = r.running_by_host()  # what the pass read, in the order decide() indexed
         for node_id, doomed in d.restart:
             tasks = running.get(node_id, [])
             picked = [tasks[i] for i in doomed if i < len(tasks)]
